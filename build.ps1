@@ -1,0 +1,118 @@
+#requires -Version 7.4
+<#
+.SYNOPSIS
+    The one entry point: Build, Test (every test), Demo, Bench.
+.EXAMPLE
+    dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
+#>
+[CmdletBinding()]
+param(
+    [ValidateSet('Build', 'Test')]
+    [string] $Task = 'Build',
+    [ValidateSet('Debug', 'Release')]
+    [string] $Configuration = 'Release',
+    # Also run the long suites (tagged Full); .ci/run leaves them out to stay under its time budget.
+    [switch] $Full,
+    # Pester tags to run (default: all); e.g. -Tag Surface to skip the lab.
+    [string[]] $Tag,
+    [string[]] $ExcludeTag
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$Root = $PSScriptRoot
+$Out = Join-Path $Root 'out'
+$ModuleDir = Join-Path $Out 'PgReplication'
+$Cache = Join-Path $Root '.cache'
+
+function Invoke-Native {
+    param([string] $FilePath, [string[]] $ArgumentList)
+    & $FilePath @ArgumentList
+    if ($LASTEXITCODE -ne 0) { throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code $LASTEXITCODE." }
+}
+
+function Invoke-Build {
+    Write-Host '== Build' -ForegroundColor Cyan
+    Invoke-Native dotnet @('build', (Join-Path $Root 'PgReplication.sln'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly')
+    # The module folder: what Import-Module takes by path.
+    if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
+    Invoke-Native dotnet @('publish', (Join-Path $Root 'src/PgReplication/PgReplication.csproj'), '-c', $Configuration,
+        '--nologo', '-v', 'q', '--no-build', '-o', $ModuleDir)
+    Copy-Item (Join-Path $Root 'PgReplication.psd1') $ModuleDir
+    Copy-Item (Join-Path $Root 'en-US') $ModuleDir -Recurse
+    Get-ChildItem $ModuleDir -Filter '*.pdb' | Remove-Item
+    Write-Host "Module: $ModuleDir"
+}
+
+# Pester comes from NuGet through a throwaway project (never from the Gallery), into .cache (git-ignored).
+function Install-Pester {
+    $modules = Join-Path $Cache 'Modules'
+    $target = Join-Path $modules 'Pester'
+    if (-not (Test-Path (Join-Path $target 'Pester.psd1'))) {
+        Invoke-Native dotnet @('restore', (Join-Path $Root 'build/Pester.Download.csproj'), '--nologo', '-v', 'q')
+        $tools = Join-Path $Cache 'packages/pester/6.2.0/tools'
+        New-Item -ItemType Directory -Force $modules | Out-Null
+        Copy-Item $tools $target -Recurse
+    }
+    return $modules
+}
+
+function Get-TrxCounts([string] $Path) {
+    [xml] $trx = Get-Content -Raw $Path
+    $c = $trx.TestRun.ResultSummary.Counters
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted }
+}
+
+function Invoke-Test {
+    Invoke-Build
+    $results = Join-Path $Out 'test-results'
+    if (Test-Path $results) { Remove-Item $results -Recurse -Force }
+    New-Item -ItemType Directory -Force $results | Out-Null
+    $passed = 0; $failed = 0
+
+    foreach ($project in 'PgReplication.Core.Tests', 'PgReplication.Tests') {
+        Write-Host "== xUnit: $project" -ForegroundColor Cyan
+        $trx = Join-Path $results "$project.trx"
+        & dotnet test (Join-Path $Root "tests/$project/$project.csproj") -c $Configuration --no-build --nologo `
+            --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal'
+        if (Test-Path $trx) {
+            $counts = Get-TrxCounts $trx
+            $passed += $counts.Passed; $failed += $counts.Failed
+            Write-Host "   $project : $($counts.Passed) passed, $($counts.Failed) failed"
+        }
+        else {
+            Write-Host "   $project : no result file (the run itself failed)" -ForegroundColor Red
+            $failed += 1
+        }
+    }
+
+    Write-Host '== Pester' -ForegroundColor Cyan
+    $modules = Install-Pester
+    $pesterOut = Join-Path $results 'pester.json'
+    $exclude = @($ExcludeTag | Where-Object { $_ })
+    if (-not $Full) { $exclude += 'Full' }
+    # A child pwsh: a fresh session that imports the built module like a user would.
+    $runner = Join-Path $Root 'tests/Invoke-PesterSuite.ps1'
+    $pesterArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', $runner, '-ModulePath', $ModuleDir,
+        '-PesterModules', $modules, '-ResultPath', $pesterOut)
+    if ($Tag) { $pesterArgs += @('-Tag', ($Tag -join ',')) }
+    if ($exclude) { $pesterArgs += @('-ExcludeTag', ($exclude -join ',')) }
+    & dotnet @pesterArgs
+    if (Test-Path $pesterOut) {
+        $p = Get-Content -Raw $pesterOut | ConvertFrom-Json
+        $passed += $p.Passed; $failed += $p.Failed
+        Write-Host "   Pester : $($p.Passed) passed, $($p.Failed) failed, $($p.Skipped) skipped"
+    }
+    else {
+        Write-Host '   Pester : no result file (the run itself failed)' -ForegroundColor Red
+        $failed += 1
+    }
+
+    Write-Host "$passed passed, $failed failed"
+    if ($failed -gt 0) { exit 1 }
+}
+
+switch ($Task) {
+    'Build' { Invoke-Build }
+    'Test' { Invoke-Test }
+}

@@ -1,0 +1,69 @@
+namespace PgReplication.Core.Hosts;
+
+/// <summary>Runs programs and moves files on the host of a node: here (LocalShell) or over SSH (SshShell).</summary>
+public interface IHostShell : IDisposable
+{
+    /// <summary>The host's name as the user gave it; every error names it.</summary>
+    string HostName { get; }
+    /// <summary>The OS user commands run as before any RunAs wrapping.</summary>
+    string CurrentUser { get; }
+    CommandResult Run(HostCommand command);
+}
+
+/// <summary>File access built on <see cref="IHostShell.Run"/>, so it works the same here, over SSH and through sudo.</summary>
+public static class HostFiles
+{
+    /// <summary>
+    /// Writes a file atomically as <paramref name="owner"/>: the content goes on stdin to a temporary
+    /// file created under umask 077, chmod, fsync, then renamed over the target. The previous
+    /// copy is kept as &lt;path&gt;.&lt;suffix&gt; when <paramref name="backupSuffix"/> is given.
+    /// </summary>
+    public static void Write(IHostShell shell, string path, byte[] content, string mode, string owner,
+        string? backupSuffix = null, TimeSpan? timeout = null)
+    {
+        ValidatePath(shell, path);
+        if (!System.Text.RegularExpressions.Regex.IsMatch(mode, "^0?[0-7]{3}$"))
+            throw new ArgumentException($"'{mode}' is not an octal file mode.", nameof(mode));
+        // $1 = target, $2 = mode, $3 = backup suffix (may be empty). The script is constant text; values are arguments.
+        const string script =
+            "set -e; umask 077; tmp=\"$1.pgrepl-tmp.$$\"; " +
+            "trap 'rm -f \"$tmp\"' EXIT; cat > \"$tmp\"; chmod \"$2\" \"$tmp\"; sync \"$tmp\" 2>/dev/null || sync; " +
+            "if [ -n \"$3\" ] && [ -e \"$1\" ]; then cp -p \"$1\" \"$1$3\"; fi; mv -f \"$tmp\" \"$1\"; trap - EXIT";
+        shell.Run(new HostCommand("sh", "-c", script, "sh", path, mode, backupSuffix ?? "")
+        {
+            RunAs = owner,
+            StandardInput = content,
+            Timeout = timeout ?? TimeSpan.FromSeconds(60),
+        }).EnsureSuccess();
+    }
+
+    /// <summary>Reads a file as <paramref name="user"/>.</summary>
+    public static string ReadText(IHostShell shell, string path, string user, TimeSpan? timeout = null)
+    {
+        ValidatePath(shell, path);
+        return shell.Run(new HostCommand("cat", "--", path) { RunAs = user, Timeout = timeout ?? TimeSpan.FromSeconds(60) })
+            .EnsureSuccess().StandardOutput;
+    }
+
+    /// <summary>True when the path exists (as <paramref name="user"/> sees it).</summary>
+    public static bool Exists(IHostShell shell, string path, string user)
+    {
+        ValidatePath(shell, path);
+        var r = shell.Run(new HostCommand("test", "-e", path) { RunAs = user, Timeout = TimeSpan.FromSeconds(30) });
+        if (r.TimedOut || r.Signal is not null) r.EnsureSuccess();
+        return r.ExitCode == 0;
+    }
+
+    /// <summary>Removes a file if present.</summary>
+    public static void Remove(IHostShell shell, string path, string user)
+    {
+        ValidatePath(shell, path);
+        shell.Run(new HostCommand("rm", "-f", "--", path) { RunAs = user, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
+    }
+
+    private static void ValidatePath(IHostShell shell, string path)
+    {
+        if (string.IsNullOrEmpty(path) || !path.StartsWith('/') || path.Any(c => c is '\0' or '\n' or '\r'))
+            throw new ArgumentException($"'{path}' is not an absolute path usable on {shell.HostName}.", nameof(path));
+    }
+}

@@ -1,0 +1,44 @@
+using System.Net;
+
+namespace PgReplication.Core.Model;
+
+/// <summary>What New-PgNode was told about a node besides its address.</summary>
+public sealed class NodeSettings
+{
+    public string? Name { get; init; }
+    public bool Local { get; init; }
+    public NetworkCredential? AdminCredential { get; init; }
+    public string Database { get; init; } = "postgres";
+    public string OsUser { get; init; } = "postgres";
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public SshOptions? Ssh { get; init; }
+}
+
+/// <summary>Builds undiscovered nodes from what the user typed.</summary>
+public static class NodeFactory
+{
+    public static PgNode Create(NodeAddress address, int defaultPort, NodeSettings settings)
+    {
+        var node = new PgNode(address.Host, address.Port ?? defaultPort)
+        {
+            AdminCredential = settings.AdminCredential,
+            Database = settings.Database,
+            OsUser = settings.OsUser,
+            ConnectTimeout = settings.ConnectTimeout,
+        };
+        if (settings.Name is not null) node.Name = settings.Name;
+        // A loopback address without SSH settings is this machine; anything else is reached over SSH.
+        node.Access = settings.Local || (settings.Ssh is null || IsDefaultSsh(settings.Ssh)) && IsLoopback(address.Host)
+            ? HostAccess.Local
+            : HostAccess.Ssh;
+        node.Ssh = node.Access == HostAccess.Ssh ? settings.Ssh ?? new SshOptions { User = settings.OsUser } : null;
+        return node;
+    }
+
+    public static bool IsLoopback(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
+        IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);
+
+    private static bool IsDefaultSsh(SshOptions ssh) =>
+        ssh.KeyPath is null && ssh.Credential is null && ssh.HostKeyFingerprint is null && !ssh.UseTunnel && !ssh.AcceptNewHostKey;
+}

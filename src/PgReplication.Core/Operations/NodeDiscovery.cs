@@ -1,0 +1,109 @@
+using System.Text.RegularExpressions;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
+
+namespace PgReplication.Core.Operations;
+
+/// <summary>Fills a node from what its server says about itself.</summary>
+public static class NodeDiscovery
+{
+    // One round trip for everything static; needs superuser or pg_read_all_settings for the paths.
+    private const string NodeQuery = """
+        SELECT pg_catalog.current_setting('server_version_num')::int AS version_num,
+               pg_catalog.current_setting('data_directory')          AS data_directory,
+               pg_catalog.current_setting('config_file')             AS config_file,
+               pg_catalog.current_setting('hba_file')                AS hba_file,
+               pg_catalog.current_setting('cluster_name')            AS cluster_name,
+               pg_catalog.current_setting('data_checksums')::bool    AS data_checksums,
+               pg_catalog.pg_is_in_recovery()                        AS in_recovery,
+               (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier
+        """;
+
+    // On a primary the current WAL file's name starts with the timeline (pg_control's copy lags
+    // until the next checkpoint after a promotion).
+    private const string PrimaryTimelineQuery =
+        "SELECT ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int";
+
+    private const string StandbyStateQuery = """
+        SELECT COALESCE((SELECT r.received_tli FROM pg_catalog.pg_stat_wal_receiver r),
+                        (SELECT c.timeline_id FROM pg_catalog.pg_control_checkpoint() c)) AS timeline,
+               (SELECT r.conninfo FROM pg_catalog.pg_stat_wal_receiver r) AS conninfo
+        """;
+
+    /// <summary>Connects and fills <paramref name="node"/>; on failure marks it Unreachable and rethrows.</summary>
+    public static PgNode Discover(PgNode node, IOperationLog log, PgSession.Endpoint? via = null)
+    {
+        try
+        {
+            using var session = PgSession.Open(node, log: log, via: via);
+            Discover(node, session, log);
+            return node;
+        }
+        catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
+        {
+            node.Role = NodeRole.Unreachable;
+            node.LastError = ex.Message;
+            throw;
+        }
+    }
+
+    public static void Discover(PgNode node, PgSession session, IOperationLog log)
+    {
+        var row = session.Query(NodeQuery).Single();
+        var versionNumber = row.Get<int>("version_num");
+        node.ServerVersionNumber = versionNumber;
+        node.ServerVersion = PgVersion.FromVersionNumber(versionNumber);
+        PgVersion.EnsureSupported(node.ServerVersion, node.Name);
+        node.DataDirectory = row.Text("data_directory");
+        node.ConfigFile = row.Text("config_file");
+        node.HbaFile = row.Text("hba_file");
+        var cluster = row.Text("cluster_name");
+        node.DataChecksums = row.Get<bool>("data_checksums");
+        node.IsInRecovery = row.Get<bool>("in_recovery");
+        node.SystemIdentifier = ulong.TryParse(row.Text("system_identifier"), out var id) ? id : null;
+        node.Role = node.IsInRecovery == true ? NodeRole.Standby : NodeRole.Primary;
+
+        if (node.IsInRecovery == true)
+        {
+            var standby = session.Query(StandbyStateQuery).Single();
+            node.Timeline = standby["timeline"] is int tli ? tli : null;
+            node.Upstream = UpstreamFromConninfo(standby.Text("conninfo"));
+        }
+        else
+        {
+            node.Timeline = session.Scalar<int>(PrimaryTimelineQuery);
+            node.Upstream = null;
+        }
+
+        var (control, debianCluster) = ControlFromConfigFile(node.ConfigFile, node.MajorVersion ?? 0);
+        node.Control = control;
+        node.ClusterName = debianCluster ?? (string.IsNullOrEmpty(cluster) ? null : cluster);
+        if (control == ServerControl.PgCtlCluster && node.BinDirectory is null)
+            node.BinDirectory = $"/usr/lib/postgresql/{node.MajorVersion}/bin";
+        node.LastError = null;
+        node.DiscoveredAt = DateTimeOffset.Now;
+        log.Verbose($"{node.Name}: PostgreSQL {node.ServerVersion} {node.Role}, timeline {node.Timeline}, data directory {node.DataDirectory}.");
+    }
+
+    /// <summary>Debian keeps config in /etc/postgresql/&lt;major&gt;/&lt;cluster&gt;/ and runs the server with pg_ctlcluster.</summary>
+    public static (ServerControl Control, string? DebianCluster) ControlFromConfigFile(string? configFile, int major)
+    {
+        if (configFile is null) return (ServerControl.Unknown, null);
+        var m = Regex.Match(configFile, @"^/etc/postgresql/(\d+(?:\.\d+)?)/([^/]+)/postgresql\.conf$");
+        if (m.Success && m.Groups[1].Value == major.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            return (ServerControl.PgCtlCluster, m.Groups[2].Value);
+        return (ServerControl.PgCtl, null);
+    }
+
+    /// <summary>"host:port" from a libpq conninfo string (as pg_stat_wal_receiver shows it, password obfuscated).</summary>
+    public static string? UpstreamFromConninfo(string? conninfo)
+    {
+        if (string.IsNullOrWhiteSpace(conninfo)) return null;
+        var values = Conninfo.Parse(conninfo);
+        values.TryGetValue("host", out var host);
+        if (string.IsNullOrEmpty(host)) values.TryGetValue("hostaddr", out host);
+        if (string.IsNullOrEmpty(host)) return null;
+        return values.TryGetValue("port", out var port) && !string.IsNullOrEmpty(port) ? $"{host}:{port}" : host;
+    }
+}

@@ -1,0 +1,170 @@
+using System.Net;
+using Npgsql;
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Core.Sql;
+
+/// <summary>A row of a query result, by column name or position.</summary>
+public sealed class SqlRow
+{
+    private readonly Dictionary<string, int> _index;
+    private readonly object?[] _values;
+    internal SqlRow(Dictionary<string, int> index, object?[] values) { _index = index; _values = values; }
+    public object? this[int i] => _values[i];
+    public object? this[string column] => _values[_index[column]];
+    public T? Get<T>(string column) => _values[_index[column]] is T t ? t : default;
+    public string? Text(string column) => _values[_index[column]]?.ToString();
+}
+
+/// <summary>
+/// One connection to one node over Npgsql. Every query the module sends is written
+/// catalog-qualified (pg_catalog.) so a user's search_path cannot redirect it.
+/// Npgsql's types stay inside this class.
+/// </summary>
+public sealed class PgSession : IDisposable
+{
+    private readonly NpgsqlConnection _connection;
+    private readonly IOperationLog _log;
+    private readonly string _host;
+
+    private PgSession(NpgsqlConnection connection, IOperationLog log, string host)
+    {
+        _connection = connection; _log = log; _host = host;
+    }
+
+    /// <summary>The TCP endpoint to use instead of the node's own (an SSH tunnel's local end).</summary>
+    public sealed record Endpoint(string Host, int Port);
+
+    public static PgSession Open(PgNode node, NetworkCredential? credential = null, IOperationLog? log = null,
+        string? database = null, TimeSpan? connectTimeout = null, TimeSpan? commandTimeout = null,
+        Endpoint? via = null)
+    {
+        log ??= NullOperationLog.Instance;
+        credential ??= node.AdminCredential;
+        var builder = new NpgsqlConnectionStringBuilder
+        {
+            Host = via?.Host ?? node.ComputerName,
+            Port = via?.Port ?? node.Port,
+            Database = database ?? node.Database,
+            Username = string.IsNullOrEmpty(credential?.UserName) ? "postgres" : credential!.UserName,
+            Timeout = (int)Math.Ceiling((connectTimeout ?? node.ConnectTimeout).TotalSeconds),
+            CommandTimeout = (int)Math.Ceiling((commandTimeout ?? TimeSpan.FromSeconds(60)).TotalSeconds),
+            ApplicationName = "PgReplication",
+            // A pooled connection would outlive a server we restart or kill; each session is its own.
+            Pooling = false,
+            IncludeErrorDetail = false,
+        };
+        if (!string.IsNullOrEmpty(credential?.Password)) builder.Password = credential!.Password;
+
+        log.Debug($"Connecting to {builder.Host}:{builder.Port} database {builder.Database} as {builder.Username}.");
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        try
+        {
+            connection.Open();
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException or IOException)
+        {
+            connection.Dispose();
+            throw new PgConnectionException(node.Name,
+                $"Could not connect to PostgreSQL on {node.ComputerName}:{node.Port} as {builder.Username}: {ex.Message}", ex);
+        }
+        return new PgSession(connection, log, node.Name);
+    }
+
+    public string Host => _host;
+
+    public T? Scalar<T>(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var cmd = Command(sql, parameters);
+        var value = Wrap(() => cmd.ExecuteScalar(), sql);
+        if (value is null or DBNull) return default;
+        if (value is T t) return t;
+        return (T)Convert.ChangeType(value, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public IReadOnlyList<SqlRow> Query(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var cmd = Command(sql, parameters);
+        return Wrap(() =>
+        {
+            using var reader = cmd.ExecuteReader();
+            var index = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (var i = 0; i < reader.FieldCount; i++) index.TryAdd(reader.GetName(i), i);
+            var rows = new List<SqlRow>();
+            while (reader.Read())
+            {
+                var values = new object?[reader.FieldCount];
+                for (var i = 0; i < values.Length; i++) values[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                rows.Add(new SqlRow(index, values));
+            }
+            return rows;
+        }, sql);
+    }
+
+    public int Execute(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var cmd = Command(sql, parameters);
+        return Wrap(() => cmd.ExecuteNonQuery(), sql);
+    }
+
+    /// <summary>
+    /// Runs a statement that carries a secret (a password verifier). <paramref name="description"/>
+    /// is what the debug log shows instead of the statement.
+    /// </summary>
+    public void ExecuteSecret(string sql, string description)
+    {
+        using var cmd = new NpgsqlCommand(sql, _connection);
+        _log.Debug($"SQL on {_host}: {description} (statement withheld: it carries a secret)");
+        Wrap(() => cmd.ExecuteNonQuery(), description);
+    }
+
+    private NpgsqlCommand Command(string sql, (string Name, object? Value)[] parameters)
+    {
+        var cmd = new NpgsqlCommand(sql, _connection);
+        foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        _log.Debug($"SQL on {_host}: {sql}" + (parameters.Length > 0
+            ? " -- " + string.Join(", ", parameters.Select(p => $"@{p.Name}={p.Value}"))
+            : ""));
+        return cmd;
+    }
+
+    private T Wrap<T>(Func<T> action, string what)
+    {
+        try { return action(); }
+        catch (PostgresException ex)
+        {
+            throw new PgQueryException(_host, $"On {_host}, PostgreSQL refused '{Shorten(what)}': {ex.MessageText} (SQLSTATE {ex.SqlState})", ex.SqlState, ex);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException)
+        {
+            throw new PgConnectionException(_host, $"On {_host}, the connection failed during '{Shorten(what)}': {ex.Message}", ex);
+        }
+    }
+
+    private static string Shorten(string s)
+    {
+        s = System.Text.RegularExpressions.Regex.Replace(s, @"\s+", " ").Trim();
+        return s.Length <= 120 ? s : s[..120] + " ...";
+    }
+
+    public void Dispose() => _connection.Dispose();
+}
+
+/// <summary>The server could not be reached or the connection broke. The message names the host.</summary>
+public sealed class PgConnectionException : Exception
+{
+    public PgConnectionException(string host, string message, Exception? inner = null) : base(message, inner) => Host = host;
+    public string Host { get; }
+}
+
+/// <summary>The server refused a statement. The message names the host.</summary>
+public sealed class PgQueryException : Exception
+{
+    public PgQueryException(string host, string message, string sqlState, Exception? inner = null) : base(message, inner)
+    {
+        Host = host; SqlState = sqlState;
+    }
+    public string Host { get; }
+    public string SqlState { get; }
+}

@@ -1,0 +1,35 @@
+<#
+.SYNOPSIS
+    Runs every Pester test of the repository in this (fresh) session and writes the counts as JSON.
+    Called by build.ps1 -Task Test; tests find the built module through $env:PGREPLICATION_MODULE.
+#>
+param(
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [Parameter(Mandatory)] [string] $PesterModules,
+    [Parameter(Mandatory)] [string] $ResultPath,
+    [string] $Tag,        # comma-separated (passed through a native command line)
+    [string] $ExcludeTag
+)
+$ErrorActionPreference = 'Stop'
+$env:PSModulePath = $PesterModules + [IO.Path]::PathSeparator + $env:PSModulePath
+$env:PGREPLICATION_MODULE = $ModulePath
+Import-Module Pester -RequiredVersion 6.2.0
+
+$config = New-PesterConfiguration
+$config.Run.Path = @($PSScriptRoot)
+$config.Run.PassThru = $true
+$config.Output.Verbosity = 'Detailed'
+$config.TestResult.Enabled = $true
+$config.TestResult.OutputFormat = 'JUnitXml'
+$config.TestResult.OutputPath = [IO.Path]::ChangeExtension($ResultPath, '.junit.xml')
+if ($Tag) { $config.Filter.Tag = $Tag -split ',' }
+if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag -split ',' }
+
+$result = Invoke-Pester -Configuration $config
+# A container that failed to run at all (a syntax error, a throwing file) counts as a failure too.
+$failedBlocks = @($result.FailedContainers).Count
+[pscustomobject]@{
+    Passed  = $result.PassedCount
+    Failed  = $result.FailedCount + $failedBlocks
+    Skipped = $result.SkippedCount
+} | ConvertTo-Json | Set-Content -Path $ResultPath
