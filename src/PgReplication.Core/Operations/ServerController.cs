@@ -1,0 +1,105 @@
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+
+namespace PgReplication.Core.Operations;
+
+/// <summary>Starts, stops and restarts a server the way its host runs it (pg_ctlcluster or pg_ctl).</summary>
+public static class ServerController
+{
+    public static void Start(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout) =>
+        Control(node, shell, log, "start", timeout);
+
+    public static void Stop(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout, string mode = "fast") =>
+        Control(node, shell, log, "stop", timeout, mode);
+
+    public static void Restart(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout) =>
+        Control(node, shell, log, "restart", timeout, "fast");
+
+    /// <summary>
+    /// True when the postmaster runs: pg_ctl status checks the PID in postmaster.pid is alive
+    /// (after kill -9 the file stays behind, so the file alone proves nothing).
+    /// </summary>
+    public static bool IsRunning(PgNode node, IHostShell shell)
+    {
+        var r = shell.Run(new HostCommand(Path.Combine(BinDirectory(node, shell), "pg_ctl"), "status", "-D", Require(node.DataDirectory, node, "data directory"))
+        { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) });
+        if (r.TimedOut || r.Signal is not null) r.EnsureSuccess();
+        return r.ExitCode == 0;
+    }
+
+    /// <summary>Waits until the server accepts SQL connections (after a start, or a restart).</summary>
+    public static void WaitUntilAccepting(PgNode node, IOperationLog log, TimeSpan timeout, PgSession.Endpoint? via = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                using var session = PgSession.Open(node, log: NullOperationLog.Instance, via: via, connectTimeout: TimeSpan.FromSeconds(5));
+                session.Scalar<int>("SELECT 1");
+                return;
+            }
+            catch (PgConnectionException) when (DateTime.UtcNow < deadline) { Thread.Sleep(250); }
+            catch (PgQueryException ex) when (ex.SqlState == "57P03" && DateTime.UtcNow < deadline) { Thread.Sleep(250); } // starting up
+        }
+    }
+
+    /// <summary>
+    /// Where this node's major's programs are on its host: the node's own BinDirectory, Debian's
+    /// /usr/lib/postgresql/&lt;major&gt;/bin, then pg_config --bindir. Checked to be the right major.
+    /// </summary>
+    public static string BinDirectory(PgNode node, IHostShell shell, int? major = null)
+    {
+        major ??= node.MajorVersion;
+        var candidates = new List<string>();
+        if (node.BinDirectory is not null) candidates.Add(node.BinDirectory);
+        if (major is not null) candidates.Add($"/usr/lib/postgresql/{major}/bin");
+        var pgConfig = shell.Run(new HostCommand("sh", "-c", "command -v pg_config >/dev/null && pg_config --bindir") { Timeout = TimeSpan.FromSeconds(30) });
+        if (pgConfig.Succeeded && pgConfig.StandardOutput.Trim() is { Length: > 0 } dir) candidates.Add(dir);
+
+        foreach (var candidate in candidates.Distinct())
+        {
+            var r = shell.Run(new HostCommand(Path.Combine(candidate, "pg_ctl"), "--version") { Timeout = TimeSpan.FromSeconds(30) });
+            if (!r.Succeeded) continue;
+            if (major is null || Versions.PgVersion.TryParse(r.StandardOutput, out var v) && v.Major == major)
+            {
+                node.BinDirectory = candidate;
+                return candidate;
+            }
+        }
+        throw new HostCommandException(shell.HostName,
+            $"On {shell.HostName}, no PostgreSQL {major} programs were found (looked in {string.Join(", ", candidates.Distinct())}). Give -BinDirectory.");
+    }
+
+    private static void Control(PgNode node, IHostShell shell, IOperationLog log, string action, TimeSpan timeout, string? mode = null)
+    {
+        var seconds = ((int)Math.Ceiling(timeout.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        HostCommand command;
+        if (node.Control == ServerControl.PgCtlCluster && node.ClusterName is not null && node.MajorVersion is not null)
+        {
+            var args = new List<string> { node.MajorVersion.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), node.ClusterName, action };
+            if (mode is not null) args.AddRange(new[] { "--", "-m", mode, "-t", seconds });
+            else args.AddRange(new[] { "--", "-t", seconds });
+            command = new HostCommand("pg_ctlcluster", args.ToArray()) { RunAs = node.OsUser, Timeout = timeout + TimeSpan.FromSeconds(15) };
+        }
+        else
+        {
+            var data = Require(node.DataDirectory, node, "data directory");
+            var args = new List<string> { "-D", data, "-w", "-t", seconds };
+            if (mode is not null) args.AddRange(new[] { "-m", mode });
+            // pg_ctl's server output must go to a file: an inherited stdout would keep our pipe open forever.
+            if (action != "stop") args.AddRange(new[] { "-l", Path.Combine(data, "log", "pg_ctl.log") });
+            args.Add(action);
+            if (action != "stop")
+                shell.Run(new HostCommand("mkdir", "-p", "-m", "0700", Path.Combine(data, "log")) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
+            command = new HostCommand(Path.Combine(BinDirectory(node, shell), "pg_ctl"), args.ToArray()) { RunAs = node.OsUser, Timeout = timeout + TimeSpan.FromSeconds(15) };
+        }
+        log.Verbose($"{node.Name}: {action} the server.");
+        log.Debug($"On {shell.HostName}: {command.ToShellText(shell.CurrentUser)}");
+        shell.Run(command).EnsureSuccess();
+    }
+
+    private static string Require(string? value, PgNode node, string what) =>
+        value ?? throw new InvalidOperationException($"The {what} of {node.Name} is not known: discover the node first.");
+}
