@@ -49,7 +49,7 @@ function Install-Pester {
     $modules = Join-Path $Cache 'Modules'
     $target = Join-Path $modules 'Pester'
     if (-not (Test-Path (Join-Path $target 'Pester.psd1'))) {
-        Invoke-Native dotnet @('restore', (Join-Path $Root 'build/Pester.Download.csproj'), '--nologo', '-v', 'q')
+        Invoke-Native dotnet @('restore', (Join-Path $Root '.config/Pester.Download.csproj'), '--nologo', '-v', 'q')
         $tools = Join-Path $Cache 'packages/pester/6.2.0/tools'
         New-Item -ItemType Directory -Force $modules | Out-Null
         Copy-Item $tools $target -Recurse
