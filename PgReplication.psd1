@@ -12,6 +12,9 @@
     # Every cmdlet by name: no wildcards, so the module surface is exactly what is reviewed.
     CmdletsToExport      = @(
         'New-PgNode'
+        'Invoke-PgBaseBackup'
+        'Enable-PgHotStandby'
+        'Test-PgReplication'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()
