@@ -83,6 +83,45 @@ public sealed class StandbyTests : IClassFixture<LocalCluster>, IDisposable
     }
 
     [Fact]
+    public void Test_PgReplication_names_the_failing_check_when_replay_is_paused_lag_grows_or_the_standby_stops()
+    {
+        var (port, dir) = _primary.NewStandbySpace("standby-b");
+        _standbyDirectories.Add(dir);
+        var vars = Vars(port, dir);
+        var built = _ps.Invoke("""
+            $primary = New-PgNode -Local -Port $pp -Credential $admin
+            $standby = New-PgNode "127.0.0.1:$sp" -Local -NoConnect -Credential $admin |
+                Invoke-PgBaseBackup -Primary $primary -Credential $repl -DataDirectory $dir -Confirm:$false |
+                Enable-PgHotStandby -TimeoutSeconds 60
+            """, vars);
+        Assert.Empty(built.Errors);
+        Assert.True((bool)_ps.Invoke("$primary, $standby | Test-PgReplication -Quiet").Output.Single().BaseObject);
+
+        // Replay paused, and the primary writes on: two named checks fail.
+        _primary.Sql("SELECT pg_wal_replay_pause()", port);
+        _primary.Sql("CREATE TABLE IF NOT EXISTS lag_rows AS SELECT g FROM generate_series(1, 20000) g");
+        var paused = (ReplicationHealth)_ps.Invoke("$standby | Test-PgReplication -MaxLagBytes 1024").Output.Single().BaseObject;
+        Assert.False(paused.IsHealthy);
+        Assert.Contains("replay not paused", paused.Failing);
+        Assert.Contains("lag under threshold", paused.Failing);
+        Assert.True(paused.LagBytes > 1024);
+        Assert.False((bool)_ps.Invoke("$standby | Test-PgReplication -Quiet").Output.Single().BaseObject);
+        _primary.Sql("SELECT pg_wal_replay_resume()", port);
+
+        // Stopped: the primary shows no sender and the standby does not answer.
+        _primary.StopServer(dir);
+        var stopped = (ReplicationHealth)_ps.Invoke("$primary, $standby | Test-PgReplication").Output.Single().BaseObject;
+        Assert.False(stopped.IsHealthy);
+        Assert.Equal("unreachable", stopped.State);
+        Assert.Contains("connected", stopped.Failing);
+        Assert.Contains("streaming", stopped.Failing);
+
+        // The table view puts the failing checks in view.
+        var table = string.Concat(_ps.Invoke("$primary, $standby | Test-PgReplication | Format-Table | Out-String -Width 120").Output);
+        Assert.Contains("connected,streaming", table);
+    }
+
+    [Fact]
     public void A_non_empty_target_is_refused_naming_the_host_and_left_alone()
     {
         var (port, dir) = _primary.NewStandbySpace("standby-busy");
