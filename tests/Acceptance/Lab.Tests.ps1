@@ -274,6 +274,9 @@ Describe 'PgLab: a 3-host lab' -Tag Acceptance, Lab -Skip:$SkipLab {
             $newer = Reset-PgLabHostKey -LabHost $h3 -UpdateKnownHosts
             (Invoke-LabSsh $h3 postgres $h3.PostgresKeyPath $lab.KnownHostsPath 'true').ExitCode | Should -Be 0
             $newer | Should -Not -Be $new
+            # ... and so does every host's ~postgres/.ssh/known_hosts.
+            Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList ssh, -o, BatchMode=yes, -o, StrictHostKeyChecking=yes, $h3.Address, 'echo ok' | Should -Be 'ok'
+
         }
     }
 

@@ -650,10 +650,16 @@ function Reset-PgLabHostKey {
         $null = Wait-HostSshd $LabHost
         $LabHost.HostKeyFingerprint = $fingerprint
         if ($UpdateKnownHosts) {
+            # The lab's known_hosts and every host's ~postgres/.ssh/known_hosts get the new key.
             $state = Get-Content -Raw (Get-StatePath $LabHost.LabId) | ConvertFrom-Json
-            $lines = Get-Content $state.KnownHostsPath | Where-Object { -not $_.StartsWith("$($LabHost.Address) ") }
             $pub = (Get-Content -Raw "$($LabHost.HostKeyPath).pub").Trim() -split '\s+'
-            Write-LabFile -Path $state.KnownHostsPath -Content ((@($lines) + "$($LabHost.Address) $($pub[0]) $($pub[1])") -join "`n") -Mode '0644'
+            $entry = "$($LabHost.Address) $($pub[0]) $($pub[1])"
+            $files = @($state.KnownHostsPath) + @($state.Hosts | ForEach-Object { "$($state.Root)/h$($_.Index)/lib/.ssh/known_hosts" })
+            foreach ($file in $files | Where-Object { Test-Path $_ }) {
+                $lines = @(Get-Content $file | Where-Object { $_ -and -not $_.StartsWith("$($LabHost.Address) ") })
+                $owner = if ($file -eq $state.KnownHostsPath) { $null } else { 'postgres:postgres' }
+                Write-LabFile -Path $file -Content (((@($lines) + $entry) -join "`n") + "`n") -Mode '0644' -Owner $owner
+            }
         }
         $fingerprint
     }
