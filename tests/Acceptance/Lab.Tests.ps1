@@ -51,11 +51,13 @@ BeforeAll {
 Describe 'PgLab: a 3-host lab' -Tag Acceptance, Lab -Skip:$SkipLab {
     BeforeAll {
         $clock = [Diagnostics.Stopwatch]::StartNew()
+        $env:PGLAB_TEST_MARKER = 'from-the-test-process'   # must not reach the hosts
         $lab = New-PgLab -HostCount 3 -NoCluster 3
         Write-Host "New-PgLab -HostCount 3 -NoCluster 3 took $([Math]::Round($clock.Elapsed.TotalSeconds, 1)) s"
         $h1, $h2, $h3 = $lab.Hosts
     }
     AfterAll {
+        Remove-Item Env:PGLAB_TEST_MARKER -ErrorAction Ignore
         if ($lab) { Remove-PgLab -Lab $lab }
     }
 
@@ -200,6 +202,16 @@ Describe 'PgLab: a 3-host lab' -Tag Acceptance, Lab -Skip:$SkipLab {
         It 'lets postgres on one host reach another as postgres (a fleet with a shared key)' {
             $out = Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList ssh, -o, BatchMode=yes, -o, StrictHostKeyChecking=yes, $h3.Address, 'cat /etc/postgresql/pglab-marker'
             $out | Should -Be $h3.Name
+        }
+    }
+
+    Context 'environment' {
+        It 'gives the hosts nothing of the test process environment' {
+            $pmPid = (Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList head, -n, 1, "$($h1.DataDirectory)/postmaster.pid").Trim()
+            $environ = [IO.File]::ReadAllText("/proc/$pmPid/environ")
+            $environ | Should -Not -BeNullOrEmpty
+            $environ | Should -Not -Match 'PGLAB_TEST_MARKER'
+            { Invoke-PgLabCommand -LabHost $h1 -ArgumentList printenv, PGLAB_TEST_MARKER } | Should -Throw
         }
     }
 

@@ -367,8 +367,11 @@ function Assert-LabHost($LabHost) {
     }
 }
 
+# Commands for a host start from a clean environment, as on a machine of its own: nothing of the
+# test process (CI variables, a PGPASSWORD, ...) reaches its sshd, its postgres or its commands.
 function Get-EnterCommand($LabHost, [string] $User) {
-    $cmd = @('nsenter', '--target', "$($LabHost.AnchorPid)", '--mount', '--net', '--ipc', '--')
+    $cmd = @('env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8', 'HOME=/root',
+        'nsenter', '--target', "$($LabHost.AnchorPid)", '--mount', '--net', '--ipc', '--')
     if ($User -and $User -ne 'root') { $cmd += @('runuser', '-u', $User, '--') }
     $cmd
 }
@@ -687,10 +690,10 @@ function New-PgLab {
         [ValidateSet('Debian', 'Upstream')] [string[]] $Layout,
         [int[]] $NoCluster = @()
     )
-    $supported = Test-PgLabSupported -Detailed
-    if (-not $supported.Supported) { throw "PgLab cannot run here: $($supported.Reason)" }
     if ($Layout -and $Layout.Count -ne $HostCount) { throw "-Layout has $($Layout.Count) entries but -HostCount is ${HostCount}: give one layout per host." }
     foreach ($n in $NoCluster) { if ($n -lt 1 -or $n -gt $HostCount) { throw "-NoCluster $n is not a host number of this lab (1..$HostCount)." } }
+    $supported = Test-PgLabSupported -Detailed
+    if (-not $supported.Supported) { throw "PgLab cannot run here: $($supported.Reason)" }
     if (-not $Layout) { $Layout = 1..$HostCount | ForEach-Object { if ($_ % 2 -eq 1) { 'Debian' } else { 'Upstream' } } }
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
 
