@@ -720,13 +720,18 @@ function New-PgLab {
         $s
     }
     Write-Verbose "Lab $($state.Id): subnet $($state.Subnet), $HostCount hosts."
+    # finally, not only catch: Ctrl+C (a stopped pipeline) must not leave a half-made lab either.
+    $built = $false
     try {
         $lab = Build-Lab $state $Layout $NoCluster
+        $built = $true
     } catch {
-        $err = $_
-        try { Remove-LabByState $state } catch { Write-Warning "Cleaning up lab $($state.Id) failed: $_" }
-        Use-LabLock { Remove-AdminUserIfUnused }
-        throw "New-PgLab failed: $($err.Exception.Message)"
+        throw "New-PgLab failed: $($_.Exception.Message)"
+    } finally {
+        if (-not $built) {
+            try { Remove-LabByState $state } catch { Write-Warning "Cleaning up lab $($state.Id) failed: $_" }
+            Use-LabLock { Remove-AdminUserIfUnused }
+        }
     }
     Write-Verbose "Lab $($lab.Id) ready in $([Math]::Round($clock.Elapsed.TotalSeconds, 1)) s."
     $lab
