@@ -312,9 +312,13 @@ function Remove-LabByState($State) {
         $r = Invoke-LabNative -Command ip, link, del, $State.Bridge -AllowFailure
         if ($r.ExitCode -ne 0) { $problems.Add("bridge $($State.Bridge): $($r.Stderr.Trim())") }
     }
+    if ($problems.Count) {
+        # Keep the state (and so the folder): the next Remove-PgLab or New-PgLab tries again.
+        Write-Warning "Lab $($State.Id) could not be removed completely: $($problems -join '; ')"
+        return
+    }
     $root = "$($script:StateRoot)/$($State.Id)"
     if ($State.Id -match '^pl[0-9a-f]{6}$' -and (Test-Path $root)) { Remove-Item -LiteralPath $root -Recurse -Force }
-    if ($problems.Count) { Write-Warning "Lab $($State.Id) left: $($problems -join '; ')" }
 }
 
 function Remove-StaleLabs {
