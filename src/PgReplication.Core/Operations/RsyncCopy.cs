@@ -50,7 +50,10 @@ public static class RsyncCopy
         var copied = false;
         try
         {
-            var args = new List<string> { "-a", "--delete", "--delete-excluded", "--stats" };
+            // --checksum: rsync's quick check (same size and mtime) would skip a file the standby wrote in the
+            // same second as the primary with other content (pg_xact without a commit the backup no longer
+            // replays): rows silently missing. Checksums compare content; only what differs is sent.
+            var args = new List<string> { "-a", "--checksum", "--delete", "--delete-excluded", "--stats" };
             args.AddRange(Excluded.Select(e => "--exclude=" + e));
             args.Add(source.TrimEnd('/') + "/");
             if (sameHost)
