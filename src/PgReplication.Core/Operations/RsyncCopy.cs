@@ -63,7 +63,7 @@ public static class RsyncCopy
             else
             {
                 var port = (standby.Ssh?.Port ?? 22).ToString(CultureInfo.InvariantCulture);
-                args.InsertRange(0, new[] { "-e", $"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=15 -p {port}" });
+                args.InsertRange(0, new[] { "-e", $"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=15 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -p {port}" });
                 var host = standby.ComputerName.Contains(':') ? $"[{standby.ComputerName}]" : standby.ComputerName;
                 args.Add($"{standby.OsUser}@{host}:{target.TrimEnd('/')}/");
             }
