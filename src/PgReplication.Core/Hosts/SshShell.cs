@@ -180,8 +180,24 @@ public sealed class SshShell : IHostShell
         var text = remote.ToShellText(CurrentUser) + (command.StandardInput is { Length: > 0 } ? "" : " </dev/null");
         _log.Debug($"On {HostName} over SSH: {display}");
 
+        var ssh = _client.CreateCommand(text, Encoding.UTF8);
+        var clientEnded = false;
+        try
+        {
+            return Execute(command, ssh, display, out clientEnded);
+        }
+        finally
+        {
+            // Closing a channel the host no longer answers waits for ChannelCloseTimeout: not on the caller's time.
+            if (clientEnded) _ = Task.Run(ssh.Dispose);
+            else ssh.Dispose();
+        }
+    }
+
+    private CommandResult Execute(HostCommand command, SshCommand ssh, string display, out bool clientEnded)
+    {
+        clientEnded = false;
         var watch = Stopwatch.StartNew();
-        using var ssh = _client.CreateCommand(text, Encoding.UTF8);
         Task execution;
         try
         {
@@ -209,18 +225,17 @@ public sealed class SshShell : IHostShell
         }
 
         var finished = Wait(execution, command.Timeout + EndGrace);
-        var clientEnded = false;
         if (!finished)
         {
             // The host did not report the end in time (a program ignoring TERM, or the host cut off).
             // The remote 'timeout' KILLs it 5 s after its TERM; here we ask sshd for a KILL too (OpenSSH
             // honours it only for some logins) and stop waiting for the channel.
             clientEnded = true;
-            try { ssh.CancelAsync(forceKill: true, millisecondsTimeout: 2000); } catch (Exception) { }
-            Wait(execution, TimeSpan.FromSeconds(3));
+            try { ssh.CancelAsync(forceKill: true, millisecondsTimeout: 500); } catch (Exception) { }
+            Wait(execution, TimeSpan.FromMilliseconds(500));
         }
         var failure = execution.IsFaulted ? execution.Exception?.GetBaseException() : null;
-        Task.WaitAll(new Task[] { stdout, stderr }, TimeSpan.FromSeconds(clientEnded ? 1 : 10));
+        Task.WaitAll(new Task[] { stdout, stderr }, TimeSpan.FromSeconds(clientEnded ? 0.5 : 10));
         var elapsed = watch.Elapsed;
 
         if (failure is SshConnectionException or SocketException && !clientEnded)
