@@ -66,10 +66,8 @@ public sealed class SshShell : IHostShell
         {
             try
             {
-                var known = options.HostKeyFingerprint is null ? KnownHosts.Load(knownHostsPath) : Array.Empty<KnownHostEntry>();
-                // A revoked key stays refused even when the fingerprint is pinned.
-                if (options.HostKeyFingerprint is not null && File.Exists(knownHostsPath))
-                    known = KnownHosts.Load(knownHostsPath).Where(k => k.Marker == KnownHostMarker.Revoked).ToList();
+                // Read at every connection: another process may have recorded or revoked a key meanwhile.
+                var known = KnownHosts.Load(knownHostsPath);
                 decision = HostKeyPolicy.Decide(host, options.Port, e.HostKey, options.HostKeyFingerprint, known,
                     options.AcceptNewHostKey, knownHostsPath);
                 if (decision.Verdict == HostKeyVerdict.AcceptAndRecord)
@@ -218,12 +216,14 @@ public sealed class SshShell : IHostShell
                 using var input = ssh.CreateInputStream();
                 input.Write(bytes);
             }
-        catch (Exception ex) when (ex is SshException or IOException or ObjectDisposedException or InvalidOperationException)
-        {
+            catch (Exception ex) when (ex is SshException or IOException or ObjectDisposedException or InvalidOperationException)
+            {
                 // The program ended (or the connection broke) before reading its input; the outcome below tells.
             }
         }
 
+        // We time commands ourselves rather than through SshCommand.CommandTimeout, which only stops waiting:
+        // the remote 'timeout' ends the program, and this wait only covers a host that stopped answering.
         var finished = Wait(execution, command.Timeout + EndGrace);
         if (!finished)
         {
@@ -238,8 +238,10 @@ public sealed class SshShell : IHostShell
         Task.WaitAll(new Task[] { stdout, stderr }, TimeSpan.FromSeconds(clientEnded ? 0.5 : 10));
         var elapsed = watch.Elapsed;
 
-        if (failure is SshConnectionException or SocketException && !clientEnded)
-            throw new HostCommandException(HostName, $"On {HostName}, the SSH connection broke during '{display}': {failure.Message}", failure);
+        if (failure is not null && !clientEnded)
+            throw new HostCommandException(HostName, failure is SshConnectionException or SocketException
+                ? $"On {HostName}, the SSH connection broke during '{display}': {failure.Message}"
+                : $"On {HostName}, '{display}' failed over SSH: {failure.Message}", failure);
 
         // 'timeout' exits 124 after its TERM and 137 after its KILL.
         var exit = ssh.ExitStatus;
