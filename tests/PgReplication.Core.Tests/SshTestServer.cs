@@ -9,12 +9,14 @@ namespace PgReplication.Core.Tests;
 /// authorized keys in a temporary directory. Needs /usr/sbin/sshd and root (tests tagged Category=Sshd;
 /// exclude them with --filter "Category!=Sshd" where there is no sshd). Missing sshd is a failure, never a skip.
 /// </summary>
-public sealed class SshTestServer : IDisposable
+public class SshTestServer : IDisposable
 {
     public const string Sshd = "/usr/sbin/sshd";
     private readonly Process? _process;
 
-    public SshTestServer()
+    public SshTestServer() : this("ed25519") { }
+
+    protected SshTestServer(string hostKeyType)
     {
         Directory = System.IO.Directory.CreateTempSubdirectory("pgrepl-sshd-").FullName;
         File.SetUnixFileMode(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
@@ -30,8 +32,8 @@ public sealed class SshTestServer : IDisposable
             return;
         }
 
-        HostKeyPath = Path.Combine(Directory, "host_ed25519");
-        Keygen("-t", "ed25519", "-N", "", "-f", HostKeyPath);
+        HostKeyPath = Path.Combine(Directory, "host_" + hostKeyType);
+        Keygen("-t", hostKeyType, "-N", "", "-f", HostKeyPath);
         HostKeyFingerprint = Run("ssh-keygen", "-l", "-E", "sha256", "-f", HostKeyPath + ".pub").Split(' ')[1];
 
         ClientKeys["ed25519"] = MakeClientKey("ed25519", "");
@@ -132,4 +134,10 @@ public sealed class SshTestServer : IDisposable
         _process?.Dispose();
         try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { }
     }
+}
+
+/// <summary>The same server with only an RSA host key (as older fleets have): negotiated as rsa-sha2-*, recorded as ssh-rsa.</summary>
+public sealed class SshRsaTestServer : SshTestServer
+{
+    public SshRsaTestServer() : base("rsa") { }
 }
