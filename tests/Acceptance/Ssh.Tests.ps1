@@ -244,6 +244,28 @@ Describe 'SshShell against a lab host' -Tag 'Acceptance', 'Ssh' {
         Get-RemoteProcess $h $marker | Should -BeNullOrEmpty
     }
 
+    It 'notices a host cut off during a long command well before the command''s own timeout' {
+        $h = $upstream
+        $cut = [PgReplication.Core.Hosts.SshShell]::Connect($h.Address, (New-SshOptions $h), $null)
+        $labModule = Join-Path $PSScriptRoot '../Lab/PgLab.psd1'
+        $job = Start-ThreadJob -ScriptBlock {
+            Import-Module $using:labModule
+            Start-Sleep -Seconds 2
+            Disconnect-PgLabHost -LabHost $using:h
+        }
+        try {
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            # An hour-long timeout, as a base backup has: the liveness check (every 15 s, 5 s to answer) ends it.
+            { $cut.Run((New-Command sleep 3000 -TimeoutSeconds 3600)) } | Should -Throw "*$($h.Address)*stopped answering*"
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 40
+        } finally {
+            $null = $job | Wait-Job -Timeout 30
+            $job | Remove-Job -Force
+            $cut.Dispose()
+            Connect-PgLabHost -LabHost $h
+        }
+    }
+
     It 'gives up connecting to a hung host within the connect timeout' {
         $h = $upstream
         Suspend-PgLabHost -LabHost $h

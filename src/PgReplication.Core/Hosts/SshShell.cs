@@ -21,6 +21,8 @@ public sealed class SshShell : IHostShell
     // the remote 'timeout' has signalled, before we signal it over SSH and close the channel.
     private static readonly TimeSpan EndGrace = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan DisconnectTimeout = TimeSpan.FromSeconds(5);
+    // How often a running command checks that the host still answers.
+    private static readonly TimeSpan LivenessInterval = TimeSpan.FromSeconds(15);
 
     private readonly SshClient _client;
     private readonly IOperationLog _log;
@@ -224,7 +226,18 @@ public sealed class SshShell : IHostShell
 
         // We time commands ourselves rather than through SshCommand.CommandTimeout, which only stops waiting:
         // the remote 'timeout' ends the program, and this wait only covers a host that stopped answering.
-        var finished = Wait(execution, command.Timeout + EndGrace);
+        // A long command also checks now and then that the host still answers, so a host cut off in the
+        // middle of an hour-long base backup is an error in seconds, not at the end of the hour.
+        var deadline = command.Timeout + EndGrace;
+        var finished = false;
+        var lost = false;
+        while (!finished && !lost)
+        {
+            var left = deadline - watch.Elapsed;
+            if (left <= TimeSpan.Zero) break;
+            finished = Wait(execution, left < LivenessInterval ? left : LivenessInterval);
+            if (!finished && watch.Elapsed < deadline) lost = !HostAnswers();
+        }
         if (!finished)
         {
             // The host did not report the end in time (a program ignoring TERM, or the host cut off).
@@ -234,6 +247,10 @@ public sealed class SshShell : IHostShell
             try { ssh.CancelAsync(forceKill: true, millisecondsTimeout: 500); } catch (Exception) { }
             Wait(execution, TimeSpan.FromMilliseconds(500));
         }
+        if (lost)
+            throw new HostCommandException(HostName,
+                $"On {HostName}, the SSH connection stopped answering during '{display}' (after {watch.Elapsed.TotalSeconds:0} s); " +
+                $"the host ends the program itself at its timeout ({command.Timeout.TotalSeconds:0.#} s).");
         var failure = execution.IsFaulted ? execution.Exception?.GetBaseException() : null;
         Task.WaitAll(new Task[] { stdout, stderr }, TimeSpan.FromSeconds(clientEnded ? 0.5 : 10));
         var elapsed = watch.Elapsed;
@@ -259,6 +276,29 @@ public sealed class SshShell : IHostShell
             Signal = signal,
             Duration = elapsed,
         };
+    }
+
+    /// <summary>
+    /// True when the host answers a trivial command within the connect timeout. A refusal is an answer too
+    /// (e.g. sshd's MaxSessions reached): only silence or a broken connection count as gone.
+    /// </summary>
+    private bool HostAnswers()
+    {
+        try
+        {
+            using var probe = _client.CreateCommand("true");
+            var run = probe.ExecuteAsync(CancellationToken.None);
+            Wait(run, Options.ConnectTimeout);
+            return run.IsCompleted;
+        }
+        catch (Exception ex) when (ex is SshOperationTimeoutException or SshConnectionException or SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+        catch (SshException)
+        {
+            return true;
+        }
     }
 
     private static bool Wait(Task task, TimeSpan timeout)
