@@ -218,7 +218,8 @@ Describe 'SshShell against a lab host' -Tag 'Acceptance', 'Ssh' {
             $watch = [Diagnostics.Stopwatch]::StartNew()
             $outcome = try { $cut.Run((New-Command sh '-c', 'sleep 120; : "$1"', 'sh', $marker -TimeoutSeconds 4)) } catch { $_.Exception }
             # The 4 s timeout, 2 s for the host to report the end, a little to give up on the channel.
-            $watch.Elapsed.TotalSeconds | Should -BeLessThan 9
+            $what = if ($outcome -is [PgReplication.Core.Hosts.CommandResult]) { $outcome.Describe() } else { $outcome.Message }
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 9 -Because "the outcome was: $what"
             if ($outcome -is [PgReplication.Core.Hosts.CommandResult]) {
                 $outcome.TimedOut | Should -BeTrue
                 $outcome.Describe() | Should -BeLike "On $($h.Address),*"

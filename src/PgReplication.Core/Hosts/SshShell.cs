@@ -235,8 +235,12 @@ public sealed class SshShell : IHostShell
         {
             var left = deadline - watch.Elapsed;
             if (left <= TimeSpan.Zero) break;
-            finished = Wait(execution, left < LivenessInterval ? left : LivenessInterval);
-            if (!finished && watch.Elapsed < deadline) lost = !HostAnswers();
+            var slice = left < LivenessInterval ? left : LivenessInterval;
+            finished = Wait(execution, slice);
+            // Only between full intervals: a wait may end a few milliseconds early, and a probe then
+            // would add the connect timeout to a command that is simply at its deadline.
+            if (!finished && slice == LivenessInterval && deadline - watch.Elapsed > TimeSpan.FromSeconds(1))
+                lost = !HostAnswers();
         }
         if (!finished)
         {
