@@ -46,6 +46,7 @@ public abstract class PgCmdlet : PSCmdlet
 
     private static ErrorCategory CategoryOf(Exception exception) => exception switch
     {
+        SshHostKeyException => ErrorCategory.SecurityError,
         PgConnectionException => ErrorCategory.ConnectionError,
         HostCommandException { Result.TimedOut: true } => ErrorCategory.OperationTimeout,
         HostCommandException => ErrorCategory.InvalidResult,

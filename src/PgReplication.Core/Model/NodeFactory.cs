@@ -27,8 +27,8 @@ public static class NodeFactory
             ConnectTimeout = settings.ConnectTimeout,
         };
         if (settings.Name is not null) node.Name = settings.Name;
-        // A loopback address without SSH settings is this machine; anything else is reached over SSH.
-        node.Access = settings.Local || (settings.Ssh is null || IsDefaultSsh(settings.Ssh)) && IsLoopback(address.Host)
+        // A loopback address without SSH settings (null: none given) is this machine; anything else is reached over SSH.
+        node.Access = settings.Local || settings.Ssh is null && IsLoopback(address.Host)
             ? HostAccess.Local
             : HostAccess.Ssh;
         node.Ssh = node.Access == HostAccess.Ssh ? settings.Ssh ?? new SshOptions { User = settings.OsUser } : null;
@@ -38,7 +38,4 @@ public static class NodeFactory
     public static bool IsLoopback(string host) =>
         host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
         IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);
-
-    private static bool IsDefaultSsh(SshOptions ssh) =>
-        ssh.KeyPath is null && ssh.Credential is null && ssh.HostKeyFingerprint is null && !ssh.UseTunnel && !ssh.AcceptNewHostKey;
 }

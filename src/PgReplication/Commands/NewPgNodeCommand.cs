@@ -78,10 +78,11 @@ public sealed class NewPgNodeCommand : PgCmdlet
     public SwitchParameter SshTunnel { get; set; }
 
     private int _count;
+    private bool _usesSsh;
 
     protected override void BeginProcessing()
     {
-        var usesSsh = SshUser is not null || SshKeyPath is not null || SshCredential is not null ||
+        var usesSsh = _usesSsh = SshUser is not null || SshKeyPath is not null || SshCredential is not null ||
                       SshHostKeyFingerprint is not null || SshTunnel || AcceptNewHostKey ||
                       MyInvocation.BoundParameters.ContainsKey(nameof(SshPort)) || KnownHostsPath is not null;
         if (Local && usesSsh)
@@ -148,9 +149,10 @@ public sealed class NewPgNodeCommand : PgCmdlet
         }
     }
 
+    /// <summary>The SSH settings given, or null when none were (a loopback host is then local).</summary>
     private SshOptions? SshSettings()
     {
-        if (Local) return null;
+        if (Local || !_usesSsh) return null;
         return new SshOptions
         {
             User = SshUser ?? OsUser,
