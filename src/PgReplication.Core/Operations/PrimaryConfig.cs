@@ -411,7 +411,7 @@ public sealed record WalArchive(string Command, string? Directory)
         ConfigValues.EnsureSafe(value, "WAL archive command");
         var trimmed = value.Trim();
         if (trimmed.Length == 0) throw new ArgumentException("The WAL archive command is empty.");
-        if (trimmed.StartsWith('/') && !trimmed.Contains('%') && !trimmed.Any(char.IsWhiteSpace))
+        if (trimmed.StartsWith('/') && !trimmed.Contains('%'))
             return new WalArchive(DirectoryCommand(trimmed.TrimEnd('/')), trimmed.TrimEnd('/'));
         if (!trimmed.Contains("%p", StringComparison.Ordinal))
             throw new ArgumentException($"The WAL archive command '{value}' does not contain %p (the WAL file to archive), nor is it an absolute directory.");
