@@ -14,6 +14,9 @@
         'New-PgNode'
         'New-PgReplicationUser'
         'Set-PgMasterConfig'
+        'Invoke-PgBaseBackup'
+        'Enable-PgHotStandby'
+        'Test-PgReplication'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -7,7 +7,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test')]
+    [ValidateSet('Build', 'Test', 'Demo')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
@@ -15,7 +15,9 @@ param(
     [switch] $Full,
     # Pester tags to run (default: all); e.g. -Tag Surface to skip the lab.
     [string[]] $Tag,
-    [string[]] $ExcludeTag
+    [string[]] $ExcludeTag,
+    # Demo: keep the clusters running and print how to connect.
+    [switch] $Keep
 )
 
 $ErrorActionPreference = 'Stop'
@@ -49,7 +51,7 @@ function Install-Pester {
     $modules = Join-Path $Cache 'Modules'
     $target = Join-Path $modules 'Pester'
     if (-not (Test-Path (Join-Path $target 'Pester.psd1'))) {
-        Invoke-Native dotnet @('restore', (Join-Path $Root 'build/Pester.Download.csproj'), '--nologo', '-v', 'q')
+        Invoke-Native dotnet @('restore', (Join-Path $Root '.config/Pester.Download.csproj'), '--nologo', '-v', 'q')
         $tools = Join-Path $Cache 'packages/pester/6.2.0/tools'
         New-Item -ItemType Directory -Force $modules | Out-Null
         Copy-Item $tools $target -Recurse
@@ -112,7 +114,19 @@ function Invoke-Test {
     if ($failed -gt 0) { exit 1 }
 }
 
+# The main job, locally: a primary and two streaming hot standbys on 127.0.0.1, built by the cmdlets.
+function Invoke-Demo {
+    Invoke-Build
+    Write-Host '== Demo' -ForegroundColor Cyan
+    $demoArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/Demo/Invoke-PgReplicationDemo.ps1'),
+        '-ModulePath', $ModuleDir)
+    if ($Keep) { $demoArgs += '-Keep' }
+    & dotnet @demoArgs
+    if ($LASTEXITCODE -ne 0) { Write-Host 'Demo failed.' -ForegroundColor Red; exit 1 }
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
+    'Demo' { Invoke-Demo }
 }

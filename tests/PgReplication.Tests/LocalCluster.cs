@@ -43,6 +43,27 @@ public sealed class LocalCluster : IDisposable
     public int Port { get; }
     public NetworkCredential Credential => new(AdminUser, Password);
 
+    /// <summary>Runs SQL as the admin role and returns the first column of the first row.</summary>
+    public object? Sql(string sql, int? port = null)
+    {
+        using var c = new Npgsql.NpgsqlConnection($"Host=127.0.0.1;Port={port ?? Port};Username={AdminUser};Password={Password};Pooling=false;Database=postgres");
+        c.Open();
+        using var cmd = new Npgsql.NpgsqlCommand(sql, c);
+        return cmd.ExecuteScalar();
+    }
+
+    /// <summary>A free port and an empty directory owned by the cluster's OS user, for a standby.</summary>
+    public (int Port, string Directory) NewStandbySpace(string name)
+    {
+        var dir = Path.Combine(Root, name);
+        return (FreePort(), dir);
+    }
+
+    /// <summary>Stops whatever server runs in a directory (a standby made by a test).</summary>
+    public void StopServer(string dataDirectory) =>
+        _shell.Run(new HostCommand(Path.Combine(BinDirectory, "pg_ctl"), "-D", dataDirectory, "-m", "immediate", "-w", "stop")
+        { RunAs = _runAs, Timeout = TimeSpan.FromSeconds(60) });
+
     private void RunAsOwner(string program, params string[] args) =>
         _shell.Run(new HostCommand(program, args) { RunAs = _runAs, Timeout = TimeSpan.FromSeconds(120) }).EnsureSuccess();
 

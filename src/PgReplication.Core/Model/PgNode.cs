@@ -76,6 +76,10 @@ public sealed class PgNode
     public bool? DataChecksums { get; set; }
     /// <summary>For a standby: the upstream it streams from (host:port), from pg_stat_wal_receiver.</summary>
     public string? Upstream { get; set; }
+    /// <summary>For a standby built by this module: the node it follows (set by Invoke-PgBaseBackup).</summary>
+    public PgNode? UpstreamNode { get; set; }
+    /// <summary>The physical replication slot on the upstream that this standby uses, if any.</summary>
+    public string? SlotName { get; set; }
 
     public ServerControl Control { get; set; } = ServerControl.Unknown;
     /// <summary>Where pg_ctl, pg_basebackup ... of this server's major live on its host, once found.</summary>

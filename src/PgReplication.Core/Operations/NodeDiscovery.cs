@@ -99,11 +99,9 @@ public static class NodeDiscovery
     /// <summary>"host:port" from a libpq conninfo string (as pg_stat_wal_receiver shows it, password obfuscated).</summary>
     public static string? UpstreamFromConninfo(string? conninfo)
     {
-        if (string.IsNullOrWhiteSpace(conninfo)) return null;
-        var values = Conninfo.Parse(conninfo);
-        values.TryGetValue("host", out var host);
-        if (string.IsNullOrEmpty(host)) values.TryGetValue("hostaddr", out host);
+        var host = Conninfo.DisplayedValue(conninfo, "host") ?? Conninfo.DisplayedValue(conninfo, "hostaddr");
         if (string.IsNullOrEmpty(host)) return null;
-        return values.TryGetValue("port", out var port) && !string.IsNullOrEmpty(port) ? $"{host}:{port}" : host;
+        var port = Conninfo.DisplayedValue(conninfo, "port");
+        return string.IsNullOrEmpty(port) ? host : $"{host}:{port}";
     }
 }

@@ -45,6 +45,19 @@ public static class Conninfo
         return result;
     }
 
+    /// <summary>
+    /// One value from a conninfo as the server displays it (pg_stat_wal_receiver.conninfo shows values
+    /// unquoted, so a value with a space cannot be parsed whole): the first word after key=.
+    /// </summary>
+    public static string? DisplayedValue(string? conninfo, string key)
+    {
+        if (string.IsNullOrEmpty(conninfo)) return null;
+        var m = System.Text.RegularExpressions.Regex.Match(conninfo, @"(?:^|\s)" + System.Text.RegularExpressions.Regex.Escape(key) + @"=('(?:[^'\\]|\\.)*'|\S+)");
+        if (!m.Success) return null;
+        var raw = m.Groups[1].Value;
+        return raw.StartsWith('\'') ? Parse(key + "=" + raw)[key] : raw;
+    }
+
     /// <summary>Builds "key='value' ..." quoting every value (backslash and quote escaped).</summary>
     public static string Build(IEnumerable<KeyValuePair<string, string>> values) =>
         string.Join(' ', values.Select(kv => $"{kv.Key}={QuoteValue(kv.Value)}"));

@@ -1,0 +1,37 @@
+namespace PgReplication.Core.Model;
+
+/// <summary>One named check of a standby's health.</summary>
+public sealed record HealthCheck(string Name, bool Passed, string Message)
+{
+    public override string ToString() => $"{(Passed ? "ok  " : "FAIL")} {Name}: {Message}";
+}
+
+/// <summary>How one standby replicates from its primary, read from the servers' own views.</summary>
+public sealed class ReplicationHealth
+{
+    public required string Standby { get; init; }
+    public string? Primary { get; init; }
+    /// <summary>pg_stat_replication.state (streaming, catchup, startup, backup), or stopped / unreachable.</summary>
+    public string State { get; init; } = "unknown";
+    public string? SentLsn { get; init; }
+    public string? WriteLsn { get; init; }
+    public string? FlushLsn { get; init; }
+    public string? ReplayLsn { get; init; }
+    /// <summary>Bytes of WAL the primary has written that the standby has not replayed.</summary>
+    public long? LagBytes { get; init; }
+    public TimeSpan? ReplayLag { get; init; }
+    /// <summary>async, sync, potential or quorum.</summary>
+    public string? SyncState { get; init; }
+    public string? SlotName { get; init; }
+    public bool? SlotActive { get; init; }
+    /// <summary>pg_replication_slots.wal_status (13+): reserved, extended, unreserved, lost.</summary>
+    public string? SlotWalStatus { get; init; }
+    public int? PrimaryTimeline { get; init; }
+    public int? StandbyTimeline { get; init; }
+    public IReadOnlyList<HealthCheck> Checks { get; init; } = Array.Empty<HealthCheck>();
+    public bool IsHealthy => Checks.Count > 0 && Checks.All(c => c.Passed);
+    /// <summary>The names of the failing checks, for a table column.</summary>
+    public string Failing => string.Join(",", Checks.Where(c => !c.Passed).Select(c => c.Name));
+    public PgNode? StandbyNode { get; init; }
+    public PgNode? PrimaryNode { get; init; }
+}

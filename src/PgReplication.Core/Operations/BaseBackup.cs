@@ -1,0 +1,325 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+using PgReplication.Core.Config;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
+
+namespace PgReplication.Core.Operations;
+
+public enum BaseBackupMethod { PgBaseBackup, Rsync }
+
+/// <summary>What Invoke-PgBaseBackup was asked to do.</summary>
+public sealed class BaseBackupRequest
+{
+    public required PgNode Standby { get; init; }
+    public required PgNode Primary { get; init; }
+    public required NetworkCredential Replication { get; init; }
+    public string? DataDirectory { get; init; }
+    public string? BinDirectory { get; init; }
+    public string? SlotName { get; init; }
+    public bool NoSlot { get; init; }
+    public bool Force { get; init; }
+    public BaseBackupMethod Method { get; init; } = BaseBackupMethod.PgBaseBackup;
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromHours(2);
+    public CancellationToken Cancel { get; init; }
+}
+
+/// <summary>The checks done and the steps a base backup will take (what -WhatIf shows).</summary>
+public sealed class BaseBackupPlan
+{
+    public required string DataDirectory { get; init; }
+    public required string BinDirectory { get; init; }
+    public string? SlotName { get; init; }
+    public bool SlotExists { get; init; }
+    public bool TargetInUse { get; init; }
+    public bool ServerRunning { get; init; }
+    public string? ConfigDirectory { get; init; }
+    /// <summary>The target already holds a copy of this primary: a second run changes nothing.</summary>
+    public bool AlreadyCopied { get; init; }
+    public List<string> Steps { get; } = new();
+}
+
+/// <summary>Copies a primary into a standby's data directory (pg_basebackup run on the standby host).</summary>
+public static class BaseBackup
+{
+    private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+
+    /// <summary>Read-only checks; throws naming the host when the backup cannot or must not run.</summary>
+    public static BaseBackupPlan Prepare(BaseBackupRequest request, IHostShell standbyShell, IHostShell primaryShell, IOperationLog log)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        if (primary.Role != NodeRole.Primary)
+            throw new InvalidOperationException($"{primary.Name} is not a primary (Role {primary.Role}); a base backup is taken from the primary.");
+        var major = primary.MajorVersion ?? throw new InvalidOperationException($"The version of {primary.Name} is not known: discover it first.");
+        if (standby.Role is NodeRole.Primary or NodeRole.Standby && standby.MajorVersion is { } sm && sm != major)
+            throw new InvalidOperationException($"{standby.Name} runs PostgreSQL {standby.ServerVersion} but {primary.Name} runs {primary.ServerVersion}: a standby needs the same major.");
+
+        var dataDirectory = request.DataDirectory ?? standby.DataDirectory ?? primary.DataDirectory
+            ?? throw new InvalidOperationException($"No data directory for {standby.Name}: give -DataDirectory.");
+        ValidatePath(dataDirectory, standby.Name);
+        if (request.BinDirectory is not null) standby.BinDirectory = request.BinDirectory;
+
+        var bin = ServerController.BinDirectory(standby, standbyShell, major);
+        var tool = Path.Combine(bin, "pg_basebackup");
+        var version = standbyShell.Run(new HostCommand(tool, "--version") { Timeout = Short });
+        if (!version.Succeeded || !PgVersion.TryParse(version.StandardOutput, out var toolVersion))
+            throw new HostCommandException(standbyShell.HostName, $"On {standby.Name}, {tool} is missing or does not run: {version.StandardError.Trim()}");
+        if (toolVersion.Major != major)
+            throw new InvalidOperationException($"On {standby.Name}, {tool} is version {toolVersion} but {primary.Name} runs {primary.ServerVersion}.");
+
+        var standbyArch = Arch(standbyShell);
+        var primaryArch = Arch(primaryShell);
+        if (standbyArch != primaryArch)
+            throw new InvalidOperationException($"{standby.Name} is {standbyArch} but {primary.Name} is {primaryArch}: a physical copy needs the same architecture.");
+
+        // Is the target in use? A running server there, or any file in it.
+        var probe = standbyShell.Run(new HostCommand("sh", "-c",
+            "if [ -d \"$1\" ]; then ls -A \"$1\" | head -1; fi", "sh", dataDirectory) { RunAs = standby.OsUser, Timeout = Short });
+        probe.EnsureSuccess();
+        var inUse = probe.StandardOutput.Trim().Length > 0;
+        var running = inUse && IsServerRunning(standbyShell, bin, dataDirectory, standby.OsUser);
+        var alreadyCopied = inUse && SystemIdentifierOf(standbyShell, bin, dataDirectory, standby.OsUser) is { } sysid
+                            && sysid == primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture);
+        if (inUse && !request.Force && !alreadyCopied)
+            throw new InvalidOperationException(running
+                ? $"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory."
+                : $"On {standby.Name}, {dataDirectory} is not empty. Use -Force to empty it and copy the primary over it.");
+
+        string? slot = request.NoSlot ? null : SlotNames.Validate(request.SlotName ?? SlotNames.FromNodeName(standby.Name));
+        var slotExists = false;
+        if (slot is not null)
+        {
+            using var session = PgSession.Open(primary, log: log);
+            slotExists = session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot)", ("slot", slot));
+        }
+
+        var configDirectory = primary.Control == ServerControl.PgCtlCluster && primary.ConfigFile is not null
+            ? Path.GetDirectoryName(primary.ConfigFile) : null;
+
+        var plan = new BaseBackupPlan
+        {
+            DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotExists = slotExists,
+            TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory,
+            AlreadyCopied = alreadyCopied && !request.Force,
+        };
+        if (plan.AlreadyCopied)
+        {
+            plan.Steps.Add($"nothing: {dataDirectory} already holds a copy of {primary.Name} (same system identifier); -Force copies it again");
+            return plan;
+        }
+        if (running) plan.Steps.Add($"stop the server running in {dataDirectory}");
+        if (inUse) plan.Steps.Add($"empty {dataDirectory}");
+        if (slot is not null) plan.Steps.Add(slotExists ? $"use the existing slot {slot} on {primary.Name}" : $"create the physical slot {slot} on {primary.Name}");
+        plan.Steps.Add($"copy {primary.Name} into {standby.Name}:{dataDirectory} with {tool} (-X stream, fast checkpoint)");
+        if (configDirectory is not null) plan.Steps.Add($"copy {configDirectory} from {primary.Name} to {standby.Name}");
+        plan.Steps.Add($"set port {standby.Port} and listen_addresses for {standby.Name}");
+        return plan;
+    }
+
+    /// <summary>Takes the backup as planned. On failure the target is emptied, so no half-copy can start.</summary>
+    public static PgNode Run(BaseBackupRequest request, BaseBackupPlan plan, IHostShell standbyShell, IHostShell primaryShell, IOperationLog log)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var target = plan.DataDirectory;
+        if (plan.AlreadyCopied)
+        {
+            log.Verbose($"{standby.Name}: {target} already holds a copy of {primary.Name}; nothing changed.");
+            return Fill(standby, primary, plan, request);
+        }
+
+        if (plan.ServerRunning)
+        {
+            log.Verbose($"{standby.Name}: stopping the server in {target} (-Force).");
+            standbyShell.Run(new HostCommand(Path.Combine(plan.BinDirectory, "pg_ctl"), "stop", "-D", target, "-m", "fast", "-w", "-t", "120")
+            { RunAs = standby.OsUser, Timeout = TimeSpan.FromSeconds(150) }).EnsureSuccess();
+        }
+        if (plan.TargetInUse) EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name);
+
+        if (plan.SlotName is not null && !plan.SlotExists)
+        {
+            using var session = PgSession.Open(primary, log: log);
+            // Reserve WAL now so nothing the backup needs is recycled before it connects.
+            session.Execute("SELECT pg_catalog.pg_create_physical_replication_slot(@slot, true)", ("slot", plan.SlotName));
+            log.Verbose($"{primary.Name}: created the physical replication slot {plan.SlotName}.");
+        }
+
+        var passfile = $"/tmp/pgreplication-{Guid.NewGuid():N}.pgpass";
+        var started = DateTime.UtcNow;
+        try
+        {
+            HostFiles.Write(standbyShell, passfile,
+                Encoding.UTF8.GetBytes(PassFile.Line(primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password) + "\n"),
+                "0600", standby.OsUser);
+            var conninfo = Conninfo.Build(new Dictionary<string, string>
+            {
+                ["host"] = primary.ComputerName,
+                ["port"] = primary.Port.ToString(CultureInfo.InvariantCulture),
+                ["user"] = request.Replication.UserName,
+                ["passfile"] = passfile,
+                ["application_name"] = "pgreplication_basebackup",
+                ["connect_timeout"] = "15",
+            });
+            var args = new List<string> { "-d", conninfo, "-D", target, "-X", "stream", "-c", "fast", "--progress", "--no-password" };
+            if (plan.SlotName is not null) args.AddRange(new[] { "-S", plan.SlotName });
+
+            var activity = $"Base backup of {primary.Name} to {standby.Name}";
+            var command = new HostCommand(Path.Combine(plan.BinDirectory, "pg_basebackup"), args.ToArray())
+            {
+                RunAs = standby.OsUser,
+                Timeout = request.Timeout,
+                OnErrorLine = line => ReportProgress(line, activity, started, log),
+            };
+            log.Verbose($"{standby.Name}: pg_basebackup from {primary.Name} into {target}.");
+            log.Debug($"On {standby.Name}: {command.ToShellText(standbyShell.CurrentUser)}");
+            var result = standbyShell.Run(command);
+            log.Progress(new OperationProgress(activity, "done", 100, Completed: true));
+            if (!result.Succeeded)
+            {
+                EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name);
+                throw new HostCommandException(standbyShell.HostName,
+                    $"The base backup of {primary.Name} to {standby.Name} failed; {target} was emptied so nothing half-copied can start. {result.Describe()}");
+            }
+        }
+        finally
+        {
+            standbyShell.Run(new HostCommand("rm", "-f", "--", passfile) { RunAs = standby.OsUser, Timeout = Short });
+        }
+
+        Verify(request, plan, standbyShell, log);
+        if (plan.ConfigDirectory is not null) CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
+        SetHostSettings(standby, primary, plan, standbyShell, log);
+
+        log.Verbose($"{standby.Name}: base backup done in {(DateTime.UtcNow - started).TotalSeconds:0.0} s.");
+        return Fill(standby, primary, plan, request);
+    }
+
+    /// <summary>The standby is a copy of the primary: same version, same layout, same roles.</summary>
+    private static PgNode Fill(PgNode standby, PgNode primary, BaseBackupPlan plan, BaseBackupRequest request)
+    {
+        var target = plan.DataDirectory;
+        standby.ServerVersion = primary.ServerVersion;
+        standby.ServerVersionNumber = primary.ServerVersionNumber;
+        standby.SystemIdentifier = primary.SystemIdentifier;
+        standby.DataDirectory = target;
+        standby.BinDirectory = plan.BinDirectory;
+        standby.Control = primary.Control;
+        standby.ClusterName = primary.ClusterName;
+        standby.ConfigFile = plan.ConfigDirectory is not null ? primary.ConfigFile : Path.Combine(target, "postgresql.conf");
+        standby.HbaFile = plan.ConfigDirectory is not null ? primary.HbaFile : Path.Combine(target, "pg_hba.conf");
+        standby.DataChecksums = primary.DataChecksums;
+        standby.UpstreamNode = primary;
+        standby.Upstream = $"{primary.ComputerName}:{primary.Port}";
+        standby.SlotName = plan.SlotName;
+        standby.ReplicationCredential = request.Replication;
+        standby.AdminCredential ??= primary.AdminCredential;
+        return standby;
+    }
+
+    // pg_basebackup --progress: "  123456/2345678 kB (5%), 0/1 tablespace (...)"
+    private static readonly Regex ProgressLine = new(@"(\d+)/(\d+) kB \((\d+)%\)", RegexOptions.Compiled);
+
+    private static void ReportProgress(string line, string activity, DateTime started, IOperationLog log)
+    {
+        var m = ProgressLine.Match(line);
+        if (!m.Success) return;
+        var done = long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+        var total = long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
+        var seconds = Math.Max(0.001, (DateTime.UtcNow - started).TotalSeconds);
+        var rate = done / 1024.0 / seconds;
+        log.Progress(new OperationProgress(activity,
+            $"{done / 1024.0:0.0} of {total / 1024.0:0.0} MiB, {rate:0.0} MiB/s",
+            (int)Math.Clamp(int.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture), 0, 100)));
+    }
+
+    private static void Verify(BaseBackupRequest request, BaseBackupPlan plan, IHostShell shell, IOperationLog log)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var control = shell.Run(new HostCommand(Path.Combine(plan.BinDirectory, "pg_controldata"), plan.DataDirectory)
+        { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess().StandardOutput;
+        var m = Regex.Match(control, @"Database system identifier:\s+(\d+)");
+        if (!m.Success || m.Groups[1].Value != primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture))
+        {
+            EmptyDirectory(shell, plan.DataDirectory, standby.OsUser, log, standby.Name);
+            throw new InvalidOperationException($"On {standby.Name}, the copy's system identifier ({(m.Success ? m.Groups[1].Value : "none")}) is not {primary.Name}'s ({primary.SystemIdentifier}); the copy was removed.");
+        }
+        var verify = Path.Combine(plan.BinDirectory, "pg_verifybackup");
+        if (HostFiles.Exists(shell, verify, standby.OsUser) && HostFiles.Exists(shell, Path.Combine(plan.DataDirectory, "backup_manifest"), standby.OsUser))
+        {
+            var r = shell.Run(new HostCommand(verify, "--quiet", plan.DataDirectory) { RunAs = standby.OsUser, Timeout = TimeSpan.FromMinutes(30) });
+            if (!r.Succeeded)
+            {
+                EmptyDirectory(shell, plan.DataDirectory, standby.OsUser, log, standby.Name);
+                throw new HostCommandException(shell.HostName, $"On {standby.Name}, pg_verifybackup rejected the copy; it was removed. {r.Describe()}");
+            }
+            log.Verbose($"{standby.Name}: pg_verifybackup checked the copy against its manifest.");
+        }
+    }
+
+    /// <summary>Debian keeps config in /etc/postgresql/&lt;major&gt;/&lt;cluster&gt;: the standby gets the same files at the same place.</summary>
+    private static void CopyConfigDirectory(string directory, PgNode standby, PgNode primary, IHostShell standbyShell, IHostShell primaryShell, IOperationLog log)
+    {
+        var list = primaryShell.Run(new HostCommand("find", directory, "-type", "f") { RunAs = primary.OsUser, Timeout = Short }).EnsureSuccess();
+        foreach (var file in list.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var content = primaryShell.Run(new HostCommand("cat", "--", file) { RunAs = primary.OsUser, Timeout = Short }).EnsureSuccess().StandardOutput;
+            var mode = primaryShell.Run(new HostCommand("stat", "-c", "%a", file) { RunAs = primary.OsUser, Timeout = Short }).EnsureSuccess().StandardOutput.Trim();
+            standbyShell.Run(new HostCommand("mkdir", "-p", Path.GetDirectoryName(file)!) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess();
+            HostFiles.Write(standbyShell, file, Encoding.UTF8.GetBytes(content), mode.PadLeft(4, '0'), standby.OsUser);
+        }
+        log.Verbose($"{standby.Name}: copied {directory} from {primary.Name}.");
+    }
+
+    /// <summary>Settings that belong to the host, not the copy: the port, and the addresses to listen on.</summary>
+    private static void SetHostSettings(PgNode standby, PgNode primary, BaseBackupPlan plan, IHostShell shell, IOperationLog log)
+    {
+        var autoConf = Path.Combine(plan.DataDirectory, "postgresql.auto.conf");
+        var text = HostFiles.Exists(shell, autoConf, standby.OsUser) ? HostFiles.ReadText(shell, autoConf, standby.OsUser) : "";
+        var current = OfflineSettings.Read(text);
+        var changes = new Dictionary<string, string?>();
+        if (standby.Port != primary.Port || current.ContainsKey("port"))
+            changes["port"] = standby.Port.ToString(CultureInfo.InvariantCulture);
+        if (current.TryGetValue("listen_addresses", out var listen) && listen.Trim() != "*")
+        {
+            var addresses = listen.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(a => a == primary.ComputerName ? standby.ComputerName : a).Distinct().ToList();
+            if (!addresses.Contains(standby.ComputerName)) addresses.Add(standby.ComputerName);
+            changes["listen_addresses"] = string.Join(',', addresses);
+        }
+        if (changes.Count == 0) return;
+        HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, changes)), "0600", standby.OsUser);
+        log.Verbose($"{standby.Name}: set {string.Join(", ", changes.Select(c => $"{c.Key} = {c.Value}"))} for this host.");
+    }
+
+    private static string? SystemIdentifierOf(IHostShell shell, string bin, string dataDirectory, string user)
+    {
+        var r = shell.Run(new HostCommand(Path.Combine(bin, "pg_controldata"), dataDirectory) { RunAs = user, Timeout = Short });
+        var m = Regex.Match(r.StandardOutput, @"Database system identifier:\s+(\d+)");
+        return r.Succeeded && m.Success ? m.Groups[1].Value : null;
+    }
+
+    private static bool IsServerRunning(IHostShell shell, string bin, string dataDirectory, string user)
+    {
+        var r = shell.Run(new HostCommand(Path.Combine(bin, "pg_ctl"), "status", "-D", dataDirectory) { RunAs = user, Timeout = Short });
+        return r.ExitCode == 0;
+    }
+
+    private static void EmptyDirectory(IHostShell shell, string directory, string user, IOperationLog log, string node)
+    {
+        // Contents only: the directory itself may be a mount point or have its owner and mode set by the admin.
+        shell.Run(new HostCommand("find", directory, "-mindepth", "1", "-delete") { RunAs = user, Timeout = TimeSpan.FromMinutes(10) });
+        log.Verbose($"{node}: emptied {directory}.");
+    }
+
+    private static string Arch(IHostShell shell) =>
+        shell.Run(new HostCommand("uname", "-m") { Timeout = Short }).EnsureSuccess().StandardOutput.Trim();
+
+    private static void ValidatePath(string path, string host)
+    {
+        if (!path.StartsWith('/') || path.Any(c => c is '\0' or '\n' or '\r') || path.TrimEnd('/').Length < 2)
+            throw new ArgumentException($"'{path}' is not a usable data directory for {host}: give an absolute path.");
+    }
+}

@@ -1,0 +1,196 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using PgReplication.Core.Config;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
+
+namespace PgReplication.Core.Operations;
+
+public sealed class HotStandbyRequest
+{
+    public required PgNode Standby { get; init; }
+    public required PgNode Primary { get; init; }
+    public required NetworkCredential Replication { get; init; }
+    public string? SlotName { get; init; }
+    public string? RestoreCommand { get; init; }
+    public string? ArchiveCleanupCommand { get; init; }
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>What Enable-PgHotStandby will change (what -WhatIf shows) and what it did.</summary>
+public sealed class HotStandbyPlan
+{
+    public required string PassFilePath { get; init; }
+    public bool PassFileChange { get; init; }
+    public required Dictionary<string, string?> SettingChanges { get; init; }
+    public required string ConfigFile { get; init; }
+    public required string ConfigText { get; init; }
+    public bool WriteSignal { get; init; }
+    public bool ServerRunning { get; init; }
+    public bool NeedsRestart { get; init; }
+    public List<string> Steps { get; } = new();
+    public bool ChangesNothing => !PassFileChange && SettingChanges.Count == 0 && !WriteSignal && ServerRunning;
+}
+
+/// <summary>Turns a base backup into a running hot standby that streams from its primary.</summary>
+public static class HotStandby
+{
+    private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+
+    public static HotStandbyPlan Prepare(HotStandbyRequest request, IHostShell shell, IOperationLog log)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var data = standby.DataDirectory ?? throw new InvalidOperationException($"The data directory of {standby.Name} is not known: run Invoke-PgBaseBackup first, or discover the node.");
+        var major = standby.MajorVersion ?? primary.MajorVersion ?? throw new InvalidOperationException($"The version of {standby.Name} is not known.");
+        if (!HostFiles.Exists(shell, Path.Combine(data, "PG_VERSION"), standby.OsUser))
+            throw new InvalidOperationException($"On {standby.Name}, {data} holds no PostgreSQL data directory: run Invoke-PgBaseBackup first.");
+        ServerController.BinDirectory(standby, shell, major); // fails early, naming the host, when the programs are missing
+
+        var home = shell.Run(new HostCommand("getent", "passwd", standby.OsUser) { Timeout = Short }).EnsureSuccess()
+            .StandardOutput.Split(':') is { Length: >= 6 } fields ? fields[5] : throw new InvalidOperationException($"On {standby.Name}, the home of {standby.OsUser} is not known.");
+        var passFile = Path.Combine(home, ".pgpass");
+        var existing = HostFiles.Exists(shell, passFile, standby.OsUser) ? HostFiles.ReadText(shell, passFile, standby.OsUser) : "";
+        var passFileChange = !PassFile.Contains(existing, primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
+
+        var slot = request.SlotName ?? standby.SlotName;
+        var appName = slot ?? SlotNames.FromNodeName(standby.Name);
+        var desired = new Dictionary<string, string?>
+        {
+            ["primary_conninfo"] = Conninfo.Build(new Dictionary<string, string>
+            {
+                ["host"] = primary.ComputerName,
+                ["port"] = primary.Port.ToString(CultureInfo.InvariantCulture),
+                ["user"] = request.Replication.UserName,
+                ["passfile"] = passFile,
+                ["application_name"] = appName,
+            }),
+            ["primary_slot_name"] = slot,
+            ["recovery_target_timeline"] = "latest",
+            ["restore_command"] = request.RestoreCommand,
+            ["archive_cleanup_command"] = request.ArchiveCleanupCommand,
+        };
+
+        string configFile, text;
+        bool writeSignal;
+        if (StandbyConfigRules.UsesStandbySignal(major))
+        {
+            configFile = Path.Combine(data, "postgresql.auto.conf");
+            writeSignal = !HostFiles.Exists(shell, Path.Combine(data, "standby.signal"), standby.OsUser);
+            desired["hot_standby"] = "on";
+        }
+        else
+        {
+            configFile = Path.Combine(data, "recovery.conf");
+            writeSignal = false;
+            desired["standby_mode"] = "on";
+            // hot_standby stays a server setting before 12: Apply puts it in postgresql.auto.conf.
+        }
+        text = HostFiles.Exists(shell, configFile, standby.OsUser) ? HostFiles.ReadText(shell, configFile, standby.OsUser) : "";
+        var current = OfflineSettings.Read(text);
+        var changes = desired
+            // A setting not asked for (null) is left as it is.
+            .Where(d => d.Value is not null && (!current.TryGetValue(d.Key, out var v) || v != d.Value))
+            .ToDictionary(d => d.Key, d => d.Value);
+
+        var running = ServerController.IsRunning(standby, shell);
+        var plan = new HotStandbyPlan
+        {
+            PassFilePath = passFile, PassFileChange = passFileChange, SettingChanges = changes, ConfigFile = configFile,
+            ConfigText = text, WriteSignal = writeSignal, ServerRunning = running,
+            NeedsRestart = running && (writeSignal || changes.Keys.Any(k => k != "primary_conninfo" && k != "primary_slot_name") ||
+                                       !StandbyConfigRules.ReloadsPrimaryConninfo(major) && changes.Count > 0),
+        };
+        if (passFileChange) plan.Steps.Add($"add the replication password of {request.Replication.UserName}@{primary.ComputerName}:{primary.Port} to {passFile} (0600)");
+        foreach (var (k, v) in changes) plan.Steps.Add($"set {k} = '{v}' in {configFile}");
+        if (writeSignal) plan.Steps.Add($"create {Path.Combine(data, "standby.signal")}");
+        if (!running) plan.Steps.Add($"start the server on {standby.Name}");
+        else if (plan.NeedsRestart) plan.Steps.Add($"restart the server on {standby.Name}");
+        else if (changes.Count > 0) plan.Steps.Add($"reload the server on {standby.Name}");
+        return plan;
+    }
+
+    public static PgNode Apply(HotStandbyRequest request, HotStandbyPlan plan, IHostShell shell, IOperationLog log)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var data = standby.DataDirectory!;
+        if (plan.ChangesNothing)
+            log.Verbose($"{standby.Name}: already configured as a standby of {primary.Name} and running; nothing to change.");
+
+        if (plan.PassFileChange)
+        {
+            var existing = HostFiles.Exists(shell, plan.PassFilePath, standby.OsUser) ? HostFiles.ReadText(shell, plan.PassFilePath, standby.OsUser) : "";
+            var updated = PassFile.Upsert(existing, primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
+            HostFiles.Write(shell, plan.PassFilePath, Encoding.UTF8.GetBytes(updated), "0600", standby.OsUser);
+            log.Verbose($"{standby.Name}: stored the replication password in {plan.PassFilePath} (0600).");
+        }
+        if (plan.SettingChanges.Count > 0)
+        {
+            HostFiles.Write(shell, plan.ConfigFile, Encoding.UTF8.GetBytes(OfflineSettings.Apply(plan.ConfigText, plan.SettingChanges)), "0600", standby.OsUser);
+            log.Verbose($"{standby.Name}: set {string.Join(", ", plan.SettingChanges.Keys)} in {plan.ConfigFile}.");
+        }
+        if (standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major))
+        {
+            var autoConf = Path.Combine(data, "postgresql.auto.conf");
+            var autoText = HostFiles.Exists(shell, autoConf, standby.OsUser) ? HostFiles.ReadText(shell, autoConf, standby.OsUser) : "";
+            if (!OfflineSettings.Read(autoText).TryGetValue("hot_standby", out var hs) || hs != "on")
+                HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(autoText, new Dictionary<string, string?> { ["hot_standby"] = "on" })), "0600", standby.OsUser);
+        }
+        if (plan.WriteSignal)
+        {
+            HostFiles.Write(shell, Path.Combine(data, "standby.signal"), Array.Empty<byte>(), "0600", standby.OsUser);
+            log.Verbose($"{standby.Name}: created standby.signal.");
+        }
+
+        if (!plan.ServerRunning) ServerController.Start(standby, shell, log, request.Timeout);
+        else if (plan.NeedsRestart) ServerController.Restart(standby, shell, log, request.Timeout);
+        else if (plan.SettingChanges.Count > 0)
+        {
+            using var s = PgSession.Open(standby, log: log);
+            s.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()");
+        }
+
+        WaitUntilStreaming(standby, primary, request.Timeout, log);
+        NodeDiscovery.Discover(standby, log);
+        standby.UpstreamNode = primary;
+        return standby;
+    }
+
+    /// <summary>Polls pg_stat_wal_receiver until it says streaming, reporting how far replay is behind.</summary>
+    public static void WaitUntilStreaming(PgNode standby, PgNode primary, TimeSpan timeout, IOperationLog log)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var activity = $"Waiting for {standby.Name} to stream from {primary.Name}";
+        ServerController.WaitUntilAccepting(standby, log, timeout);
+        while (true)
+        {
+            string? status;
+            long? behind = null;
+            using (var s = PgSession.Open(standby, log: NullOperationLog.Instance))
+            {
+                var row = s.Query("""
+                    SELECT (SELECT r.status FROM pg_catalog.pg_stat_wal_receiver r) AS status,
+                           pg_catalog.pg_last_wal_replay_lsn()::text AS replay
+                    """).Single();
+                status = row.Text("status");
+                if (status == "streaming" && row.Text("replay") is { } replay)
+                {
+                    using var p = PgSession.Open(primary, log: NullOperationLog.Instance);
+                    behind = p.Scalar<long?>("SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), @replay::pg_lsn)::bigint", ("replay", replay));
+                }
+            }
+            if (status == "streaming")
+            {
+                log.Progress(new OperationProgress(activity, "streaming", 100, Completed: true));
+                log.Verbose($"{standby.Name}: streaming from {primary.Name}" + (behind is > 0 ? $", replay {behind} bytes behind." : ", caught up."));
+                return;
+            }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{standby.Name} did not start streaming from {primary.Name} within {timeout.TotalSeconds:0} s (WAL receiver: {status ?? "not running"}). See the server log on {standby.Name}.");
+            log.Progress(new OperationProgress(activity, $"WAL receiver: {status ?? "starting"}"));
+            Thread.Sleep(250);
+        }
+    }
+}

@@ -1,0 +1,204 @@
+using System.Globalization;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+
+namespace PgReplication.Core.Operations;
+
+public sealed class ReplicationCheckOptions
+{
+    public long MaxLagBytes { get; init; } = 16L * 1024 * 1024;
+    public TimeSpan MaxLag { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// Health of standbys, read from pg_stat_replication and pg_replication_slots on the primary and
+/// pg_stat_wal_receiver on each standby: never from logs or ps.
+/// </summary>
+public static class ReplicationCheck
+{
+    private const string SendersQuery = """
+        SELECT r.pid, r.application_name, r.client_addr::text AS client_addr, r.state,
+               r.sent_lsn::text AS sent_lsn, r.write_lsn::text AS write_lsn, r.flush_lsn::text AS flush_lsn,
+               r.replay_lsn::text AS replay_lsn,
+               pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.replay_lsn)::bigint AS lag_bytes,
+               EXTRACT(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds, r.sync_state,
+               s.slot_name::text AS slot_name, s.active AS slot_active
+        FROM pg_catalog.pg_stat_replication r
+        LEFT JOIN pg_catalog.pg_replication_slots s ON s.active_pid = r.pid
+        """;
+
+    private const string StandbyQuery = """
+        SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
+               pg_catalog.current_setting('transaction_read_only') AS read_only,
+               (SELECT r.status FROM pg_catalog.pg_stat_wal_receiver r) AS receiver_status,
+               (SELECT r.slot_name FROM pg_catalog.pg_stat_wal_receiver r) AS receiver_slot,
+               (SELECT r.conninfo FROM pg_catalog.pg_stat_wal_receiver r) AS conninfo,
+               (SELECT r.received_tli FROM pg_catalog.pg_stat_wal_receiver r) AS received_tli,
+               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() ELSE false END AS replay_paused,
+               (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier,
+               pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name
+        """;
+
+    /// <summary>One result per standby: those given, and those the given primaries show in pg_stat_replication.</summary>
+    public static List<ReplicationHealth> Check(IReadOnlyList<PgNode> nodes, ReplicationCheckOptions options, IOperationLog log)
+    {
+        var primaries = nodes.Where(n => n.Role == NodeRole.Primary).ToList();
+        var standbys = nodes.Where(n => n.Role != NodeRole.Primary).ToList();
+
+        // A standby given without its primary: find the primary from its own upstream.
+        foreach (var standby in standbys)
+        {
+            var upstream = standby.UpstreamNode ?? PrimaryFromUpstream(standby, log);
+            if (upstream is not null && !primaries.Any(p => SameEndpoint(p, upstream)))
+            {
+                if (upstream.Role != NodeRole.Primary) TryDiscover(upstream, log);
+                primaries.Add(upstream);
+            }
+        }
+
+        var results = new List<ReplicationHealth>();
+        var claimed = new HashSet<(PgNode, int)>();
+        foreach (var primary in primaries)
+        {
+            List<SqlRow> senders;
+            long archiverFailing;
+            int? primaryTimeline = primary.Timeline;
+            try
+            {
+                using var p = PgSession.Open(primary, log: log);
+                senders = p.Query(SendersQuery).ToList();
+                archiverFailing = p.Scalar<long>("""
+                    SELECT CASE WHEN a.last_failed_time IS NOT NULL
+                                 AND (a.last_archived_time IS NULL OR a.last_failed_time > a.last_archived_time)
+                                THEN a.failed_count ELSE 0 END
+                    FROM pg_catalog.pg_stat_archiver a
+                    """);
+                NodeDiscovery.Discover(primary, p, NullOperationLog.Instance);
+                primaryTimeline = primary.Timeline;
+            }
+            catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
+            {
+                foreach (var s in standbys.Where(s => Follows(s, primary)))
+                    results.Add(Unreachable(s, primary, $"the primary {primary.Name} is unreachable: {ex.Message}"));
+                continue;
+            }
+
+            var mine = standbys.Where(s => Follows(s, primary)).ToList();
+            foreach (var standby in mine)
+            {
+                var facts = ReadStandby(standby, log, out var error);
+                var appName = facts is null ? null : ApplicationName(facts.Text("conninfo"));
+                var slot = facts?.Text("receiver_slot") ?? facts?.Text("primary_slot_name") ?? standby.SlotName;
+                var row = senders.FirstOrDefault(r => slot is { Length: > 0 } && r.Text("slot_name") == slot)
+                          ?? senders.FirstOrDefault(r => appName is not null && r.Text("application_name") == appName);
+                if (row is not null) claimed.Add((primary, row.Get<int>("pid")));
+                results.Add(Build(standby.Name, standby, primary, row, facts, error, primaryTimeline, archiverFailing, options));
+            }
+            // Standbys that the primary shows but that were not given.
+            foreach (var row in senders.Where(r => !claimed.Contains((primary, r.Get<int>("pid")))))
+            {
+                var name = $"{row.Text("application_name")}@{row.Text("client_addr") ?? "local"}";
+                results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, options));
+            }
+        }
+        foreach (var orphan in standbys.Where(s => !results.Any(r => r.StandbyNode == s)))
+            results.Add(Unreachable(orphan, null, $"no primary is known for {orphan.Name}: give the primary node too"));
+        return results;
+    }
+
+    private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, SqlRow? row, SqlRow? facts, string? standbyError,
+        int? primaryTimeline, long archiverFailing, ReplicationCheckOptions options)
+    {
+        var checks = new List<HealthCheck>();
+        var state = row?.Text("state") ?? (standbyError is not null ? "unreachable" : "stopped");
+        var lag = row?["lag_bytes"] as long?;
+        var replayLag = row?["replay_lag_seconds"] is double secs ? TimeSpan.FromSeconds(secs) : (TimeSpan?)null;
+        var slotName = row?.Text("slot_name") ?? facts?.Text("receiver_slot");
+        int? standbyTimeline = facts?["received_tli"] is int tli ? tli : standby?.Timeline;
+
+        if (standby is not null)
+            checks.Add(new("connected", standbyError is null, standbyError ?? $"{standby.Name} answers"));
+        checks.Add(new("streaming", state == "streaming",
+            row is null ? $"{primary.Name} shows no WAL sender for {name}" : $"state is {state}"));
+        if (facts is not null)
+        {
+            var sysid = facts.Text("system_identifier");
+            var same = sysid == primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture);
+            checks.Add(new("same system identifier", same, same ? sysid! : $"{name} has {sysid}, {primary.Name} has {primary.SystemIdentifier}"));
+            var sameTl = standbyTimeline is null || standbyTimeline == primaryTimeline;
+            checks.Add(new("same timeline", sameTl, $"standby {standbyTimeline?.ToString(CultureInfo.InvariantCulture) ?? "?"}, primary {primaryTimeline}"));
+            var paused = facts["replay_paused"] is true;
+            checks.Add(new("replay not paused", !paused, paused ? "WAL replay is paused (pg_wal_replay_resume() resumes it)" : "replaying"));
+            var readOnly = facts["in_recovery"] is true && facts.Text("read_only") == "on";
+            checks.Add(new("standby read-only", readOnly, readOnly ? "in recovery, read-only" : $"{name} is not in recovery: it accepts writes"));
+        }
+        if (row is not null)
+        {
+            var lagOk = lag is null || lag <= options.MaxLagBytes;
+            var timeOk = replayLag is null || replayLag <= options.MaxLag;
+            checks.Add(new("lag under threshold", lagOk && timeOk,
+                $"{lag?.ToString(CultureInfo.InvariantCulture) ?? "?"} bytes (max {options.MaxLagBytes}), replay lag {replayLag?.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) ?? "0"} s (max {options.MaxLag.TotalSeconds:0.###})"));
+        }
+        var slotOk = slotName is null ? true : row?["slot_active"] is true;
+        checks.Add(new("slot healthy", slotOk, slotName is null ? "no slot used" : slotOk ? $"slot {slotName} active" : $"slot {slotName} is not active"));
+        checks.Add(new("archiver not failing", archiverFailing == 0,
+            archiverFailing == 0 ? "no failed archiving since the last success" : $"{archiverFailing} failed attempts, the last after the last success"));
+
+        return new ReplicationHealth
+        {
+            Standby = name, Primary = primary.Name, State = state,
+            SentLsn = row?.Text("sent_lsn"), WriteLsn = row?.Text("write_lsn"), FlushLsn = row?.Text("flush_lsn"), ReplayLsn = row?.Text("replay_lsn"),
+            LagBytes = lag, ReplayLag = replayLag, SyncState = row?.Text("sync_state"), SlotName = slotName,
+            SlotActive = row?["slot_active"] as bool?, PrimaryTimeline = primaryTimeline, StandbyTimeline = standbyTimeline,
+            Checks = checks, StandbyNode = standby, PrimaryNode = primary,
+        };
+    }
+
+    private static ReplicationHealth Unreachable(PgNode standby, PgNode? primary, string message) => new()
+    {
+        Standby = standby.Name, Primary = primary?.Name, State = "unreachable",
+        Checks = new[] { new HealthCheck("connected", false, message) }, StandbyNode = standby, PrimaryNode = primary,
+    };
+
+    private static SqlRow? ReadStandby(PgNode standby, IOperationLog log, out string? error)
+    {
+        try
+        {
+            using var s = PgSession.Open(standby, log: log, connectTimeout: TimeSpan.FromSeconds(5));
+            error = null;
+            return s.Query(StandbyQuery).Single();
+        }
+        catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
+        {
+            error = ex.Message;
+            return null;
+        }
+    }
+
+    private static PgNode? PrimaryFromUpstream(PgNode standby, IOperationLog log)
+    {
+        var upstream = standby.Upstream;
+        if (upstream is null)
+        {
+            var facts = ReadStandby(standby, log, out _);
+            upstream = NodeDiscovery.UpstreamFromConninfo(facts?.Text("conninfo"));
+        }
+        if (upstream is null || !NodeAddress.TryParse(upstream, out var address, out _)) return null;
+        var node = NodeFactory.Create(address, PgNode.DefaultPort, new NodeSettings { AdminCredential = standby.AdminCredential, Local = standby.Access == HostAccess.Local && NodeFactory.IsLoopback(address.Host) });
+        node.Ssh = standby.Ssh;
+        return node;
+    }
+
+    private static void TryDiscover(PgNode node, IOperationLog log)
+    {
+        try { NodeDiscovery.Discover(node, log); } catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { }
+    }
+
+    private static bool Follows(PgNode standby, PgNode primary) =>
+        standby.UpstreamNode is { } u ? SameEndpoint(u, primary)
+        : standby.Upstream is { } text && NodeAddress.TryParse(text, out var a, out _) && a.Host == primary.ComputerName && (a.Port ?? PgNode.DefaultPort) == primary.Port;
+
+    private static bool SameEndpoint(PgNode a, PgNode b) => a.ComputerName == b.ComputerName && a.Port == b.Port;
+
+    private static string? ApplicationName(string? conninfo) => Conninfo.DisplayedValue(conninfo, "application_name");
+}

@@ -1,0 +1,86 @@
+using System.Management.Automation;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Commands;
+
+/// <summary>Configures a copied data directory as a hot standby, starts it, and waits until it streams.</summary>
+[Cmdlet(VerbsLifecycle.Enable, "PgHotStandby", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(PgNode))]
+public sealed class EnablePgHotStandbyCommand : PgCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [PgNodeTransformation]
+    [Alias("Standby")]
+    public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
+
+    /// <summary>The primary to follow; defaults to the one Invoke-PgBaseBackup copied from.</summary>
+    [Parameter]
+    [PgNodeTransformation]
+    public PgNode? Primary { get; set; }
+
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    [Parameter]
+    [ValidatePattern("^[a-z0-9_]{1,63}$")]
+    public string? SlotName { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? RestoreCommand { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ArchiveCleanupCommand { get; set; }
+
+    [Parameter]
+    [ValidateRange(5, 24 * 3600)]
+    public int TimeoutSeconds { get; set; } = 300;
+
+    protected override void ProcessRecord()
+    {
+        foreach (var standby in InputObject)
+        {
+            try
+            {
+                var primary = Primary ?? standby.UpstreamNode
+                    ?? throw new ArgumentException($"No primary for {standby.Name}: give -Primary, or pipe the node from Invoke-PgBaseBackup.");
+                if (primary.Role != NodeRole.Primary) RunCore(log => NodeDiscovery.Discover(primary, log));
+                var replication = Credential?.GetNetworkCredential() ?? standby.ReplicationCredential ?? primary.ReplicationCredential
+                    ?? throw new ArgumentException($"No replication role for {standby.Name}: give -Credential.");
+                standby.AdminCredential ??= primary.AdminCredential;
+                if (standby.DataDirectory is null && standby.Role is NodeRole.Unknown) TryDiscover(standby);
+
+                var request = new HotStandbyRequest
+                {
+                    Standby = standby, Primary = primary, Replication = replication, SlotName = SlotName,
+                    RestoreCommand = RestoreCommand, ArchiveCleanupCommand = ArchiveCleanupCommand,
+                    Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
+                };
+                using var shell = RunCore(log => HostShells.Open(standby, log));
+                var plan = RunCore(log => HotStandby.Prepare(request, shell, log));
+                if (!plan.ChangesNothing)
+                {
+                    var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
+                    if (!ShouldProcess($"Hot standby {standby.Name} of {primary.Name}:{Environment.NewLine}{steps}",
+                            $"Make {standby.Name} a hot standby of {primary.Name}?{Environment.NewLine}{steps}", "Enable-PgHotStandby"))
+                        continue;
+                }
+                WriteObject(RunCore(log => HotStandby.Apply(request, plan, shell, log)));
+            }
+            catch (Exception ex) when (ex is not PipelineStoppedException)
+            {
+                WriteNodeError(ex, "HotStandbyFailed", standby);
+            }
+        }
+    }
+
+    private void TryDiscover(PgNode node)
+    {
+        try { RunCore(log => NodeDiscovery.Discover(node, log)); }
+        catch (Exception ex) when (ex is not PipelineStoppedException) { WriteVerbose($"{node.Name}: not running yet ({ex.Message})."); }
+    }
+}

@@ -1,0 +1,111 @@
+using System.Management.Automation;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Commands;
+
+/// <summary>Copies a primary into a standby's data directory: pg_basebackup run on the standby host.</summary>
+[Cmdlet(VerbsLifecycle.Invoke, "PgBaseBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(PgNode))]
+public sealed class InvokePgBaseBackupCommand : PgCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [PgNodeTransformation]
+    [Alias("Standby")]
+    public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
+
+    [Parameter(Mandatory = true)]
+    [PgNodeTransformation]
+    public PgNode Primary { get; set; } = null!;
+
+    /// <summary>The replication role; defaults to the one carried on the primary node by New-PgReplicationUser.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? DataDirectory { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? BinDirectory { get; set; }
+
+    [Parameter]
+    [ValidatePattern("^[a-z0-9_]{1,63}$")]
+    public string? SlotName { get; set; }
+
+    [Parameter]
+    public SwitchParameter NoSlot { get; set; }
+
+    [Parameter]
+    public BaseBackupMethod Method { get; set; } = BaseBackupMethod.PgBaseBackup;
+
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    [Parameter]
+    [ValidateRange(10, 7 * 24 * 3600)]
+    public int TimeoutSeconds { get; set; } = 7200;
+
+    protected override void BeginProcessing()
+    {
+        if (NoSlot && SlotName is not null)
+            ThrowArgumentError("-NoSlot and -SlotName cannot be used together.", "SlotConflict", SlotName);
+        if (Method == BaseBackupMethod.Rsync)
+            ThrowArgumentError("-Method Rsync is not available in this build; use the default pg_basebackup method.", "MethodNotAvailable", Method);
+        if (Primary.Role != NodeRole.Primary)
+        {
+            try { RunCore(log => NodeDiscovery.Discover(Primary, log)); }
+            catch (Exception ex) when (ex is not PipelineStoppedException)
+            {
+                ThrowTerminatingError(NodeError(ex, "PrimaryUnreachable", Primary));
+            }
+        }
+    }
+
+    protected override void ProcessRecord()
+    {
+        var replication = Credential?.GetNetworkCredential() ?? Primary.ReplicationCredential;
+        if (replication is null || string.IsNullOrEmpty(replication.UserName))
+        {
+            ThrowArgumentError($"No replication role for {Primary.Name}: give -Credential, or pipe the primary through New-PgReplicationUser.",
+                "NoReplicationCredential", Primary);
+            return;
+        }
+        if (SlotName is not null && InputObject.Length > 1)
+            ThrowArgumentError("-SlotName names one slot, but several standbys were given.", "SlotForManyStandbys", SlotName);
+
+        foreach (var standby in InputObject)
+        {
+            var request = new BaseBackupRequest
+            {
+                Standby = standby, Primary = Primary, Replication = replication, DataDirectory = DataDirectory,
+                BinDirectory = BinDirectory, SlotName = SlotName, NoSlot = NoSlot, Force = Force, Method = Method,
+                Timeout = TimeSpan.FromSeconds(TimeoutSeconds), Cancel = StopToken,
+            };
+            try
+            {
+                using var standbyShell = RunCore(log => HostShells.Open(standby, log));
+                using var primaryShell = RunCore(log => HostShells.Open(Primary, log));
+                var plan = RunCore(log => BaseBackup.Prepare(request, standbyShell, primaryShell, log));
+                if (plan.AlreadyCopied)
+                {
+                    WriteObject(RunCore(log => BaseBackup.Run(request, plan, standbyShell, primaryShell, log)));
+                    continue;
+                }
+                var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
+                if (!ShouldProcess($"Base backup of {Primary.Name} to {standby.Name}:{Environment.NewLine}{steps}",
+                        $"Copy {Primary.Name} into {standby.Name}:{plan.DataDirectory}?{Environment.NewLine}{steps}",
+                        "Invoke-PgBaseBackup"))
+                    continue;
+                WriteObject(RunCore(log => BaseBackup.Run(request, plan, standbyShell, primaryShell, log)));
+            }
+            catch (Exception ex) when (ex is not PipelineStoppedException)
+            {
+                WriteNodeError(ex, "BaseBackupFailed", standby);
+            }
+        }
+    }
+}

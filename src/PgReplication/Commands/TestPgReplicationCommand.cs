@@ -1,0 +1,55 @@
+using System.Management.Automation;
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Commands;
+
+/// <summary>Checks that standbys stream from their primary, from the servers' own views.</summary>
+[Cmdlet(VerbsDiagnostic.Test, "PgReplication")]
+[OutputType(typeof(ReplicationHealth))]
+[OutputType(typeof(bool))]
+public sealed class TestPgReplicationCommand : PgCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [PgNodeTransformation]
+    public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
+
+    [Parameter]
+    [ValidateRange(0, long.MaxValue)]
+    public long MaxLagBytes { get; set; } = 16L * 1024 * 1024;
+
+    [Parameter]
+    [ValidateRange(0.0, 86400.0)]
+    public double MaxLagSeconds { get; set; } = 30;
+
+    /// <summary>One boolean for all: true when every standby is healthy.</summary>
+    [Parameter]
+    public SwitchParameter Quiet { get; set; }
+
+    private readonly List<PgNode> _nodes = new();
+
+    protected override void ProcessRecord() => _nodes.AddRange(InputObject);
+
+    protected override void EndProcessing()
+    {
+        // Nodes not yet discovered (strings, -NoConnect) are asked what they are first.
+        foreach (var node in _nodes.Where(n => n.Role is NodeRole.Unknown or NodeRole.Unreachable))
+        {
+            try { RunCore(log => NodeDiscovery.Discover(node, log)); }
+            catch (Exception ex) when (ex is not PipelineStoppedException) { WriteVerbose($"{node.Name}: {ex.Message}"); }
+        }
+        var options = new ReplicationCheckOptions { MaxLagBytes = MaxLagBytes, MaxLag = TimeSpan.FromSeconds(MaxLagSeconds) };
+        var results = RunCore(log => ReplicationCheck.Check(_nodes, options, log));
+        if (Quiet)
+        {
+            WriteObject(results.Count > 0 && results.All(r => r.IsHealthy));
+            return;
+        }
+        foreach (var r in results)
+        {
+            foreach (var failed in r.Checks.Where(c => !c.Passed))
+                WriteVerbose($"{r.Standby}: check '{failed.Name}' failed: {failed.Message}");
+            WriteObject(r);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+using System.Management.Automation;
+using PgReplication.Core.Model;
+
+namespace PgReplication;
+
+/// <summary>
+/// Lets a node parameter take a PgNode or a string ("host" or "host:port"), as dbatools does.
+/// A string becomes an undiscovered node; the cmdlet discovers it when it needs to.
+/// </summary>
+public sealed class PgNodeTransformationAttribute : ArgumentTransformationAttribute
+{
+    public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        return inputData switch
+        {
+            PSObject { BaseObject: var inner } => Transform(engineIntrinsics, inner),
+            PgNode node => node,
+            string text => FromText(text),
+            object[] items => items.Select(i => Transform(engineIntrinsics, i)).ToArray(),
+            _ => throw new ArgumentTransformationMetadataException($"'{inputData}' is neither a PgNode nor a \"host:port\" string."),
+        };
+    }
+
+    private static PgNode FromText(string text)
+    {
+        if (!NodeAddress.TryParse(text, out var address, out var error))
+            throw new ArgumentTransformationMetadataException(error);
+        return NodeFactory.Create(address, PgNode.DefaultPort, new NodeSettings());
+    }
+}
