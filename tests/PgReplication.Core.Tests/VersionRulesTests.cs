@@ -82,3 +82,17 @@ public sealed class VersionRulesTests
         Assert.Contains("no_such_thing", ex.Message);
     }
 }
+
+public sealed class VersionRulesTableTests
+{
+    [Fact]
+    public void The_help_table_lists_every_managed_setting_with_its_majors()
+    {
+        var table = VersionRules.ToMarkdownTable(RuleKind.Setting);
+        Assert.Contains("| wal_keep_size | 13+ |", table);
+        Assert.Contains("| wal_keep_segments | 10-12 |", table);
+        Assert.Contains("| max_slot_wal_keep_size | 13+ |", table);
+        Assert.DoesNotContain("standby.signal", table);
+        Assert.Equal(VersionRules.All.Count(r => r.Kind == RuleKind.Setting) + 2, table.TrimEnd().Split('\n').Length);
+    }
+}

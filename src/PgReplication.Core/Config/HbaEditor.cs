@@ -26,7 +26,10 @@ public sealed record HbaReplicationRule
     public string Cidr => $"{Address}/{Prefix}";
 
     /// <summary>The line as written: "host replication repl 10.0.0.2/32 scram-sha-256".</summary>
-    public string Line => $"{Type}\treplication\t{HbaFile.QuoteName(Role)}\t{Cidr}\tscram-sha-256";
+    public string Line => Column(Type, 8) + Column("replication", 16) + Column(HbaFile.QuoteName(Role), 16) + Column(Cidr, 24) + "scram-sha-256";
+
+    // Aligned as initdb's pg_hba.conf is, with at least one space between fields.
+    private static string Column(string text, int width) => text.Length >= width ? text + " " : text.PadRight(width);
 
     /// <summary>The network address: host bits cleared, as the server requires of a CIDR.</summary>
     private static IPAddress Network(IPAddress address, int prefix)
@@ -110,18 +113,18 @@ public static class HbaEditor
                 removed.Add(copy.Text);
                 lines.RemoveAt(IndexOf(parsed, copy));
             }
-            var text2 = $"{rule.Line}\t{Marker}";
+            var line = $"{rule.Line}  {Marker}";
             if (firstMatch is null)
             {
-                lines.Add(text2);
+                lines.Add(line);
             }
             else
             {
                 var reparsed = HbaFile.Parse(string.Join("\n", lines) + "\n");
                 var at = reparsed.First(l => l.Text == firstMatch.Text && rule.CouldBeMatchedBy(l));
-                lines.Insert(IndexOf(reparsed, at), text2);
+                lines.Insert(IndexOf(reparsed, at), line);
             }
-            added.Add(text2);
+            added.Add(line);
         }
         if (added.Count == 0 && removed.Count == 0) return new HbaEdit(text, added, removed);
         var result = string.Join(newline, lines.Select(l => l.Replace("\n", newline)));

@@ -301,7 +301,7 @@ public static class PrimaryConfig
         {
             log.Warning($"On {node.Name}, these settings take effect only after a restart: {string.Join(", ", pending)}. Run again with -Restart, or restart the server.");
         }
-        if (done.Count == 0) log.Verbose($"{node.Name}: nothing changed.");
+        if (done.Count == 0 && plan.Changes.Count > 0) log.Verbose($"{node.Name}: nothing changed (no planned change was approved).");
         return new PrimaryConfigResult { Node = node, Changes = done, PendingRestart = pending, Restarted = restarted };
 
         void Done(PrimaryConfigChange change)

@@ -124,4 +124,18 @@ public static class VersionRules
 
     /// <summary>The rules that apply to <paramref name="major"/>.</summary>
     public static IEnumerable<VersionRule> For(int major) => All.Where(r => r.AppliesTo(major));
+
+    /// <summary>
+    /// The rules as a Markdown table (name, majors, purpose, source), optionally of one kind:
+    /// what help and docs print, so they cannot drift from the code.
+    /// </summary>
+    public static string ToMarkdownTable(RuleKind? kind = null)
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine("| Name | Majors | What it is for | Source |");
+        text.AppendLine("|---|---|---|---|");
+        foreach (var rule in All.Where(r => kind is null || r.Kind == kind))
+            text.AppendLine($"| {rule.Name} | {rule.Majors} | {rule.Purpose} | {rule.Source} |");
+        return text.ToString();
+    }
 }
