@@ -153,6 +153,20 @@ public sealed class MasterConfigTests : IClassFixture<LocalCluster>, IDisposable
     }
 
     [Fact]
+    public void An_archive_directory_the_server_cannot_write_is_refused_before_anything_changes()
+    {
+        var archive = Path.Combine(_cluster.Root, "not-writable");
+        Directory.CreateDirectory(archive); // owned by the test's user (root): postgres cannot write there
+        if (Environment.UserName != "root") File.SetUnixFileMode(archive, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        var before = Hashes();
+        var r = Run("-Standby 127.0.0.2 -WalArchive $dir", ("dir", archive));
+        var error = Assert.Single(r.Errors);
+        Assert.Contains(archive, error.Exception.Message);
+        Assert.Contains($"127.0.0.1:{_cluster.Port}", error.Exception.Message);
+        Assert.Equal(before, Hashes());
+    }
+
+    [Fact]
     public void Without_a_replication_user_the_error_says_what_to_give()
     {
         var r = _ps.Invoke("New-PgNode -Local -Port $port -Credential $cred | Set-PgMasterConfig -Standby 127.0.0.2", Vars(_cluster));

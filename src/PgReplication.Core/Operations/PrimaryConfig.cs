@@ -133,6 +133,9 @@ public static class PrimaryConfig
             using var shell = HostShells.Open(node, log);
             if (!HostFiles.Exists(shell, dir, node.OsUser))
                 changes.Insert(0, new PrimaryConfigChange(PrimaryChangeKind.ArchiveDirectory, node.OsUser, null, dir, false));
+            else if (shell.Run(new HostCommand("test", "-d", dir, "-a", "-w", dir) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).ExitCode != 0)
+                // Caught now rather than as archiver failures piling up later.
+                throw new InvalidOperationException($"On {node.Name}, the WAL archive directory {dir} exists but is not a directory {node.OsUser} can write to.");
         }
 
         if (rules.Count > 0)
