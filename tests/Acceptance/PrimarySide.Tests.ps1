@@ -169,8 +169,10 @@ Describe 'Set-PgMasterConfig on a <Layout> primary' -Tag Acceptance, Primary -Sk
         Invoke-PgLabCommand -LabHost $h -ArgumentList stat, -c, '%U %a', '--', $archive | Should -Be 'postgres 700'
         $wal = Invoke-PgLabSql -LabHost $h 'CREATE TABLE IF NOT EXISTS archive_probe (x int); INSERT INTO archive_probe VALUES (1); SELECT pg_catalog.pg_walfile_name(pg_catalog.pg_switch_wal());'
         $deadline = [DateTime]::UtcNow.AddSeconds(30)
-        while (-not (Invoke-PgLabCommand -LabHost $h -ArgumentList sh, -c, 'test -f "$1" && echo yes || echo no', sh, "$archive/$wal") -eq 'yes' -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 300 }
-        Invoke-PgLabCommand -LabHost $h -ArgumentList sh, -c, 'test -f "$1" && echo yes || echo no', sh, "$archive/$wal" | Should -Be 'yes'
+        $arrived = { Invoke-PgLabCommand -LabHost $h -ArgumentList sh, -c, 'test -f "$1" && echo yes || echo no', sh, "$archive/$wal" }
+        while ((& $arrived) -ne 'yes' -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 300 }
+        & $arrived | Should -Be 'yes'
+        Invoke-PgLabCommand -LabHost $h -ArgumentList sh, -c, 'ls -A "$1" | grep -c "\.part$" || true', sh, $archive | Should -Be '0'
         Invoke-PgLabSql -LabHost $h 'SELECT failed_count FROM pg_catalog.pg_stat_archiver' | Should -Be '0'
 
         Invoke-PgLabCommand -LabHost $h -ArgumentList chmod, 0500, '--', $archive | Out-Null
