@@ -122,6 +122,36 @@ public sealed class StandbyTests : IClassFixture<LocalCluster>, IDisposable
     }
 
     [Fact]
+    public void The_rsync_method_builds_a_streaming_standby_and_resyncs_it()
+    {
+        var (port, dir) = _primary.NewStandbySpace("standby-rsync");
+        _standbyDirectories.Add(dir);
+        var script = Pipeline.Replace("-Confirm:$false", "-Method Rsync -Confirm:$false") + " | Test-PgReplication";
+        var r = _ps.Invoke(script, Vars(port, dir));
+        Assert.Empty(r.Errors);
+        var health = (ReplicationHealth)r.Output.Single().BaseObject;
+        Assert.True(health.IsHealthy, string.Join("; ", health.Checks));
+        Assert.False(File.Exists(Path.Combine(dir, "postmaster.opts.pgrepl-none")));
+
+        // Re-sync: the standby is stopped (-Force), rsync sends what changed, it streams again.
+        _primary.Sql("CREATE TABLE IF NOT EXISTS rsync_rows AS SELECT g FROM generate_series(1, 5000) g");
+        var again = _ps.Invoke(script.Replace("-Method Rsync", "-Method Rsync -Force"), Vars(port, dir));
+        Assert.Empty(again.Errors);
+        Assert.True(((ReplicationHealth)again.Output.Single().BaseObject).IsHealthy);
+        var primaryCount = Convert.ToInt64(_primary.Sql("SELECT count(*) FROM rsync_rows"));
+        Assert.Equal(5000L, primaryCount);
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        long standbyCount = -1;
+        while (DateTime.UtcNow < deadline)
+        {
+            try { standbyCount = Convert.ToInt64(_primary.Sql("SELECT count(*) FROM rsync_rows", port)); if (standbyCount == 5000) break; }
+            catch (Npgsql.PostgresException) { }
+            Thread.Sleep(200);
+        }
+        Assert.Equal(5000L, standbyCount);
+    }
+
+    [Fact]
     public void A_non_empty_target_is_refused_naming_the_host_and_left_alone()
     {
         var (port, dir) = _primary.NewStandbySpace("standby-busy");

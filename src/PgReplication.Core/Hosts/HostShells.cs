@@ -1,19 +1,35 @@
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
+using PgReplication.Core.Sql;
 
 namespace PgReplication.Core.Hosts;
 
 /// <summary>Opens the shell through which a node's host is reached: here, or over SSH.</summary>
 public static class HostShells
 {
+    /// <summary>
+    /// The node's shell: a <see cref="LocalShell"/>, or an <see cref="SshShell"/> connected with the host key
+    /// checked (throws <see cref="SshHostKeyException"/> or <see cref="HostCommandException"/> naming the host).
+    /// The caller owns it: open it once per cmdlet and dispose it at the end.
+    /// </summary>
     public static IHostShell Open(PgNode node, IOperationLog log)
     {
         return node.Access switch
         {
             HostAccess.Local => new LocalShell(node.ComputerName),
-            HostAccess.Ssh => throw new NotSupportedException(
-                $"{node.Name} is reached over SSH, which this build cannot do yet."),
+            HostAccess.Ssh => SshShell.Connect(node.ComputerName,
+                node.Ssh ?? throw new ArgumentException($"{node.Name} is reached over SSH but has no SSH settings.", nameof(node)), log),
             _ => throw new ArgumentOutOfRangeException(nameof(node)),
         };
     }
+
+    /// <summary>
+    /// Where SQL to the node goes: null for the node's own ComputerName:Port, or the local end of an SSH
+    /// tunnel (opened on <paramref name="shell"/>, closed with it) when the node's SSH settings ask for one.
+    /// Pass the result to PgSession.Open(..., via: ...).
+    /// </summary>
+    public static PgSession.Endpoint? SqlEndpoint(PgNode node, IHostShell shell) =>
+        node.Access == HostAccess.Ssh && node.Ssh?.UseTunnel == true && shell is SshShell ssh
+            ? ssh.ForwardPostgres(node.Port)
+            : null;
 }

@@ -7,6 +7,8 @@ public interface IHostShell : IDisposable
     string HostName { get; }
     /// <summary>The OS user commands run as before any RunAs wrapping.</summary>
     string CurrentUser { get; }
+    /// <summary>The host key this connection verified ("SHA256:..."); null for this machine.</summary>
+    string? HostKeyFingerprint { get; }
     CommandResult Run(HostCommand command);
 }
 
@@ -59,6 +61,15 @@ public static class HostFiles
     {
         ValidatePath(shell, path);
         shell.Run(new HostCommand("rm", "-f", "--", path) { RunAs = user, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
+    }
+
+    /// <summary>The home directory of an OS user on the host (from the passwd database, not guessed).</summary>
+    public static string HomeOf(IHostShell shell, string user)
+    {
+        var fields = shell.Run(new HostCommand("getent", "passwd", user) { Timeout = TimeSpan.FromSeconds(30) })
+            .EnsureSuccess().StandardOutput.Trim().Split(':');
+        return fields.Length >= 6 && fields[5].StartsWith('/') ? fields[5]
+            : throw new InvalidOperationException($"On {shell.HostName}, the home directory of {user} is not known.");
     }
 
     private static void ValidatePath(IHostShell shell, string path)

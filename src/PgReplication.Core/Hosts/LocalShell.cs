@@ -10,6 +10,7 @@ public sealed class LocalShell : IHostShell
 
     public string HostName { get; }
     public string CurrentUser { get; } = Environment.UserName;
+    public string? HostKeyFingerprint => null;
 
     public CommandResult Run(HostCommand command)
     {
@@ -23,7 +24,10 @@ public sealed class LocalShell : IHostShell
             WorkingDirectory = command.WorkingDirectory,
         };
         foreach (var a in argv.Skip(1)) start.ArgumentList.Add(a);
-        // A predictable C locale so that the programs' messages parse the same everywhere.
+        // A clean environment, as over SSH: nothing of ours (PGPASSWORD, PGHOST, ...) may reach the programs,
+        // nor the servers they start. A C locale so that their messages parse the same everywhere.
+        start.Environment.Clear();
+        start.Environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
         start.Environment["LC_ALL"] = "C";
 
         var text = command.ToShellText(CurrentUser);

@@ -84,6 +84,8 @@ public static class BaseBackup
         var running = inUse && IsServerRunning(standbyShell, bin, dataDirectory, standby.OsUser);
         var alreadyCopied = inUse && SystemIdentifierOf(standbyShell, bin, dataDirectory, standby.OsUser) is { } sysid
                             && sysid == primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture);
+        if (running && !request.Force && !(alreadyCopied && request.Method == BaseBackupMethod.PgBaseBackup))
+            throw new InvalidOperationException($"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory.");
         if (inUse && !request.Force && !alreadyCopied)
             throw new InvalidOperationException(running
                 ? $"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory."
@@ -104,7 +106,8 @@ public static class BaseBackup
         {
             DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotExists = slotExists,
             TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory,
-            AlreadyCopied = alreadyCopied && !request.Force,
+            // A re-sync by rsync is what -Method Rsync is for; pg_basebackup over an existing copy is pointless.
+            AlreadyCopied = alreadyCopied && !request.Force && request.Method == BaseBackupMethod.PgBaseBackup,
         };
         if (plan.AlreadyCopied)
         {
@@ -114,7 +117,10 @@ public static class BaseBackup
         if (running) plan.Steps.Add($"stop the server running in {dataDirectory}");
         if (inUse) plan.Steps.Add($"empty {dataDirectory}");
         if (slot is not null) plan.Steps.Add(slotExists ? $"use the existing slot {slot} on {primary.Name}" : $"create the physical slot {slot} on {primary.Name}");
-        plan.Steps.Add($"copy {primary.Name} into {standby.Name}:{dataDirectory} with {tool} (-X stream, fast checkpoint)");
+        if (request.Method == BaseBackupMethod.Rsync)
+            plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, rsync its data directory to {standby.Name}:{dataDirectory}, stop the backup and write backup_label");
+        else
+            plan.Steps.Add($"copy {primary.Name} into {standby.Name}:{dataDirectory} with {tool} (-X stream, fast checkpoint)");
         if (configDirectory is not null) plan.Steps.Add($"copy {configDirectory} from {primary.Name} to {standby.Name}");
         plan.Steps.Add($"set port {standby.Port} and listen_addresses for {standby.Name}");
         return plan;
@@ -137,7 +143,7 @@ public static class BaseBackup
             standbyShell.Run(new HostCommand(Path.Combine(plan.BinDirectory, "pg_ctl"), "stop", "-D", target, "-m", "fast", "-w", "-t", "120")
             { RunAs = standby.OsUser, Timeout = TimeSpan.FromSeconds(150) }).EnsureSuccess();
         }
-        if (plan.TargetInUse) EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name);
+        if (plan.TargetInUse && request.Method == BaseBackupMethod.PgBaseBackup) EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name);
 
         if (plan.SlotName is not null && !plan.SlotExists)
         {
@@ -147,8 +153,24 @@ public static class BaseBackup
             log.Verbose($"{primary.Name}: created the physical replication slot {plan.SlotName}.");
         }
 
-        var passfile = $"/tmp/pgreplication-{Guid.NewGuid():N}.pgpass";
         var started = DateTime.UtcNow;
+        if (request.Method == BaseBackupMethod.Rsync)
+            RsyncCopy.Run(request, plan, standbyShell, primaryShell, log);
+        else
+            PgBaseBackupCopy(request, plan, standbyShell, log, started);
+
+        Verify(request, plan, standbyShell, log);
+        if (plan.ConfigDirectory is not null) CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
+        SetHostSettings(standby, primary, plan, standbyShell, log);
+        log.Verbose($"{standby.Name}: base backup done in {(DateTime.UtcNow - started).TotalSeconds:0.0} s.");
+        return Fill(standby, primary, plan, request);
+    }
+
+    private static void PgBaseBackupCopy(BaseBackupRequest request, BaseBackupPlan plan, IHostShell standbyShell, IOperationLog log, DateTime started)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var target = plan.DataDirectory;
+        var passfile = $"/tmp/pgreplication-{Guid.NewGuid():N}.pgpass";
         try
         {
             HostFiles.Write(standbyShell, passfile,
@@ -162,6 +184,9 @@ public static class BaseBackup
                 ["passfile"] = passfile,
                 ["application_name"] = "pgreplication_basebackup",
                 ["connect_timeout"] = "15",
+                // A primary that vanishes (network cut, host down) is noticed in about 15 s instead of TCP's hours.
+                ["keepalives"] = "1", ["keepalives_idle"] = "5", ["keepalives_interval"] = "2", ["keepalives_count"] = "3",
+                ["tcp_user_timeout"] = "15000",
             });
             var args = new List<string> { "-d", conninfo, "-D", target, "-X", "stream", "-c", "fast", "--progress", "--no-password" };
             if (plan.SlotName is not null) args.AddRange(new[] { "-S", plan.SlotName });
@@ -188,13 +213,6 @@ public static class BaseBackup
         {
             standbyShell.Run(new HostCommand("rm", "-f", "--", passfile) { RunAs = standby.OsUser, Timeout = Short });
         }
-
-        Verify(request, plan, standbyShell, log);
-        if (plan.ConfigDirectory is not null) CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
-        SetHostSettings(standby, primary, plan, standbyShell, log);
-
-        log.Verbose($"{standby.Name}: base backup done in {(DateTime.UtcNow - started).TotalSeconds:0.0} s.");
-        return Fill(standby, primary, plan, request);
     }
 
     /// <summary>The standby is a copy of the primary: same version, same layout, same roles.</summary>
@@ -307,7 +325,7 @@ public static class BaseBackup
         return r.ExitCode == 0;
     }
 
-    private static void EmptyDirectory(IHostShell shell, string directory, string user, IOperationLog log, string node)
+    internal static void EmptyDirectory(IHostShell shell, string directory, string user, IOperationLog log, string node)
     {
         // Contents only: the directory itself may be a mount point or have its owner and mode set by the admin.
         shell.Run(new HostCommand("find", directory, "-mindepth", "1", "-delete") { RunAs = user, Timeout = TimeSpan.FromMinutes(10) });

@@ -49,8 +49,7 @@ public static class HotStandby
             throw new InvalidOperationException($"On {standby.Name}, {data} holds no PostgreSQL data directory: run Invoke-PgBaseBackup first.");
         ServerController.BinDirectory(standby, shell, major); // fails early, naming the host, when the programs are missing
 
-        var home = shell.Run(new HostCommand("getent", "passwd", standby.OsUser) { Timeout = Short }).EnsureSuccess()
-            .StandardOutput.Split(':') is { Length: >= 6 } fields ? fields[5] : throw new InvalidOperationException($"On {standby.Name}, the home of {standby.OsUser} is not known.");
+        var home = HostFiles.HomeOf(shell, standby.OsUser);
         var passFile = Path.Combine(home, ".pgpass");
         var existing = HostFiles.Exists(shell, passFile, standby.OsUser) ? HostFiles.ReadText(shell, passFile, standby.OsUser) : "";
         var passFileChange = !PassFile.Contains(existing, primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
 using PgReplication.Core.Versions;
@@ -41,6 +42,27 @@ public static class NodeDiscovery
             return node;
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
+        {
+            node.Role = NodeRole.Unreachable;
+            node.LastError = ex.Message;
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Discovers a node the way it is reached: an SSH node's host is connected to first (its host key
+    /// checked), and with SshOptions.UseTunnel the SQL goes through an SSH tunnel to the host's loopback.
+    /// On failure the node is marked Unreachable and the exception rethrown.
+    /// </summary>
+    public static PgNode DiscoverReached(PgNode node, IOperationLog log)
+    {
+        if (node.Access != HostAccess.Ssh) return Discover(node, log);
+        try
+        {
+            using var shell = HostShells.Open(node, log);
+            return Discover(node, log, HostShells.SqlEndpoint(node, shell));
+        }
+        catch (Exception ex) when (ex is SshHostKeyException or HostCommandException)
         {
             node.Role = NodeRole.Unreachable;
             node.LastError = ex.Message;

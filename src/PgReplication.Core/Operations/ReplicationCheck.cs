@@ -36,7 +36,8 @@ public static class ReplicationCheck
                (SELECT r.received_tli FROM pg_catalog.pg_stat_wal_receiver r) AS received_tli,
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() ELSE false END AS replay_paused,
                (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier,
-               pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name
+               pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name,
+               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn
         """;
 
     /// <summary>One result per standby: those given, and those the given primaries show in pg_stat_replication.</summary>
@@ -62,11 +63,13 @@ public static class ReplicationCheck
         {
             List<SqlRow> senders;
             long archiverFailing;
+            string? primaryLsn;
             int? primaryTimeline = primary.Timeline;
             try
             {
                 using var p = PgSession.Open(primary, log: log);
                 senders = p.Query(SendersQuery).ToList();
+                primaryLsn = p.Scalar<string>("SELECT pg_catalog.pg_current_wal_lsn()::text");
                 archiverFailing = p.Scalar<long>("""
                     SELECT CASE WHEN a.last_failed_time IS NOT NULL
                                  AND (a.last_archived_time IS NULL OR a.last_failed_time > a.last_archived_time)
@@ -92,13 +95,13 @@ public static class ReplicationCheck
                 var row = senders.FirstOrDefault(r => slot is { Length: > 0 } && r.Text("slot_name") == slot)
                           ?? senders.FirstOrDefault(r => appName is not null && r.Text("application_name") == appName);
                 if (row is not null) claimed.Add((primary, row.Get<int>("pid")));
-                results.Add(Build(standby.Name, standby, primary, row, facts, error, primaryTimeline, archiverFailing, options));
+                results.Add(Build(standby.Name, standby, primary, row, facts, error, primaryTimeline, archiverFailing, primaryLsn, options));
             }
             // Standbys that the primary shows but that were not given.
             foreach (var row in senders.Where(r => !claimed.Contains((primary, r.Get<int>("pid")))))
             {
                 var name = $"{row.Text("application_name")}@{row.Text("client_addr") ?? "local"}";
-                results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, options));
+                results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, options));
             }
         }
         foreach (var orphan in standbys.Where(s => !results.Any(r => r.StandbyNode == s)))
@@ -107,11 +110,13 @@ public static class ReplicationCheck
     }
 
     private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, SqlRow? row, SqlRow? facts, string? standbyError,
-        int? primaryTimeline, long archiverFailing, ReplicationCheckOptions options)
+        int? primaryTimeline, long archiverFailing, string? primaryLsn, ReplicationCheckOptions options)
     {
         var checks = new List<HealthCheck>();
         var state = row?.Text("state") ?? (standbyError is not null ? "unreachable" : "stopped");
-        var lag = row?["lag_bytes"] as long?;
+        // The standby's own replay position is exact; the primary's copy (pg_stat_replication.replay_lsn) comes
+        // with the standby's last status message and is null until the first one.
+        var lag = Lsn.Distance(primaryLsn, facts?.Text("standby_replay_lsn")) ?? row?["lag_bytes"] as long?;
         var replayLag = row?["replay_lag_seconds"] is double secs ? TimeSpan.FromSeconds(secs) : (TimeSpan?)null;
         var slotName = row?.Text("slot_name") ?? facts?.Text("receiver_slot");
         int? standbyTimeline = facts?["received_tli"] is int tli ? tli : standby?.Timeline;

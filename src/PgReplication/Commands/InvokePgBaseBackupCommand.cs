@@ -53,8 +53,6 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
     {
         if (NoSlot && SlotName is not null)
             ThrowArgumentError("-NoSlot and -SlotName cannot be used together.", "SlotConflict", SlotName);
-        if (Method == BaseBackupMethod.Rsync)
-            ThrowArgumentError("-Method Rsync is not available in this build; use the default pg_basebackup method.", "MethodNotAvailable", Method);
         if (Primary.Role != NodeRole.Primary)
         {
             try { RunCore(log => NodeDiscovery.Discover(Primary, log)); }

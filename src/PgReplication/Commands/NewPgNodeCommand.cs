@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
 
@@ -130,7 +131,12 @@ public sealed class NewPgNodeCommand : PgCmdlet
 
             try
             {
-                RunCore(log => NodeDiscovery.Discover(node, log));
+                RunCore(log => NodeDiscovery.DiscoverReached(node, log));
+            }
+            catch (SshHostKeyException ex)
+            {
+                // A changed key may be an attack: it gets its own ErrorId so scripts can tell it from an unknown one.
+                WriteNodeError(ex, ex.IsChanged ? "HostKeyChanged" : "HostKeyRefused", node, ErrorCategory.SecurityError);
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {

@@ -1,0 +1,196 @@
+# The standby side on real hosts: Invoke-PgBaseBackup | Enable-PgHotStandby | Test-PgReplication over SSH,
+# on both layouts, with the faults and secrets checks of the standby-side issue.
+BeforeDiscovery {
+    Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
+    $support = Test-PgLabSupported -Detailed
+    $script:SkipLab = (-not $support.Supported) -and ($env:CI -ne 'true')
+    if ($SkipLab) { Write-Warning "Standby-side acceptance tests skipped: $($support.Reason)" }
+}
+
+BeforeAll {
+    Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
+    Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1') -Force
+
+    function New-LabNode($Lab, $LabHost, [switch] $NoConnect) {
+        $params = @{
+            ComputerName = $LabHost.Address; SshUser = 'postgres'; SshKeyPath = $LabHost.PostgresKeyPath
+            KnownHostsPath = $Lab.KnownHostsPath; Credential = $LabHost.AdminCredential; Name = $LabHost.Name
+        }
+        New-PgNode @params -NoConnect:$NoConnect
+    }
+    function New-ReplicationCredential {
+        # Quotes, a backslash, a dollar and unicode: the password must survive every hop unchanged.
+        [pscredential]::new('replicator', (ConvertTo-SecureString ("R'e\p`$l-ü-" + [guid]::NewGuid().ToString('N').Substring(0, 10)) -AsPlainText -Force))
+    }
+    function Wait-Rows($LabHost, [string] $Sql, [string] $Expected, [int] $Seconds = 30) {
+        $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+        do {
+            $value = try { Invoke-PgLabSql -LabHost $LabHost -Sql $Sql } catch { $null }
+            if ($value -eq $Expected) { return $value }
+            Start-Sleep -Milliseconds 200
+        } while ([DateTime]::UtcNow -lt $deadline)
+        $value
+    }
+}
+
+Describe 'Standby side: Debian primary, two standbys over SSH' -Tag Acceptance, StandbySide -Skip:$SkipLab {
+    BeforeAll {
+        $lab = New-PgLab -HostCount 3 -Layout Debian, Debian, Upstream -NoCluster 2, 3
+        $h1, $h2, $h3 = $lab.Hosts
+        $repl = New-ReplicationCredential
+        $replPassword = $repl.GetNetworkCredential().Password
+        $primary = New-LabNode $lab $h1
+        $standbys = @((New-LabNode $lab $h2 -NoConnect), (New-LabNode $lab $h3 -NoConnect))
+
+        # Sample every process's command line on the machine (hosts share the PID namespace) during the backup.
+        $sampler = Start-ThreadJob -ScriptBlock {
+            param($Secret, $StopFile)
+            $seen = 0; $samples = 0
+            while (-not (Test-Path $StopFile)) {
+                foreach ($cmdline in Get-ChildItem /proc -Directory -ErrorAction Ignore | Where-Object Name -Match '^\d+$') {
+                    $text = try { [IO.File]::ReadAllText("$($cmdline.FullName)/cmdline") } catch { '' }
+                    if ($text.Contains($Secret)) { $seen++ }
+                }
+                $samples++
+                Start-Sleep -Milliseconds 50
+            }
+            [pscustomobject]@{ Seen = $seen; Samples = $samples }
+        } -ArgumentList $replPassword, "$($lab.Root)/sampler.stop"
+
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $primary | New-PgReplicationUser -Credential $repl | Set-PgMasterConfig -Standby $standbys -Restart -Confirm:$false | Out-Null
+        $built = $standbys | Invoke-PgBaseBackup -Primary $primary -Confirm:$false | Enable-PgHotStandby
+        $buildSeconds = $clock.Elapsed.TotalSeconds
+        New-Item "$($lab.Root)/sampler.stop" | Out-Null
+        $sample = $sampler | Wait-Job | Receive-Job
+        Write-Host ("Pipeline to two streaming standbys: {0:0.0} s; {1} process-table samples" -f $buildSeconds, $sample.Samples)
+    }
+    AfterAll { Remove-PgLab -Lab $lab }
+
+    It 'gives two standbys that Test-PgReplication finds healthy' {
+        $built.Count | Should -Be 2
+        $built.Role | Should -Be @('Standby', 'Standby')
+        $results = @($primary, $built) | ForEach-Object { $_ } | Test-PgReplication
+        $results.Count | Should -Be 2
+        foreach ($r in $results) { $r.IsHealthy | Should -BeTrue -Because ($r.Checks -join '; ') }
+        $results.State | Should -Be @('streaming', 'streaming')
+    }
+
+    It 'copies the Debian config directory to the same place on the standby' {
+        Invoke-PgLabCommand -LabHost $h2 -ArgumentList 'test', '-f', '/etc/postgresql/15/main/postgresql.conf' | Out-Null
+        $built[0].ConfigFile | Should -Be '/etc/postgresql/15/main/postgresql.conf'
+        $built[0].Control | Should -Be 'PgCtlCluster'
+    }
+
+    It 'streams rows written on the primary to every standby' {
+        Invoke-PgLabSql -LabHost $h1 -Sql 'CREATE TABLE accept_rows AS SELECT g AS id FROM generate_series(1, 1000) g' | Out-Null
+        Wait-Rows $h2 'SELECT count(*) FROM accept_rows' '1000' | Should -Be '1000'
+        Wait-Rows $h3 'SELECT count(*) FROM accept_rows' '1000' | Should -Be '1000'
+    }
+
+    It 'refuses writes on a standby' {
+        { Invoke-PgLabSql -LabHost $h2 -Sql 'CREATE TABLE nope (id int)' } | Should -Throw '*read-only*'
+    }
+
+    It 'never shows the replication password in a process command line' {
+        $sample.Samples | Should -BeGreaterThan 5
+        $sample.Seen | Should -Be 0
+    }
+
+    It 'keeps the password in no file but the 0600 passfile' {
+        foreach ($h in $h2, $h3) {
+            $files = Invoke-PgLabCommand -LabHost $h -ArgumentList 'sh', '-c',
+                'grep -rlF -- "$1" /var/lib/postgresql /etc/postgresql /tmp /var/log/postgresql 2>/dev/null; true', 'sh', $replPassword
+            @($files -split "`n" | Where-Object { $_ }) | Should -Be @('/var/lib/postgresql/.pgpass')
+            Invoke-PgLabCommand -LabHost $h -ArgumentList 'stat', '-c', '%a %U', '/var/lib/postgresql/.pgpass' | Should -Be '600 postgres'
+        }
+    }
+
+    It 'changes nothing on a second run of each cmdlet, and says so' {
+        $verbose = $standbys | Invoke-PgBaseBackup -Primary $primary -Confirm:$false -Verbose 4>&1 |
+            Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        ($verbose.Message -join "`n") | Should -Match 'already holds a copy'
+        $verbose = $built | Enable-PgHotStandby -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        ($verbose.Message -join "`n") | Should -Match 'nothing to change'
+    }
+
+    It 'reports a paused replay as a failing named check' {
+        Invoke-PgLabSql -LabHost $h2 -Sql 'SELECT pg_catalog.pg_wal_replay_pause()' | Out-Null
+        try {
+            $r = $built[0] | Test-PgReplication
+            $r.IsHealthy | Should -BeFalse
+            ($r.Checks | Where-Object Name -EQ 'replay not paused').Passed | Should -BeFalse
+        }
+        finally { Invoke-PgLabSql -LabHost $h2 -Sql 'SELECT pg_catalog.pg_wal_replay_resume()' | Out-Null }
+    }
+
+    It 'reports lag beyond -MaxLagBytes under a pgbench load' {
+        Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList '/usr/lib/postgresql/15/bin/pgbench', '-i', '-s', '2', '-q', 'postgres' | Out-Null
+        $load = Start-ThreadJob -ScriptBlock {
+            param($LabModule, $LabHost)
+            Import-Module $LabModule
+            Invoke-PgLabCommand -LabHost $LabHost -User postgres -TimeoutSeconds 60 -ArgumentList '/usr/lib/postgresql/15/bin/pgbench', '-c', '4', '-T', '8', 'postgres'
+        } -ArgumentList "$PSScriptRoot/../Lab/PgLab.psd1", $h1
+        try {
+            $deadline = [DateTime]::UtcNow.AddSeconds(8); $lagging = $null
+            while (-not $lagging -and [DateTime]::UtcNow -lt $deadline) {
+                $lagging = $primary, $built[1] | Test-PgReplication -MaxLagBytes 1 | Where-Object { -not $_.IsHealthy }
+            }
+            $lagging | Should -Not -BeNullOrEmpty
+            ($lagging[0].Checks | Where-Object Name -EQ 'lag under threshold').Passed | Should -BeFalse
+        }
+        finally { $load | Wait-Job | Remove-Job }
+    }
+
+    It 'reports a stopped standby as unhealthy, naming the failing checks' {
+        Stop-PgLabPostgres -LabHost $h3
+        $r = $primary, $built[1] | Test-PgReplication
+        $r.IsHealthy | Should -BeFalse
+        $r.Failing | Should -Match 'connected'
+        $r.Failing | Should -Match 'streaming'
+        ($primary, $built[1] | Test-PgReplication -Quiet) | Should -BeFalse
+    }
+}
+
+Describe 'Standby side: Upstream primary, Rsync method, and a backup cut off' -Tag Acceptance, StandbySide -Skip:$SkipLab {
+    BeforeAll {
+        $lab = New-PgLab -HostCount 3 -Layout Upstream, Upstream, Upstream -NoCluster 2, 3
+        $h1, $h2, $h3 = $lab.Hosts
+        $repl = New-ReplicationCredential
+        $primary = New-LabNode $lab $h1
+        $s2 = New-LabNode $lab $h2 -NoConnect
+        $s3 = New-LabNode $lab $h3 -NoConnect
+        $primary | New-PgReplicationUser -Credential $repl | Set-PgMasterConfig -Standby $s2, $s3 -Restart -Confirm:$false | Out-Null
+    }
+    AfterAll { Remove-PgLab -Lab $lab }
+
+    It 'builds a streaming standby with -Method Rsync' {
+        $r = $s2 | Invoke-PgBaseBackup -Primary $primary -Method Rsync -Confirm:$false | Enable-PgHotStandby | Test-PgReplication
+        $r.IsHealthy | Should -BeTrue -Because ($r.Checks -join '; ')
+        Invoke-PgLabCommand -LabHost $h2 -ArgumentList 'test', '-f', "$($h2.DataDirectory)/standby.signal" | Out-Null
+    }
+
+    It 'fails a backup cut off mid-way with an error naming the host, and leaves nothing that starts' {
+        # Enough data that the copy takes a few seconds.
+        Invoke-PgLabCommand -LabHost $h1 -User postgres -TimeoutSeconds 300 -ArgumentList '/usr/lib/postgresql/15/bin/pgbench', '-i', '-s', '30', '-q', 'postgres' | Out-Null
+        $job = Start-ThreadJob -ScriptBlock {
+            param($ModulePath, $Standby, $Primary)
+            Import-Module (Join-Path $ModulePath 'PgReplication.psd1')
+            $Standby | Invoke-PgBaseBackup -Primary $Primary -Confirm:$false -TimeoutSeconds 120 -ErrorVariable failure -ErrorAction SilentlyContinue | Out-Null
+            $failure
+        } -ArgumentList $env:PGREPLICATION_MODULE, $s3, $primary
+        Start-Sleep -Seconds 2
+        Disconnect-PgLabHost -LabHost $h1
+        try {
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $errors = $job | Wait-Job -Timeout 150 | Receive-Job
+            Write-Host ("The cut-off backup ended {0:0.0} s after the cut" -f $clock.Elapsed.TotalSeconds)
+        }
+        finally { Connect-PgLabHost -LabHost $h1 }
+        $errors | Should -Not -BeNullOrEmpty
+        "$($errors[0])" | Should -Match ([regex]::Escape($s3.Name))
+        # Nothing usable is left: the data directory is empty (or holds no pg_control), so no server starts from it.
+        $left = Invoke-PgLabCommand -LabHost $h3 -ArgumentList 'sh', '-c', 'ls -A "$1" 2>/dev/null | wc -l; test -f "$1/global/pg_control" && echo control || echo none', 'sh', $h3.DataDirectory
+        ($left -split "`n")[-1] | Should -Be 'none'
+    }
+}

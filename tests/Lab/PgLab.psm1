@@ -1,0 +1,972 @@
+# PgLab: real hosts for acceptance tests and benchmarks.
+# Each host is a network namespace (own address on a lab bridge) plus a mount and IPC namespace held
+# open by an "anchor" process; sshd, PostgreSQL and every command for that host run inside them
+# through nsenter, so every host sees the same paths (/etc/postgresql, /var/lib/postgresql, ...)
+# with its own content, as a real fleet does. See README.md beside this file.
+Set-StrictMode -Version 3.0
+$ErrorActionPreference = 'Stop'
+
+# Fixed root for every lab on the machine: state files let a later run clean up after a killed one.
+$script:StateRoot = '/tmp/pglab'
+$script:LockPath = '/tmp/pglab/.lock'
+$script:AdminMarker = '/tmp/pglab/.admin-user-created'
+$script:AdminUser = 'pglabadm'
+$script:AdminHome = '/home/pglabadm'
+$script:SudoersFile = '/etc/sudoers.d/pglab'
+$script:PgMajor = 15
+$script:PgBin = '/usr/lib/postgresql/15/bin'
+$script:PgPort = 5432
+$script:SshPort = 22
+$script:Sshd = '/usr/sbin/sshd'
+# Per host, these directories of the host's own folder are bind-mounted over the system paths.
+$script:HostMounts = [ordered]@{
+    etc       = '/etc/postgresql'
+    lib       = '/var/lib/postgresql'
+    run       = '/var/run/postgresql'
+    log       = '/var/log/postgresql'
+    adminhome = '/home/pglabadm'
+}
+
+#region native commands
+
+# Runs a program (no shell) and returns ExitCode, Stdout, Stderr. Stdin gets -InputText (then EOF).
+function Invoke-LabNative {
+    param(
+        [Parameter(Mandatory)] [AllowEmptyString()] [string[]] $Command,
+        [string] $InputText,
+        [int] $TimeoutSeconds = 120,
+        [switch] $AllowFailure,
+        [string] $Context = ''
+    )
+    $psi = [System.Diagnostics.ProcessStartInfo]::new($Command[0])
+    foreach ($a in $Command | Select-Object -Skip 1) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardInput = $true
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.WorkingDirectory = '/'
+    $p = [System.Diagnostics.Process]::Start($psi)
+    try {
+        $out = $p.StandardOutput.ReadToEndAsync()
+        $err = $p.StandardError.ReadToEndAsync()
+        try {
+            if ($InputText) { $p.StandardInput.Write($InputText) }
+            $p.StandardInput.Close()
+        } catch [System.IO.IOException] { } # the program exited without reading its input
+        if (-not $p.WaitForExit($TimeoutSeconds * 1000)) {
+            $p.Kill($true)
+            throw "${Context}$($Command[0]) did not finish within $TimeoutSeconds s: $($Command -join ' ')"
+        }
+        $p.WaitForExit()
+        $result = [pscustomobject]@{ ExitCode = $p.ExitCode; Stdout = $out.Result; Stderr = $err.Result }
+    } finally { $p.Dispose() }
+    if (-not $AllowFailure -and $result.ExitCode -ne 0) {
+        $detail = ($result.Stderr.Trim(), $result.Stdout.Trim() | Where-Object { $_ }) -join "`n"
+        throw "${Context}$($Command -join ' ') failed with exit code $($result.ExitCode): $detail"
+    }
+    $result
+}
+
+# Starts a program whose output goes to a log file (never to our pipes: a daemon it leaves behind
+# would hold them open), in a session of its own. Returns the Process; wait with Wait-LabStarted.
+function Start-LabDetached {
+    param([Parameter(Mandatory)] [AllowEmptyString()] [string[]] $Command, [Parameter(Mandatory)] [string] $LogFile)
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('setsid')
+    # sh's $0 is the log file, "$@" the command: no text of ours is parsed by the shell.
+    foreach ($a in @('sh', '-c', 'exec "$@" </dev/null >>"$0" 2>&1', $LogFile) + $Command) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    $psi.WorkingDirectory = '/'
+    [System.Diagnostics.Process]::Start($psi)
+}
+
+function Wait-LabStarted {
+    param([Parameter(Mandatory)] $Process, [Parameter(Mandatory)] [string] $LogFile, [string] $What, [int] $TimeoutSeconds = 90)
+    try {
+        if (-not $Process.WaitForExit($TimeoutSeconds * 1000)) {
+            $Process.Kill($true)
+            throw "$What did not finish within $TimeoutSeconds s."
+        }
+        $Process.WaitForExit()
+        if ($Process.ExitCode -ne 0) {
+            $log = if (Test-Path $LogFile) { (Get-Content -Raw $LogFile).Trim() } else { '' }
+            throw "$What failed with exit code $($Process.ExitCode): $log"
+        }
+    } finally { $Process.Dispose() }
+}
+
+# Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or $null when it
+# is gone or a zombie. PID plus start time names a process even after its PID is reused.
+function Get-ProcessStartTime([int] $ProcessId) {
+    try { $stat = [System.IO.File]::ReadAllText("/proc/$ProcessId/stat") } catch { return $null }
+    $fields = $stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')
+    if ($fields[0] -in 'Z', 'X') { return $null }
+    [long] $fields[19]
+}
+
+function Test-ProcessAlive([int] $ProcessId, $StartTime = $null) {
+    $now = Get-ProcessStartTime $ProcessId
+    if ($null -eq $now) { return $false }
+    ($null -eq $StartTime) -or ($now -eq [long] $StartTime)
+}
+
+# PIDs of every process in a lab namespace (the anchor, sshd and its sessions, postgres, commands).
+function Get-NamespacePids([string] $Namespace) {
+    $r = Invoke-LabNative -Command ip, netns, pids, $Namespace -AllowFailure
+    if ($r.ExitCode -ne 0) { return @() }
+    @($r.Stdout -split '\s+' | Where-Object { $_ -match '^\d+$' } | ForEach-Object { [int] $_ })
+}
+
+function Send-Signal([string] $Signal, [int[]] $ProcessIds) {
+    if ($ProcessIds.Count -eq 0) { return }
+    # Some may have exited meanwhile: that is not an error here.
+    $null = Invoke-LabNative -Command (@('kill', "-$Signal", '--') + ($ProcessIds | ForEach-Object { "$_" })) -AllowFailure
+}
+
+function Set-Mode([string] $Path, [string] $Mode) {
+    [System.IO.File]::SetUnixFileMode($Path, [System.IO.UnixFileMode] [Convert]::ToInt32($Mode, 8))
+}
+
+function Set-Owner([string] $Owner, [string[]] $Path, [switch] $Recurse) {
+    $cmd = @('chown') + $(if ($Recurse) { '-R' }) + @('--', $Owner) + $Path
+    $null = Invoke-LabNative -Command $cmd
+}
+
+# Writes a file with the given mode from the start (secrets never sit in a readable file).
+function Write-LabFile([string] $Path, [string] $Content, [string] $Mode = '0644', [string] $Owner) {
+    $tmp = "$Path.tmp-$([guid]::NewGuid().ToString('N'))"
+    [System.IO.File]::WriteAllText($tmp, '')
+    Set-Mode $tmp $Mode
+    [System.IO.File]::WriteAllText($tmp, $Content)
+    if ($Owner) { Set-Owner $Owner $tmp }
+    Move-Item -LiteralPath $tmp -Destination $Path -Force
+}
+
+#endregion
+
+#region support check, lock, state
+
+function Test-PgLabSupported {
+    <#
+    .SYNOPSIS
+        $true when this machine can run the lab (Linux, root, ip netns, sshd, PostgreSQL 15, ...),
+        else $false. -Detailed returns an object with Supported and Reason instead.
+    .EXAMPLE
+        if (-not (Test-PgLabSupported)) { "no lab: $((Test-PgLabSupported -Detailed).Reason)" }
+    #>
+    [CmdletBinding()]
+    [OutputType([bool], [pscustomobject])]
+    param([switch] $Detailed)
+    $reason = $null
+    if (-not $IsLinux) { $reason = 'the lab needs Linux (network namespaces).' }
+    elseif ((Invoke-LabNative -Command id, -u -AllowFailure).Stdout.Trim() -ne '0') { $reason = 'the lab needs root (it makes network namespaces, links and users).' }
+    else {
+        foreach ($tool in 'ip', 'nsenter', 'unshare', 'setsid', 'ssh', 'ssh-keygen', 'ssh-keyscan', 'sudo', 'useradd', 'runuser', 'pg_createcluster', 'pg_ctlcluster') {
+            if (-not (Get-Command $tool -CommandType Application -ErrorAction Ignore)) { $reason = "the program '$tool' is not installed."; break }
+        }
+        if (-not $reason -and -not (Test-Path $script:Sshd)) { $reason = "$($script:Sshd) is not installed (openssh-server)." }
+        if (-not $reason -and -not (Test-Path "$($script:PgBin)/initdb")) { $reason = "PostgreSQL $($script:PgMajor) is not installed ($($script:PgBin)/initdb is missing)." }
+        if (-not $reason) {
+            $r = Invoke-LabNative -Command ip, netns, list -AllowFailure
+            if ($r.ExitCode -ne 0) { $reason = "'ip netns' does not work here: $($r.Stderr.Trim())" }
+        }
+    }
+    $ok = $null -eq $reason
+    if (-not $ok) { Write-Verbose "PgLab is not supported here: $reason" }
+    if ($Detailed) { [pscustomobject]@{ PSTypeName = 'PgLab.Support'; Supported = $ok; Reason = $(if ($ok) { 'supported' } else { $reason }) } }
+    else { $ok }
+}
+
+# Runs $Body holding the machine-wide lab lock (an flock on $LockPath; released if we die).
+function Use-LabLock([scriptblock] $Body) {
+    $null = New-Item -ItemType Directory -Force -Path $script:StateRoot
+    Set-Mode $script:StateRoot '0700'
+    $deadline = [DateTime]::UtcNow.AddSeconds(120)
+    while ($true) {
+        try { $lock = [System.IO.File]::Open($script:LockPath, 'OpenOrCreate', 'ReadWrite', 'None'); break }
+        catch [System.IO.IOException] {
+            if ([DateTime]::UtcNow -gt $deadline) { throw "Could not take the lab lock $($script:LockPath) within 120 s." }
+            Start-Sleep -Milliseconds 100
+        }
+    }
+    try { & $Body } finally { $lock.Dispose() }
+}
+
+function Get-StatePath([string] $Id) { "$($script:StateRoot)/$Id/state.json" }
+
+function Save-LabState($State) {
+    Write-LabFile -Path (Get-StatePath $State.Id) -Content ($State | ConvertTo-Json -Depth 6) -Mode '0600'
+}
+
+function Read-LabStates {
+    foreach ($file in Get-ChildItem -Path "$($script:StateRoot)/*/state.json" -ErrorAction Ignore) {
+        try { Get-Content -Raw $file.FullName | ConvertFrom-Json }
+        catch { Write-Warning "Unreadable lab state $($file.FullName): $_" }
+    }
+}
+
+function Test-LabStale($State) { -not (Test-ProcessAlive $State.OwnerPid $State.OwnerStartTime) }
+
+#endregion
+
+#region network
+
+function ConvertTo-UInt32Address([string] $Address) {
+    $b = [System.Net.IPAddress]::Parse($Address).GetAddressBytes()
+    ([uint32]$b[0] -shl 24) -bor ([uint32]$b[1] -shl 16) -bor ([uint32]$b[2] -shl 8) -bor [uint32]$b[3]
+}
+
+function Test-PrefixOverlap([string] $A, [string] $B) {
+    $pa = $A.Split('/'); $pb = $B.Split('/')
+    $la = if ($pa.Count -gt 1) { [int]$pa[1] } else { 32 }
+    $lb = if ($pb.Count -gt 1) { [int]$pb[1] } else { 32 }
+    $len = [Math]::Min($la, $lb)
+    if ($len -eq 0) { return $true }
+    $mask = [uint32]::MaxValue -shl (32 - $len)
+    ((ConvertTo-UInt32Address $pa[0]) -band $mask) -eq ((ConvertTo-UInt32Address $pb[0]) -band $mask)
+}
+
+# IPv4 prefixes in use on this machine: addresses, routes (but the default route), other labs.
+function Get-UsedPrefixes {
+    $used = [System.Collections.Generic.List[string]]::new()
+    foreach ($line in (Invoke-LabNative -Command ip, -4, -o, addr, show).Stdout -split "`n") {
+        if ($line -match '\binet (\d+\.\d+\.\d+\.\d+/\d+)') { $used.Add($Matches[1]) }
+    }
+    foreach ($line in (Invoke-LabNative -Command ip, -4, route, show, table, all).Stdout -split "`n") {
+        $words = $line.Trim() -split '\s+'
+        $dst = if ($words[0] -in 'local', 'broadcast', 'unicast', 'multicast', 'blackhole', 'unreachable', 'prohibit') { $words[1] } else { $words[0] }
+        if ($dst -match '^\d+\.\d+\.\d+\.\d+(/\d+)?$') { $used.Add($dst) }
+    }
+    foreach ($s in Read-LabStates) { if ($s.Subnet) { $used.Add($s.Subnet) } }
+    $used
+}
+
+# A /24 in 10.100-249.x.0 derived from the lab id, moved on until it overlaps nothing in use.
+function Select-LabSubnet([string] $Id) {
+    $hex = $Id.Substring(2)
+    $n = [Convert]::ToInt32($hex.Substring(0, 4), 16)
+    $used = Get-UsedPrefixes
+    for ($i = 0; $i -lt 4096; $i++) {
+        $k = ($n + $i) % (150 * 256)
+        $prefix = "10.$(100 + [Math]::Floor($k / 256)).$($k % 256)"
+        $subnet = "$prefix.0/24"
+        if (-not ($used | Where-Object { Test-PrefixOverlap $_ $subnet })) { return $prefix }
+    }
+    throw 'No free /24 in 10.100.0.0-10.249.255.0 for the lab.'
+}
+
+#endregion
+
+#region admin user
+
+# The admin OS user and its sudoers drop-in are shared by every lab; made by the first, removed
+# with the last. Callers hold the lab lock.
+function Initialize-AdminUser {
+    if (-not (Invoke-LabNative -Command getent, passwd, $script:AdminUser -AllowFailure).Stdout) {
+        $null = Invoke-LabNative -Command useradd, --create-home, --home-dir, $script:AdminHome, --shell, /bin/bash, --user-group, --comment, 'PgLab admin', $script:AdminUser
+        Write-LabFile -Path $script:AdminMarker -Content "created by PgLab`n" -Mode '0600'
+    }
+    if (-not (Test-Path $script:AdminHome)) { $null = New-Item -ItemType Directory -Path $script:AdminHome }
+    $rule = "# PgLab test lab: the admin user reaches postgres through sudo, as on a real fleet.`n$($script:AdminUser) ALL=(postgres) NOPASSWD: ALL`n"
+    $current = if (Test-Path $script:SudoersFile) { Get-Content -Raw $script:SudoersFile } else { $null }
+    if ($current -ne $rule) {
+        $tmp = "$($script:StateRoot)/sudoers.tmp"
+        Write-LabFile -Path $tmp -Content $rule -Mode '0440'
+        $null = Invoke-LabNative -Command visudo, -c, -q, -f, $tmp
+        Move-Item -LiteralPath $tmp -Destination $script:SudoersFile -Force
+    }
+}
+
+function Remove-AdminUserIfUnused {
+    if (@(Read-LabStates).Count -gt 0) { return }
+    if (Test-Path $script:SudoersFile) { Remove-Item -LiteralPath $script:SudoersFile -Force }
+    if (Test-Path $script:AdminMarker) {
+        $null = Invoke-LabNative -Command userdel, --remove, $script:AdminUser -AllowFailure
+        if (Test-Path $script:AdminHome) { Remove-Item -LiteralPath $script:AdminHome -Recurse -Force }
+        Remove-Item -LiteralPath $script:AdminMarker -Force
+    }
+}
+
+#endregion
+
+#region removal
+
+# Removes everything a lab's state names; safe to run on a half-made lab and to run twice.
+function Remove-LabByState($State) {
+    $problems = [System.Collections.Generic.List[string]]::new()
+    foreach ($h in @($State.Hosts)) {
+        # Everything of a host lives in its network namespace: kill by PID until none is left.
+        for ($try = 0; $try -lt 50; $try++) {
+            $pids = @(Get-NamespacePids $h.Namespace)
+            if ($pids.Count -eq 0) { break }
+            Send-Signal KILL $pids
+            Start-Sleep -Milliseconds 100
+        }
+        if ($h.AnchorPid -and (Test-ProcessAlive $h.AnchorPid $h.AnchorStartTime)) { Send-Signal KILL @([int]$h.AnchorPid) }
+        if (Test-Path "/run/netns/$($h.Namespace)") {
+            $r = Invoke-LabNative -Command ip, netns, del, $h.Namespace -AllowFailure
+            if ($r.ExitCode -ne 0) { $problems.Add("namespace $($h.Namespace): $($r.Stderr.Trim())") }
+        }
+        if (Test-Path "/sys/class/net/$($h.Link)") { $null = Invoke-LabNative -Command ip, link, del, $h.Link -AllowFailure }
+    }
+    if ($State.Bridge -and (Test-Path "/sys/class/net/$($State.Bridge)")) {
+        $r = Invoke-LabNative -Command ip, link, del, $State.Bridge -AllowFailure
+        if ($r.ExitCode -ne 0) { $problems.Add("bridge $($State.Bridge): $($r.Stderr.Trim())") }
+    }
+    if ($problems.Count) {
+        # Keep the state (and so the folder): the next Remove-PgLab or New-PgLab tries again.
+        Write-Warning "Lab $($State.Id) could not be removed completely: $($problems -join '; ')"
+        return
+    }
+    $root = "$($script:StateRoot)/$($State.Id)"
+    if ($State.Id -match '^pl[0-9a-f]{6}$' -and (Test-Path $root)) { Remove-Item -LiteralPath $root -Recurse -Force }
+}
+
+function Remove-StaleLabs {
+    foreach ($s in Read-LabStates) {
+        if (Test-LabStale $s) {
+            Write-Verbose "Removing lab $($s.Id) left by process $($s.OwnerPid), which is gone."
+            Remove-LabByState $s
+        }
+    }
+}
+
+#endregion
+
+#region hosts
+
+function Get-LayoutPaths([string] $Layout) {
+    if ($Layout -eq 'Debian') {
+        [pscustomobject]@{
+            DataDirectory = "/var/lib/postgresql/$($script:PgMajor)/main"
+            ConfigFile    = "/etc/postgresql/$($script:PgMajor)/main/postgresql.conf"
+            HbaFile       = "/etc/postgresql/$($script:PgMajor)/main/pg_hba.conf"
+            ClusterName   = 'main'
+            LogFile       = "/var/log/postgresql/postgresql-$($script:PgMajor)-main.log"
+        }
+    } else {
+        $data = "/var/lib/postgresql/$($script:PgMajor)/data"
+        [pscustomobject]@{
+            DataDirectory = $data
+            ConfigFile    = "$data/postgresql.conf"
+            HbaFile       = "$data/pg_hba.conf"
+            ClusterName   = $null
+            LogFile       = "$data/log/pg_ctl.log"   # where PgReplication's ServerController puts pg_ctl's log too
+        }
+    }
+}
+
+# The path in the root namespace of a path as the host sees it (only under the bind-mounted dirs).
+function Get-HostLocalPath($LabHost, [string] $Path) {
+    foreach ($k in $script:HostMounts.Keys) {
+        $m = $script:HostMounts[$k]
+        if ($Path -eq $m -or $Path.StartsWith("$m/")) { return "$($LabHost.HostDirectory)/$k$($Path.Substring($m.Length))" }
+    }
+    throw "$($LabHost.Name): $Path is not under one of the host's own directories."
+}
+
+function Assert-LabHost($LabHost) {
+    if ($null -eq $LabHost -or -not ($LabHost.PSObject.Properties.Name -contains 'AnchorPid')) { throw 'LabHost must be a host object from New-PgLab (its .Hosts).' }
+    if (-not (Test-ProcessAlive $LabHost.AnchorPid $LabHost.AnchorStartTime)) {
+        throw "$($LabHost.Name): the host is gone (its anchor process $($LabHost.AnchorPid) is not running; was the lab removed?)."
+    }
+}
+
+# Commands for a host start from a clean environment, as on a machine of its own: nothing of the
+# test process (CI variables, a PGPASSWORD, ...) reaches its sshd, its postgres or its commands.
+function Get-EnterCommand($LabHost, [string] $User) {
+    $cmd = @('env', '-i', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'LANG=C.UTF-8', 'HOME=/root',
+        'nsenter', '--target', "$($LabHost.AnchorPid)", '--mount', '--net', '--ipc', '--')
+    if ($User -and $User -ne 'root') { $cmd += @('runuser', '-u', $User, '--') }
+    $cmd
+}
+
+function Invoke-PgLabCommand {
+    <#
+    .SYNOPSIS
+        Runs a program inside a lab host's namespaces (as root, or as -User); returns its stdout
+        (one string, the last newline removed); throws with its stderr when it fails.
+    .EXAMPLE
+        Invoke-PgLabCommand -LabHost $lab.Hosts[0] -ArgumentList cat, /etc/postgresql/15/main/pg_hba.conf
+    .EXAMPLE
+        Invoke-PgLabCommand -LabHost $h -User postgres -ArgumentList psql, -f, - -InputText 'SELECT 1'
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory, ValueFromPipeline)] $LabHost,
+        [Parameter(Mandatory, Position = 0)] [string[]] $ArgumentList,
+        [string] $User,
+        [string] $InputText,
+        [int] $TimeoutSeconds = 120
+    )
+    process {
+        Assert-LabHost $LabHost
+        $r = Invoke-LabNative -Command ((Get-EnterCommand $LabHost $User) + $ArgumentList) -InputText $InputText -TimeoutSeconds $TimeoutSeconds -AllowFailure
+        if ($r.ExitCode -ne 0) {
+            throw "$($LabHost.Name): '$($ArgumentList -join ' ')' failed with exit code $($r.ExitCode): $($r.Stderr.Trim())"
+        }
+        $r.Stdout -replace '\r?\n\z', ''
+    }
+}
+
+function Invoke-PgLabSql {
+    <#
+    .SYNOPSIS
+        Runs SQL with psql as OS user postgres over the host's unix socket (peer auth), inside the
+        host's namespaces; the SQL travels on stdin. Returns psql's unaligned, tuples-only output
+        (-XAtq: fields joined by '|', one line a row), the last newline removed. Throws on any error.
+    .EXAMPLE
+        Invoke-PgLabSql -LabHost $h -Sql 'SELECT pg_catalog.pg_is_in_recovery()'   # 'f'
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory, ValueFromPipeline)] $LabHost,
+        [Parameter(Mandatory, Position = 0)] [string] $Sql,
+        [string] $Database = 'postgres',
+        [int] $TimeoutSeconds = 60
+    )
+    process {
+        $psql = @("$($script:PgBin)/psql", '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1',
+            '-h', '/var/run/postgresql', '-p', "$($LabHost.PgPort)", '-d', $Database, '-f', '-')
+        Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList $psql -InputText $Sql -TimeoutSeconds $TimeoutSeconds
+    }
+}
+
+# The PID of the host's postmaster when it runs, else $null. postmaster.pid outlives kill -9,
+# so the process itself is checked: alive, not a zombie, and in this host's network namespace.
+function Get-PostmasterPid($LabHost) {
+    $pidFile = Get-HostLocalPath $LabHost "$($LabHost.DataDirectory)/postmaster.pid"
+    if (-not (Test-Path $pidFile)) { return $null }
+    $first = (Get-Content -TotalCount 1 $pidFile)
+    if ($first -notmatch '^\s*(\d+)\s*$') { return $null }
+    $pmPid = [int] $Matches[1]
+    if (-not (Test-ProcessAlive $pmPid)) { return $null }
+    if ($pmPid -notin (Get-NamespacePids $LabHost.Namespace)) { return $null }
+    $pmPid
+}
+
+function Test-PgLabPostgres {
+    <#
+    .SYNOPSIS
+        $true when the host's postmaster process runs (checked by PID, not by postmaster.pid alone).
+    #>
+    [CmdletBinding()]
+    [OutputType([bool])]
+    param([Parameter(Mandatory, ValueFromPipeline)] $LabHost)
+    process { Assert-LabHost $LabHost; $null -ne (Get-PostmasterPid $LabHost) }
+}
+
+function Stop-PgLabPostgres {
+    <#
+    .SYNOPSIS
+        Crashes the host's PostgreSQL: kill -9 of the postmaster (by PID), then waits until the
+        postmaster and its children are gone. postmaster.pid stays behind, as after a real crash.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory, ValueFromPipeline)] $LabHost)
+    process {
+        Assert-LabHost $LabHost
+        $pmPid = Get-PostmasterPid $LabHost
+        if ($null -eq $pmPid) { Write-Verbose "$($LabHost.Name): PostgreSQL is not running."; return }
+        Send-Signal KILL @($pmPid)
+        # Children leave on their own once the postmaster is dead. The postmaster must also be
+        # reaped, not just dead: a new postmaster takes the PID in the stale socket lock file for a
+        # live server while that PID is a zombie (and PID 1 here reaps orphans only every second or two).
+        $deadline = [DateTime]::UtcNow.AddSeconds(20)
+        while ([DateTime]::UtcNow -lt $deadline) {
+            $left = @(Get-NamespacePids $LabHost.Namespace | Where-Object {
+                    (Test-ProcessAlive $_) -and ((Get-Content -Raw "/proc/$_/comm" -ErrorAction Ignore) -match '^postgres')
+                })
+            if ($left.Count -eq 0 -and -not (Test-Path "/proc/$pmPid")) { return }
+            Start-Sleep -Milliseconds 100
+        }
+        throw "$($LabHost.Name): postgres processes were still there 20 s after kill -9 of the postmaster $pmPid."
+    }
+}
+
+function Start-PgLabPostgres {
+    <#
+    .SYNOPSIS
+        Starts the host's PostgreSQL as the layout does (pg_ctlcluster for Debian, pg_ctl -w for
+        Upstream), as OS user postgres; waits until it accepts connections. Nothing when it runs.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory, ValueFromPipeline)] $LabHost, [int] $TimeoutSeconds = 60)
+    process {
+        Assert-LabHost $LabHost
+        if (Get-PostmasterPid $LabHost) { Write-Verbose "$($LabHost.Name): PostgreSQL already runs."; return }
+        if (-not (Test-Path (Get-HostLocalPath $LabHost "$($LabHost.DataDirectory)/PG_VERSION"))) {
+            throw "$($LabHost.Name): there is no cluster in $($LabHost.DataDirectory) to start."
+        }
+        $p = Start-HostPostgres $LabHost $TimeoutSeconds
+        Wait-LabStarted -Process $p -LogFile "$($LabHost.HostDirectory)/pg-start.log" -What "$($LabHost.Name): starting PostgreSQL" -TimeoutSeconds ($TimeoutSeconds + 15)
+    }
+}
+
+function Start-HostPostgres($LabHost, [int] $TimeoutSeconds = 60) {
+    $enter = Get-EnterCommand $LabHost 'postgres'
+    $cmd = if ($LabHost.Layout -eq 'Debian') {
+        $enter + @('pg_ctlcluster', "$($script:PgMajor)", $LabHost.ClusterName, 'start', '--', '-t', "$TimeoutSeconds")
+    } else {
+        $enter + @("$($script:PgBin)/pg_ctl", '-D', $LabHost.DataDirectory, '-l', $LabHost.LogFile, '-w', '-t', "$TimeoutSeconds", 'start')
+    }
+    Start-LabDetached -Command $cmd -LogFile "$($LabHost.HostDirectory)/pg-start.log"
+}
+
+# The anchor's shell execs sleep once every mount is in place; if a mount fails, it exits.
+function Wait-Anchor([int] $AnchorPid, [string] $LogFile, [string] $Name) {
+    $deadline = [DateTime]::UtcNow.AddSeconds(20)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        if (-not (Test-ProcessAlive $AnchorPid)) { throw "${Name}: the namespace anchor failed: $((Get-Content -Raw $LogFile -ErrorAction Ignore))" }
+        if ((Get-Content -Raw "/proc/$AnchorPid/comm" -ErrorAction Ignore) -match '^sleep') { return }
+        Start-Sleep -Milliseconds 20
+    }
+    throw "${Name}: the namespace anchor did not get ready within 20 s."
+}
+
+function Start-HostSshd($LabHost) {
+    $hostDir = $LabHost.HostDirectory
+    Remove-Item -LiteralPath "$hostDir/sshd.pid" -Force -ErrorAction Ignore
+    $null = Invoke-LabNative -Command ((Get-EnterCommand $LabHost) + @($script:Sshd, '-f', "$hostDir/sshd_config", '-E', "$hostDir/sshd.log"))
+}
+
+# sshd writes its PID file once it listens.
+function Wait-HostSshd($LabHost, [int] $TimeoutSeconds = 20) {
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    $pidFile = "$($LabHost.HostDirectory)/sshd.pid"
+    while ([DateTime]::UtcNow -lt $deadline) {
+        if (Test-Path $pidFile) {
+            $text = (Get-Content -Raw $pidFile -ErrorAction Ignore)
+            if ($text -match '^\s*(\d+)' -and (Test-ProcessAlive ([int]$Matches[1]))) { return [int]$Matches[1] }
+        }
+        Start-Sleep -Milliseconds 50
+    }
+    throw "$($LabHost.Name): sshd did not start: $((Get-Content -Raw "$($LabHost.HostDirectory)/sshd.log" -ErrorAction Ignore))"
+}
+
+function Get-SshdPid($LabHost) {
+    $pidFile = "$($LabHost.HostDirectory)/sshd.pid"
+    if (-not (Test-Path $pidFile)) { return $null }
+    if ((Get-Content -Raw $pidFile) -match '^\s*(\d+)' -and (Test-ProcessAlive ([int]$Matches[1])) -and
+        ([int]$Matches[1] -in (Get-NamespacePids $LabHost.Namespace))) { return [int]$Matches[1] }
+    $null
+}
+
+function Get-Fingerprint([string] $PublicKeyPath) {
+    $line = (Invoke-LabNative -Command ssh-keygen, -l, -f, $PublicKeyPath).Stdout.Trim()
+    ($line -split '\s+')[1]
+}
+
+function New-HostKey($LabHost) {
+    $key = $LabHost.HostKeyPath
+    Remove-Item -LiteralPath $key, "$key.pub" -Force -ErrorAction Ignore
+    $null = Invoke-LabNative -Command ssh-keygen, -q, -t, ed25519, -N, '', -C, "root@$($LabHost.Name)", -f, $key
+    Set-Mode $key '0600'
+    Get-Fingerprint "$key.pub"
+}
+
+function Get-KnownHostsText($Lab) {
+    ($Lab.Hosts | ForEach-Object {
+        $pub = (Get-Content -Raw "$($_.HostKeyPath).pub").Trim() -split '\s+'
+        "$($_.Address) $($pub[0]) $($pub[1])"
+    }) -join "`n"
+}
+
+function Disconnect-PgLabHost {
+    <#
+    .SYNOPSIS
+        Cuts the host off the lab network (its link to the bridge goes down); its processes keep running.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory, ValueFromPipeline)] $LabHost)
+    process {
+        Assert-LabHost $LabHost
+        $null = Invoke-LabNative -Command ip, link, set, dev, $LabHost.Link, down
+    }
+}
+
+function Connect-PgLabHost {
+    <#
+    .SYNOPSIS
+        Puts a disconnected host back on the lab network; returns once its link is up again.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory, ValueFromPipeline)] $LabHost)
+    process {
+        Assert-LabHost $LabHost
+        $null = Invoke-LabNative -Command ip, link, set, dev, $LabHost.Link, up
+        $deadline = [DateTime]::UtcNow.AddSeconds(10)
+        while ([DateTime]::UtcNow -lt $deadline) {
+            $state = (Invoke-LabNative -Command ip, -n, $LabHost.Namespace, -o, link, show, dev, eth0).Stdout
+            if ($state -match 'state UP') { return }
+            Start-Sleep -Milliseconds 50
+        }
+        throw "$($LabHost.Name): its link did not come back up within 10 s."
+    }
+}
+
+function Suspend-PgLabHost {
+    <#
+    .SYNOPSIS
+        Freezes the host: SIGSTOP to every process in it (sshd, its sessions, postgres). It stays on
+        the network but answers nothing, like a hung machine.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory, ValueFromPipeline)] $LabHost)
+    process {
+        Assert-LabHost $LabHost
+        Send-Signal STOP @(Get-NamespacePids $LabHost.Namespace | Where-Object { $_ -ne $LabHost.AnchorPid })
+    }
+}
+
+function Resume-PgLabHost {
+    <#
+    .SYNOPSIS
+        Thaws a suspended host: SIGCONT to every process in it.
+    #>
+    [CmdletBinding()]
+    param([Parameter(Mandatory, ValueFromPipeline)] $LabHost)
+    process {
+        Assert-LabHost $LabHost
+        Send-Signal CONT @(Get-NamespacePids $LabHost.Namespace | Where-Object { $_ -ne $LabHost.AnchorPid })
+    }
+}
+
+function Reset-PgLabHostKey {
+    <#
+    .SYNOPSIS
+        Gives the host a new ed25519 host key and restarts its sshd (open sessions stay); returns the
+        new fingerprint ('SHA256:...') and sets the host object's HostKeyFingerprint to it. The lab's
+        known_hosts keeps the old key (so clients see a changed key) unless -UpdateKnownHosts.
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param([Parameter(Mandatory, ValueFromPipeline)] $LabHost, [switch] $UpdateKnownHosts)
+    process {
+        Assert-LabHost $LabHost
+        $old = Get-SshdPid $LabHost
+        if ($old) {
+            Send-Signal TERM @($old)
+            $deadline = [DateTime]::UtcNow.AddSeconds(10)
+            while ((Test-ProcessAlive $old) -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 50 }
+            if (Test-ProcessAlive $old) { throw "$($LabHost.Name): sshd $old did not stop." }
+        }
+        $fingerprint = New-HostKey $LabHost
+        Start-HostSshd $LabHost
+        $null = Wait-HostSshd $LabHost
+        $LabHost.HostKeyFingerprint = $fingerprint
+        if ($UpdateKnownHosts) {
+            # The lab's known_hosts and every host's ~postgres/.ssh/known_hosts get the new key.
+            $state = Get-Content -Raw (Get-StatePath $LabHost.LabId) | ConvertFrom-Json
+            $pub = (Get-Content -Raw "$($LabHost.HostKeyPath).pub").Trim() -split '\s+'
+            $entry = "$($LabHost.Address) $($pub[0]) $($pub[1])"
+            $files = @($state.KnownHostsPath) + @($state.Hosts | ForEach-Object { "$($state.Root)/h$($_.Index)/lib/.ssh/known_hosts" })
+            foreach ($file in $files | Where-Object { Test-Path $_ }) {
+                $lines = @(Get-Content $file | Where-Object { $_ -and -not $_.StartsWith("$($LabHost.Address) ") })
+                $owner = if ($file -eq $state.KnownHostsPath) { $null } else { 'postgres:postgres' }
+                Write-LabFile -Path $file -Content (((@($lines) + $entry) -join "`n") + "`n") -Mode '0644' -Owner $owner
+            }
+        }
+        $fingerprint
+    }
+}
+
+#endregion
+
+#region New / Get / Remove
+
+function New-PgLab {
+    <#
+    .SYNOPSIS
+        Makes a lab of 1..8 hosts, each with its own address, sshd and PostgreSQL 15; returns the lab.
+    .PARAMETER Layout
+        One per host: 'Debian' (pg_createcluster 15 main, pg_ctlcluster) or 'Upstream' (initdb into
+        /var/lib/postgresql/15/data, pg_ctl). Default: host 1 Debian, then Upstream, Debian, ...
+    .PARAMETER NoCluster
+        1-based numbers of hosts that get sshd and users but no cluster (standbys-to-be).
+    .EXAMPLE
+        $lab = New-PgLab -HostCount 3 -NoCluster 3; ...; Remove-PgLab -Lab $lab
+    #>
+    [CmdletBinding()]
+    param(
+        [ValidateRange(1, 8)] [int] $HostCount = 3,
+        [ValidateSet('Debian', 'Upstream')] [string[]] $Layout,
+        [int[]] $NoCluster = @()
+    )
+    if ($Layout -and $Layout.Count -ne $HostCount) { throw "-Layout has $($Layout.Count) entries but -HostCount is ${HostCount}: give one layout per host." }
+    foreach ($n in $NoCluster) { if ($n -lt 1 -or $n -gt $HostCount) { throw "-NoCluster $n is not a host number of this lab (1..$HostCount)." } }
+    $supported = Test-PgLabSupported -Detailed
+    if (-not $supported.Supported) { throw "PgLab cannot run here: $($supported.Reason)" }
+    if (-not $Layout) { $Layout = 1..$HostCount | ForEach-Object { if ($_ % 2 -eq 1) { 'Debian' } else { 'Upstream' } } }
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+
+    # Under the lock: clean up after killed runs, pick the id and subnet, record the state before
+    # anything is made (so a crash at any later step can be cleaned up), make the admin user.
+    $state = Use-LabLock {
+        Remove-StaleLabs
+        do { $id = 'pl' + [System.Convert]::ToHexString([System.Security.Cryptography.RandomNumberGenerator]::GetBytes(3)).ToLowerInvariant() }
+        while (Test-Path "$($script:StateRoot)/$id")
+        $prefix = Select-LabSubnet $id
+        $root = "$($script:StateRoot)/$id"
+        $null = New-Item -ItemType Directory -Path $root
+        Set-Mode $root '0700'
+        $s = [ordered]@{
+            Id = $id; Root = $root; OwnerPid = $PID; OwnerStartTime = (Get-ProcessStartTime $PID)
+            Created = [DateTime]::UtcNow.ToString('o'); Bridge = "${id}br"; Subnet = "$prefix.0/24"; Prefix = $prefix
+            RootAddress = "$prefix.1"; KnownHostsPath = "$root/known_hosts"
+            Hosts = @(1..$HostCount | ForEach-Object {
+                    [ordered]@{ Index = $_; Namespace = "$id-h$_"; Link = "${id}v$_"; AnchorPid = $null; AnchorStartTime = $null }
+                })
+        }
+        Save-LabState $s
+        Initialize-AdminUser
+        $s
+    }
+    Write-Verbose "Lab $($state.Id): subnet $($state.Subnet), $HostCount hosts."
+    # finally, not only catch: Ctrl+C (a stopped pipeline) must not leave a half-made lab either.
+    $built = $false
+    try {
+        $lab = Build-Lab $state $Layout $NoCluster
+        $built = $true
+    } catch {
+        throw "New-PgLab failed: $($_.Exception.Message)"
+    } finally {
+        if (-not $built) {
+            try { Remove-LabByState $state } catch { Write-Warning "Cleaning up lab $($state.Id) failed: $_" }
+            Use-LabLock { Remove-AdminUserIfUnused }
+        }
+    }
+    Write-Verbose "Lab $($lab.Id) ready in $([Math]::Round($clock.Elapsed.TotalSeconds, 1)) s."
+    $lab
+}
+
+function Build-Lab($State, [string[]] $Layout, [int[]] $NoCluster) {
+    $id = $State.Id; $root = $State.Root; $prefix = $State.Prefix
+    $keysDir = "$root/keys"
+    $null = New-Item -ItemType Directory -Path $keysDir
+    Set-Mode $keysDir '0700'
+    $pgKey = "$keysDir/postgres_ed25519"; $adminKey = "$keysDir/$($script:AdminUser)_ed25519"
+    $null = Invoke-LabNative -Command ssh-keygen, -q, -t, ed25519, -N, '', -C, "postgres@$id", -f, $pgKey
+    $null = Invoke-LabNative -Command ssh-keygen, -q, -t, ed25519, -N, '', -C, "$($script:AdminUser)@$id", -f, $adminKey
+    Set-Mode $pgKey '0600'; Set-Mode $adminKey '0600'
+
+    # The network, in one ip batch: bridge with the root namespace's address, per host a namespace
+    # and a veth pair (eth0 inside). No default route anywhere: traffic stays on the bridge.
+    $batch = [System.Text.StringBuilder]::new()
+    # A fixed MAC: a bridge that takes its ports' lowest MAC changes it when a port goes down
+    # (Disconnect-PgLabHost), and every host's ARP entry for the root address goes stale.
+    $mac = '02:' + (($id.Substring(2) -split '(..)' | Where-Object { $_ }) -join ':') + ':00:01'
+    $null = $batch.AppendLine("link add $($State.Bridge) address $mac type bridge")
+    $null = $batch.AppendLine("addr add $($State.RootAddress)/24 dev $($State.Bridge)")
+    $null = $batch.AppendLine("link set $($State.Bridge) up")
+    foreach ($h in $State.Hosts) {
+        $ns = $h.Namespace
+        $null = $batch.AppendLine("netns add $ns")
+        $null = $batch.AppendLine("link add $($h.Link) type veth peer name eth0 netns $ns")
+        $null = $batch.AppendLine("link set $($h.Link) master $($State.Bridge) up")
+    }
+    $null = Invoke-LabNative -Command ip, -batch, - -InputText $batch.ToString() -Context "Lab ${id}: "
+    foreach ($h in $State.Hosts) {
+        $inside = "addr add $prefix.$(10 + $h.Index)/24 dev eth0`nlink set eth0 up`nlink set lo up`n"
+        $null = Invoke-LabNative -Command ip, -n, $h.Namespace, -batch, - -InputText $inside -Context "Lab ${id}: "
+    }
+
+    $credentials = @{}
+    $hosts = foreach ($h in $State.Hosts) {
+        $i = $h.Index
+        $hostDir = "$root/h$i"
+        $null = New-Item -ItemType Directory -Path $hostDir
+        foreach ($k in $script:HostMounts.Keys) { $null = New-Item -ItemType Directory -Path "$hostDir/$k" }
+        # Owners and modes as Debian's packages leave them.
+        Set-Owner 'postgres:postgres' "$hostDir/etc", "$hostDir/lib", "$hostDir/run"
+        Set-Mode "$hostDir/run" '2775'
+        Set-Owner 'root:postgres' "$hostDir/log"
+        Set-Mode "$hostDir/log" '1775'
+        Set-Mode "$hostDir/adminhome" '0750'
+
+        # The anchor holds the host's mount and IPC namespaces (propagation slave: the root's
+        # unmounts, such as 'ip netns del' of another lab, still reach it; its own mounts stay here).
+        $script = 'mount --bind "$1" /etc/postgresql && mount --bind "$2" /var/lib/postgresql && ' +
+        'mount --bind "$3" /var/run/postgresql && mount --bind "$4" /var/log/postgresql && ' +
+        'mount --bind "$5" /home/pglabadm && mount -t tmpfs -o mode=1777,size=256m tmpfs /dev/shm && exec sleep infinity'
+        $anchorCmd = @('ip', 'netns', 'exec', $h.Namespace, 'unshare', '--mount', '--ipc', '--propagation', 'slave', '--', 'sh', '-c', $script, 'anchor') +
+        ($script:HostMounts.Keys | ForEach-Object { "$hostDir/$_" })
+        $anchor = Start-LabDetached -Command $anchorCmd -LogFile "$hostDir/anchor.log"
+        $h.AnchorPid = $anchor.Id
+        $anchor.Dispose()
+        $h.AnchorStartTime = Get-ProcessStartTime $h.AnchorPid
+        Save-LabState $State
+        Wait-Anchor $h.AnchorPid "$hostDir/anchor.log" "$id-h$i"
+
+        $paths = Get-LayoutPaths $Layout[$i - 1]
+        $password = [System.Security.Cryptography.RandomNumberGenerator]::GetString('abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789', 32)
+        $credentials[$i] = [pscredential]::new('postgres', (ConvertTo-SecureString -String $password -AsPlainText -Force))
+        [pscustomobject]@{
+            PSTypeName         = 'PgLab.Host'
+            Name               = "$id-h$i"
+            Index              = $i
+            Namespace          = $h.Namespace
+            Address            = "$prefix.$(10 + $i)"
+            SshPort            = $script:SshPort
+            PgPort             = $script:PgPort
+            Layout             = $Layout[$i - 1]
+            DataDirectory      = $paths.DataDirectory
+            ConfigFile         = $paths.ConfigFile
+            HbaFile            = $paths.HbaFile
+            BinDirectory       = $script:PgBin
+            ClusterName        = $paths.ClusterName
+            HasCluster         = $i -notin $NoCluster
+            HostKeyFingerprint = $null
+            HostKeyPath        = "$hostDir/ssh_host_ed25519_key"
+            PostgresKeyPath    = $pgKey
+            AdminUser          = $script:AdminUser
+            AdminKeyPath       = $adminKey
+            AdminCredential    = $credentials[$i]
+            AnchorPid          = $h.AnchorPid
+            AnchorStartTime    = $h.AnchorStartTime
+            LogFile            = $paths.LogFile
+            Link               = $h.Link
+            HostDirectory      = $hostDir
+            LabId              = $id
+        }
+    }
+
+    foreach ($lh in $hosts) {
+        $lh.HostKeyFingerprint = New-HostKey $lh
+        Write-LabFile -Path "$($lh.HostDirectory)/sshd_config" -Mode '0644' -Content (@(
+                '# PgLab host sshd: only on the host address; keys only.'
+                "ListenAddress $($lh.Address):$($lh.SshPort)"
+                "HostKey $($lh.HostKeyPath)"
+                "PidFile $($lh.HostDirectory)/sshd.pid"
+                '# Debian locks the postgres account: without PAM, sshd refuses even key login to it.'
+                'UsePAM yes'
+                'PubkeyAuthentication yes'
+                'PasswordAuthentication no'
+                'KbdInteractiveAuthentication no'
+                'PermitRootLogin no'
+                "AllowUsers postgres $($script:AdminUser)"
+                'AuthorizedKeysFile .ssh/authorized_keys'
+                'PrintMotd no'
+                'Subsystem sftp /usr/lib/openssh/sftp-server'
+            ) -join "`n")
+    }
+    $lab = [pscustomobject]@{
+        PSTypeName     = 'PgLab.Lab'
+        Id             = $id
+        Root           = $root
+        Bridge         = $State.Bridge
+        Subnet         = $State.Subnet
+        RootAddress    = $State.RootAddress
+        KnownHostsPath = $State.KnownHostsPath
+        Hosts          = @($hosts)
+    }
+    $knownHosts = Get-KnownHostsText $lab
+    Write-LabFile -Path $lab.KnownHostsPath -Content "$knownHosts`n" -Mode '0644'
+
+    # Homes: postgres has the lab's key (authorized, and as its own id, so hosts reach each other
+    # as postgres) and the lab's known_hosts; the admin user has its own key authorized.
+    $pgPub = Get-Content -Raw "$pgKey.pub"; $adminPub = Get-Content -Raw "$adminKey.pub"
+    foreach ($lh in $hosts) {
+        $ssh = "$($lh.HostDirectory)/lib/.ssh"
+        $null = New-Item -ItemType Directory -Path $ssh
+        Set-Mode $ssh '0700'
+        Write-LabFile -Path "$ssh/authorized_keys" -Content $pgPub -Mode '0600'
+        Write-LabFile -Path "$ssh/known_hosts" -Content "$knownHosts`n" -Mode '0644'
+        Write-LabFile -Path "$ssh/id_ed25519" -Content (Get-Content -Raw $pgKey) -Mode '0600'
+        Write-LabFile -Path "$ssh/id_ed25519.pub" -Content $pgPub -Mode '0644'
+        Set-Owner 'postgres:postgres' -Recurse $ssh
+        $adminSsh = "$($lh.HostDirectory)/adminhome/.ssh"
+        $null = New-Item -ItemType Directory -Path $adminSsh
+        Set-Mode $adminSsh '0700'
+        Write-LabFile -Path "$adminSsh/authorized_keys" -Content $adminPub -Mode '0600'
+        Set-Owner "$($script:AdminUser):$($script:AdminUser)" -Recurse "$($lh.HostDirectory)/adminhome"
+        # A host with no cluster still has the major's folder, as the package leaves it.
+        $null = New-Item -ItemType Directory -Path "$($lh.HostDirectory)/lib/$($script:PgMajor)"
+        Set-Owner 'postgres:postgres' "$($lh.HostDirectory)/lib/$($script:PgMajor)"
+    }
+
+    # sshd needs its privilege separation folder (made by its service on a normal boot).
+    if (-not (Test-Path /run/sshd)) { $null = New-Item -ItemType Directory -Path /run/sshd; Set-Mode /run/sshd '0755' }
+    # sshd first (fast), then the clusters: made in parallel, then started in parallel.
+    foreach ($lh in $hosts) { Start-HostSshd $lh }
+    $withCluster = @($hosts | Where-Object HasCluster)
+    $jobs = foreach ($lh in $withCluster) {
+        # The password reaches initdb in a 0600 file of postgres's (never on a command line).
+        $pwInside = '/var/lib/postgresql/.pglab-initdb-pw'
+        Write-LabFile -Path (Get-HostLocalPath $lh $pwInside) -Content ($lh.AdminCredential.GetNetworkCredential().Password + "`n") -Mode '0600' -Owner 'postgres:postgres'
+        $cmd = if ($lh.Layout -eq 'Debian') {
+            (Get-EnterCommand $lh) + @('pg_createcluster', '--locale', 'C.UTF-8', '--port', "$($lh.PgPort)", "$($script:PgMajor)", $lh.ClusterName,
+                '--', "--pwfile=$pwInside", '--no-sync')
+        } else {
+            (Get-EnterCommand $lh 'postgres') + @("$($script:PgBin)/initdb", '-D', $lh.DataDirectory, '-U', 'postgres', '--locale', 'C.UTF-8', '-E', 'UTF8',
+                '--auth-local=peer', '--auth-host=scram-sha-256', "--pwfile=$pwInside", '--no-sync', '--no-instructions')
+        }
+        [pscustomobject]@{ Host = $lh; Process = (Start-LabDetached -Command $cmd -LogFile "$($lh.HostDirectory)/initdb.log") }
+    }
+    foreach ($j in @($jobs)) {
+        try { Wait-LabStarted -Process $j.Process -LogFile "$($j.Host.HostDirectory)/initdb.log" -What "$($j.Host.Name): creating the cluster" }
+        finally { Remove-Item -LiteralPath (Get-HostLocalPath $j.Host '/var/lib/postgresql/.pglab-initdb-pw') -Force -ErrorAction Ignore }
+    }
+    foreach ($lh in $withCluster) {
+        $conf = @("", "# Added by the PgLab test lab: listen on this host's address and loopback only.",
+            "listen_addresses = '$($lh.Address),127.0.0.1'", "port = $($lh.PgPort)")
+        if ($lh.Layout -eq 'Upstream') {
+            $conf += "unix_socket_directories = '/var/run/postgresql'"
+            $null = New-Item -ItemType Directory -Force -Path (Get-HostLocalPath $lh "$($lh.DataDirectory)/log")
+            Set-Owner 'postgres:postgres' (Get-HostLocalPath $lh "$($lh.DataDirectory)/log")
+            Set-Mode (Get-HostLocalPath $lh "$($lh.DataDirectory)/log") '0700'
+        }
+        [System.IO.File]::AppendAllText((Get-HostLocalPath $lh $lh.ConfigFile), ($conf -join "`n") + "`n")
+        [System.IO.File]::AppendAllText((Get-HostLocalPath $lh $lh.HbaFile),
+            "`n# Added by the PgLab test lab: the admin role from the lab's subnet, with a password.`nhost    all    postgres    $($State.Subnet)    scram-sha-256`n")
+    }
+    $starts = foreach ($lh in $withCluster) { [pscustomobject]@{ Host = $lh; Process = (Start-HostPostgres $lh) } }
+    foreach ($s in @($starts)) { Wait-LabStarted -Process $s.Process -LogFile "$($s.Host.HostDirectory)/pg-start.log" -What "$($s.Host.Name): starting PostgreSQL" }
+    foreach ($lh in $hosts) { $null = Wait-HostSshd $lh }
+    $lab
+}
+
+function Get-PgLab {
+    <#
+    .SYNOPSIS
+        The labs on this machine, from their state files: Id, Root, Subnet, OwnerPid, Stale.
+    #>
+    [CmdletBinding()]
+    param()
+    foreach ($s in Read-LabStates) {
+        [pscustomobject]@{
+            PSTypeName = 'PgLab.LabState'; Id = $s.Id; Root = $s.Root; Subnet = $s.Subnet; Bridge = $s.Bridge
+            Namespaces = @($s.Hosts | ForEach-Object Namespace); OwnerPid = $s.OwnerPid; Stale = (Test-LabStale $s)
+        }
+    }
+}
+
+function Remove-PgLab {
+    <#
+    .SYNOPSIS
+        Removes a lab: its processes (by PID), namespaces, links, bridge and folder; with the last lab
+        also the admin user (when the lab made it) and the sudoers drop-in. Safe to call twice.
+    .DESCRIPTION
+        -Lab: that lab. -All: every lab on the machine, also other processes' live ones.
+        Neither: the labs this process made, plus any lab whose owning process is gone.
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(ValueFromPipeline)] [AllowNull()] $Lab,
+        [switch] $All
+    )
+    process {
+        Use-LabLock {
+            foreach ($s in @(Read-LabStates)) {
+                $pick = if ($All) { $true }
+                elseif ($null -ne $Lab) { $s.Id -eq $Lab.Id }
+                else { ($s.OwnerPid -eq $PID) -or (Test-LabStale $s) }
+                if ($pick) { Write-Verbose "Removing lab $($s.Id)."; Remove-LabByState $s }
+            }
+            Remove-AdminUserIfUnused
+        }
+    }
+}
+
+#endregion
