@@ -12,6 +12,8 @@
     # Every cmdlet by name: no wildcards, so the module surface is exactly what is reviewed.
     CmdletsToExport      = @(
         'New-PgNode'
+        'New-PgReplicationUser'
+        'Set-PgMasterConfig'
         'Invoke-PgBaseBackup'
         'Enable-PgHotStandby'
         'Test-PgReplication'

@@ -1,0 +1,140 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace PgReplication.Core.Config;
+
+/// <summary>A replication rule to have in pg_hba.conf: one role from one network, SCRAM only.</summary>
+public sealed record HbaReplicationRule
+{
+    public HbaReplicationRule(string role, IPAddress address, int? prefix = null, bool requireSsl = false)
+    {
+        ConfigValues.EnsureSafe(role, "role name");
+        if (role.Length == 0) throw new ArgumentException("A role name cannot be empty.");
+        var max = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+        Prefix = prefix ?? max;
+        if (Prefix < 0 || Prefix > max) throw new ArgumentException($"/{Prefix} is not a prefix length for {address}.");
+        Role = role;
+        Address = Network(address, Prefix);
+        RequireSsl = requireSsl;
+    }
+
+    public string Role { get; }
+    public IPAddress Address { get; }
+    public int Prefix { get; }
+    public bool RequireSsl { get; }
+    public string Type => RequireSsl ? "hostssl" : "host";
+    public string Cidr => $"{Address}/{Prefix}";
+
+    /// <summary>The line as written: "host replication repl 10.0.0.2/32 scram-sha-256".</summary>
+    public string Line => Column(Type, 8) + Column("replication", 16) + Column(HbaFile.QuoteName(Role), 16) + Column(Cidr, 24) + "scram-sha-256";
+
+    // Aligned as initdb's pg_hba.conf is, with at least one space between fields.
+    private static string Column(string text, int width) => text.Length >= width ? text + " " : text.PadRight(width);
+
+    /// <summary>The network address: host bits cleared, as the server requires of a CIDR.</summary>
+    private static IPAddress Network(IPAddress address, int prefix)
+    {
+        var bytes = address.GetAddressBytes();
+        for (var bit = prefix; bit < bytes.Length * 8; bit++) bytes[bit / 8] &= (byte)~(0x80 >> (bit % 8));
+        return new IPAddress(bytes);
+    }
+
+    /// <summary>True when <paramref name="line"/> says exactly what this rule says.</summary>
+    public bool IsSameAs(HbaLine line)
+    {
+        if (!line.IsRule || line.Type != Type || line.Fields.Count < 5) return false;
+        if (line.Database!.Items.Count != 1 || !line.Database.Items[0].IsKeyword("replication")) return false;
+        if (line.User!.Items.Count != 1 || line.User.Items[0].Value != Role || IsSpecial(line.User.Items[0])) return false;
+        if (line.Netmask is not null || line.Address is null || !HbaFile.TryParseCidr(line.Address, out var a, out var p) || !line.Address.Contains('/')) return false;
+        return a.Equals(Address) && p == Prefix && line.Method == "scram-sha-256";
+    }
+
+    /// <summary>
+    /// True when a replication connection by this role from this network could meet <paramref name="line"/>.
+    /// Where we cannot know (a group, a host name, samenet) we say it could: a line added above one
+    /// it did not need to precede does no harm.
+    /// </summary>
+    public bool CouldBeMatchedBy(HbaLine line)
+    {
+        if (!line.IsRule || !line.IsTcp || line.Fields.Count < 4) return false;
+        if (!line.Database!.Items.Any(i => i.IsKeyword("replication"))) return false; // "all" does not cover replication
+        if (!line.User!.Items.Any(i => i.IsKeyword("all") || i.Value == Role || IsSpecial(i))) return false;
+        var address = line.Address!;
+        if (address is "all" or "samehost" or "samenet") return true;
+        if (!address.Contains('/') && line.Netmask is { } mask)
+        {
+            if (!IPAddress.TryParse(address, out var net) || !IPAddress.TryParse(mask, out var m)) return true;
+            var maskPrefix = HbaFile.PrefixOfMask(m);
+            return maskPrefix < 0 || Overlaps(net, maskPrefix);
+        }
+        if (HbaFile.TryParseCidr(address, out var network, out var prefix)) return Overlaps(network, prefix);
+        return true; // a host name: matched by reverse lookup, which we cannot predict
+    }
+
+    private bool Overlaps(IPAddress network, int prefix) =>
+        HbaFile.Contains(network, prefix, Address) || HbaFile.Contains(Address, Prefix, network);
+
+    // +group, @file and /regex (16+) may include our role.
+    private static bool IsSpecial(HbaItem item) => !item.Quoted && item.Value.Length > 0 && item.Value[0] is '+' or '@' or '/';
+}
+
+/// <summary>The result of planning pg_hba.conf changes: the new text and what differs.</summary>
+public sealed record HbaEdit(string NewText, IReadOnlyList<string> AddedLines, IReadOnlyList<string> RemovedLines)
+{
+    public bool Changed => AddedLines.Count > 0 || RemovedLines.Count > 0;
+}
+
+/// <summary>Plans the lines to add to pg_hba.conf. Pure: text in, text out.</summary>
+public static class HbaEditor
+{
+    public const string Marker = "# added by PgReplication";
+
+    /// <summary>
+    /// Puts each rule where a connection will meet it: above the first line that could match the
+    /// same connection, or at the end when none could. A rule already in force changes nothing;
+    /// a copy of it shadowed by an earlier line is moved up rather than duplicated.
+    /// </summary>
+    public static HbaEdit AddReplicationRules(string text, IEnumerable<HbaReplicationRule> rules)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var newline = text.Contains("\r\n") ? "\r\n" : "\n";
+        var lines = HbaFile.Parse(text).Select(l => l.Text).ToList();
+        var added = new List<string>();
+        var removed = new List<string>();
+        foreach (var rule in rules)
+        {
+            var parsed = HbaFile.Parse(string.Join("\n", lines) + "\n");
+            var firstMatch = parsed.FirstOrDefault(rule.CouldBeMatchedBy);
+            if (firstMatch is not null && rule.IsSameAs(firstMatch)) continue;
+
+            // Copies below the first match never take effect: drop them, then add the rule above it.
+            foreach (var copy in parsed.Where(rule.IsSameAs).Reverse())
+            {
+                removed.Add(copy.Text);
+                lines.RemoveAt(IndexOf(parsed, copy));
+            }
+            var line = $"{rule.Line}  {Marker}";
+            if (firstMatch is null)
+            {
+                lines.Add(line);
+            }
+            else
+            {
+                var reparsed = HbaFile.Parse(string.Join("\n", lines) + "\n");
+                var at = reparsed.First(l => l.Text == firstMatch.Text && rule.CouldBeMatchedBy(l));
+                lines.Insert(IndexOf(reparsed, at), line);
+            }
+            added.Add(line);
+        }
+        if (added.Count == 0 && removed.Count == 0) return new HbaEdit(text, added, removed);
+        var result = string.Join(newline, lines.Select(l => l.Replace("\n", newline)));
+        return new HbaEdit(result + newline, added, removed);
+    }
+
+    // Index of a parsed line in the list of line texts (a continued line is one entry).
+    private static int IndexOf(IReadOnlyList<HbaLine> parsed, HbaLine line)
+    {
+        for (var i = 0; i < parsed.Count; i++) if (ReferenceEquals(parsed[i], line)) return i;
+        throw new InvalidOperationException("Line not found.");
+    }
+}

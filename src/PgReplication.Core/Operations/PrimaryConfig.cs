@@ -1,0 +1,435 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using PgReplication.Core.Config;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
+
+namespace PgReplication.Core.Operations;
+
+/// <summary>What Set-PgMasterConfig was asked for.</summary>
+public sealed class PrimaryConfigOptions
+{
+    /// <summary>Standby addresses: IPv4, IPv6, host names (resolved here) or CIDR networks.</summary>
+    public IReadOnlyList<string> Standbys { get; init; } = Array.Empty<string>();
+    /// <summary>The replication role the pg_hba.conf lines name.</summary>
+    public required string ReplicationUser { get; init; }
+    /// <summary>hostssl lines instead of host.</summary>
+    public bool RequireSsl { get; init; }
+    /// <summary>WAL kept for standbys, in MB (wal_keep_size; wal_keep_segments before 13).</summary>
+    public int WalKeepSizeMB { get; init; } = DefaultWalKeepSizeMB;
+    public const int DefaultWalKeepSizeMB = 1024;
+    /// <summary>max_slot_wal_keep_size in MB (13+); null leaves it; -1 is unlimited.</summary>
+    public int? MaxSlotWalKeepSizeMB { get; init; }
+    /// <summary>Synchronous standby names (application_name); empty leaves synchronous_standby_names alone.</summary>
+    public IReadOnlyList<string> SynchronousStandbys { get; init; } = Array.Empty<string>();
+    public SynchronousMode SynchronousMode { get; init; } = SynchronousMode.First;
+    public int SynchronousCount { get; init; } = 1;
+    /// <summary>An archive command template containing %p, or an absolute directory on the primary's host.</summary>
+    public string? WalArchive { get; init; }
+    /// <summary>The addresses standbys reach the primary on; default its ComputerName.</summary>
+    public IReadOnlyList<string>? ListenAddresses { get; init; }
+}
+
+/// <summary>The kinds of change Set-PgMasterConfig makes.</summary>
+public enum PrimaryChangeKind { Setting, HbaLine, ArchiveDirectory }
+
+/// <summary>One planned change; <see cref="Description"/> is what -WhatIf and verbose print.</summary>
+public sealed record PrimaryConfigChange(PrimaryChangeKind Kind, string Target, string? OldValue, string NewValue, bool NeedsRestart)
+{
+    public string Description => Kind switch
+    {
+        PrimaryChangeKind.Setting => $"set {Target}: '{OldValue}' -> '{NewValue}'" + (NeedsRestart ? " (needs a restart)" : ""),
+        PrimaryChangeKind.HbaLine => $"add to {Target}: {NewValue}",
+        _ => $"create WAL archive directory {NewValue} (owner {Target}, mode 0700)",
+    };
+    internal HbaReplicationRule? Rule { get; init; }
+}
+
+/// <summary>The read-only checks' result: what would change on one primary.</summary>
+public sealed class PrimaryConfigPlan
+{
+    internal PrimaryConfigPlan(PgNode node, IReadOnlyList<PrimaryConfigChange> changes, IReadOnlyList<string> pendingRestart)
+    {
+        Node = node; Changes = changes; PendingRestart = pendingRestart;
+    }
+    public PgNode Node { get; }
+    public IReadOnlyList<PrimaryConfigChange> Changes { get; }
+    /// <summary>Settings already waiting for a restart before this run.</summary>
+    public IReadOnlyList<string> PendingRestart { get; }
+    public bool NeedsRestart => PendingRestart.Count > 0 || Changes.Any(c => c.NeedsRestart);
+}
+
+/// <summary>What was done on one primary.</summary>
+public sealed class PrimaryConfigResult
+{
+    public required PgNode Node { get; init; }
+    public required IReadOnlyList<string> Changes { get; init; }
+    /// <summary>Settings that still wait for a restart (empty after -Restart).</summary>
+    public required IReadOnlyList<string> PendingRestart { get; init; }
+    public bool Restarted { get; init; }
+}
+
+/// <summary>A setting as the server has it: the live value, and the value its files say (which a restart would apply).</summary>
+public sealed record CurrentSetting(string Name, string? Setting, string? Unit, string Context, bool PendingRestart, string? FileSetting)
+{
+    /// <summary>What the server will run with after a reload or restart.</summary>
+    public string? Configured => FileSetting ?? Setting;
+    public bool NeedsRestart => Context == "postmaster";
+}
+
+/// <summary>
+/// Prepares a primary for streaming replication: settings through ALTER SYSTEM (each only where
+/// what is there is not enough), a pg_hba.conf line per standby, optional WAL archiving.
+/// Plan runs only read-only checks; Apply writes.
+/// </summary>
+public static class PrimaryConfig
+{
+    private const string SettingsQuery = """
+        SELECT s.name, s.setting, s.unit, s.context, s.pending_restart,
+               (SELECT f.setting FROM pg_catalog.pg_file_settings f
+                 WHERE f.name = s.name ORDER BY f.seqno DESC LIMIT 1) AS file_setting
+          FROM pg_catalog.pg_settings s
+         WHERE s.name = ANY(@names)
+        """;
+
+    private static readonly string[] ReadSettings =
+    {
+        VersionRules.ListenAddresses, VersionRules.WalLevel, VersionRules.MaxWalSenders, VersionRules.MaxReplicationSlots,
+        VersionRules.WalKeepSize, VersionRules.WalKeepSegments, VersionRules.MaxSlotWalKeepSize, VersionRules.HotStandby,
+        VersionRules.WalLogHints, VersionRules.SynchronousStandbyNames, VersionRules.ArchiveMode, VersionRules.ArchiveCommand,
+        "archive_library", "wal_segment_size", "ssl",
+    };
+
+    public static PrimaryConfigPlan Plan(PgNode node, PrimaryConfigOptions options, IOperationLog log)
+    {
+        // Everything the user gave is validated before anything is read or written.
+        ConfigValues.EnsureSafe(options.ReplicationUser, "replication role name");
+        var rules = ResolveStandbys(options.Standbys, options.ReplicationUser, options.RequireSsl, node.Name);
+        var archive = options.WalArchive is null ? null : WalArchive.Parse(options.WalArchive);
+        if (options.SynchronousStandbys.Count > 0)
+            SynchronousStandbyNames.Build(options.SynchronousMode, options.SynchronousCount, options.SynchronousStandbys);
+        foreach (var a in options.ListenAddresses ?? Array.Empty<string>()) ConfigValues.EnsureSafe(a, "listen address");
+
+        using var session = PgSession.Open(node, log: log);
+        NodeDiscovery.Discover(node, session, log);
+        ReplicationUser.EnsurePrimary(node, "configure the primary");
+        var current = session.Query(SettingsQuery, ("names", ReadSettings))
+            .Select(r => new CurrentSetting(r.Text("name")!, r.Text("setting"), r.Text("unit"), r.Text("context")!,
+                r.Get<bool>("pending_restart"), r.Text("file_setting")))
+            .ToDictionary(s => s.Name, StringComparer.Ordinal);
+
+        if (session.Scalar<long>("SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles r WHERE r.rolname = @n", ("n", options.ReplicationUser)) == 0)
+            log.Warning($"On {node.Name}, the role '{options.ReplicationUser}' does not exist yet; create it with New-PgReplicationUser.");
+
+        var listen = options.ListenAddresses ?? new[] { node.ComputerName };
+        var changes = PlanSettings(node.MajorVersion ?? PgVersion.OldestSupportedMajor, current, options, rules.Count,
+            node.DataChecksums == true, listen, archive, node.Name, log).ToList();
+
+        if (archive?.Directory is { } dir)
+        {
+            using var shell = HostShells.Open(node, log);
+            if (!HostFiles.Exists(shell, dir, node.OsUser))
+                changes.Insert(0, new PrimaryConfigChange(PrimaryChangeKind.ArchiveDirectory, node.OsUser, null, dir, false));
+            else if (shell.Run(new HostCommand("test", "-d", dir, "-a", "-w", dir) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).ExitCode != 0)
+                // Caught now rather than as archiver failures piling up later.
+                throw new InvalidOperationException($"On {node.Name}, the WAL archive directory {dir} exists but is not a directory {node.OsUser} can write to.");
+        }
+
+        if (rules.Count > 0)
+        {
+            var hbaPath = node.HbaFile ?? throw new InvalidOperationException($"The hba_file of {node.Name} is not known.");
+            var existingErrors = HbaErrors(session);
+            if (existingErrors.Count > 0)
+                throw new InvalidOperationException($"On {node.Name}, {hbaPath} already has errors, so it was not edited: {string.Join("; ", existingErrors)}");
+            using var shell = HostShells.Open(node, log);
+            var text = HostFiles.ReadText(shell, hbaPath, node.OsUser);
+            foreach (var rule in rules)
+            {
+                var edit = HbaEditor.AddReplicationRules(text, new[] { rule });
+                if (edit.Changed)
+                    changes.Add(new PrimaryConfigChange(PrimaryChangeKind.HbaLine, hbaPath, null, rule.Line, false) { Rule = rule });
+                else
+                    log.Verbose($"{node.Name}: {hbaPath} already has '{rule.Line}' in force.");
+            }
+        }
+
+        var pending = current.Values.Where(s => s.PendingRestart).Select(s => s.Name).ToList();
+        if (changes.Count == 0) log.Verbose($"{node.Name}: the primary is already configured; nothing to change.");
+        return new PrimaryConfigPlan(node, changes, pending);
+    }
+
+    /// <summary>
+    /// The settings to change: each only where what the server (or its files, for a pending
+    /// restart) has is not already enough. Pure, so each rule is tested without a server.
+    /// </summary>
+    internal static IEnumerable<PrimaryConfigChange> PlanSettings(int major, IReadOnlyDictionary<string, CurrentSetting> current,
+        PrimaryConfigOptions options, int standbyCount, bool dataChecksums, IEnumerable<string> listen, WalArchive? archive,
+        string host, IOperationLog log)
+    {
+        CurrentSetting Get(string name) => current.TryGetValue(name, out var s)
+            ? s : throw new InvalidOperationException($"On {host}, the setting {name} does not exist (pg_settings), so it cannot be set.");
+        PrimaryConfigChange Change(string name, string value)
+        {
+            ConfigValues.EnsureSettingName(name);
+            ConfigValues.EnsureSafe(value, $"value of {name}");
+            var s = Get(name);
+            return new PrimaryConfigChange(PrimaryChangeKind.Setting, name, s.Configured, value, s.NeedsRestart);
+        }
+
+        var listenNow = Get(VersionRules.ListenAddresses).Configured;
+        if (ListenAddresses.WithAdded(listenNow, listen) is { } newListen)
+            yield return Change(VersionRules.ListenAddresses, newListen);
+
+        if (Get(VersionRules.WalLevel).Configured is not ("replica" or "logical"))
+            yield return Change(VersionRules.WalLevel, "replica");
+
+        var enough = standbyCount + 2;
+        foreach (var name in new[] { VersionRules.MaxWalSenders, VersionRules.MaxReplicationSlots })
+        {
+            var s = Get(name);
+            if ((ConfigValues.ToSettingUnits(s.Configured, s.Unit) ?? 0) < enough)
+                yield return Change(name, enough.ToString(CultureInfo.InvariantCulture));
+        }
+
+        var keepName = VersionRules.WalKeepSetting(major);
+        var keep = Get(keepName);
+        long wantedKeep;
+        if (keepName == VersionRules.WalKeepSize)
+        {
+            wantedKeep = options.WalKeepSizeMB;
+        }
+        else
+        {
+            var segment = Get("wal_segment_size");
+            var segmentBytes = (ConfigValues.ToSettingUnits(segment.Setting, null) ?? 0) * (ConfigValues.UnitBytes(segment.Unit) ?? 1);
+            var segmentMB = Math.Max(1, segmentBytes / (1024 * 1024));
+            wantedKeep = (options.WalKeepSizeMB + segmentMB - 1) / segmentMB;
+        }
+        if ((ConfigValues.ToSettingUnits(keep.Configured, keep.Unit) ?? 0) < wantedKeep)
+            yield return Change(keepName, keepName == VersionRules.WalKeepSize
+                ? $"{wantedKeep}MB" : wantedKeep.ToString(CultureInfo.InvariantCulture));
+
+        if (options.MaxSlotWalKeepSizeMB is { } slotKeep)
+        {
+            if (!VersionRules.Applies(VersionRules.MaxSlotWalKeepSize, major))
+            {
+                log.Warning($"On {host}, PostgreSQL {major} has no max_slot_wal_keep_size (13 and later); -MaxSlotWalKeepSize was ignored.");
+            }
+            else
+            {
+                var s = Get(VersionRules.MaxSlotWalKeepSize);
+                if (ConfigValues.ToSettingUnits(s.Configured, s.Unit) != slotKeep)
+                    yield return Change(VersionRules.MaxSlotWalKeepSize, slotKeep == -1 ? "-1" : $"{slotKeep}MB");
+            }
+        }
+
+        if (ConfigValues.ParseBool(Get(VersionRules.HotStandby).Configured) != true)
+            yield return Change(VersionRules.HotStandby, "on");
+
+        // pg_rewind needs hint bits WAL-logged; data checksums already do that.
+        if (!dataChecksums && ConfigValues.ParseBool(Get(VersionRules.WalLogHints).Configured) != true)
+            yield return Change(VersionRules.WalLogHints, "on");
+
+        if (options.SynchronousStandbys.Count > 0)
+        {
+            var wanted = SynchronousStandbyNames.Build(options.SynchronousMode, options.SynchronousCount, options.SynchronousStandbys);
+            if ((Get(VersionRules.SynchronousStandbyNames).Configured ?? "").Trim() != wanted)
+                yield return Change(VersionRules.SynchronousStandbyNames, wanted);
+        }
+
+        if (archive is not null)
+        {
+            if (current.TryGetValue("archive_library", out var library) && !string.IsNullOrEmpty(library.Configured))
+                throw new InvalidOperationException(
+                    $"On {host}, archive_library is set to '{library.Configured}'; archive_command cannot be used with it.");
+            if (Get(VersionRules.ArchiveMode).Configured is not ("on" or "always"))
+                yield return Change(VersionRules.ArchiveMode, "on");
+            if (Get(VersionRules.ArchiveCommand).Configured != archive.Command)
+                yield return Change(VersionRules.ArchiveCommand, archive.Command);
+        }
+    }
+
+    /// <summary>Writes the approved changes, reloads, and restarts when asked and needed.</summary>
+    public static PrimaryConfigResult Apply(PrimaryConfigPlan plan, IReadOnlyCollection<PrimaryConfigChange> approved,
+        bool restart, TimeSpan restartTimeout, IOperationLog log)
+    {
+        var node = plan.Node;
+        var done = new List<string>();
+        using var shell = HostShells.Open(node, log);
+        using (var session = PgSession.Open(node, log: log))
+        {
+            foreach (var change in approved.Where(c => c.Kind == PrimaryChangeKind.ArchiveDirectory))
+            {
+                shell.Run(new HostCommand("mkdir", "-p", "-m", "0700", "--", change.NewValue) { RunAs = node.OsUser }).EnsureSuccess();
+                shell.Run(new HostCommand("chmod", "0700", "--", change.NewValue) { RunAs = node.OsUser }).EnsureSuccess();
+                Done(change);
+            }
+
+            var settings = approved.Where(c => c.Kind == PrimaryChangeKind.Setting).ToList();
+            foreach (var change in settings)
+            {
+                // ALTER SYSTEM is a utility statement: no bind parameters, so the value is quoted as a literal.
+                session.Execute($"ALTER SYSTEM SET {change.Target} = {SqlQuote.Literal(change.NewValue)}");
+                Done(change);
+            }
+
+            var rules = approved.Where(c => c.Kind == PrimaryChangeKind.HbaLine).Select(c => c.Rule!).ToList();
+            if (rules.Count > 0)
+            {
+                EditHba(node, shell, session, rules, log);
+                foreach (var change in approved.Where(c => c.Kind == PrimaryChangeKind.HbaLine)) Done(change);
+            }
+
+            if (settings.Count > 0 || rules.Count > 0)
+            {
+                session.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()");
+                log.Verbose($"{node.Name}: configuration reloaded.");
+            }
+        }
+
+        var pending = WaitForReload(node, settings: approved.Where(c => c.Kind == PrimaryChangeKind.Setting).ToList(), log);
+        var restarted = false;
+        if (pending.Count > 0 && restart)
+        {
+            log.Verbose($"{node.Name}: restarting for {string.Join(", ", pending)}.");
+            ServerController.Restart(node, shell, log, restartTimeout);
+            ServerController.WaitUntilAccepting(node, log, restartTimeout);
+            restarted = true;
+            pending = Array.Empty<string>();
+        }
+        else if (pending.Count > 0)
+        {
+            log.Warning($"On {node.Name}, these settings take effect only after a restart: {string.Join(", ", pending)}. Run again with -Restart, or restart the server.");
+        }
+        if (done.Count == 0 && plan.Changes.Count > 0) log.Verbose($"{node.Name}: nothing changed (no planned change was approved).");
+        return new PrimaryConfigResult { Node = node, Changes = done, PendingRestart = pending, Restarted = restarted };
+
+        void Done(PrimaryConfigChange change)
+        {
+            done.Add(change.Description);
+            log.Verbose($"{node.Name}: {change.Description}.");
+        }
+    }
+
+    /// <summary>
+    /// pg_reload_conf() only signals the postmaster: waits (briefly) until the reloadable settings
+    /// show their new values, then returns the settings that wait for a restart.
+    /// </summary>
+    private static IReadOnlyList<string> WaitForReload(PgNode node, IReadOnlyList<PrimaryConfigChange> settings, IOperationLog log)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            using var session = PgSession.Open(node, log: NullOperationLog.Instance);
+            var rows = session.Query("SELECT s.name, s.pending_restart, s.context FROM pg_catalog.pg_settings s WHERE s.pending_restart OR s.name = ANY(@names)",
+                ("names", settings.Select(s => s.Target).ToArray()));
+            var pending = rows.Where(r => r.Get<bool>("pending_restart")).Select(r => r.Text("name")!).ToList();
+            var restartOnes = settings.Where(s => s.NeedsRestart).Select(s => s.Target);
+            if (restartOnes.All(pending.Contains) || DateTime.UtcNow > deadline) return pending;
+            Thread.Sleep(200);
+        }
+    }
+
+    /// <summary>
+    /// Adds the rules to pg_hba.conf: written atomically with the old copy kept, checked through
+    /// pg_hba_file_rules, and put back as it was when the server finds an error in it.
+    /// </summary>
+    private static void EditHba(PgNode node, IHostShell shell, PgSession session, IReadOnlyList<HbaReplicationRule> rules, IOperationLog log)
+    {
+        var path = node.HbaFile!;
+        var old = HostFiles.ReadText(shell, path, node.OsUser);
+        var edit = HbaEditor.AddReplicationRules(old, rules);
+        if (!edit.Changed) return;
+        var problems = HbaFile.Check(edit.NewText);
+        if (problems.Count > 0)
+            throw new InvalidOperationException($"On {node.Name}, the edited {path} would not parse, so it was not written: {string.Join("; ", problems)}");
+
+        var mode = shell.Run(new HostCommand("stat", "-c", "%a", "--", path) { RunAs = node.OsUser }).EnsureSuccess().StandardOutput.Trim();
+        var backup = ".pgreplication-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+        HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(edit.NewText), mode, node.OsUser, backup);
+        log.Verbose($"{node.Name}: wrote {path} (previous copy {path}{backup}).");
+
+        var errors = HbaErrors(session);
+        if (errors.Count > 0)
+        {
+            HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(old), mode, node.OsUser);
+            throw new InvalidOperationException(
+                $"On {node.Name}, the server rejected the edited {path} ({string.Join("; ", errors)}); the previous file was put back and nothing was reloaded.");
+        }
+    }
+
+    /// <summary>pg_hba_file_rules rows with an error: the server's own parse of the file on disk.</summary>
+    private static IReadOnlyList<string> HbaErrors(PgSession session) =>
+        session.Query("SELECT h.line_number, h.error FROM pg_catalog.pg_hba_file_rules h WHERE h.error IS NOT NULL ORDER BY h.line_number")
+            .Select(r => $"line {r.Text("line_number")}: {r.Text("error")}").ToList();
+
+    /// <summary>Standby addresses to rules: a CIDR as given, an address as /32 or /128, a name as each address it resolves to.</summary>
+    internal static IReadOnlyList<HbaReplicationRule> ResolveStandbys(IEnumerable<string> standbys, string role, bool requireSsl, string host)
+    {
+        var rules = new List<HbaReplicationRule>();
+        foreach (var text in standbys)
+        {
+            ConfigValues.EnsureSafe(text, "standby address");
+            var value = text.Trim();
+            if (value.StartsWith('[') && value.EndsWith(']')) value = value[1..^1];
+            if (value.Contains('/'))
+            {
+                if (!HbaFile.TryParseCidr(value, out var network, out var prefix))
+                    throw new ArgumentException($"The standby address '{text}' (for {host}) is not a valid CIDR network.");
+                rules.Add(new HbaReplicationRule(role, network, prefix, requireSsl));
+            }
+            else if (IPAddress.TryParse(value, out var ip) && !value.Contains('%'))
+            {
+                rules.Add(new HbaReplicationRule(role, ip, null, requireSsl));
+            }
+            else
+            {
+                if (value.Length == 0 || value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+                    throw new ArgumentException($"The standby address '{ConfigValues.Printable(text)}' (for {host}) is not an address or host name.");
+                IPAddress[] addresses;
+                try { addresses = Dns.GetHostAddresses(value); }
+                catch (System.Net.Sockets.SocketException ex)
+                {
+                    throw new ArgumentException($"The standby name '{value}' (for {host}) does not resolve: {ex.Message}", ex);
+                }
+                if (addresses.Length == 0) throw new ArgumentException($"The standby name '{value}' (for {host}) has no addresses.");
+                rules.AddRange(addresses.Select(a => new HbaReplicationRule(role, a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a, null, requireSsl)));
+            }
+        }
+        return rules.DistinctBy(r => (r.Cidr, r.Type)).ToList();
+    }
+}
+
+/// <summary>
+/// -WalArchive: a command template of the user's own (pgBackRest, WAL-G, ...) that contains %p,
+/// or an absolute directory on the primary's host that the module copies WAL into.
+/// </summary>
+public sealed record WalArchive(string Command, string? Directory)
+{
+    public static WalArchive Parse(string value)
+    {
+        ConfigValues.EnsureSafe(value, "WAL archive command");
+        var trimmed = value.Trim();
+        if (trimmed.Length == 0) throw new ArgumentException("The WAL archive command is empty.");
+        if (trimmed.StartsWith('/') && !trimmed.Contains('%'))
+            return new WalArchive(DirectoryCommand(trimmed.TrimEnd('/')), trimmed.TrimEnd('/'));
+        if (!trimmed.Contains("%p", StringComparison.Ordinal))
+            throw new ArgumentException($"The WAL archive command '{value}' does not contain %p (the WAL file to archive), nor is it an absolute directory.");
+        return new WalArchive(trimmed, null);
+    }
+
+    /// <summary>
+    /// Copies to a temporary name, flushes, then renames, so the archive never holds half a file;
+    /// a file already archived is accepted only when identical. Any failure is a non-zero exit,
+    /// which makes the server keep the WAL and retry.
+    /// </summary>
+    public static string DirectoryCommand(string directory)
+    {
+        // In archive_command % is special: a literal one is written %%.
+        var d = ShellQuote.Quote(directory).Replace("%", "%%");
+        return $"f={d}/%f; if [ -f \"$f\" ]; then cmp -s %p \"$f\"; else cp %p \"$f.part\" && sync \"$f.part\" && mv \"$f.part\" \"$f\"; fi";
+    }
+}

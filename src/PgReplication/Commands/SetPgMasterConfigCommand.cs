@@ -1,0 +1,131 @@
+using System.Management.Automation;
+using PgReplication.Core.Config;
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Commands;
+
+/// <summary>
+/// <para type="synopsis">Prepares primary nodes for streaming replication: settings, pg_hba.conf, WAL archiving.</para>
+/// <para type="description">Settings are written with ALTER SYSTEM, each only where what is there is not already
+/// enough; pg_hba.conf gets one scram-sha-256 replication line per standby, checked by the server before the reload
+/// and rolled back on error. -WhatIf lists each planned change after the read-only checks.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.Set, "PgMasterConfig", SupportsShouldProcess = true)]
+[OutputType(typeof(PgNode))]
+public sealed class SetPgMasterConfigCommand : PgCmdlet
+{
+    [Parameter(Mandatory = true, ValueFromPipeline = true)]
+    [ValidateNotNull]
+    public PgNode[]? InputObject { get; set; }
+
+    /// <summary>Standbys: PgNode objects, or addresses (IPv4, IPv6, host names, CIDR networks).</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public object[] Standby { get; set; } = Array.Empty<object>();
+
+    /// <summary>The replication role; default the one New-PgReplicationUser put on the node.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ReplicationUser { get; set; }
+
+    [Parameter]
+    public SwitchParameter RequireSsl { get; set; }
+
+    /// <summary>WAL kept for standbys, in MB (wal_keep_size; wal_keep_segments before 13).</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int WalKeepSize { get; set; } = PrimaryConfigOptions.DefaultWalKeepSizeMB;
+
+    /// <summary>max_slot_wal_keep_size in MB (13 and later); -1 for no limit.</summary>
+    [Parameter]
+    [ValidateRange(-1, int.MaxValue)]
+    public int MaxSlotWalKeepSize { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? SynchronousStandby { get; set; }
+
+    [Parameter]
+    public SynchronousMode SynchronousMode { get; set; } = SynchronousMode.First;
+
+    [Parameter]
+    [ValidateRange(1, 100)]
+    public int SynchronousCount { get; set; } = 1;
+
+    /// <summary>An archive command containing %p, or an absolute directory on the primary's host.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? WalArchive { get; set; }
+
+    /// <summary>Addresses the primary must listen on; default its ComputerName.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? ListenAddress { get; set; }
+
+    /// <summary>Restart the server when a changed setting needs it, and wait until it accepts connections.</summary>
+    [Parameter]
+    public SwitchParameter Restart { get; set; }
+
+    [Parameter]
+    [ValidateRange(5, 3600)]
+    public int RestartTimeoutSeconds { get; set; } = 120;
+
+    private List<string>? _standbys;
+
+    protected override void BeginProcessing()
+    {
+        _standbys = new List<string>();
+        foreach (var item in Standby)
+        {
+            switch (item is PSObject pso ? pso.BaseObject : item)
+            {
+                case PgNode node: _standbys.Add(node.ComputerName); break;
+                case string text: _standbys.Add(text); break;
+                default:
+                    ThrowArgumentError($"-Standby takes PgNode objects or addresses, not '{item}'.", "InvalidStandby", item);
+                    break;
+            }
+        }
+    }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var node in InputObject!)
+        {
+            try
+            {
+                var role = ReplicationUser ?? node.ReplicationCredential?.UserName;
+                if (string.IsNullOrEmpty(role))
+                {
+                    WriteNodeError(new ArgumentException($"No replication role for {node.Name}: give -ReplicationUser, or pipe the node from New-PgReplicationUser."),
+                        "NoReplicationUser", node);
+                    continue;
+                }
+                var options = new PrimaryConfigOptions
+                {
+                    Standbys = _standbys!,
+                    ReplicationUser = role!,
+                    RequireSsl = RequireSsl,
+                    WalKeepSizeMB = WalKeepSize,
+                    MaxSlotWalKeepSizeMB = MyInvocation.BoundParameters.ContainsKey(nameof(MaxSlotWalKeepSize)) ? MaxSlotWalKeepSize : null,
+                    SynchronousStandbys = SynchronousStandby ?? Array.Empty<string>(),
+                    SynchronousMode = SynchronousMode,
+                    SynchronousCount = SynchronousCount,
+                    WalArchive = WalArchive,
+                    ListenAddresses = ListenAddress,
+                };
+                var plan = RunCore(log => PrimaryConfig.Plan(node, options, log));
+                var approved = plan.Changes.Where(c => ShouldProcess(node.Name, c.Description)).ToList();
+                var restart = Restart && plan.NeedsRestart && ShouldProcess(node.Name, "restart the server and wait until it accepts connections");
+                if (approved.Count < plan.Changes.Count && approved.Count == 0 && !restart) continue; // -WhatIf, or all declined
+                var result = RunCore(log => PrimaryConfig.Apply(plan, approved, restart, TimeSpan.FromSeconds(RestartTimeoutSeconds), log));
+                WriteObject(result.Node);
+            }
+            catch (Exception ex) when (ex is not PipelineStoppedException)
+            {
+                WriteNodeError(ex, ex is NodeRoleException ? "NotPrimary" : "PrimaryConfigFailed", node);
+            }
+        }
+    }
+}
