@@ -68,9 +68,9 @@ try {
         $standby | Invoke-PgBaseBackup -Primary $primary -DataDirectory $dataDirs[$standby.Name] -Confirm:$false |
             Enable-PgHotStandby | Out-Null
     }
-    $standbys | Format-Table | Out-Host
+    $standbys | Format-Table | Out-String -Width 120 | Write-Host
     $health = @($primary, $standbys) | ForEach-Object { $_ } | Test-PgReplication
-    $health | Format-Table | Out-Host
+    $health | Format-Table | Out-String -Width 120 | Write-Host
 
     Write-Host '== Rows written on the primary, read on each standby' -ForegroundColor Cyan
     $rows = 1000
