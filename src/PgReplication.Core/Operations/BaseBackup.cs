@@ -280,12 +280,18 @@ public static class BaseBackup
     /// <summary>Debian keeps config in /etc/postgresql/&lt;major&gt;/&lt;cluster&gt;: the standby gets the same files at the same place.</summary>
     private static void CopyConfigDirectory(string directory, PgNode standby, PgNode primary, IHostShell standbyShell, IHostShell primaryShell, IOperationLog log)
     {
+        // Directories first, empty ones included: Debian's postgresql.conf includes conf.d, and the server refuses to start without it.
+        var directories = primaryShell.Run(new HostCommand("find", directory, "-type", "d", "-printf", "%m %p\\n") { RunAs = primary.OsUser, Timeout = Short }).EnsureSuccess();
+        foreach (var line in directories.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var (dirMode, path) = (line[..line.IndexOf(' ')], line[(line.IndexOf(' ') + 1)..]);
+            standbyShell.Run(new HostCommand("mkdir", "-p", "-m", dirMode, path) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess();
+        }
         var list = primaryShell.Run(new HostCommand("find", directory, "-type", "f") { RunAs = primary.OsUser, Timeout = Short }).EnsureSuccess();
         foreach (var file in list.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var content = primaryShell.Run(new HostCommand("cat", "--", file) { RunAs = primary.OsUser, Timeout = Short }).EnsureSuccess().StandardOutput;
             var mode = primaryShell.Run(new HostCommand("stat", "-c", "%a", file) { RunAs = primary.OsUser, Timeout = Short }).EnsureSuccess().StandardOutput.Trim();
-            standbyShell.Run(new HostCommand("mkdir", "-p", Path.GetDirectoryName(file)!) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess();
             HostFiles.Write(standbyShell, file, Encoding.UTF8.GetBytes(content), mode.PadLeft(4, '0'), standby.OsUser);
         }
         log.Verbose($"{standby.Name}: copied {directory} from {primary.Name}.");

@@ -31,8 +31,11 @@ public sealed class HotStandbyPlan
     public bool WriteSignal { get; init; }
     public bool ServerRunning { get; init; }
     public bool NeedsRestart { get; init; }
+    /// <summary>The primary's replication lines this node's pg_hba.conf lacks (so it can serve as primary later).</summary>
+    public HbaEdit? HbaEdit { get; init; }
+    public string? HbaFilePath { get; init; }
     public List<string> Steps { get; } = new();
-    public bool ChangesNothing => !PassFileChange && SettingChanges.Count == 0 && !WriteSignal && ServerRunning;
+    public bool ChangesNothing => !PassFileChange && SettingChanges.Count == 0 && !WriteSignal && ServerRunning && HbaEdit is not { Changed: true };
 }
 
 /// <summary>Turns a base backup into a running hot standby that streams from its primary.</summary>
@@ -95,8 +98,11 @@ public static class HotStandby
             .ToDictionary(d => d.Key, d => d.Value);
 
         var running = ServerController.IsRunning(standby, shell);
+        var hbaPath = standby.HbaFile ?? Path.Combine(data, "pg_hba.conf");
+        var hbaEdit = PlanHbaCopy(primary, shell, standby, hbaPath, log);
         var plan = new HotStandbyPlan
         {
+            HbaEdit = hbaEdit, HbaFilePath = hbaPath,
             PassFilePath = passFile, PassFileChange = passFileChange, SettingChanges = changes, ConfigFile = configFile,
             ConfigText = text, WriteSignal = writeSignal, ServerRunning = running,
             NeedsRestart = running && (writeSignal || changes.Keys.Any(k => k != "primary_conninfo" && k != "primary_slot_name") ||
@@ -104,10 +110,12 @@ public static class HotStandby
         };
         if (passFileChange) plan.Steps.Add($"add the replication password of {request.Replication.UserName}@{primary.ComputerName}:{primary.Port} to {passFile} (0600)");
         foreach (var (k, v) in changes) plan.Steps.Add($"set {k} = '{v}' in {configFile}");
+        if (hbaEdit is { Changed: true })
+            foreach (var line in hbaEdit.AddedLines) plan.Steps.Add($"add '{line}' to {hbaPath} (the primary's replication line)");
         if (writeSignal) plan.Steps.Add($"create {Path.Combine(data, "standby.signal")}");
         if (!running) plan.Steps.Add($"start the server on {standby.Name}");
         else if (plan.NeedsRestart) plan.Steps.Add($"restart the server on {standby.Name}");
-        else if (changes.Count > 0) plan.Steps.Add($"reload the server on {standby.Name}");
+        else if (changes.Count > 0 || hbaEdit is { Changed: true }) plan.Steps.Add($"reload the server on {standby.Name}");
         return plan;
     }
 
@@ -137,6 +145,11 @@ public static class HotStandby
             if (!OfflineSettings.Read(autoText).TryGetValue("hot_standby", out var hs) || hs != "on")
                 HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(autoText, new Dictionary<string, string?> { ["hot_standby"] = "on" })), "0600", standby.OsUser);
         }
+        if (plan.HbaEdit is { Changed: true } edit)
+        {
+            HostFiles.Write(shell, plan.HbaFilePath!, Encoding.UTF8.GetBytes(edit.NewText), "0640", standby.OsUser, backupSuffix: ".pgreplication.bak");
+            log.Verbose($"{standby.Name}: added {edit.AddedLines.Count} replication line(s) of {primary.Name} to {plan.HbaFilePath}.");
+        }
         if (plan.WriteSignal)
         {
             HostFiles.Write(shell, Path.Combine(data, "standby.signal"), Array.Empty<byte>(), "0600", standby.OsUser);
@@ -145,7 +158,7 @@ public static class HotStandby
 
         if (!plan.ServerRunning) ServerController.Start(standby, shell, log, request.Timeout);
         else if (plan.NeedsRestart) ServerController.Restart(standby, shell, log, request.Timeout);
-        else if (plan.SettingChanges.Count > 0)
+        else if (plan.SettingChanges.Count > 0 || plan.HbaEdit is { Changed: true })
         {
             using var s = PgSession.Open(standby, log: log);
             s.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()");
@@ -155,6 +168,27 @@ public static class HotStandby
         NodeDiscovery.Discover(standby, log);
         standby.UpstreamNode = primary;
         return standby;
+    }
+
+    /// <summary>
+    /// The replication lines of the primary's pg_hba.conf (one role, one network, SCRAM) that this node's
+    /// file lacks. Read through SQL on the primary, so no shell on the primary is needed.
+    /// </summary>
+    private static HbaEdit? PlanHbaCopy(PgNode primary, IHostShell shell, PgNode standby, string hbaPath, IOperationLog log)
+    {
+        string primaryHba;
+        using (var session = PgSession.Open(primary, log: log))
+            primaryHba = session.Scalar<string>("SELECT pg_catalog.pg_read_file(pg_catalog.current_setting('hba_file'))") ?? "";
+        var rules = new List<HbaReplicationRule>();
+        foreach (var line in HbaFile.Parse(primaryHba).Where(l => l.IsRule && l.IsTcp && l.Method == "scram-sha-256"))
+        {
+            if (line.Database is not { Items.Count: 1 } db || !db.Items[0].IsKeyword("replication")) continue;
+            if (line.User is not { Items.Count: 1 } user || user.Items[0].IsKeyword("all") || user.Items[0].Value.Length == 0 || user.Items[0].Value[0] is '+' or '@' or '/') continue;
+            if (line.Address is not { } cidr || !cidr.Contains('/') || !HbaFile.TryParseCidr(cidr, out var address, out var prefix)) continue;
+            rules.Add(new HbaReplicationRule(user.Items[0].Value, address, prefix, line.Type == "hostssl"));
+        }
+        if (rules.Count == 0 || !HostFiles.Exists(shell, hbaPath, standby.OsUser)) return null;
+        return HbaEditor.AddReplicationRules(HostFiles.ReadText(shell, hbaPath, standby.OsUser), rules);
     }
 
     /// <summary>Polls pg_stat_wal_receiver until it says streaming, reporting how far replay is behind.</summary>
