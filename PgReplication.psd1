@@ -17,6 +17,10 @@
         'Invoke-PgBaseBackup'
         'Enable-PgHotStandby'
         'Test-PgReplication'
+        'Invoke-PgPromotion'
+        'Set-PgStandbyUpstream'
+        'Invoke-PgSwitchover'
+        'Restore-PgStandby'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

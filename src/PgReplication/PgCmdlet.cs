@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
 using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
 using PgReplication.Core.Sql;
 
@@ -43,6 +44,53 @@ public abstract class PgCmdlet : PSCmdlet
     protected void ThrowArgumentError(string message, string errorId, object? target) =>
         ThrowTerminatingError(new ErrorRecord(new ArgumentException(message), "PgReplication." + errorId,
             ErrorCategory.InvalidArgument, target));
+
+    /// <summary>An -OnPromoted hook must be a scriptblock or a command line; checked before anything changes.</summary>
+    protected void ValidateHook(object? hook)
+    {
+        if (hook is PSObject { BaseObject: var inner }) hook = inner;
+        if (hook is not (null or ScriptBlock or string))
+            ThrowArgumentError($"-OnPromoted takes a scriptblock or a command line, not a {hook.GetType().Name}.", "BadHook", hook);
+    }
+
+    /// <summary>
+    /// Writes the new primary (with its summary as a PromotionSummary note property) and, when asked, the
+    /// siblings; reports each sibling that could not follow; then runs the hook, whose failure is an error
+    /// of its own and never undoes the promotion.
+    /// </summary>
+    protected void WritePromotionResult(PgNode newPrimary, PgNode? oldPrimary, PromotionSummary summary, object? hook, bool includeSiblings)
+    {
+        foreach (var step in summary.Steps) WriteVerbose(step);
+        var result = PSObject.AsPSObject(newPrimary);
+        result.Properties.Remove("PromotionSummary");
+        result.Properties.Add(new PSNoteProperty("PromotionSummary", summary));
+        WriteObject(result);
+        foreach (var sibling in summary.Siblings)
+        {
+            if (!sibling.Streaming)
+                WriteError(NodeError(new InvalidOperationException(sibling.ToString()), "SiblingNotFollowing", sibling.Node, ErrorCategory.InvalidResult));
+            else if (includeSiblings && sibling.Node is not null) WriteObject(sibling.Node);
+        }
+        if (hook is PSObject { BaseObject: var inner }) hook = inner;
+        try
+        {
+            switch (hook)
+            {
+                case ScriptBlock block:
+                    block.Invoke(oldPrimary, newPrimary);
+                    break;
+                case string commandLine:
+                    var r = new LocalShell().Run(new HostCommand("sh", "-c", commandLine, "sh", oldPrimary?.Name ?? "", newPrimary.Name) { Timeout = TimeSpan.FromMinutes(5) });
+                    r.EnsureSuccess();
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is not PipelineStoppedException)
+        {
+            WriteError(NodeError(new InvalidOperationException($"The -OnPromoted hook failed after {newPrimary.Name} was promoted (the promotion stands): {ex.Message}", ex),
+                "OnPromotedFailed", newPrimary, ErrorCategory.InvalidResult));
+        }
+    }
 
     private static ErrorCategory CategoryOf(Exception exception) => exception switch
     {

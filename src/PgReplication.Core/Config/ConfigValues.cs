@@ -127,4 +127,33 @@ public static class SynchronousStandbyNames
         var list = string.Join(", ", names.Select(n => "\"" + n.Replace("\"", "\"\"") + "\""));
         return $"{(mode == SynchronousMode.First ? "FIRST" : "ANY")} {count.ToString(CultureInfo.InvariantCulture)} ({list})";
     }
+
+    /// <summary>
+    /// The standby names of a synchronous_standby_names value ("FIRST 1 (a, \"b\")", "ANY 2 (a,b)", "2 (a,b)", "a, b", "*");
+    /// empty when replication is asynchronous. The server compares them with application_name case-insensitively.
+    /// </summary>
+    public static IReadOnlyList<string> Parse(string? value)
+    {
+        var text = (value ?? "").Trim();
+        if (text.Length == 0) return Array.Empty<string>();
+        var open = text.IndexOf('(');
+        if (open >= 0 && text.EndsWith(')')) text = text[(open + 1)..^1];
+        var names = new List<string>();
+        var current = new System.Text.StringBuilder();
+        var quoted = false;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c == '"' && quoted && i + 1 < text.Length && text[i + 1] == '"') { current.Append('"'); i++; }
+            else if (c == '"') quoted = !quoted;
+            else if (c == ',' && !quoted) { names.Add(current.ToString().Trim()); current.Clear(); }
+            else current.Append(c);
+        }
+        names.Add(current.ToString().Trim());
+        return names.Where(n => n.Length > 0).ToList();
+    }
+
+    /// <summary>True when a standby with this application_name can be synchronous under <paramref name="names"/>.</summary>
+    public static bool Lists(IReadOnlyList<string> names, string applicationName) =>
+        names.Any(n => n == "*" || string.Equals(n, applicationName, StringComparison.OrdinalIgnoreCase));
 }

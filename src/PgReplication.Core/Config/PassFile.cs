@@ -25,5 +25,36 @@ public static class PassFile
     public static bool Contains(string existing, string host, int port, string database, string user, string password) =>
         existing.Split('\n').Contains(Line(host, port, database, user, password));
 
+    /// <summary>
+    /// The password libpq would use for host:port:user (database wildcard or "replication"), or null:
+    /// the first matching line wins, '*' matches anything, as libpq reads the file.
+    /// </summary>
+    public static string? Find(string existing, string host, int port, string user)
+    {
+        var wanted = new[] { host, port.ToString(System.Globalization.CultureInfo.InvariantCulture), "replication", user };
+        foreach (var line in existing.Split('\n'))
+        {
+            if (line.StartsWith('#')) continue;
+            var fields = SplitFields(line.TrimEnd('\r'));
+            if (fields.Count != 5) continue;
+            if (Enumerable.Range(0, 4).All(i => fields[i] == "*" || fields[i] == wanted[i])) return fields[4];
+        }
+        return null;
+    }
+
+    private static List<string> SplitFields(string line)
+    {
+        var fields = new List<string>();
+        var current = new System.Text.StringBuilder();
+        for (var i = 0; i < line.Length; i++)
+        {
+            if (line[i] == '\\' && i + 1 < line.Length) current.Append(line[++i]);
+            else if (line[i] == ':' && fields.Count < 4) { fields.Add(current.ToString()); current.Clear(); }
+            else current.Append(line[i]);
+        }
+        fields.Add(current.ToString());
+        return fields;
+    }
+
     private static string Escape(string field) => field.Replace("\\", "\\\\").Replace(":", "\\:");
 }

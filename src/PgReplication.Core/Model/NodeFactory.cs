@@ -35,6 +35,25 @@ public static class NodeFactory
         return node;
     }
 
+    /// <summary>
+    /// A node at another address reached the way <paramref name="template"/> is (same SSH user, key and
+    /// known_hosts, no pinned fingerprint: that belongs to the template's host): e.g. the old primary a
+    /// standby's primary_conninfo names.
+    /// </summary>
+    public static PgNode Like(PgNode template, string host, int port)
+    {
+        var ssh = template.Ssh is { } t
+            ? new SshOptions { User = t.User, Port = t.Port, KeyPath = t.KeyPath, Credential = t.Credential, KnownHostsPath = t.KnownHostsPath,
+                               AcceptNewHostKey = t.AcceptNewHostKey, UseTunnel = t.UseTunnel, ConnectTimeout = t.ConnectTimeout }
+            : null;
+        return Create(new NodeAddress(host, port), port, new NodeSettings
+        {
+            Local = template.Access == HostAccess.Local && IsLoopback(host),
+            AdminCredential = template.AdminCredential, Database = template.Database, OsUser = template.OsUser,
+            ConnectTimeout = template.ConnectTimeout, Ssh = ssh,
+        });
+    }
+
     public static bool IsLoopback(string host) =>
         host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
         IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);

@@ -161,7 +161,7 @@ public static class BaseBackup
 
         Verify(request, plan, standbyShell, log);
         if (plan.ConfigDirectory is not null) CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
-        SetHostSettings(standby, primary, plan, standbyShell, log);
+        SetHostSettings(standby, primary, plan.DataDirectory, standbyShell, log);
         log.Verbose($"{standby.Name}: base backup done in {(DateTime.UtcNow - started).TotalSeconds:0.0} s.");
         return Fill(standby, primary, plan, request);
     }
@@ -297,25 +297,34 @@ public static class BaseBackup
         log.Verbose($"{standby.Name}: copied {directory} from {primary.Name}.");
     }
 
-    /// <summary>Settings that belong to the host, not the copy: the port, and the addresses to listen on.</summary>
-    private static void SetHostSettings(PgNode standby, PgNode primary, BaseBackupPlan plan, IHostShell shell, IOperationLog log)
+    /// <summary>
+    /// Settings that belong to the host, not the copy: the port, and the addresses to listen on. The copy
+    /// came with the source's listen_addresses (from postgresql.conf or postgresql.auto.conf); the target
+    /// gets its own address in its place, in postgresql.auto.conf, which wins over postgresql.conf.
+    /// </summary>
+    internal static void SetHostSettings(PgNode target, PgNode source, string dataDirectory, IHostShell shell, IOperationLog log)
     {
-        var autoConf = Path.Combine(plan.DataDirectory, "postgresql.auto.conf");
-        var text = HostFiles.Exists(shell, autoConf, standby.OsUser) ? HostFiles.ReadText(shell, autoConf, standby.OsUser) : "";
+        var autoConf = Path.Combine(dataDirectory, "postgresql.auto.conf");
+        var text = HostFiles.Exists(shell, autoConf, target.OsUser) ? HostFiles.ReadText(shell, autoConf, target.OsUser) : "";
         var current = OfflineSettings.Read(text);
         var changes = new Dictionary<string, string?>();
-        if (standby.Port != primary.Port || current.ContainsKey("port"))
-            changes["port"] = standby.Port.ToString(CultureInfo.InvariantCulture);
-        if (current.TryGetValue("listen_addresses", out var listen) && listen.Trim() != "*")
+        if (target.Port != source.Port || current.ContainsKey("port"))
+            changes["port"] = target.Port.ToString(CultureInfo.InvariantCulture);
+        string? listen;
+        using (var session = PgSession.Open(source, log: log))
+            listen = session.Scalar<string>("SELECT pg_catalog.current_setting('listen_addresses')");
+        if (current.TryGetValue("listen_addresses", out var own)) listen = own;
+        if (listen is not null && listen.Trim() != "*")
         {
             var addresses = listen.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-                .Select(a => a == primary.ComputerName ? standby.ComputerName : a).Distinct().ToList();
-            if (!addresses.Contains(standby.ComputerName)) addresses.Add(standby.ComputerName);
-            changes["listen_addresses"] = string.Join(',', addresses);
+                .Select(a => a == source.ComputerName ? target.ComputerName : a).Distinct().ToList();
+            if (!addresses.Contains(target.ComputerName)) addresses.Add(target.ComputerName);
+            var value = string.Join(',', addresses);
+            if (value != own) changes["listen_addresses"] = value;
         }
         if (changes.Count == 0) return;
-        HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, changes)), "0600", standby.OsUser);
-        log.Verbose($"{standby.Name}: set {string.Join(", ", changes.Select(c => $"{c.Key} = {c.Value}"))} for this host.");
+        HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, changes)), "0600", target.OsUser);
+        log.Verbose($"{target.Name}: set {string.Join(", ", changes.Select(c => $"{c.Key} = {c.Value}"))} for this host.");
     }
 
     private static string? SystemIdentifierOf(IHostShell shell, string bin, string dataDirectory, string user)

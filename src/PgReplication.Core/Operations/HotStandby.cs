@@ -77,15 +77,14 @@ public static class HotStandby
 
         string configFile, text;
         bool writeSignal;
+        configFile = RecoveryConfigFile(data, major);
         if (StandbyConfigRules.UsesStandbySignal(major))
         {
-            configFile = Path.Combine(data, "postgresql.auto.conf");
             writeSignal = !HostFiles.Exists(shell, Path.Combine(data, "standby.signal"), standby.OsUser);
             desired["hot_standby"] = "on";
         }
         else
         {
-            configFile = Path.Combine(data, "recovery.conf");
             writeSignal = false;
             desired["standby_mode"] = "on";
             // hot_standby stays a server setting before 12: Apply puts it in postgresql.auto.conf.
@@ -170,6 +169,10 @@ public static class HotStandby
         return standby;
     }
 
+    /// <summary>Where a standby's recovery settings live: postgresql.auto.conf from 12, recovery.conf before.</summary>
+    public static string RecoveryConfigFile(string dataDirectory, int major) =>
+        Path.Combine(dataDirectory, StandbyConfigRules.UsesStandbySignal(major) ? "postgresql.auto.conf" : "recovery.conf");
+
     /// <summary>
     /// The replication lines of the primary's pg_hba.conf (one role, one network, SCRAM) that this node's
     /// file lacks. Read through SQL on the primary, so no shell on the primary is needed.
@@ -211,7 +214,11 @@ public static class HotStandby
                 if (status == "streaming" && row.Text("replay") is { } replay)
                 {
                     using var p = PgSession.Open(primary, log: NullOperationLog.Instance);
-                    behind = p.Scalar<long?>("SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), @replay::pg_lsn)::bigint", ("replay", replay));
+                    // A cascade's upstream is itself in recovery: its own received position is as far as it goes.
+                    behind = p.Scalar<long?>("""
+                        SELECT pg_catalog.pg_wal_lsn_diff(CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_receive_lsn()
+                                                               ELSE pg_catalog.pg_current_wal_lsn() END, @replay::pg_lsn)::bigint
+                        """, ("replay", replay));
                 }
             }
             if (status == "streaming")

@@ -16,6 +16,16 @@ public static class ServerController
     public static void Restart(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout) =>
         Control(node, shell, log, "restart", timeout, "fast");
 
+    /// <summary>Before 12 (no pg_promote()): pg_ctl promote, waiting until recovery has ended.</summary>
+    public static void Promote(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
+    {
+        var seconds = ((int)Math.Ceiling(timeout.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var command = new HostCommand(Path.Combine(BinDirectory(node, shell), "pg_ctl"), "promote", "-D", Require(node.DataDirectory, node, "data directory"), "-w", "-t", seconds)
+        { RunAs = node.OsUser, Timeout = timeout + TimeSpan.FromSeconds(15) };
+        log.Debug($"On {shell.HostName}: {command.ToShellText(shell.CurrentUser)}");
+        shell.Run(command).EnsureSuccess();
+    }
+
     /// <summary>
     /// True when the postmaster runs: pg_ctl status checks the PID in postmaster.pid is alive
     /// (after kill -9 the file stays behind, so the file alone proves nothing).

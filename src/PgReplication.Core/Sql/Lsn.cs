@@ -18,4 +18,8 @@ public static class Lsn
     /// <summary>Bytes from <paramref name="behind"/> to <paramref name="ahead"/>, never negative; null when either is unknown.</summary>
     public static long? Distance(string? ahead, string? behind) =>
         Parse(ahead) is { } a && Parse(behind) is { } b ? (long)(a > b ? a - b : 0) : null;
+
+    /// <summary>A byte position as PostgreSQL's pg_lsn text (e.g. 0/3000060).</summary>
+    public static string Format(ulong lsn) =>
+        $"{(lsn >> 32).ToString("X", CultureInfo.InvariantCulture)}/{(lsn & 0xFFFFFFFF).ToString("X", CultureInfo.InvariantCulture)}";
 }

@@ -67,7 +67,8 @@ public sealed class PgSession : IDisposable
         {
             connection.Dispose();
             throw new PgConnectionException(node.Name,
-                $"Could not connect to PostgreSQL on {node.ComputerName}:{node.Port} as {builder.Username}: {ex.Message}", ex);
+                $"Could not connect to PostgreSQL on {node.ComputerName}:{node.Port} as {builder.Username}: {ex.Message}", ex)
+            { ServerAnswered = ex is PostgresException };
         }
         return new PgSession(connection, log, node.Name);
     }
@@ -156,6 +157,8 @@ public sealed class PgConnectionException : Exception
 {
     public PgConnectionException(string host, string message, Exception? inner = null) : base(message, inner) => Host = host;
     public string Host { get; }
+    /// <summary>A server answered but refused the login (a wrong password, no pg_hba line): it is up.</summary>
+    public bool ServerAnswered { get; init; }
 }
 
 /// <summary>The server refused a statement. The message names the host.</summary>

@@ -1,0 +1,295 @@
+using System.Diagnostics;
+using System.Net;
+using PgReplication.Core.Config;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
+
+namespace PgReplication.Core.Operations;
+
+/// <summary>A promotion refused by its preflight; <see cref="Reason"/> is the stable part of the ErrorId.</summary>
+public sealed class PromotionRefusedException : InvalidOperationException
+{
+    public PromotionRefusedException(string reason, string message, PgNode? node = null) : base(message) { Reason = reason; Node = node; }
+    /// <summary>PrimaryStillAlive, CandidateBehind, NotSynchronous, NoCandidate, NotAStandby.</summary>
+    public string Reason { get; }
+    public PgNode? Node { get; }
+}
+
+public sealed class PromotionRequest
+{
+    public required IReadOnlyList<PgNode> Candidates { get; init; }
+    /// <summary>The old primary, when the caller knows it; otherwise found from the candidates' primary_conninfo.</summary>
+    public PgNode? OldPrimary { get; init; }
+    /// <summary>Insist on this candidate (its Name or ComputerName).</summary>
+    public string? Name { get; init; }
+    public IReadOnlyList<PgNode> Siblings { get; init; } = Array.Empty<PgNode>();
+    public bool Force { get; init; }
+    public bool FenceOldPrimary { get; init; }
+    public NetworkCredential? Replication { get; init; }
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
+    /// <summary>How long the old primary gets to answer before it counts as gone.</summary>
+    public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(3);
+}
+
+/// <summary>What the preflight found and what promotion will do (what -WhatIf prints).</summary>
+public sealed class PromotionPlan
+{
+    public required StandbyPosition Chosen { get; init; }
+    public required IReadOnlyList<StandbyPosition> Positions { get; init; }
+    public PgNode? OldPrimary { get; init; }
+    /// <summary>True when the old primary answered as a primary (allowed with -Force or -FenceOldPrimary).</summary>
+    public bool OldPrimaryAlive { get; init; }
+    public IReadOnlyList<PgNode> Followers { get; init; } = Array.Empty<PgNode>();
+    /// <summary>A candidate is already the primary (a second run): nothing is promoted.</summary>
+    public bool AlreadyPromoted { get; init; }
+    public List<string> Steps { get; } = new();
+}
+
+/// <summary>What a promotion or switchover did: the result object's summary.</summary>
+public sealed class PromotionSummary
+{
+    public required string NewPrimary { get; init; }
+    public string? OldPrimary { get; init; }
+    public int? OldTimeline { get; init; }
+    public int? NewTimeline { get; set; }
+    /// <summary>From the start of the promotion step until the new primary accepted writes.</summary>
+    public TimeSpan TimeToWritable { get; set; }
+    /// <summary>From the start of the cmdlet's work until every sibling streamed (or failed).</summary>
+    public TimeSpan TimeToSiblingsStreaming { get; set; }
+    public bool OldPrimaryFenced { get; set; }
+    public List<FollowOutcome> Siblings { get; } = new();
+    public List<string> Steps { get; } = new();
+    public override string ToString() => string.Join("; ", Steps);
+}
+
+/// <summary>Chooses the most advanced standby, promotes it, and re-points the others to it.</summary>
+public static class Promotion
+{
+    public static PromotionPlan Prepare(PromotionRequest request, IOperationLog log)
+    {
+        if (request.Candidates.Count == 0)
+            throw new PromotionRefusedException("NoCandidate", "No standby was given to promote.");
+        var positions = request.Candidates.AsParallel().AsOrdered()
+            .Select(c => StandbyPositions.Read(c, log, request.ProbeTimeout + TimeSpan.FromSeconds(2))).ToList();
+        foreach (var p in positions) log.Verbose("Candidate " + p);
+
+        var reachable = positions.Where(p => p.Reachable).ToList();
+        var primaries = reachable.Where(p => !p.InRecovery).ToList();
+        if (primaries.Count > 1)
+            throw new PromotionRefusedException("SplitBrain",
+                $"{string.Join(" and ", primaries.Select(p => p.Node.Name))} are all primaries: fence all but one (Restore-PgStandby) before anything else.", primaries[0].Node);
+        if (primaries.Count == 1)
+        {
+            // Run again after a promotion: the candidate is the primary now; only siblings that do not follow it yet change.
+            var done = new PromotionPlan
+            {
+                Chosen = primaries[0], Positions = positions, AlreadyPromoted = true,
+                Followers = reachable.Where(p => p != primaries[0]).Select(p => p.Node).Concat(request.Siblings.Where(s => !request.Candidates.Contains(s))).ToList(),
+            };
+            done.Steps.Add($"nothing to promote: {primaries[0].Node.Name} is already the primary");
+            foreach (var f in done.Followers) done.Steps.Add($"make sure {f.Name} follows {primaries[0].Node.Name}");
+            return done;
+        }
+        if (reachable.Count == 0)
+            throw new PromotionRefusedException("NoCandidate",
+                $"No candidate answered: {string.Join("; ", positions.Select(p => p.ToString()))}.");
+
+        var oldPrimary = request.OldPrimary ?? OldPrimaryFromConninfo(reachable, request.Candidates);
+        var alive = false;
+        if (oldPrimary is not null)
+        {
+            oldPrimary.AdminCredential ??= reachable[0].Node.AdminCredential;
+            var answers = StandbyPositions.AnswersAsPrimary(oldPrimary, log, request.ProbeTimeout);
+            alive = answers != false;
+            if (alive && !request.Force && !request.FenceOldPrimary)
+                throw new PromotionRefusedException("PrimaryStillAlive",
+                    $"The old primary {oldPrimary.Name} ({oldPrimary.ComputerName}:{oldPrimary.Port}) still answers" +
+                    (answers == true ? " as a primary" : "") + ": promoting now would give two primaries. " +
+                    "Stop it, use -FenceOldPrimary to stop it and keep it from starting as a primary, or -Force.", oldPrimary);
+            log.Verbose(alive ? $"The old primary {oldPrimary.Name} still answers; it will be {(request.FenceOldPrimary ? "fenced" : "left running (-Force)")}."
+                              : $"The old primary {oldPrimary.Name} does not answer.");
+        }
+
+        var syncNames = SynchronousStandbyNames.Parse(SyncSettingOf(oldPrimary, alive, reachable, log));
+        var qualified = syncNames.Count == 0 ? reachable
+            : reachable.Where(p => p.ApplicationName is { } app && SynchronousStandbyNames.Lists(syncNames, app)).ToList();
+        var best = BestOf(qualified.Count > 0 ? qualified : reachable);
+
+        var chosen = best;
+        if (request.Name is { } name)
+        {
+            chosen = reachable.FirstOrDefault(p => Matches(p.Node, name))
+                ?? throw new PromotionRefusedException("NoCandidate",
+                    $"No reachable candidate is named '{name}' (candidates: {string.Join(", ", positions.Select(p => p.Node.Name))}).");
+        }
+        if (syncNames.Count > 0 && !qualified.Contains(chosen) && !request.Force)
+            throw new PromotionRefusedException("NotSynchronous",
+                $"{chosen.Node.Name} (application_name '{chosen.ApplicationName}') is not a synchronous standby under " +
+                $"synchronous_standby_names '{string.Join(", ", syncNames)}': it may lack acknowledged transactions. Use -Force to promote it anyway.", chosen.Node);
+        var ahead = BestOf(reachable);
+        if (chosen != ahead && IsBehind(chosen, ahead) && !request.Force)
+            throw new PromotionRefusedException("CandidateBehind",
+                $"{chosen.Node.Name} is behind {ahead.Node.Name} (timeline {chosen.Timeline} at {Lsn.Format(chosen.Position)} vs timeline {ahead.Timeline} at {Lsn.Format(ahead.Position)}): " +
+                "promoting it would lose what the other has. Promote the other, or use -Force.", chosen.Node);
+
+        var followers = reachable.Where(p => p != chosen).Select(p => p.Node)
+            .Concat(request.Siblings.Where(s => !request.Candidates.Contains(s))).ToList();
+        var plan = new PromotionPlan { Chosen = chosen, Positions = positions, OldPrimary = oldPrimary, OldPrimaryAlive = alive, Followers = followers };
+        if (request.FenceOldPrimary && oldPrimary is not null)
+            plan.Steps.Add($"fence the old primary {oldPrimary.Name}: stop it if it runs, and mark its data directory as a standby so it cannot start as a primary");
+        if (chosen.ReplayPaused) plan.Steps.Add($"resume the paused WAL replay on {chosen.Node.Name}");
+        plan.Steps.Add($"promote {chosen.Node.Name} (timeline {chosen.Timeline}, at {Lsn.Format(chosen.Position)}) with " +
+                       (VersionRules.Applies(VersionRules.PgPromote, chosen.Node.MajorVersion ?? VersionRules.NewestMajor) ? "pg_promote()" : "pg_ctl promote"));
+        foreach (var f in followers) plan.Steps.Add($"re-point {f.Name} to {chosen.Node.Name} and check it streams on the new timeline");
+        foreach (var p in positions.Where(p => !p.Reachable)) plan.Steps.Add($"leave {p.Node.Name} alone: it does not answer");
+        return plan;
+    }
+
+    public static PromotionSummary Apply(PromotionRequest request, PromotionPlan plan, IOperationLog log)
+    {
+        var clock = Stopwatch.StartNew();
+        var candidate = plan.Chosen.Node;
+        var summary = new PromotionSummary { NewPrimary = candidate.Name, OldPrimary = plan.OldPrimary?.Name, OldTimeline = plan.Chosen.Timeline };
+        if (request.FenceOldPrimary && plan.OldPrimary is not null)
+            summary.OldPrimaryFenced = Fence(plan.OldPrimary, plan.OldPrimaryAlive, summary, log);
+
+        var promoteStart = clock.Elapsed;
+        if (plan.AlreadyPromoted)
+        {
+            NodeDiscovery.Discover(candidate, log);
+            summary.NewTimeline = candidate.Timeline;
+            summary.Steps.Add($"{candidate.Name} was already the primary (timeline {candidate.Timeline}): nothing promoted");
+            log.Verbose($"{candidate.Name} is already the primary; nothing to promote.");
+        }
+        else PromoteAndWait(candidate, plan.Chosen.Timeline, request.Timeout, summary, log);
+        summary.TimeToWritable = clock.Elapsed - promoteStart;
+
+        foreach (var follower in plan.Followers)
+            summary.Siblings.Add(StandbyFollow.TryFollow(new FollowRequest
+            {
+                Standby = follower, Primary = candidate, Replication = request.Replication ?? follower.ReplicationCredential,
+                Timeout = request.Timeout,
+            }, log));
+        summary.TimeToSiblingsStreaming = clock.Elapsed;
+        foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());
+        return summary;
+    }
+
+    /// <summary>Resumes a paused replay, promotes, and waits until the node accepts writes on a new timeline.</summary>
+    internal static void PromoteAndWait(PgNode candidate, int? oldTimeline, TimeSpan timeout, PromotionSummary summary, IOperationLog log)
+    {
+        var activity = $"Promoting {candidate.Name}";
+        var major = candidate.MajorVersion ?? throw new InvalidOperationException($"The version of {candidate.Name} is not known: discover it first.");
+        using (var session = PgSession.Open(candidate, log: log))
+        {
+            if (session.Scalar<bool>("SELECT pg_catalog.pg_is_wal_replay_paused()"))
+            {
+                // Everything received must be replayed before the promotion ends recovery, or it is lost.
+                session.Scalar<object>("SELECT pg_catalog.pg_wal_replay_resume()");
+                summary.Steps.Add($"resumed the paused replay on {candidate.Name}");
+                log.Verbose($"{candidate.Name}: resumed the paused WAL replay.");
+            }
+            log.Progress(new OperationProgress(activity, "promoting"));
+            if (VersionRules.Applies(VersionRules.PgPromote, major))
+            {
+                var seconds = Math.Max(1, (int)timeout.TotalSeconds);
+                if (!session.Scalar<bool>("SELECT pg_catalog.pg_promote(true, @s)", ("s", seconds)))
+                    throw new TimeoutException($"{candidate.Name} did not finish its promotion within {seconds} s (pg_promote returned false); see its server log.");
+            }
+        }
+        if (!VersionRules.Applies(VersionRules.PgPromote, major))
+        {
+            using var shell = HostShells.Open(candidate, log);
+            ServerController.Promote(candidate, shell, log, timeout);
+        }
+
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            NodeDiscovery.Discover(candidate, NullOperationLog.Instance);
+            if (candidate.Role == NodeRole.Primary && (oldTimeline is null || candidate.Timeline > oldTimeline)) break;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{candidate.Name} was still {(candidate.Role == NodeRole.Primary ? $"on timeline {candidate.Timeline}" : "in recovery")} {timeout.TotalSeconds:0} s after its promotion.");
+            log.Progress(new OperationProgress(activity, "waiting for the new timeline"));
+            Thread.Sleep(100);
+        }
+        candidate.Upstream = null;
+        candidate.UpstreamNode = null;
+        summary.NewTimeline = candidate.Timeline;
+        summary.Steps.Add($"promoted {candidate.Name}: timeline {oldTimeline} -> {candidate.Timeline}");
+        log.Progress(new OperationProgress(activity, "writable", 100, Completed: true));
+        log.Verbose($"{candidate.Name}: promoted, accepting writes on timeline {candidate.Timeline}.");
+    }
+
+    /// <summary>
+    /// Stops the old primary if it runs and leaves a standby marker in its data directory, so a restart
+    /// (by an init system, or an admin) brings it back in recovery, never as a second primary.
+    /// </summary>
+    internal static bool Fence(PgNode oldPrimary, bool alive, PromotionSummary summary, IOperationLog log)
+    {
+        try
+        {
+            if (alive && oldPrimary.DataDirectory is null) NodeDiscovery.Discover(oldPrimary, log);
+            if (oldPrimary.DataDirectory is null)
+                throw new InvalidOperationException($"The data directory of {oldPrimary.Name} is not known: discover the node before fencing it.");
+            using var shell = HostShells.Open(oldPrimary, log);
+            if (ServerController.IsRunning(oldPrimary, shell))
+            {
+                try { ServerController.Stop(oldPrimary, shell, log, TimeSpan.FromSeconds(30)); }
+                catch (HostCommandException) { ServerController.Stop(oldPrimary, shell, log, TimeSpan.FromSeconds(30), "immediate"); }
+            }
+            StandbyMarker.Write(oldPrimary, shell, log);
+            oldPrimary.Role = NodeRole.Unreachable;
+            oldPrimary.LastError = "fenced: stopped, and marked as a standby";
+            summary.Steps.Add($"fenced the old primary {oldPrimary.Name}: stopped, and marked as a standby");
+            log.Verbose($"{oldPrimary.Name}: fenced (stopped; it can only start in recovery now).");
+            return true;
+        }
+        catch (Exception ex) when (ex is HostCommandException or SshHostKeyException or InvalidOperationException)
+        {
+            if (alive)
+                throw new PromotionRefusedException("PrimaryStillAlive",
+                    $"The old primary {oldPrimary.Name} still answers and could not be fenced: {ex.Message}", oldPrimary);
+            log.Warning($"The old primary {oldPrimary.Name} does not answer and could not be fenced ({ex.Message}); make sure it cannot start again as a primary.");
+            return false;
+        }
+    }
+
+    private static PgNode? OldPrimaryFromConninfo(IReadOnlyList<StandbyPosition> reachable, IReadOnlyList<PgNode> candidates)
+    {
+        var upstream = reachable.Where(p => p.UpstreamHost is not null)
+            .GroupBy(p => (p.UpstreamHost!, p.UpstreamPort ?? PgNode.DefaultPort)).OrderByDescending(g => g.Count()).FirstOrDefault();
+        if (upstream is null) return null;
+        var (host, port) = upstream.Key;
+        // A cascading standby's upstream is another candidate, not the old primary.
+        if (candidates.Any(c => c.ComputerName == host && c.Port == port)) return null;
+        var template = upstream.First().Node;
+        return NodeFactory.Like(template, host, port);
+    }
+
+    private static string? SyncSettingOf(PgNode? oldPrimary, bool alive, IReadOnlyList<StandbyPosition> reachable, IOperationLog log)
+    {
+        if (oldPrimary is not null && alive)
+        {
+            try
+            {
+                using var s = PgSession.Open(oldPrimary, log: log, connectTimeout: TimeSpan.FromSeconds(5));
+                return s.Scalar<string>("SELECT pg_catalog.current_setting('synchronous_standby_names')");
+            }
+            catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { }
+        }
+        // The primary is gone: its setting travelled to the standbys with the base backup.
+        return reachable.Select(p => p.SynchronousStandbyNames).FirstOrDefault(n => !string.IsNullOrWhiteSpace(n));
+    }
+
+    private static StandbyPosition BestOf(IEnumerable<StandbyPosition> positions) =>
+        positions.OrderByDescending(p => p.Timeline ?? 0).ThenByDescending(p => p.Position).First();
+
+    private static bool IsBehind(StandbyPosition chosen, StandbyPosition ahead) =>
+        (ahead.Timeline ?? 0) > (chosen.Timeline ?? 0) || ahead.Timeline == chosen.Timeline && ahead.Position > chosen.Position;
+
+    private static bool Matches(PgNode node, string name) =>
+        string.Equals(node.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(node.ComputerName, name, StringComparison.OrdinalIgnoreCase);
+}

@@ -1,0 +1,179 @@
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+using PgReplication.Core.Config;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+
+namespace PgReplication.Core.Operations;
+
+public enum RejoinMethod { Rewind, Reclone }
+
+public sealed class RejoinRequest
+{
+    /// <summary>The former primary (or any diverged standby) to bring back.</summary>
+    public required PgNode Node { get; init; }
+    /// <summary>The primary it must follow now.</summary>
+    public required PgNode Primary { get; init; }
+    public NetworkCredential? Replication { get; init; }
+    /// <summary>A fresh base backup instead of pg_rewind.</summary>
+    public bool Reclone { get; init; }
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+public sealed class RejoinPlan
+{
+    public required RejoinMethod Method { get; init; }
+    public required NetworkCredential Replication { get; init; }
+    public bool Running { get; init; }
+    /// <summary>Why pg_rewind cannot be used, when Method fell back to Reclone.</summary>
+    public string? RewindImpossible { get; init; }
+    /// <summary>The node already streams from the primary on its timeline: a second run changes nothing.</summary>
+    public bool AlreadyFollowing { get; init; }
+    public List<string> Steps { get; } = new();
+}
+
+/// <summary>
+/// Turns a former primary into a standby of the new one: pg_rewind when its timeline diverged (needs
+/// wal_log_hints or data checksums), or a new base backup; then the standby settings and a start.
+/// </summary>
+public static class Rejoin
+{
+    public static RejoinPlan Prepare(RejoinRequest request, IHostShell shell, IOperationLog log)
+    {
+        var (node, primary) = (request.Node, request.Primary);
+        NodeDiscovery.Discover(primary, log);
+        if (primary.Role != NodeRole.Primary)
+            throw new InvalidOperationException($"{primary.Name} is not a primary (Role {primary.Role}): give the node to follow as -Primary.");
+        if (node.DataDirectory is null)
+        {
+            try { NodeDiscovery.Discover(node, log); }
+            catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { }
+        }
+        var data = node.DataDirectory ?? primary.DataDirectory
+            ?? throw new InvalidOperationException($"The data directory of {node.Name} is not known: discover the node while it runs, or give -DataDirectory.");
+        node.DataDirectory = data;
+        node.ServerVersion ??= primary.ServerVersion;
+        node.ServerVersionNumber ??= primary.ServerVersionNumber;
+        if (node.MajorVersion != primary.MajorVersion)
+            throw new InvalidOperationException($"{node.Name} runs PostgreSQL {node.ServerVersion} but {primary.Name} runs {primary.ServerVersion}: a standby needs the same major.");
+
+        var position = StandbyPositions.Read(node, log, TimeSpan.FromSeconds(5));
+        if (position is { Reachable: true, InRecovery: true } && position.UpstreamHost == primary.ComputerName &&
+            (position.UpstreamPort ?? PgNode.DefaultPort) == primary.Port && position.Timeline == primary.Timeline)
+        {
+            var done = new RejoinPlan { Method = RejoinMethod.Rewind, Replication = new NetworkCredential(), AlreadyFollowing = true };
+            done.Steps.Add($"nothing to do: {node.Name} is already a standby of {primary.Name} on timeline {primary.Timeline}");
+            return done;
+        }
+
+        var replication = request.Replication ?? node.ReplicationCredential ?? primary.ReplicationCredential ?? ReplicationOf(primary, log)
+            ?? throw new ArgumentException($"No replication role for {node.Name}: give -Credential.");
+        var running = ServerController.IsRunning(node, shell);
+        var control = ControlData(node, shell);
+        string? impossible = null;
+        if (control.GetValueOrDefault("Database system identifier") != primary.SystemIdentifier?.ToString())
+            impossible = $"{node.Name} is not a copy of {primary.Name} (system identifiers differ)";
+        else if (control.GetValueOrDefault("wal_log_hints setting") != "on" && control.GetValueOrDefault("Data page checksum version") is null or "0")
+            impossible = $"{node.Name} has neither wal_log_hints nor data checksums, which pg_rewind needs";
+        if (!request.Reclone && impossible is not null) log.Warning($"pg_rewind cannot be used: {impossible}; taking a new base backup instead.");
+
+        var plan = new RejoinPlan
+        {
+            Method = request.Reclone || impossible is not null ? RejoinMethod.Reclone : RejoinMethod.Rewind,
+            Replication = replication, Running = running, RewindImpossible = impossible,
+        };
+        if (running) plan.Steps.Add($"stop the server on {node.Name}");
+        if (plan.Method == RejoinMethod.Rewind)
+        {
+            plan.Steps.Add($"bring {data} to a clean shutdown if it crashed (start it in recovery, stop it)");
+            plan.Steps.Add($"pg_rewind {data} from {primary.Name}");
+        }
+        else plan.Steps.Add($"replace {data} with a new base backup of {primary.Name}");
+        plan.Steps.Add($"configure {node.Name} as a standby of {primary.Name}, start it and check it streams");
+        return plan;
+    }
+
+    public static PgNode Apply(RejoinRequest request, RejoinPlan plan, IHostShell shell, IOperationLog log)
+    {
+        var (node, primary) = (request.Node, request.Primary);
+        if (plan.AlreadyFollowing)
+        {
+            log.Verbose($"{node.Name}: already a standby of {primary.Name}; nothing to change.");
+            return NodeDiscovery.Discover(node, log);
+        }
+        if (plan.Running) ServerController.Stop(node, shell, log, request.Timeout);
+        node.Role = NodeRole.Unknown;
+        if (plan.Method == RejoinMethod.Rewind)
+        {
+            EnsureCleanShutdown(node, shell, log, request.Timeout);
+            Rewind(node, primary, shell, log, request.Timeout);
+            BaseBackup.SetHostSettings(node, primary, node.DataDirectory!, shell, log);
+        }
+        else
+        {
+            var backup = new BaseBackupRequest { Standby = node, Primary = primary, Replication = plan.Replication, Force = true, DataDirectory = node.DataDirectory, Timeout = request.Timeout };
+            using var primaryShell = HostShells.Open(primary, log);
+            var backupPlan = BaseBackup.Prepare(backup, shell, primaryShell, log);
+            BaseBackup.Run(backup, backupPlan, shell, primaryShell, log);
+        }
+        var follow = StandbyFollow.Prepare(new FollowRequest { Standby = node, Primary = primary, Replication = plan.Replication, Timeout = request.Timeout }, shell, log);
+        return StandbyFollow.Apply(follow, log);
+    }
+
+    /// <summary>pg_rewind refuses a data directory that crashed: recover it as a standby (so it cannot take writes), then stop it.</summary>
+    private static void EnsureCleanShutdown(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
+    {
+        var state = ControlData(node, shell).GetValueOrDefault("Database cluster state");
+        if (state is "shut down" or "shut down in recovery") return;
+        log.Verbose($"{node.Name}: the data directory is '{state}'; recovering it as a standby before pg_rewind.");
+        StandbyMarker.Write(node, shell, log);
+        ServerController.Start(node, shell, log, timeout);
+        ServerController.Stop(node, shell, log, timeout);
+    }
+
+    private static void Rewind(PgNode node, PgNode primary, IHostShell shell, IOperationLog log, TimeSpan timeout)
+    {
+        var admin = primary.AdminCredential ?? throw new ArgumentException($"pg_rewind needs the admin role of {primary.Name}: give New-PgNode -Credential.");
+        var home = HostFiles.HomeOf(shell, node.OsUser);
+        var passFile = Path.Combine(home, $".pgpass.pgreplication-rewind.{Guid.NewGuid():N}");
+        var source = Conninfo.Build(new Dictionary<string, string>
+        {
+            ["host"] = primary.ComputerName, ["port"] = primary.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["user"] = admin.UserName, ["dbname"] = primary.Database, ["passfile"] = passFile, ["connect_timeout"] = "10",
+        });
+        HostFiles.Write(shell, passFile, Encoding.UTF8.GetBytes(PassFile.Line(primary.ComputerName, primary.Port, "*", admin.UserName, admin.Password)), "0600", node.OsUser);
+        try
+        {
+            var command = new HostCommand(Path.Combine(ServerController.BinDirectory(node, shell), "pg_rewind"),
+                "--target-pgdata=" + node.DataDirectory, "--source-server=" + source, "--progress")
+            {
+                RunAs = node.OsUser, Timeout = timeout,
+                OnErrorLine = line => log.Progress(new OperationProgress($"pg_rewind of {node.Name}", line)),
+            };
+            log.Debug($"On {shell.HostName}: {command.ToShellText(shell.CurrentUser)}");
+            var r = shell.Run(command);
+            if (!r.Succeeded)
+                throw new HostCommandException(shell.HostName, $"On {node.Name}, pg_rewind from {primary.Name} failed; use -Reclone for a new copy. {r.Describe()}");
+            log.Verbose($"{node.Name}: pg_rewind from {primary.Name} done.");
+        }
+        finally { HostFiles.Remove(shell, passFile, node.OsUser); }
+    }
+
+    /// <summary>pg_controldata's "Name: value" lines.</summary>
+    private static Dictionary<string, string> ControlData(PgNode node, IHostShell shell)
+    {
+        var r = shell.Run(new HostCommand(Path.Combine(ServerController.BinDirectory(node, shell), "pg_controldata"), node.DataDirectory!)
+        { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
+        return r.StandardOutput.Split('\n').Select(l => Regex.Match(l, @"^([^:]+):\s+(.*)$")).Where(m => m.Success)
+            .GroupBy(m => m.Groups[1].Value.Trim()).ToDictionary(g => g.Key, g => g.First().Groups[2].Value.Trim());
+    }
+
+    /// <summary>The replication role the new primary used as a standby: its own passfile still has it.</summary>
+    private static NetworkCredential? ReplicationOf(PgNode primary, IOperationLog log)
+    {
+        using var shell = HostShells.Open(primary, log);
+        return StandbyFollow.CurrentReplicationCredential(primary, shell);
+    }
+}

@@ -1,0 +1,182 @@
+using System.Net;
+using PgReplication.Core.Config;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
+
+namespace PgReplication.Core.Operations;
+
+public sealed class FollowRequest
+{
+    public required PgNode Standby { get; init; }
+    /// <summary>The node to follow: a primary, or another standby for a cascade.</summary>
+    public required PgNode Primary { get; init; }
+    /// <summary>The replication role; by default the one the standby already uses (from its own passfile).</summary>
+    public NetworkCredential? Replication { get; init; }
+    public string? SlotName { get; init; }
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
+}
+
+/// <summary>How re-pointing one standby went: promotion and switchover report one per sibling.</summary>
+public sealed class FollowOutcome
+{
+    public required string Standby { get; init; }
+    public required string Upstream { get; init; }
+    public bool Streaming { get; init; }
+    public int? Timeline { get; init; }
+    public string? Error { get; init; }
+    /// <summary>What to do when it could not follow (e.g. Restore-PgStandby for a diverged timeline).</summary>
+    public string? Remedy { get; init; }
+    public PgNode? Node { get; init; }
+    public override string ToString() => Streaming
+        ? $"{Standby} streams from {Upstream} on timeline {Timeline}"
+        : $"{Standby} could not follow {Upstream}: {Error}{(Remedy is null ? "" : " Remedy: " + Remedy)}";
+}
+
+/// <summary>A standby whose WAL history has forked past the new upstream's: it cannot just follow.</summary>
+public sealed class TimelineDivergedException : InvalidOperationException
+{
+    public TimelineDivergedException(string message) : base(message) { }
+}
+
+public sealed class FollowPlan
+{
+    public required HotStandbyRequest StandbyRequest { get; init; }
+    public required HotStandbyPlan StandbyPlan { get; init; }
+    public string? SlotToCreate { get; init; }
+    public List<string> Steps { get; } = new();
+    public bool ChangesNothing => SlotToCreate is null && StandbyPlan.ChangesNothing;
+}
+
+/// <summary>Re-points a standby to a new upstream: slot, primary_conninfo, reload (13+) or restart, streaming checked.</summary>
+public static class StandbyFollow
+{
+    public static FollowPlan Prepare(FollowRequest request, IHostShell shell, IOperationLog log)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var position = StandbyPositions.Read(standby, log);
+        if (position.Reachable && !position.InRecovery)
+            throw new InvalidOperationException($"{standby.Name} is a primary, not a standby: use Restore-PgStandby to turn a former primary into a standby.");
+        if (standby.DataDirectory is null) NodeDiscovery.Discover(standby, log);
+        NodeDiscovery.Discover(primary, log);
+        if (standby.SystemIdentifier is { } a && primary.SystemIdentifier is { } b && a != b)
+            throw new InvalidOperationException($"{standby.Name} (system {a}) is not a copy of {primary.Name} (system {b}): it cannot follow it.");
+        if (position.Reachable) EnsureCanFollow(standby, position, primary, log);
+
+        var replication = request.Replication ?? CurrentReplicationCredential(standby, shell)
+            ?? throw new ArgumentException($"No replication role for {standby.Name}: give -Credential (its passfile has no entry for its current upstream).");
+        var slot = request.SlotName ?? standby.SlotName ?? CurrentSetting(standby, shell, "primary_slot_name") ?? SlotNames.FromNodeName(standby.Name);
+        SlotNames.Validate(slot);
+        bool slotExists;
+        using (var session = PgSession.Open(primary, log: log))
+            slotExists = session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot)", ("slot", slot));
+
+        var standbyRequest = new HotStandbyRequest { Standby = standby, Primary = primary, Replication = replication, SlotName = slot, Timeout = request.Timeout };
+        var plan = new FollowPlan
+        {
+            StandbyRequest = standbyRequest, StandbyPlan = HotStandby.Prepare(standbyRequest, shell, log),
+            SlotToCreate = slotExists ? null : slot,
+        };
+        if (!slotExists) plan.Steps.Add($"create the physical slot {slot} on {primary.Name}");
+        plan.Steps.AddRange(plan.StandbyPlan.Steps);
+        return plan;
+    }
+
+    public static PgNode Apply(FollowPlan plan, IOperationLog log)
+    {
+        var request = plan.StandbyRequest;
+        if (plan.SlotToCreate is { } slot)
+        {
+            using var session = PgSession.Open(request.Primary, log: log);
+            // true: reserve WAL now, so nothing the standby still needs is recycled before it connects.
+            session.Execute("SELECT pg_catalog.pg_create_physical_replication_slot(@slot, true)", ("slot", slot));
+            log.Verbose($"{request.Primary.Name}: created the physical replication slot {slot}.");
+        }
+        using var shell = HostShells.Open(request.Standby, log);
+        var node = HotStandby.Apply(request, plan.StandbyPlan, shell, log);
+        node.SlotName = request.SlotName;
+        WaitForTimeline(node, request.Primary, request.Timeout, log);
+        return node;
+    }
+
+    /// <summary>Prepare and Apply for one sibling of a promotion, turned into an outcome instead of an exception.</summary>
+    public static FollowOutcome TryFollow(FollowRequest request, IOperationLog log)
+    {
+        try
+        {
+            FollowPlan plan;
+            using (var shell = HostShells.Open(request.Standby, log)) plan = Prepare(request, shell, log);
+            var node = Apply(plan, log);
+            return new FollowOutcome { Standby = node.Name, Upstream = request.Primary.Name, Streaming = true, Timeline = node.Timeline, Node = node };
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            log.Warning($"{request.Standby.Name} could not follow {request.Primary.Name}: {ex.Message}");
+            return new FollowOutcome
+            {
+                Standby = request.Standby.Name, Upstream = request.Primary.Name, Streaming = false, Error = ex.Message, Node = request.Standby,
+                Remedy = ex is TimelineDivergedException
+                    ? $"Restore-PgStandby -Primary {request.Primary.Name} (pg_rewind, or -Reclone for a new copy)"
+                    : "fix the cause, then Set-PgStandbyUpstream -Primary " + request.Primary.Name,
+            };
+        }
+    }
+
+    /// <summary>
+    /// Refuses a standby that replayed past the point where the new upstream's timeline forked from its own:
+    /// it would wait forever for WAL that cannot come (PostgreSQL logs "requested timeline is not a child").
+    /// </summary>
+    private static void EnsureCanFollow(PgNode standby, StandbyPosition position, PgNode primary, IOperationLog log)
+    {
+        if (position.Timeline is not { } standbyTli || primary.Timeline is not { } primaryTli || standbyTli == primaryTli) return;
+        var replayed = Lsn.Parse(position.ReplayLsn) ?? 0;
+        IReadOnlyList<TimelineSwitch> history;
+        using (var session = PgSession.Open(primary, log: log))
+            history = TimelineHistory.Parse(session.Scalar<string>(
+                "SELECT pg_catalog.pg_read_file('pg_wal/' || @file, 0, 10485760, true)", ("file", TimelineHistory.FileName(primaryTli))));
+        if (TimelineHistory.CanFollow(standbyTli, replayed, primaryTli, history)) return;
+        var fork = TimelineHistory.SwitchPointOf(standbyTli, history);
+        throw new TimelineDivergedException(fork is { } f
+            ? $"{standby.Name} replayed timeline {standbyTli} up to {position.ReplayLsn}, past {Lsn.Format(f)} where {primary.Name}'s timeline {primaryTli} forked off: its history diverged."
+            : $"{standby.Name} is on timeline {standbyTli}, which is not in the history of {primary.Name}'s timeline {primaryTli}.");
+    }
+
+    /// <summary>The replication role the standby uses now: user from its primary_conninfo, password from its passfile.</summary>
+    internal static NetworkCredential? CurrentReplicationCredential(PgNode standby, IHostShell shell)
+    {
+        var conninfoText = CurrentSetting(standby, shell, "primary_conninfo");
+        if (conninfoText is null) return null;
+        var conninfo = Conninfo.Parse(conninfoText);
+        if (!conninfo.TryGetValue("user", out var user) || !conninfo.TryGetValue("host", out var host)) return null;
+        var port = conninfo.TryGetValue("port", out var p) && int.TryParse(p, out var n) ? n : PgNode.DefaultPort;
+        var passFile = conninfo.GetValueOrDefault("passfile") ?? Path.Combine(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass");
+        if (!HostFiles.Exists(shell, passFile, standby.OsUser)) return null;
+        var password = PassFile.Find(HostFiles.ReadText(shell, passFile, standby.OsUser), host, port, user);
+        return password is null ? null : new NetworkCredential(user, password);
+    }
+
+    /// <summary>A recovery setting as the standby's config file has it (postgresql.auto.conf from 12, recovery.conf before).</summary>
+    private static string? CurrentSetting(PgNode standby, IHostShell shell, string name)
+    {
+        if (standby.DataDirectory is not { } data || standby.MajorVersion is not { } major) return null;
+        var file = HotStandby.RecoveryConfigFile(data, major);
+        if (!HostFiles.Exists(shell, file, standby.OsUser)) return null;
+        var value = OfflineSettings.Read(HostFiles.ReadText(shell, file, standby.OsUser)).GetValueOrDefault(name);
+        return string.IsNullOrEmpty(value) ? null : value;
+    }
+
+    /// <summary>Waits until the WAL receiver streams on the upstream's current timeline.</summary>
+    private static void WaitForTimeline(PgNode standby, PgNode primary, TimeSpan timeout, IOperationLog log)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            NodeDiscovery.Discover(standby, NullOperationLog.Instance);
+            if (standby.Timeline == primary.Timeline) return;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{standby.Name} streams from {primary.Name} but is still on timeline {standby.Timeline}, not {primary.Timeline}, after {timeout.TotalSeconds:0} s.");
+            Thread.Sleep(200);
+        }
+    }
+}

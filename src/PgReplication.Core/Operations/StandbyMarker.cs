@@ -1,0 +1,33 @@
+using System.Text;
+using PgReplication.Core.Config;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Versions;
+
+namespace PgReplication.Core.Operations;
+
+/// <summary>
+/// What makes a data directory start in recovery: standby.signal from 12, recovery.conf with
+/// standby_mode = on before. A fenced primary gets it, so it can only come back as a standby.
+/// </summary>
+public static class StandbyMarker
+{
+    public static void Write(PgNode node, IHostShell shell, IOperationLog log)
+    {
+        var data = node.DataDirectory ?? throw new InvalidOperationException($"The data directory of {node.Name} is not known.");
+        var major = node.MajorVersion ?? throw new InvalidOperationException($"The version of {node.Name} is not known.");
+        if (StandbyConfigRules.UsesStandbySignal(major))
+        {
+            var signal = Path.Combine(data, VersionRules.StandbySignal);
+            if (!HostFiles.Exists(shell, signal, node.OsUser)) HostFiles.Write(shell, signal, Array.Empty<byte>(), "0600", node.OsUser);
+        }
+        else
+        {
+            var file = HotStandby.RecoveryConfigFile(data, major);
+            var text = HostFiles.Exists(shell, file, node.OsUser) ? HostFiles.ReadText(shell, file, node.OsUser) : "";
+            if (OfflineSettings.Read(text).GetValueOrDefault("standby_mode") != "on")
+                HostFiles.Write(shell, file, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, new Dictionary<string, string?> { ["standby_mode"] = "on" })), "0600", node.OsUser);
+        }
+        log.Verbose($"{node.Name}: marked {data} as a standby ({(StandbyConfigRules.UsesStandbySignal(major) ? VersionRules.StandbySignal : "recovery.conf")}).");
+    }
+}

@@ -1,0 +1,104 @@
+using PgReplication.Core.Config;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
+
+namespace PgReplication.Core.Operations;
+
+/// <summary>How far a standby has got, read from the server itself: what promotion chooses by.</summary>
+public sealed class StandbyPosition
+{
+    public required PgNode Node { get; init; }
+    public bool Reachable { get; init; }
+    public bool InRecovery { get; init; }
+    public int? Timeline { get; init; }
+    public string? ReceiveLsn { get; init; }
+    public string? ReplayLsn { get; init; }
+    public bool ReplayPaused { get; init; }
+    /// <summary>The application_name in its primary_conninfo: the name synchronous_standby_names refers to.</summary>
+    public string? ApplicationName { get; init; }
+    /// <summary>The upstream in its primary_conninfo (host, port), even when that upstream is gone.</summary>
+    public string? UpstreamHost { get; init; }
+    public int? UpstreamPort { get; init; }
+    /// <summary>synchronous_standby_names as this node has it (copied from the primary with the base backup).</summary>
+    public string? SynchronousStandbyNames { get; init; }
+    public string? Error { get; init; }
+
+    /// <summary>The furthest WAL position this standby holds: received or replayed, whichever is ahead.</summary>
+    public ulong Position => Math.Max(Lsn.Parse(ReceiveLsn) ?? 0, Lsn.Parse(ReplayLsn) ?? 0);
+
+    public override string ToString() => Reachable
+        ? $"{Node.Name}: timeline {Timeline}, received {ReceiveLsn ?? "-"}, replayed {ReplayLsn ?? "-"}{(ReplayPaused ? ", replay paused" : "")}"
+        : $"{Node.Name}: unreachable ({Error})";
+}
+
+/// <summary>Reads standbys' positions and recovery settings over SQL (no shell needed).</summary>
+public static class StandbyPositions
+{
+    private const string PositionQuery = """
+        SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
+               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_receive_lsn()::text END AS receive_lsn,
+               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS replay_lsn,
+               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() ELSE false END AS paused,
+               COALESCE((SELECT r.received_tli FROM pg_catalog.pg_stat_wal_receiver r),
+                        (SELECT c.timeline_id FROM pg_catalog.pg_control_checkpoint() c)) AS timeline,
+               pg_catalog.current_setting('synchronous_standby_names') AS sync_names
+        """;
+
+    public static StandbyPosition Read(PgNode node, IOperationLog log, TimeSpan? connectTimeout = null)
+    {
+        try
+        {
+            using var session = PgSession.Open(node, log: log, connectTimeout: connectTimeout);
+            var row = session.Query(PositionQuery).Single();
+            var inRecovery = row.Get<bool>("in_recovery");
+            var conninfo = inRecovery ? ConninfoOf(session, node) : new Dictionary<string, string>();
+            return new StandbyPosition
+            {
+                Node = node, Reachable = true, InRecovery = inRecovery,
+                Timeline = row["timeline"] is int tli ? tli : null,
+                ReceiveLsn = row.Text("receive_lsn"), ReplayLsn = row.Text("replay_lsn"),
+                ReplayPaused = row.Get<bool>("paused"),
+                SynchronousStandbyNames = row.Text("sync_names"),
+                ApplicationName = conninfo.GetValueOrDefault("application_name"),
+                UpstreamHost = conninfo.GetValueOrDefault("host") ?? conninfo.GetValueOrDefault("hostaddr"),
+                UpstreamPort = int.TryParse(conninfo.GetValueOrDefault("port"), out var port) ? port : null,
+            };
+        }
+        catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
+        {
+            return new StandbyPosition { Node = node, Reachable = false, Error = ex.Message };
+        }
+    }
+
+    /// <summary>The primary_conninfo the standby is configured with: a setting from 12, a line of recovery.conf before.</summary>
+    private static Dictionary<string, string> ConninfoOf(PgSession session, PgNode node)
+    {
+        var major = node.MajorVersion ?? VersionRules.NewestMajor;
+        string? conninfo;
+        if (StandbyConfigRules.UsesStandbySignal(major))
+            conninfo = session.Scalar<string>("SELECT pg_catalog.current_setting('primary_conninfo')");
+        else
+        {
+            var text = session.Scalar<string>("SELECT pg_catalog.pg_read_file('recovery.conf', 0, 1048576, true)");
+            conninfo = OfflineSettings.Read(text ?? "").GetValueOrDefault("primary_conninfo");
+        }
+        try { return string.IsNullOrEmpty(conninfo) ? new() : Conninfo.Parse(conninfo); }
+        catch (FormatException) { return new(); }
+    }
+
+    /// <summary>
+    /// Whether a server answers at host:port as a primary: true (a primary), false (nothing answers, or
+    /// it is in recovery), null (a server answers but refuses our login: it is up, its role unknown).
+    /// </summary>
+    public static bool? AnswersAsPrimary(PgNode node, IOperationLog log, TimeSpan timeout)
+    {
+        try
+        {
+            using var session = PgSession.Open(node, log: log, connectTimeout: timeout);
+            return !session.Scalar<bool>("SELECT pg_catalog.pg_is_in_recovery()");
+        }
+        catch (PgConnectionException ex) when (ex.ServerAnswered) { return null; }
+        catch (PgConnectionException) { return false; }
+    }
+}

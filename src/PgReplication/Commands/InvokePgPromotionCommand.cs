@@ -1,0 +1,109 @@
+using System.Management.Automation;
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Commands;
+
+/// <summary>
+/// Promotes the most advanced standby after its primary is lost, after checking that the old primary
+/// is gone (or fencing it), and re-points the other standbys to the new primary.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "PgPromotion", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(PgNode))]
+public sealed class InvokePgPromotionCommand : PgCmdlet
+{
+    /// <summary>The candidates: standbys of the lost primary.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [PgNodeTransformation]
+    [Alias("Standby")]
+    public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
+
+    /// <summary>The old primary, if known; otherwise the one the candidates' primary_conninfo names.</summary>
+    [Parameter]
+    [PgNodeTransformation]
+    public PgNode? Primary { get; set; }
+
+    /// <summary>Promote this candidate (Name or ComputerName) instead of the most advanced one.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    /// <summary>More standbys to re-point to the new primary (e.g. ones that were not candidates).</summary>
+    [Parameter]
+    [PgNodeTransformation]
+    public PgNode[] Sibling { get; set; } = Array.Empty<PgNode>();
+
+    /// <summary>The replication role for the siblings; by default the one each already uses.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>Stop the old primary if it answers and mark it as a standby, so it cannot come back as a second primary.</summary>
+    [Parameter]
+    public SwitchParameter FenceOldPrimary { get; set; }
+
+    /// <summary>Promote even when the old primary answers, or the chosen candidate is behind another or not synchronous.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    /// <summary>Also output the re-pointed siblings' nodes after the new primary.</summary>
+    [Parameter]
+    [Alias("IncludeSiblings")]
+    public SwitchParameter IncludeSibling { get; set; }
+
+    /// <summary>A scriptblock ({ param($OldPrimary, $NewPrimary) ... }) or a command line (old and new as $1 and $2) run after the promotion.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public object? OnPromoted { get; set; }
+
+    [Parameter]
+    [ValidateRange(5, 24 * 3600)]
+    public int TimeoutSeconds { get; set; } = 120;
+
+    private readonly List<PgNode> _candidates = new();
+
+    protected override void ProcessRecord() => _candidates.AddRange(InputObject);
+
+    protected override void EndProcessing()
+    {
+        ValidateHook(OnPromoted);
+        var request = new PromotionRequest
+        {
+            Candidates = _candidates.Distinct().ToList(), OldPrimary = Primary, Name = Name, Siblings = Sibling,
+            Force = Force, FenceOldPrimary = FenceOldPrimary, Replication = Credential?.GetNetworkCredential(),
+            Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
+        };
+        PromotionPlan plan;
+        try { plan = RunCore(log => Promotion.Prepare(request, log)); }
+        catch (PromotionRefusedException ex)
+        {
+            ThrowTerminatingError(NodeError(ex, ex.Reason, ex.Node, ErrorCategory.InvalidOperation));
+            return;
+        }
+        catch (Exception ex) when (ex is not PipelineStoppedException)
+        {
+            ThrowTerminatingError(NodeError(ex, "PromotionFailed", _candidates.FirstOrDefault()));
+            return;
+        }
+
+        var candidate = plan.Chosen.Node;
+        var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
+        if (!ShouldProcess($"Promotion of {candidate.Name}:{Environment.NewLine}{steps}",
+                $"Promote {candidate.Name} to primary?{Environment.NewLine}{steps}", "Invoke-PgPromotion"))
+            return;
+
+        PromotionSummary summary;
+        try { summary = RunCore(log => Promotion.Apply(request, plan, log)); }
+        catch (PromotionRefusedException ex)
+        {
+            ThrowTerminatingError(NodeError(ex, ex.Reason, ex.Node, ErrorCategory.InvalidOperation));
+            return;
+        }
+        catch (Exception ex) when (ex is not PipelineStoppedException)
+        {
+            ThrowTerminatingError(NodeError(ex, "PromotionFailed", candidate));
+            return;
+        }
+        WritePromotionResult(candidate, plan.OldPrimary, summary, OnPromoted, IncludeSibling);
+    }
+}

@@ -1,0 +1,68 @@
+using System.Management.Automation;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Commands;
+
+/// <summary>Brings a former primary back as a standby of the new one: pg_rewind, or a new base backup with -Reclone.</summary>
+[Cmdlet(VerbsData.Restore, "PgStandby", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(PgNode))]
+public sealed class RestorePgStandbyCommand : PgCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [PgNodeTransformation]
+    public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
+
+    /// <summary>The primary to follow.</summary>
+    [Parameter(Mandatory = true)]
+    [PgNodeTransformation]
+    public PgNode Primary { get; set; } = null!;
+
+    /// <summary>The replication role; by default the one the new primary used while it was a standby.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>Replace the data directory with a new base backup instead of pg_rewind.</summary>
+    [Parameter]
+    public SwitchParameter Reclone { get; set; }
+
+    [Parameter]
+    [ValidateRange(10, 7 * 24 * 3600)]
+    public int TimeoutSeconds { get; set; } = 600;
+
+    protected override void ProcessRecord()
+    {
+        foreach (var node in InputObject)
+        {
+            try
+            {
+                node.AdminCredential ??= Primary.AdminCredential;
+                Primary.AdminCredential ??= node.AdminCredential;
+                var request = new RejoinRequest
+                {
+                    Node = node, Primary = Primary, Replication = Credential?.GetNetworkCredential(), Reclone = Reclone,
+                    Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
+                };
+                using var shell = RunCore(log => HostShells.Open(node, log));
+                var plan = RunCore(log => Rejoin.Prepare(request, shell, log));
+                if (plan.AlreadyFollowing)
+                {
+                    WriteObject(RunCore(log => Rejoin.Apply(request, plan, shell, log)));
+                    continue;
+                }
+                var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
+                if (!ShouldProcess($"Rejoin of {node.Name} as a standby of {Primary.Name} ({plan.Method}):{Environment.NewLine}{steps}",
+                        $"Turn {node.Name} into a standby of {Primary.Name}? Its changes since the fork are discarded.{Environment.NewLine}{steps}",
+                        "Restore-PgStandby"))
+                    continue;
+                WriteObject(RunCore(log => Rejoin.Apply(request, plan, shell, log)));
+            }
+            catch (Exception ex) when (ex is not PipelineStoppedException)
+            {
+                WriteNodeError(ex, "RejoinFailed", node);
+            }
+        }
+    }
+}

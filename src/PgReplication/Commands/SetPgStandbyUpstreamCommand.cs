@@ -1,0 +1,73 @@
+using System.Management.Automation;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Commands;
+
+/// <summary>Re-points standbys to another upstream (a new primary, or a standby for a cascade) and checks they stream.</summary>
+[Cmdlet(VerbsCommon.Set, "PgStandbyUpstream", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(PgNode))]
+public sealed class SetPgStandbyUpstreamCommand : PgCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [PgNodeTransformation]
+    [Alias("Standby")]
+    public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
+
+    /// <summary>The node to follow.</summary>
+    [Parameter(Mandatory = true)]
+    [PgNodeTransformation]
+    [Alias("Upstream")]
+    public PgNode Primary { get; set; } = null!;
+
+    /// <summary>The replication role; by default the one the standby already uses (from its passfile).</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    [Parameter]
+    [ValidatePattern("^[a-z0-9_]{1,63}$")]
+    public string? SlotName { get; set; }
+
+    [Parameter]
+    [ValidateRange(5, 24 * 3600)]
+    public int TimeoutSeconds { get; set; } = 120;
+
+    protected override void ProcessRecord()
+    {
+        if (SlotName is not null && InputObject.Length > 1)
+            ThrowArgumentError("-SlotName names one slot, but several standbys were given.", "SlotForManyStandbys", SlotName);
+        foreach (var standby in InputObject)
+        {
+            try
+            {
+                Primary.AdminCredential ??= standby.AdminCredential;
+                standby.AdminCredential ??= Primary.AdminCredential;
+                var request = new FollowRequest
+                {
+                    Standby = standby, Primary = Primary, Replication = Credential?.GetNetworkCredential() ?? standby.ReplicationCredential,
+                    SlotName = SlotName, Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
+                };
+                FollowPlan plan;
+                using (var shell = RunCore(log => HostShells.Open(standby, log)))
+                    plan = RunCore(log => StandbyFollow.Prepare(request, shell, log));
+                if (plan.ChangesNothing)
+                {
+                    WriteVerbose($"{standby.Name}: already follows {Primary.Name}; nothing to change.");
+                    WriteObject(RunCore(log => StandbyFollow.Apply(plan, log)));
+                    continue;
+                }
+                var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
+                if (!ShouldProcess($"Upstream of {standby.Name}:{Environment.NewLine}{steps}",
+                        $"Make {standby.Name} follow {Primary.Name}?{Environment.NewLine}{steps}", "Set-PgStandbyUpstream"))
+                    continue;
+                WriteObject(RunCore(log => StandbyFollow.Apply(plan, log)));
+            }
+            catch (Exception ex) when (ex is not PipelineStoppedException)
+            {
+                WriteNodeError(ex, ex is TimelineDivergedException ? "TimelineDiverged" : "FollowFailed", standby);
+            }
+        }
+    }
+}
