@@ -21,6 +21,7 @@
         'Set-PgStandbyUpstream'
         'Invoke-PgSwitchover'
         'Restore-PgStandby'
+        'Get-PgConnectionString'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

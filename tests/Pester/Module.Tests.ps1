@@ -58,7 +58,8 @@ Describe 'Cmdlet <Name>' -Tag Surface -ForEach $Commands {
 
     It 'has no plain-text password parameter' {
         foreach ($p in $Command.Parameters.Values) {
-            if ($p.Name -match 'Password|Secret|Passphrase') {
+            # A switch such as -IncludePassword carries no secret itself.
+            if ($p.Name -match 'Password|Secret|Passphrase' -and $p.ParameterType -ne [switch]) {
                 $p.ParameterType | Should -BeIn @([pscredential], [securestring]) -Because "$($p.Name) carries a secret"
             }
         }

@@ -7,12 +7,15 @@ namespace PgReplication.Core.Config;
 /// <summary>Validation and reading of the values the module writes into postgresql.auto.conf and pg_hba.conf.</summary>
 public static class ConfigValues
 {
-    /// <summary>Refuses CR, LF and NUL, which would end a line of a config file (or a statement) early.</summary>
-    public static void EnsureSafe(string value, string what)
+    /// <summary>
+    /// Refuses CR, LF and NUL, which would end a line of a config file (or a statement, or a connection
+    /// string in a config) early. The message names the value, unless it is a <paramref name="secret"/>.
+    /// </summary>
+    public static void EnsureSafe(string value, string what, bool secret = false)
     {
         ArgumentNullException.ThrowIfNull(value);
         if (value.IndexOfAny(new[] { '\r', '\n', '\0' }) >= 0)
-            throw new ArgumentException($"The {what} '{Printable(value)}' contains a line break or NUL character, which a configuration value cannot hold.");
+            throw new ArgumentException($"The {what}{(secret ? "" : $" '{Printable(value)}'")} contains a line break or NUL character, which a configuration value cannot hold.");
     }
 
     /// <summary>A setting name as pg_settings spells them (lowercase words, dots for extension settings).</summary>
