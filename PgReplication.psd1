@@ -17,6 +17,7 @@
         'Invoke-PgBaseBackup'
         'Enable-PgHotStandby'
         'Test-PgReplication'
+        'Get-PgReplicationTopology'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()
