@@ -22,6 +22,7 @@
         'Invoke-PgSwitchover'
         'Restore-PgStandby'
         'Get-PgConnectionString'
+        'Get-PgReplicationTopology'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -70,7 +70,8 @@ public sealed class LocalCluster : IDisposable
     private void Run(string program, params string[] args) =>
         _shell.Run(new HostCommand(program, args) { Timeout = TimeSpan.FromSeconds(60) }).EnsureSuccess();
 
-    private static int FreePort()
+    /// <summary>A port on 127.0.0.1 that nothing listens on (for now).</summary>
+    public static int FreePort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -1,0 +1,215 @@
+using System.Globalization;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+
+namespace PgReplication.Core.Operations;
+
+/// <summary>A WAL sender row of pg_stat_replication.</summary>
+public sealed record WalSender(int Pid, string? ApplicationName, string? ClientAddr, string? State, string? SyncState, string? ReplayLsn);
+
+/// <summary>A row of pg_replication_slots.</summary>
+public sealed record ReplicationSlot(string Name, bool Active, int? ActivePid, string? WalStatus);
+
+/// <summary>What one node said about itself (or why it said nothing): the plain input of <see cref="Topology.Build"/>.</summary>
+public sealed class NodeReading
+{
+    public required PgNode Node { get; init; }
+    /// <summary>Primary, Standby, or Unreachable with <see cref="Error"/>.</summary>
+    public NodeRole Role { get; init; }
+    public string? Error { get; init; }
+    public ulong? SystemIdentifier { get; init; }
+    public int? Timeline { get; init; }
+    /// <summary>A primary's pg_current_wal_lsn(), a standby's pg_last_wal_replay_lsn().</summary>
+    public string? Lsn { get; init; }
+    public string? ReceiveLsn { get; init; }
+    public bool ReplayPaused { get; init; }
+    /// <summary>pg_stat_wal_receiver.status; null when no WAL receiver runs.</summary>
+    public string? ReceiverStatus { get; init; }
+    /// <summary>Where the standby streams from: sender_host/sender_port, or its primary_conninfo when no receiver runs.</summary>
+    public string? UpstreamHost { get; init; }
+    public int? UpstreamPort { get; init; }
+    public string? Slot { get; init; }
+    public IReadOnlyList<WalSender> Senders { get; init; } = Array.Empty<WalSender>();
+    public IReadOnlyList<ReplicationSlot> Slots { get; init; } = Array.Empty<ReplicationSlot>();
+}
+
+/// <summary>
+/// The cluster as its nodes see it, one row per given node: every node is asked in parallel, then
+/// <see cref="Build"/> (no I/O) places each one in the tree and gives it a status.
+/// </summary>
+public static class Topology
+{
+    private const string SendersQuery = """
+        SELECT r.pid, r.application_name, r.client_addr::text AS client_addr, r.state, r.sync_state,
+               r.replay_lsn::text AS replay_lsn
+        FROM pg_catalog.pg_stat_replication r
+        """;
+
+    private const string SlotsQuery = """
+        SELECT s.slot_name::text AS slot_name, s.active, s.active_pid, s.wal_status
+        FROM pg_catalog.pg_replication_slots s
+        """;
+
+    // One row even when no WAL receiver runs; primary_conninfo then still says where the standby would stream from.
+    private const string StandbyQuery = """
+        SELECT pg_catalog.pg_last_wal_receive_lsn()::text AS receive_lsn,
+               pg_catalog.pg_last_wal_replay_lsn()::text AS replay_lsn,
+               pg_catalog.pg_is_wal_replay_paused() AS replay_paused,
+               r.status, r.sender_host, r.sender_port, r.slot_name, r.received_tli,
+               pg_catalog.current_setting('primary_conninfo') AS primary_conninfo,
+               pg_catalog.current_setting('primary_slot_name') AS primary_slot_name
+        FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
+        """;
+
+    /// <summary>
+    /// Reads every node at once, each within <paramref name="timeout"/> (connect and each query), and returns
+    /// the rows in tree order. A node that cannot be read is a row with Status unreachable, never an exception.
+    /// </summary>
+    public static List<TopologyRow> Read(IReadOnlyList<PgNode> nodes, TimeSpan timeout, IOperationLog log)
+    {
+        // A thread of its own per node: the connects block, and on a small machine the thread pool would
+        // start the third one only after its injection delay, behind a node that hangs.
+        var reads = nodes.Select(n => Task.Factory.StartNew(() => ReadNode(n, timeout, log),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        Task.WaitAll(reads);
+        return Build(reads.Select(t => t.Result).ToList());
+    }
+
+    private static NodeReading ReadNode(PgNode node, TimeSpan timeout, IOperationLog log)
+    {
+        try
+        {
+            using var shell = node.Ssh?.UseTunnel == true ? HostShells.Open(node, log) : null;
+            using var session = PgSession.Open(node, log: log, connectTimeout: timeout, commandTimeout: timeout,
+                via: shell is null ? null : HostShells.SqlEndpoint(node, shell));
+            NodeDiscovery.Discover(node, session, log);
+            var senders = session.Query(SendersQuery).Select(r => new WalSender(r.Get<int>("pid"), r.Text("application_name"),
+                r.Text("client_addr"), r.Text("state"), r.Text("sync_state"), r.Text("replay_lsn"))).ToList();
+            var slots = session.Query(SlotsQuery).Select(r => new ReplicationSlot(r.Text("slot_name")!, r.Get<bool>("active"),
+                r["active_pid"] as int?, r.Text("wal_status"))).ToList();
+            if (node.Role == NodeRole.Primary)
+            {
+                return new NodeReading
+                {
+                    Node = node, Role = NodeRole.Primary, SystemIdentifier = node.SystemIdentifier, Timeline = node.Timeline,
+                    Lsn = session.Scalar<string>("SELECT pg_catalog.pg_current_wal_lsn()::text"), Senders = senders, Slots = slots,
+                };
+            }
+            var s = session.Query(StandbyQuery).Single();
+            var conninfo = s.Text("primary_conninfo");
+            var port = s["sender_port"] as int? ?? (int.TryParse(Conninfo.DisplayedValue(conninfo, "port"), out var p) ? p : null);
+            return new NodeReading
+            {
+                Node = node, Role = NodeRole.Standby, SystemIdentifier = node.SystemIdentifier,
+                Timeline = s["received_tli"] as int? ?? node.Timeline,
+                Lsn = s.Text("replay_lsn"), ReceiveLsn = s.Text("receive_lsn"), ReplayPaused = s["replay_paused"] is true,
+                ReceiverStatus = s.Text("status"),
+                UpstreamHost = s.Text("sender_host") ?? Conninfo.DisplayedValue(conninfo, "host") ?? Conninfo.DisplayedValue(conninfo, "hostaddr"),
+                UpstreamPort = port,
+                Slot = s.Text("slot_name") ?? NullIfEmpty(s.Text("primary_slot_name")) ?? node.SlotName,
+                Senders = senders, Slots = slots,
+            };
+        }
+        // Whatever one node does (refuses us, times out, runs 9.6, fails its SSH host key) is that node's row:
+        // the view exists to show the broken parts of a cluster.
+        catch (Exception ex)
+        {
+            node.Role = NodeRole.Unreachable;
+            node.LastError = ex.Message;
+            log.Verbose($"{node.Name}: {ex.Message}");
+            return new NodeReading { Node = node, Role = NodeRole.Unreachable, Error = ex.Message };
+        }
+    }
+
+    /// <summary>
+    /// Places each node under its upstream (matched by host:port against the given nodes), gives it a status,
+    /// and orders the rows depth-first from each primary, then from the nodes whose upstream is not given
+    /// (or not known), then the unreachable ones.
+    /// </summary>
+    public static List<TopologyRow> Build(IReadOnlyList<NodeReading> readings)
+    {
+        var primaries = readings.Where(r => r.Role == NodeRole.Primary).ToList();
+        var parent = readings.ToDictionary(r => r, r => r.Role == NodeRole.Standby
+            ? readings.FirstOrDefault(u => u != r && IsUpstreamOf(u, r)) : null);
+        var children = readings.ToLookup(r => parent[r]);
+
+        NodeReading Root(NodeReading r)
+        {
+            // Bounded: standbys that name each other as upstream have no root.
+            for (var i = 0; i < readings.Count && parent[r] is { } up; i++) r = up;
+            return r;
+        }
+
+        TopologyRow Row(NodeReading r, int depth)
+        {
+            var root = Root(r);
+            var rootPrimary = root.Role == NodeRole.Primary && root != r ? root : null;
+            // A standby whose upstream is not given is still compared with the primary when there is only one.
+            var reference = rootPrimary ?? (primaries.Count == 1 ? primaries[0] : null);
+            var (status, message) = StatusOf(r, reference, primaries);
+            var up = parent[r];
+            return new TopologyRow
+            {
+                Name = r.Node.Name, ComputerName = r.Node.ComputerName, Port = r.Node.Port, Role = r.Role,
+                Status = status, Message = message, Depth = depth, Node = r.Node,
+                Upstream = up?.Node.Name ?? Endpoint(r.UpstreamHost, r.UpstreamPort),
+                Timeline = r.Timeline, Lsn = r.Lsn, Slot = r.Slot,
+                LagBytes = rootPrimary is null ? null : Lsn.Distance(rootPrimary.Lsn, r.Lsn),
+                SyncState = up is null ? null : SenderFor(up, r)?.SyncState,
+            };
+        }
+
+        var rows = new List<TopologyRow>();
+        var seen = new HashSet<NodeReading>();
+        void Walk(NodeReading r, int depth)
+        {
+            if (!seen.Add(r)) return;
+            rows.Add(Row(r, depth));
+            foreach (var child in children[r]) Walk(child, depth + 1);
+        }
+        foreach (var root in readings.Where(r => parent[r] is null).OrderBy(r => r.Role switch
+                 { NodeRole.Primary => 0, NodeRole.Standby => 1, _ => 2 }))
+            Walk(root, 0);
+        foreach (var r in readings) Walk(r, 0); // what a cycle of upstreams left out
+        return rows;
+    }
+
+    private static (string Status, string? Message) StatusOf(NodeReading r, NodeReading? reference, List<NodeReading> primaries) => r.Role switch
+    {
+        NodeRole.Unreachable => (TopologyRow.Unreachable, r.Error),
+        NodeRole.Primary when primaries.Count > 1 => (TopologyRow.SplitBrain, SplitBrainWarning(primaries.Select(p => p.Node.Name))),
+        NodeRole.Primary => (TopologyRow.Running, null),
+        _ when primaries.Count == 0 => (TopologyRow.NoPrimary, "none of the given nodes is a primary"),
+        _ when reference?.SystemIdentifier is { } id && r.SystemIdentifier is { } own && own != id =>
+            (TopologyRow.OtherCluster, $"system identifier {own} is not {reference.Node.Name}'s {id}"),
+        _ when r.ReceiverStatus != "streaming" =>
+            (TopologyRow.NotStreaming, r.ReceiverStatus is null ? "no WAL receiver runs" : $"the WAL receiver is {r.ReceiverStatus}"),
+        _ when r.ReplayPaused => (TopologyRow.ReplayPaused,
+            $"WAL replay is paused at {r.Lsn}{(r.ReceiveLsn is null ? "" : $", received up to {r.ReceiveLsn}")} (pg_wal_replay_resume() resumes it)"),
+        _ => (TopologyRow.Running, null),
+    };
+
+    /// <summary>The warning for more than one primary among the given nodes, or null.</summary>
+    public static string? SplitBrainWarning(IEnumerable<string> primaryNames)
+    {
+        var names = primaryNames.ToList();
+        if (names.Count < 2) return null;
+        return $"Split brain: {string.Join(", ", names.SkipLast(1))} and {names[^1]} are {(names.Count == 2 ? "both" : "all")} primaries and accept writes.";
+    }
+
+    private static bool IsUpstreamOf(NodeReading upstream, NodeReading standby) =>
+        standby.UpstreamHost is { } host && string.Equals(host, upstream.Node.ComputerName, StringComparison.OrdinalIgnoreCase)
+        && (standby.UpstreamPort ?? PgNode.DefaultPort) == upstream.Node.Port;
+
+    // The module names the slot after the standby; the sender that serves it is the slot's active_pid.
+    private static WalSender? SenderFor(NodeReading upstream, NodeReading standby) =>
+        upstream.Slots.FirstOrDefault(s => s.Name == standby.Slot)?.ActivePid is { } pid
+            ? upstream.Senders.FirstOrDefault(s => s.Pid == pid) : null;
+
+    private static string? Endpoint(string? host, int? port) =>
+        host is null ? null
+        : (host.Contains(':') ? $"[{host}]" : host) + ":" + (port ?? PgNode.DefaultPort).ToString(CultureInfo.InvariantCulture);
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+}
