@@ -233,7 +233,8 @@ public static class BaseBackup
         standby.Upstream = $"{primary.ComputerName}:{primary.Port}";
         standby.SlotName = plan.SlotName;
         standby.ReplicationCredential = request.Replication;
-        standby.AdminCredential ??= primary.AdminCredential;
+        // The copy has the primary's roles and passwords: whatever credential the empty host was given is moot now.
+        standby.AdminCredential = primary.AdminCredential ?? standby.AdminCredential;
         return standby;
     }
 

@@ -118,7 +118,9 @@ public static class Rejoin
             var backupPlan = BaseBackup.Prepare(backup, shell, primaryShell, log);
             BaseBackup.Run(backup, backupPlan, shell, primaryShell, log);
         }
-        var follow = StandbyFollow.Prepare(new FollowRequest { Standby = node, Primary = primary, Replication = plan.Replication, Timeout = request.Timeout }, shell, log);
+        // Its own slot name: the copied postgresql.auto.conf names the slot the source used as a standby.
+        var slot = node.SlotName ?? SlotNames.FromNodeName(node.Name);
+        var follow = StandbyFollow.Prepare(new FollowRequest { Standby = node, Primary = primary, Replication = plan.Replication, SlotName = slot, Timeout = request.Timeout }, shell, log);
         return StandbyFollow.Apply(follow, log);
     }
 

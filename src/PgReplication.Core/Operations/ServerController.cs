@@ -50,7 +50,8 @@ public static class ServerController
                 session.Scalar<int>("SELECT 1");
                 return;
             }
-            catch (PgConnectionException) when (DateTime.UtcNow < deadline) { Thread.Sleep(250); }
+            // Not answering yet, or starting up: wait. A refused login (wrong password, no pg_hba line) will not get better.
+            catch (PgConnectionException ex) when (ex.SqlState is null or "57P03" && DateTime.UtcNow < deadline) { Thread.Sleep(250); }
             catch (PgQueryException ex) when (ex.SqlState == "57P03" && DateTime.UtcNow < deadline) { Thread.Sleep(250); } // starting up
         }
     }

@@ -45,8 +45,10 @@ public sealed class FollowPlan
     public required HotStandbyRequest StandbyRequest { get; init; }
     public required HotStandbyPlan StandbyPlan { get; init; }
     public string? SlotToCreate { get; init; }
+    /// <summary>Replay is paused: the startup process would never pick up the new upstream or its timeline.</summary>
+    public bool ResumeReplay { get; init; }
     public List<string> Steps { get; } = new();
-    public bool ChangesNothing => SlotToCreate is null && StandbyPlan.ChangesNothing;
+    public bool ChangesNothing => SlotToCreate is null && !ResumeReplay && StandbyPlan.ChangesNothing;
 }
 
 /// <summary>Re-points a standby to a new upstream: slot, primary_conninfo, reload (13+) or restart, streaming checked.</summary>
@@ -76,8 +78,9 @@ public static class StandbyFollow
         var plan = new FollowPlan
         {
             StandbyRequest = standbyRequest, StandbyPlan = HotStandby.Prepare(standbyRequest, shell, log),
-            SlotToCreate = slotExists ? null : slot,
+            SlotToCreate = slotExists ? null : slot, ResumeReplay = position.ReplayPaused,
         };
+        if (position.ReplayPaused) plan.Steps.Add($"resume the paused WAL replay on {standby.Name} (a paused standby cannot switch to the new timeline)");
         if (!slotExists) plan.Steps.Add($"create the physical slot {slot} on {primary.Name}");
         plan.Steps.AddRange(plan.StandbyPlan.Steps);
         return plan;
@@ -92,6 +95,12 @@ public static class StandbyFollow
             // true: reserve WAL now, so nothing the standby still needs is recycled before it connects.
             session.Execute("SELECT pg_catalog.pg_create_physical_replication_slot(@slot, true)", ("slot", slot));
             log.Verbose($"{request.Primary.Name}: created the physical replication slot {slot}.");
+        }
+        if (plan.ResumeReplay)
+        {
+            using var session = PgSession.Open(request.Standby, log: log);
+            session.Scalar<object>("SELECT pg_catalog.pg_wal_replay_resume()");
+            log.Warning($"{request.Standby.Name}: resumed its paused WAL replay, so it can follow {request.Primary.Name}.");
         }
         using var shell = HostShells.Open(request.Standby, log);
         var node = HotStandby.Apply(request, plan.StandbyPlan, shell, log);

@@ -68,7 +68,7 @@ public sealed class PgSession : IDisposable
             connection.Dispose();
             throw new PgConnectionException(node.Name,
                 $"Could not connect to PostgreSQL on {node.ComputerName}:{node.Port} as {builder.Username}: {ex.Message}", ex)
-            { ServerAnswered = ex is PostgresException };
+            { SqlState = (ex as PostgresException)?.SqlState };
         }
         return new PgSession(connection, log, node.Name);
     }
@@ -157,8 +157,10 @@ public sealed class PgConnectionException : Exception
 {
     public PgConnectionException(string host, string message, Exception? inner = null) : base(message, inner) => Host = host;
     public string Host { get; }
+    /// <summary>The server's SQLSTATE when one answered but refused the login (28P01 a wrong password, 57P03 starting up); null when none answered.</summary>
+    public string? SqlState { get; init; }
     /// <summary>A server answered but refused the login (a wrong password, no pg_hba line): it is up.</summary>
-    public bool ServerAnswered { get; init; }
+    public bool ServerAnswered => SqlState is not null;
 }
 
 /// <summary>The server refused a statement. The message names the host.</summary>
