@@ -179,6 +179,12 @@ public static class HotStandby
     /// </summary>
     private static HbaEdit? PlanHbaCopy(PgNode primary, IHostShell shell, PgNode standby, string hbaPath, IOperationLog log)
     {
+        if (primary.HbaFile is { } hbaFile && primary.MajorVersion is { } major && !VersionRules.CanReadServerFile(major, hbaFile, primary.DataDirectory))
+        {
+            log.Warning($"{primary.Name} runs PostgreSQL {primary.ServerVersion}, which reads no file outside its data directory over SQL: " +
+                        $"its replication lines in {hbaFile} were not copied to {standby.Name}'s {hbaPath}; add them there before it serves as a primary.");
+            return null;
+        }
         string primaryHba;
         using (var session = PgSession.Open(primary, log: log))
             primaryHba = session.Scalar<string>("SELECT pg_catalog.pg_read_file(pg_catalog.current_setting('hba_file'))") ?? "";
