@@ -137,7 +137,7 @@ public static class VersionRules
             "Reads the primary's pg_hba.conf over SQL; before 11 only inside the data directory, so Debian's /etc/postgresql is out of reach."),
         new(PgHbaFileRules, RuleKind.Function, 10, null, "PostgreSQL 10 release notes: pg_hba_file_rules view added",
             "Checks pg_hba.conf as the server would parse it (error column) before a reload."),
-        new(PgHbaFileRulesRuleNumber, RuleKind.Function, 15, null, "PostgreSQL 15 release notes: pg_hba_file_rules gains rule_number and file_name",
+        new(PgHbaFileRulesRuleNumber, RuleKind.Function, 16, null, "PostgreSQL 16 release notes: pg_hba_file_rules gains rule_number and file_name (include files)",
             "Rule numbers and the file each rule comes from."),
         new(DataChecksumsByDefault, RuleKind.Mechanism, 18, null, "PostgreSQL 18 release notes: initdb enables data checksums by default",
             "Clusters made by initdb 18 have checksums, so wal_log_hints (for pg_rewind) is left alone."),
@@ -179,7 +179,7 @@ public static class VersionRules
     public static IEnumerable<VersionRule> For(int major) => All.Where(r => r.AppliesTo(major));
 
     /// <summary>
-    /// The rules as a Markdown table (name, majors, purpose, source), optionally of one kind:
+    /// The rules as a Markdown table (name as code, majors, purpose, source), optionally of one kind:
     /// what help and docs print, so they cannot drift from the code.
     /// </summary>
     public static string ToMarkdownTable(RuleKind? kind = null)
@@ -188,7 +188,7 @@ public static class VersionRules
         text.AppendLine("| Name | Majors | What it is for | Source |");
         text.AppendLine("|---|---|---|---|");
         foreach (var rule in All.Where(r => kind is null || r.Kind == kind))
-            text.AppendLine($"| {rule.Name} | {rule.Majors} | {rule.Purpose} | {rule.Source} |");
+            text.AppendLine($"| `{rule.Name}` | {rule.Majors} | {rule.Purpose.Replace("|", "\\|")} | {rule.Source.Replace("|", "\\|")} |");
         return text.ToString();
     }
 }
