@@ -37,7 +37,7 @@ function Get-MajorRows($Results) {
 }
 
 function ConvertTo-MarkdownTable([string[]] $Header, [object[][]] $Rows) {
-    $lines = @('| ' + ($Header -join ' | ') + ' |', '|' + (($Header | ForEach-Object { '---' }) -join '|') + '|')
+    $lines = @(('| ' + ($Header -join ' | ') + ' |'), ('|' + (($Header | ForEach-Object { '---' }) -join '|') + '|'))
     $lines += $Rows | ForEach-Object { '| ' + ($_ -join ' | ') + ' |' }
     $lines -join "`n"
 }

@@ -110,7 +110,7 @@ public sealed class VersionRulesTests
     [InlineData(15, "pg_catalog.pg_backup_start(@label, true)", "pg_catalog.pg_backup_stop(false)")]
     [InlineData(18, "pg_catalog.pg_backup_start(@label, true)", "pg_catalog.pg_backup_stop(false)")]
     public void Backups_use_the_non_exclusive_calls_of_each_major(int major, string start, string stop) =>
-        Assert.Equal((start, stop), VersionRules.BackupFunctions(major));
+        Assert.Equal(new BackupCalls(start, stop), VersionRules.BackupFunctions(major));
 
     [Theory]
     [InlineData(10, "NULL::text AS sender_host")]

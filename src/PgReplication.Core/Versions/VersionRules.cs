@@ -23,6 +23,9 @@ public sealed record VersionRule(string Name, RuleKind Kind, int FirstMajor, int
     public string Majors => LastMajor is null ? $"{FirstMajor}+" : $"{FirstMajor}-{LastMajor}";
 }
 
+/// <summary>The SQL that starts and stops a non-exclusive low-level backup (see <see cref="VersionRules.BackupFunctions"/>).</summary>
+public sealed record BackupCalls(string Start, string Stop);
+
 /// <summary>
 /// The one place that knows what differs between PostgreSQL majors, as data: help and docs are
 /// generated from <see cref="All"/>, and operations ask <see cref="Applies"/> instead of
@@ -159,9 +162,9 @@ public static class VersionRules
     /// The non-exclusive low-level backup calls (@label is the backup's label): pg_backup_start/pg_backup_stop
     /// from 15, pg_start_backup/pg_stop_backup before. Stop returns lsn, labelfile and spcmapfile in both.
     /// </summary>
-    public static (string Start, string Stop) BackupFunctions(int major) => Applies(PgBackupStart, major)
-        ? ("pg_catalog.pg_backup_start(@label, true)", "pg_catalog.pg_backup_stop(false)")
-        : ("pg_catalog.pg_start_backup(@label, true, false)", "pg_catalog.pg_stop_backup(false, false)");
+    public static BackupCalls BackupFunctions(int major) => Applies(PgBackupStart, major)
+        ? new("pg_catalog.pg_backup_start(@label, true)", "pg_catalog.pg_backup_stop(false)")
+        : new("pg_catalog.pg_start_backup(@label, true, false)", "pg_catalog.pg_stop_backup(false, false)");
 
     /// <summary>
     /// A select-list item for a column only some majors have: <paramref name="column"/> where
