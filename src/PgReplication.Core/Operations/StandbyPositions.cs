@@ -94,8 +94,7 @@ public static class StandbyPositions
         catch (PgQueryException) { return null; } // pg_ls_waldir needs superuser or pg_monitor
         if (newest is null || !int.TryParse(newest.Text("name")![..8], System.Globalization.NumberStyles.HexNumber, null, out var newestTimeline))
             return null;
-        var ended = TimelineHistory.Parse(newest.Text("content")).OrderBy(s => s.Timeline).FirstOrDefault(s => replayed <= s.SwitchPoint);
-        return ended?.Timeline ?? newestTimeline;
+        return TimelineHistory.TimelineAt(TimelineHistory.Parse(newest.Text("content")), newestTimeline, replayed);
     }
 
     /// <summary>The primary_conninfo the standby is configured with: a setting from 12, a line of recovery.conf before.</summary>
