@@ -245,4 +245,21 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
         $rows = Get-PgReplicationTopology $n1, $n2, $n3
         @($rows | Where-Object Role -EQ 'Primary').Name | Should -Be @($h3.Name)
     }
+
+    It 'cascades: Set-PgStandbyUpstream points a standby at another standby, and the topology shows the tree' {
+        $cascaded = $n2 | Set-PgStandbyUpstream -Primary $n1 -Confirm:$false
+        $cascaded.Role | Should -Be 'Standby'
+        Wait-LabValue $h2 "SELECT sender_host FROM pg_stat_wal_receiver" $h1.Address | Should -Be $h1.Address
+        Invoke-PgLabSql -LabHost $h3 -Sql 'INSERT INTO acked (id) VALUES (777777)' | Out-Null
+        Wait-LabValue $h2 'SELECT count(*) FROM acked WHERE id = 777777' '1' | Should -Be '1'
+        $rows = @(Get-PgReplicationTopology $n1, $n2, $n3)
+        ($rows | Where-Object Name -EQ $h3.Name).Depth | Should -Be 0
+        ($rows | Where-Object Name -EQ $h1.Name).Depth | Should -Be 1
+        ($rows | Where-Object Name -EQ $h2.Name).Depth | Should -Be 2
+        ($rows | Where-Object Name -EQ $h2.Name).Upstream | Should -Be $h1.Name
+        $rows.Name | Should -Be @($h3.Name, $h1.Name, $h2.Name)
+        # A second run changes nothing and says so.
+        $verbose = $n2 | Set-PgStandbyUpstream -Primary $n1 -Confirm:$false -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        ($verbose.Message -join "`n") | Should -Match 'nothing to change'
+    }
 }
