@@ -45,6 +45,17 @@ public abstract class PgCmdlet : PSCmdlet
         ThrowTerminatingError(new ErrorRecord(new ArgumentException(message), "PgReplication." + errorId,
             ErrorCategory.InvalidArgument, target));
 
+    /// <summary>
+    /// Asks ShouldProcess for a whole plan: the steps go to the verbose stream too (where -WhatIf -Verbose
+    /// can capture them; the What-if text itself only reaches the host), then one question for all of them.
+    /// </summary>
+    protected bool ShouldProcessPlan(string target, string question, IReadOnlyCollection<string> steps, string caption)
+    {
+        foreach (var step in steps) WriteVerbose("Planned: " + step);
+        var list = string.Join(Environment.NewLine, steps.Select(s => "  - " + s));
+        return ShouldProcess($"{target}:{Environment.NewLine}{list}", $"{question}{Environment.NewLine}{list}", caption);
+    }
+
     /// <summary>An -OnPromoted hook must be a scriptblock or a command line; checked before anything changes.</summary>
     protected void ValidateHook(object? hook)
     {

@@ -90,8 +90,10 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
     }
 
     It 'shows the plan with -WhatIf after the preflight, and changes nothing' {
-        $out = $n2, $n3 | Invoke-PgPromotion -Force -WhatIf 6>&1 | Out-String
-        $out | Should -Match 'promote'
+        # -WhatIf text goes to the host; the same plan is in the verbose stream.
+        $out = $n2, $n3 | Invoke-PgPromotion -Force -WhatIf -Verbose 4>&1
+        @($out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }) | Should -BeNullOrEmpty
+        ($out.Message -join "`n") | Should -Match "promote $([regex]::Escape($h2.Name))"
         Get-LabValue $h2 'SELECT pg_is_in_recovery()' | Should -Be 't'
         Get-LabValue $h1 'SELECT pg_is_in_recovery()' | Should -Be 'f'
     }
@@ -119,7 +121,8 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
         $new.Name | Should -Be $h2.Name
         $new.Role | Should -Be 'Primary'
         $new.Timeline | Should -Be 2
-        $hook | Should -Be @("$($h1.Name)->$($h2.Name)")
+        # The old primary was found from the standbys' primary_conninfo: it is known by its address.
+        $hook | Should -Be @("$($h1.Address)->$($h2.Name)")
         $new.PromotionSummary.Siblings.Count | Should -Be 1
         $new.PromotionSummary.Siblings[0].Streaming | Should -BeTrue -Because "$($new.PromotionSummary.Siblings[0])"
         Get-LabValue $h2 'SELECT pg_is_in_recovery()' | Should -Be 'f'
@@ -153,7 +156,7 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
         $connection = [Npgsql.NpgsqlConnection]::new("$npgsql")
         try {
             $connection.Open()
-            $cmd = $connection.CreateCommand(); $cmd.CommandText = 'SELECT inet_server_addr()::text'
+            $cmd = $connection.CreateCommand(); $cmd.CommandText = 'SELECT host(inet_server_addr())'
             $cmd.ExecuteScalar() | Should -Be $h2.Address
         }
         finally { $connection.Dispose() }
@@ -241,5 +244,22 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
         foreach ($r in $results) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
         $rows = Get-PgReplicationTopology $n1, $n2, $n3
         @($rows | Where-Object Role -EQ 'Primary').Name | Should -Be @($h3.Name)
+    }
+
+    It 'cascades: Set-PgStandbyUpstream points a standby at another standby, and the topology shows the tree' {
+        $cascaded = $n2 | Set-PgStandbyUpstream -Primary $n1 -Confirm:$false
+        $cascaded.Role | Should -Be 'Standby'
+        Wait-LabValue $h2 "SELECT sender_host FROM pg_stat_wal_receiver" $h1.Address | Should -Be $h1.Address
+        Invoke-PgLabSql -LabHost $h3 -Sql 'INSERT INTO acked (id) VALUES (777777)' | Out-Null
+        Wait-LabValue $h2 'SELECT count(*) FROM acked WHERE id = 777777' '1' | Should -Be '1'
+        $rows = @(Get-PgReplicationTopology $n1, $n2, $n3)
+        ($rows | Where-Object Name -EQ $h3.Name).Depth | Should -Be 0
+        ($rows | Where-Object Name -EQ $h1.Name).Depth | Should -Be 1
+        ($rows | Where-Object Name -EQ $h2.Name).Depth | Should -Be 2
+        ($rows | Where-Object Name -EQ $h2.Name).Upstream | Should -Be $h1.Name
+        $rows.Name | Should -Be @($h3.Name, $h1.Name, $h2.Name)
+        # A second run changes nothing and says so.
+        $verbose = $n2 | Set-PgStandbyUpstream -Primary $n1 -Confirm:$false -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        ($verbose.Message -join "`n") | Should -Match 'nothing to change'
     }
 }

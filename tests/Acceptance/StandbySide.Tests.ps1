@@ -99,8 +99,10 @@ Describe 'Standby side: Debian primary, two standbys over SSH' -Tag Acceptance, 
 
     It 'keeps the password in no file but the 0600 passfile' {
         foreach ($h in $h2, $h3) {
+            # The passfile holds it escaped as libpq reads it (a backslash doubled, a colon after a backslash): look for both spellings.
+            $escaped = $replPassword.Replace('\', '\\').Replace(':', '\:')
             $files = Invoke-PgLabCommand -LabHost $h -ArgumentList 'sh', '-c',
-                'grep -rlF -- "$1" /var/lib/postgresql /etc/postgresql /tmp /var/log/postgresql 2>/dev/null; true', 'sh', $replPassword
+                'grep -rlF --exclude-dir=pglab -e "$1" -e "$2" /var/lib/postgresql /etc/postgresql /tmp /var/log/postgresql 2>/dev/null | sort -u; true', 'sh', $replPassword, $escaped
             @($files -split "`n" | Where-Object { $_ }) | Should -Be @('/var/lib/postgresql/.pgpass')
             Invoke-PgLabCommand -LabHost $h -ArgumentList 'stat', '-c', '%a %U', '/var/lib/postgresql/.pgpass' | Should -Be '600 postgres'
         }
@@ -144,7 +146,9 @@ Describe 'Standby side: Debian primary, two standbys over SSH' -Tag Acceptance, 
 
     It 'reports a stopped standby as unhealthy, naming the failing checks' {
         Stop-PgLabPostgres -LabHost $h3
-        $r = $primary, $built[1] | Test-PgReplication
+        # With the primary given, its other standby is reported too (healthy); the stopped one must fail.
+        $all = $primary, $built[1] | Test-PgReplication
+        $r = $all | Where-Object Standby -EQ $built[1].Name
         $r.IsHealthy | Should -BeFalse
         $r.Failing | Should -Match 'connected'
         $r.Failing | Should -Match 'streaming'

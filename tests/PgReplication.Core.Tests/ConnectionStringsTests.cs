@@ -14,17 +14,17 @@ public class ConnectionStringsTests
 
     [Fact]
     public void Libpq_lists_hosts_and_ports_by_position() =>
-        Assert.Equal("host='db1,db2' port='5432,5433' dbname='app' user='app' target_session_attrs='read-write'",
+        Assert.Equal("host='db1,db2' port='5432,5433' dbname='app' user='app' connect_timeout='5' target_session_attrs='read-write'",
             Build(ConnectionStringFormat.Libpq, App));
 
     [Fact]
     public void Npgsql_puts_each_port_beside_its_host() =>
-        Assert.Equal("Host=db1:5432,db2:5433;Database=app;Username=app;Target Session Attributes=read-write",
+        Assert.Equal("Host=db1:5432,db2:5433;Database=app;Username=app;Timeout=5;Target Session Attributes=read-write",
             Build(ConnectionStringFormat.Npgsql, App));
 
     [Fact]
     public void Jdbc_is_a_url_with_the_hosts_in_its_authority() =>
-        Assert.Equal("jdbc:postgresql://db1:5432,db2:5433/app?user=app&targetServerType=primary",
+        Assert.Equal("jdbc:postgresql://db1:5432,db2:5433/app?user=app&connectTimeout=5&targetServerType=primary",
             Build(ConnectionStringFormat.Jdbc, App));
 
     [Fact]
@@ -90,7 +90,7 @@ public class ConnectionStringsTests
 
     [Fact]
     public void Jdbc_values_are_url_encoded() =>
-        Assert.Equal("jdbc:postgresql://db1:5432,db2:5433/my%20db%2F%C3%A9?user=a%26b%3Dc&password=p%2Bw%25&targetServerType=primary",
+        Assert.Equal("jdbc:postgresql://db1:5432,db2:5433/my%20db%2F%C3%A9?user=a%26b%3Dc&password=p%2Bw%25&connectTimeout=5&targetServerType=primary",
             Build(ConnectionStringFormat.Jdbc, new() { Database = "my db/é", UserName = "a&b=c", Password = "p+w%" }));
 
     [Theory]
@@ -140,4 +140,14 @@ public class ConnectionStringsTests
     [Fact]
     public void At_least_one_node_is_needed() =>
         Assert.Throws<ArgumentException>(() => ConnectionStrings.Build(ConnectionStringFormat.Libpq, Array.Empty<PgNode>(), App));
+
+    [Fact]
+    public void A_connect_timeout_of_zero_is_left_to_the_client()
+    {
+        var none = App with { ConnectTimeoutSeconds = 0 };
+        Assert.DoesNotContain("connect_timeout", Build(ConnectionStringFormat.Libpq, none));
+        Assert.DoesNotContain("Timeout", Build(ConnectionStringFormat.Npgsql, none));
+        Assert.DoesNotContain("connectTimeout", Build(ConnectionStringFormat.Jdbc, none));
+        Assert.Contains("connect_timeout='30'", Build(ConnectionStringFormat.Libpq, App with { ConnectTimeoutSeconds = 30 }));
+    }
 }

@@ -29,6 +29,15 @@ public sealed class FailoverLogicTests
     public void A_standby_can_follow_unless_it_replayed_past_the_fork(int standbyTimeline, ulong replayed, bool expected) =>
         Assert.Equal(expected, TimelineHistory.CanFollow(standbyTimeline, replayed, 3, TimelineHistory.Parse(History)));
 
+    [Theory]
+    [InlineData(0x1000000UL, 1)]
+    [InlineData(0x3000158UL, 1)]   // at the end of timeline 1: nothing of 2 replayed yet
+    [InlineData(0x3000159UL, 2)]
+    [InlineData(0x5A0000A0UL, 2)]
+    [InlineData(0x60000000UL, 3)]   // past every switch: the newest timeline
+    public void A_position_lies_on_the_timeline_that_ended_at_or_after_it(ulong position, int expected) =>
+        Assert.Equal(expected, TimelineHistory.TimelineAt(TimelineHistory.Parse(History), 3, position));
+
     [Fact]
     public void History_file_names_are_eight_hex_digits() => Assert.Equal("0000000A.history", TimelineHistory.FileName(10));
 

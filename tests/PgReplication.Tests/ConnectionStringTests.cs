@@ -85,7 +85,7 @@ public sealed class ConnectionStringTests : IClassFixture<LocalCluster>, IDispos
     public void In_a_string_it_is_the_connection_string_and_the_table_shows_it()
     {
         var r = _ps.Invoke("\"$(Get-PgConnectionString 127.0.0.1:5432,127.0.0.1:5433 -UserName app)\"");
-        Assert.Equal("host='127.0.0.1,127.0.0.1' port='5432,5433' dbname='postgres' user='app' target_session_attrs='read-write'",
+        Assert.Equal("host='127.0.0.1,127.0.0.1' port='5432,5433' dbname='postgres' user='app' connect_timeout='5' target_session_attrs='read-write'",
             Assert.Single(r.Output).ToString());
 
         r = _ps.Invoke("Get-PgConnectionString 127.0.0.1:5432 -Format Jdbc | Format-Table | Out-String -Width 120");

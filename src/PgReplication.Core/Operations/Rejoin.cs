@@ -145,6 +145,10 @@ public static class Rejoin
             ["host"] = primary.ComputerName, ["port"] = primary.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["user"] = admin.UserName, ["dbname"] = primary.Database, ["passfile"] = passFile, ["connect_timeout"] = "10",
         });
+        // pg_rewind takes the source's timeline from its control file, which a just-promoted primary updates only at
+        // its next checkpoint; before that it sees one timeline and says "no rewind required" (fixed in 16).
+        using (var session = PgSession.Open(primary, log: log, commandTimeout: timeout))
+            session.Execute("CHECKPOINT");
         HostFiles.Write(shell, passFile, Encoding.UTF8.GetBytes(PassFile.Line(primary.ComputerName, primary.Port, "*", admin.UserName, admin.Password)), "0600", node.OsUser);
         try
         {

@@ -44,6 +44,8 @@ public static class ReplicationCheck
     public static List<ReplicationHealth> Check(IReadOnlyList<PgNode> nodes, ReplicationCheckOptions options, IOperationLog log)
     {
         var primaries = nodes.Where(n => n.Role == NodeRole.Primary).ToList();
+        // Only a primary the caller gave reports the standbys it was not given: asking about one standby is about that one.
+        var givenPrimaries = primaries.ToHashSet();
         var standbys = nodes.Where(n => n.Role != NodeRole.Primary).ToList();
 
         // A standby given without its primary: find the primary from its own upstream.
@@ -98,7 +100,7 @@ public static class ReplicationCheck
                 results.Add(Build(standby.Name, standby, primary, row, facts, error, primaryTimeline, archiverFailing, primaryLsn, options));
             }
             // Standbys that the primary shows but that were not given.
-            foreach (var row in senders.Where(r => !claimed.Contains((primary, r.Get<int>("pid")))))
+            foreach (var row in senders.Where(r => givenPrimaries.Contains(primary) && !claimed.Contains((primary, r.Get<int>("pid")))))
             {
                 var name = $"{row.Text("application_name")}@{row.Text("client_addr") ?? "local"}";
                 results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, options));

@@ -47,8 +47,10 @@ public sealed class FollowPlan
     public string? SlotToCreate { get; init; }
     /// <summary>Replay is paused: the startup process would never pick up the new upstream or its timeline.</summary>
     public bool ResumeReplay { get; init; }
+    /// <summary>The replication line the upstream's pg_hba.conf lacks for this standby, if any.</summary>
+    public PrimaryConfigPlan? UpstreamHba { get; init; }
     public List<string> Steps { get; } = new();
-    public bool ChangesNothing => SlotToCreate is null && !ResumeReplay && StandbyPlan.ChangesNothing;
+    public bool ChangesNothing => SlotToCreate is null && !ResumeReplay && UpstreamHba is null && StandbyPlan.ChangesNothing;
 }
 
 /// <summary>Re-points a standby to a new upstream: slot, primary_conninfo, reload (13+) or restart, streaming checked.</summary>
@@ -74,12 +76,21 @@ public static class StandbyFollow
         using (var session = PgSession.Open(primary, log: log))
             slotExists = session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot)", ("slot", slot));
 
+        // The new upstream was set up for other standbys: it may have no pg_hba.conf line for this one (a former primary).
+        PrimaryConfigPlan? hba = null;
+        if (primary.Role == NodeRole.Primary)
+        {
+            hba = PrimaryConfig.Plan(primary, new PrimaryConfigOptions { Standbys = new[] { standby.ComputerName }, ReplicationUser = replication.UserName }, NullOperationLog.Instance);
+            if (!hba.Changes.Any(c => c.Kind == PrimaryChangeKind.HbaLine)) hba = null;
+        }
+
         var standbyRequest = new HotStandbyRequest { Standby = standby, Primary = primary, Replication = replication, SlotName = slot, Timeout = request.Timeout };
         var plan = new FollowPlan
         {
             StandbyRequest = standbyRequest, StandbyPlan = HotStandby.Prepare(standbyRequest, shell, log),
-            SlotToCreate = slotExists ? null : slot, ResumeReplay = position.ReplayPaused,
+            SlotToCreate = slotExists ? null : slot, ResumeReplay = position.ReplayPaused, UpstreamHba = hba,
         };
+        foreach (var line in HbaLines(hba)) plan.Steps.Add($"{line.Description} on {primary.Name}");
         if (position.ReplayPaused) plan.Steps.Add($"resume the paused WAL replay on {standby.Name} (a paused standby cannot switch to the new timeline)");
         if (!slotExists) plan.Steps.Add($"create the physical slot {slot} on {primary.Name}");
         plan.Steps.AddRange(plan.StandbyPlan.Steps);
@@ -96,6 +107,8 @@ public static class StandbyFollow
             session.Execute("SELECT pg_catalog.pg_create_physical_replication_slot(@slot, true)", ("slot", slot));
             log.Verbose($"{request.Primary.Name}: created the physical replication slot {slot}.");
         }
+        if (plan.UpstreamHba is { } hba)
+            PrimaryConfig.Apply(hba, HbaLines(hba), restart: false, request.Timeout, log);
         if (plan.ResumeReplay)
         {
             using var session = PgSession.Open(request.Standby, log: log);
@@ -108,6 +121,9 @@ public static class StandbyFollow
         WaitForTimeline(node, request.Primary, request.Timeout, log);
         return node;
     }
+
+    private static IReadOnlyCollection<PrimaryConfigChange> HbaLines(PrimaryConfigPlan? plan) =>
+        plan?.Changes.Where(c => c.Kind == PrimaryChangeKind.HbaLine).ToList() ?? new List<PrimaryConfigChange>();
 
     /// <summary>Prepare and Apply for one sibling of a promotion, turned into an outcome instead of an exception.</summary>
     public static FollowOutcome TryFollow(FollowRequest request, IOperationLog log)

@@ -42,7 +42,16 @@ public static class StandbyPositions
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() ELSE false END AS paused,
                COALESCE((SELECT r.received_tli FROM pg_catalog.pg_stat_wal_receiver r),
                         (SELECT c.timeline_id FROM pg_catalog.pg_control_checkpoint() c)) AS timeline,
-               pg_catalog.current_setting('synchronous_standby_names') AS sync_names
+               pg_catalog.current_setting('synchronous_standby_names') AS sync_names,
+               EXISTS (SELECT 1 FROM pg_catalog.pg_stat_wal_receiver r WHERE r.received_tli IS NOT NULL) AS receiving
+        """;
+
+    // The standby's own newest timeline history file: its lineage, as far as it knows it.
+    private const string NewestHistoryQuery = """
+        SELECT w.name, pg_catalog.pg_read_file('pg_wal/' || w.name, 0, 10485760, true) AS content
+          FROM pg_catalog.pg_ls_waldir() w
+         WHERE w.name ~ '^[0-9A-F]{8}\.history$'
+         ORDER BY w.name DESC LIMIT 1
         """;
 
     public static StandbyPosition Read(PgNode node, IOperationLog log, TimeSpan? connectTimeout = null)
@@ -53,10 +62,12 @@ public static class StandbyPositions
             var row = session.Query(PositionQuery).Single();
             var inRecovery = row.Get<bool>("in_recovery");
             var conninfo = inRecovery ? ConninfoOf(session, node) : new Dictionary<string, string>();
+            var timeline = row["timeline"] is int tli ? tli : (int?)null;
+            if (inRecovery && !row.Get<bool>("receiving")) timeline = ReplayTimeline(session, Lsn.Parse(row.Text("replay_lsn")) ?? 0) ?? timeline;
             return new StandbyPosition
             {
                 Node = node, Reachable = true, InRecovery = inRecovery,
-                Timeline = row["timeline"] is int tli ? tli : null,
+                Timeline = timeline,
                 ReceiveLsn = row.Text("receive_lsn"), ReplayLsn = row.Text("replay_lsn"),
                 ReplayPaused = row.Get<bool>("paused"),
                 SynchronousStandbyNames = row.Text("sync_names"),
@@ -69,6 +80,21 @@ public static class StandbyPositions
         {
             return new StandbyPosition { Node = node, Reachable = false, Error = ex.Message };
         }
+    }
+
+    /// <summary>
+    /// The timeline a standby's replay is on when no WAL receiver runs (its primary is gone): pg_control's
+    /// copy is only as new as the last restartpoint. Its newest history file lists the timelines it went
+    /// through and where each ended; the replay position says which one it is on. Null when unknown.
+    /// </summary>
+    private static int? ReplayTimeline(PgSession session, ulong replayed)
+    {
+        SqlRow? newest;
+        try { newest = session.Query(NewestHistoryQuery).SingleOrDefault(); }
+        catch (PgQueryException) { return null; } // pg_ls_waldir needs superuser or pg_monitor
+        if (newest is null || !int.TryParse(newest.Text("name")![..8], System.Globalization.NumberStyles.HexNumber, null, out var newestTimeline))
+            return null;
+        return TimelineHistory.TimelineAt(TimelineHistory.Parse(newest.Text("content")), newestTimeline, replayed);
     }
 
     /// <summary>The primary_conninfo the standby is configured with, parsed.</summary>

@@ -17,6 +17,11 @@ public sealed record ConnectionStringSettings
     /// <summary>Only in the string when set: connection strings end up in logs.</summary>
     public string? Password { get; init; }
     public Target Target { get; init; } = Target.ReadWrite;
+    /// <summary>
+    /// Seconds a client waits for each host before it tries the next; 0 leaves it out. Without it, a host
+    /// that is cut off (not refusing, just silent) holds the client for the OS's TCP timeout, minutes.
+    /// </summary>
+    public int ConnectTimeoutSeconds { get; init; } = 5;
 }
 
 /// <summary>
@@ -81,6 +86,7 @@ public static class ConnectionStrings
             new("dbname", s.Database),
         };
         values.AddRange(UserAndPassword(s, "user", "password"));
+        if (s.ConnectTimeoutSeconds > 0) values.Add(new("connect_timeout", Seconds(s)));
         values.Add(new("target_session_attrs", LibpqTarget(s.Target)));
         return Conninfo.Build(values);
     }
@@ -90,13 +96,16 @@ public static class ConnectionStrings
         // The builder quotes values with ';', '=' or quotes as Npgsql reads them back.
         var builder = new NpgsqlConnectionStringBuilder { Host = string.Join(',', nodes.Select(HostPort)), Database = s.Database };
         foreach (var (key, value) in UserAndPassword(s, "Username", "Password")) builder[key] = value;
+        if (s.ConnectTimeoutSeconds > 0) builder.Timeout = s.ConnectTimeoutSeconds;
         builder.TargetSessionAttributes = LibpqTarget(s.Target);
         return builder.ConnectionString;
     }
 
     private static string JdbcUrl(IReadOnlyList<PgNode> nodes, ConnectionStringSettings s)
     {
-        var query = UserAndPassword(s, "user", "password").Append(new("targetServerType", JdbcTarget(s.Target)));
+        var query = UserAndPassword(s, "user", "password");
+        if (s.ConnectTimeoutSeconds > 0) query = query.Append(new("connectTimeout", Seconds(s)));
+        query = query.Append(new("targetServerType", JdbcTarget(s.Target)));
         return $"jdbc:postgresql://{string.Join(',', nodes.Select(HostPort))}/{Uri.EscapeDataString(s.Database)}?"
             + string.Join('&', query.Select(kv => $"{kv.Key}={Uri.EscapeDataString(kv.Value)}"));
     }
@@ -106,6 +115,8 @@ public static class ConnectionStrings
         if (!string.IsNullOrEmpty(s.UserName)) yield return new(userKey, s.UserName);
         if (s.Password is not null) yield return new(passwordKey, s.Password);
     }
+
+    private static string Seconds(ConnectionStringSettings s) => s.ConnectTimeoutSeconds.ToString(CultureInfo.InvariantCulture);
 
     private static string Port(PgNode node) => node.Port.ToString(CultureInfo.InvariantCulture);
 

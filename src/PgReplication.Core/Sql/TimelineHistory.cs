@@ -39,6 +39,13 @@ public static class TimelineHistory
         return fork is not null && standbyLsn <= fork.SwitchPoint;
     }
 
+    /// <summary>
+    /// The timeline a position belongs to in a lineage: the first timeline that ended at or after it, else the
+    /// newest (<paramref name="newestTimeline"/>, whose history file <paramref name="history"/> is).
+    /// </summary>
+    public static int TimelineAt(IReadOnlyList<TimelineSwitch> history, int newestTimeline, ulong position) =>
+        history.OrderBy(s => s.Timeline).FirstOrDefault(s => position <= s.SwitchPoint)?.Timeline ?? newestTimeline;
+
     /// <summary>Where <paramref name="timeline"/> forked off in the history, or null when it is not an ancestor.</summary>
     public static ulong? SwitchPointOf(int timeline, IReadOnlyList<TimelineSwitch> history) =>
         history.FirstOrDefault(s => s.Timeline == timeline)?.SwitchPoint;

@@ -64,9 +64,7 @@ public sealed class EnablePgHotStandbyCommand : PgCmdlet
                 var plan = RunCore(log => HotStandby.Prepare(request, shell, log));
                 if (!plan.ChangesNothing)
                 {
-                    var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
-                    if (!ShouldProcess($"Hot standby {standby.Name} of {primary.Name}:{Environment.NewLine}{steps}",
-                            $"Make {standby.Name} a hot standby of {primary.Name}?{Environment.NewLine}{steps}", "Enable-PgHotStandby"))
+                    if (!ShouldProcessPlan($"Hot standby {standby.Name} of {primary.Name}", $"Make {standby.Name} a hot standby of {primary.Name}?", plan.Steps, "Enable-PgHotStandby"))
                         continue;
                 }
                 WriteObject(RunCore(log => HotStandby.Apply(request, plan, shell, log)));

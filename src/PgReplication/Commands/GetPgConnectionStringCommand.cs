@@ -26,6 +26,11 @@ public sealed class GetPgConnectionStringCommand : PgCmdlet
     [ValidateNotNullOrEmpty]
     public string Database { get; set; } = "postgres";
 
+    /// <summary>Seconds the client waits for each host before trying the next (0: the client's default, which can be minutes for a host that is cut off).</summary>
+    [Parameter]
+    [ValidateRange(0, 3600)]
+    public int ConnectTimeoutSeconds { get; set; } = 5;
+
     [Parameter(Mandatory = true, ParameterSetName = "Credential")]
     [Credential]
     public PSCredential? Credential { get; set; }
@@ -51,6 +56,7 @@ public sealed class GetPgConnectionStringCommand : PgCmdlet
             UserName = Credential?.UserName ?? UserName ?? _nodes.FirstOrDefault()?.AdminCredential?.UserName,
             Password = IncludePassword ? Credential!.GetNetworkCredential().Password : null,
             Target = TargetSessionAttribute,
+            ConnectTimeoutSeconds = ConnectTimeoutSeconds,
         };
         var formats = Format.Equals("All", StringComparison.OrdinalIgnoreCase)
             ? Enum.GetValues<ConnectionStringFormat>()

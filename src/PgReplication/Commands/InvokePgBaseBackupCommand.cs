@@ -93,10 +93,7 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
                     WriteObject(RunCore(log => BaseBackup.Run(request, plan, standbyShell, primaryShell, log)));
                     continue;
                 }
-                var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
-                if (!ShouldProcess($"Base backup of {Primary.Name} to {standby.Name}:{Environment.NewLine}{steps}",
-                        $"Copy {Primary.Name} into {standby.Name}:{plan.DataDirectory}?{Environment.NewLine}{steps}",
-                        "Invoke-PgBaseBackup"))
+                if (!ShouldProcessPlan($"Base backup of {Primary.Name} to {standby.Name}", $"Copy {Primary.Name} into {standby.Name}:{plan.DataDirectory}?", plan.Steps, "Invoke-PgBaseBackup"))
                     continue;
                 WriteObject(RunCore(log => BaseBackup.Run(request, plan, standbyShell, primaryShell, log)));
             }

@@ -87,9 +87,7 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
         }
 
         var candidate = plan.Chosen.Node;
-        var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
-        if (!ShouldProcess($"Promotion of {candidate.Name}:{Environment.NewLine}{steps}",
-                $"Promote {candidate.Name} to primary?{Environment.NewLine}{steps}", "Invoke-PgPromotion"))
+        if (!ShouldProcessPlan($"Promotion of {candidate.Name}", $"Promote {candidate.Name} to primary?", plan.Steps, "Invoke-PgPromotion"))
             return;
 
         PromotionSummary summary;

@@ -63,9 +63,7 @@ public sealed class InvokePgSwitchoverCommand : PgCmdlet
         try
         {
             var plan = RunCore(log => Switchover.Prepare(request, log));
-            var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
-            if (!ShouldProcess($"Switchover from {Primary.Name} to {InputObject.Name}:{Environment.NewLine}{steps}",
-                    $"Make {InputObject.Name} the primary and {Primary.Name} its standby?{Environment.NewLine}{steps}", "Invoke-PgSwitchover"))
+            if (!ShouldProcessPlan($"Switchover from {Primary.Name} to {InputObject.Name}", $"Make {InputObject.Name} the primary and {Primary.Name} its standby?", plan.Steps, "Invoke-PgSwitchover"))
                 return;
             var summary = RunCore(log => Switchover.Apply(request, plan, log));
             WritePromotionResult(InputObject, Primary, summary, OnPromoted, IncludeSibling);

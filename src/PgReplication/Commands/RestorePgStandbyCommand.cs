@@ -52,10 +52,7 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
                     WriteObject(RunCore(log => Rejoin.Apply(request, plan, shell, log)));
                     continue;
                 }
-                var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
-                if (!ShouldProcess($"Rejoin of {node.Name} as a standby of {Primary.Name} ({plan.Method}):{Environment.NewLine}{steps}",
-                        $"Turn {node.Name} into a standby of {Primary.Name}? Its changes since the fork are discarded.{Environment.NewLine}{steps}",
-                        "Restore-PgStandby"))
+                if (!ShouldProcessPlan($"Rejoin of {node.Name} as a standby of {Primary.Name} ({plan.Method})", $"Turn {node.Name} into a standby of {Primary.Name}? Its changes since the fork are discarded.", plan.Steps, "Restore-PgStandby"))
                     continue;
                 WriteObject(RunCore(log => Rejoin.Apply(request, plan, shell, log)));
             }

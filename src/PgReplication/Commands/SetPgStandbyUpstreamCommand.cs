@@ -58,9 +58,7 @@ public sealed class SetPgStandbyUpstreamCommand : PgCmdlet
                     WriteObject(RunCore(log => StandbyFollow.Apply(plan, log)));
                     continue;
                 }
-                var steps = string.Join(Environment.NewLine, plan.Steps.Select(s => "  - " + s));
-                if (!ShouldProcess($"Upstream of {standby.Name}:{Environment.NewLine}{steps}",
-                        $"Make {standby.Name} follow {Primary.Name}?{Environment.NewLine}{steps}", "Set-PgStandbyUpstream"))
+                if (!ShouldProcessPlan($"Upstream of {standby.Name}", $"Make {standby.Name} follow {Primary.Name}?", plan.Steps, "Set-PgStandbyUpstream"))
                     continue;
                 WriteObject(RunCore(log => StandbyFollow.Apply(plan, log)));
             }
