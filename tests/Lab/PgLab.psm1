@@ -31,7 +31,10 @@ $script:ServerPackages = @{
     18 = @{ Version = '18.4.0-beta.17'; Integrity = 'sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==' }
 }
 # The repository's git-ignored cache; every lab host sees it (hosts share the root file system).
-$script:ServerCache = [System.IO.Path]::GetFullPath((Join-Path $PSScriptRoot '../../.cache/pg'))
+$script:RepoRoot = [System.IO.Path]::GetFullPath((Join-Path $PSScriptRoot '../..'))
+$script:ServerCache = Join-Path $script:RepoRoot '.cache/pg'
+# Where the builds go instead when postgres cannot reach the repository (a clone under a closed folder).
+$script:ServerCacheOutside = '/var/cache/pglab'
 $script:PgPort = 5432
 $script:SshPort = 22
 $script:Sshd = '/usr/sbin/sshd'
@@ -735,8 +738,13 @@ function Install-PgLabMajor {
     [OutputType([string])]
     param(
         [Parameter(Mandatory, Position = 0)] [ValidateRange(10, 18)] [int] $Major,
-        [string] $CacheDirectory = $script:ServerCache
+        [string] $CacheDirectory
     )
+    if (-not $CacheDirectory) {
+        # The servers run as postgres: a repository under a folder closed to others cannot hold them.
+        $reachable = (Invoke-LabNative -Command runuser, -u, postgres, '--', test, -x, $script:RepoRoot -AllowFailure).ExitCode -eq 0
+        $CacheDirectory = if ($reachable) { $script:ServerCache } else { $script:ServerCacheOutside }
+    }
     $pin = $script:ServerPackages[$Major]
     $dir = Join-Path $CacheDirectory "$Major"
     $bin = Join-Path $dir 'bin'
