@@ -12,6 +12,7 @@ public sealed class TestPgReplicationCommand : PgCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
 
     [Parameter]
