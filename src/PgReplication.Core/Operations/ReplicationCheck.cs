@@ -40,6 +40,14 @@ public static class ReplicationCheck
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn
         """;
 
+    /// <summary>Failed archiving attempts since the last success (0 when the last attempt succeeded, or none failed).</summary>
+    internal const string ArchiverFailuresQuery = """
+        SELECT CASE WHEN a.last_failed_time IS NOT NULL
+                     AND (a.last_archived_time IS NULL OR a.last_failed_time > a.last_archived_time)
+                    THEN a.failed_count ELSE 0 END
+        FROM pg_catalog.pg_stat_archiver a
+        """;
+
     /// <summary>One result per standby: those given, and those the given primaries show in pg_stat_replication.</summary>
     public static List<ReplicationHealth> Check(IReadOnlyList<PgNode> nodes, ReplicationCheckOptions options, IOperationLog log)
     {
@@ -70,12 +78,7 @@ public static class ReplicationCheck
                 using var p = PgSession.Open(primary, log: log);
                 senders = p.Query(SendersQuery).ToList();
                 primaryLsn = p.Scalar<string>("SELECT pg_catalog.pg_current_wal_lsn()::text");
-                archiverFailing = p.Scalar<long>("""
-                    SELECT CASE WHEN a.last_failed_time IS NOT NULL
-                                 AND (a.last_archived_time IS NULL OR a.last_failed_time > a.last_archived_time)
-                                THEN a.failed_count ELSE 0 END
-                    FROM pg_catalog.pg_stat_archiver a
-                    """);
+                archiverFailing = p.Scalar<long>(ArchiverFailuresQuery);
                 NodeDiscovery.Discover(primary, p, NullOperationLog.Instance);
                 primaryTimeline = primary.Timeline;
             }

@@ -33,12 +33,7 @@ public sealed class TestPgReplicationCommand : PgCmdlet
 
     protected override void EndProcessing()
     {
-        // Nodes not yet discovered (strings, -NoConnect) are asked what they are first.
-        foreach (var node in _nodes.Where(n => n.Role is NodeRole.Unknown or NodeRole.Unreachable))
-        {
-            try { RunCore(log => NodeDiscovery.Discover(node, log)); }
-            catch (Exception ex) when (ex is not PipelineStoppedException) { WriteVerbose($"{node.Name}: {ex.Message}"); }
-        }
+        DiscoverUndiscovered(_nodes);
         var options = new ReplicationCheckOptions { MaxLagBytes = MaxLagBytes, MaxLag = TimeSpan.FromSeconds(MaxLagSeconds) };
         var results = RunCore(log => ReplicationCheck.Check(_nodes, options, log));
         if (Quiet)
