@@ -17,10 +17,14 @@ public sealed class PgNodeTransformationAttribute : ArgumentTransformationAttrib
             PSObject { BaseObject: var inner } => Transform(engineIntrinsics, inner),
             PgNode node => node,
             string text => SessionNodes.Find(text) ?? FromText(text),
-            object[] items => items.Select(i => Transform(engineIntrinsics, i)).ToArray(),
+            object[] items => items.SelectMany(Flatten).Select(i => Transform(engineIntrinsics, i)).ToArray(),
             _ => throw new ArgumentTransformationMetadataException($"'{inputData}' is neither a PgNode nor a \"host:port\" string."),
         };
     }
+
+    // "$primary, $standbys" is a node and an array of nodes: one flat list, as the pipeline would give it.
+    private static IEnumerable<object> Flatten(object item) =>
+        (item is PSObject { BaseObject: var inner } ? inner : item) is object[] items ? items.SelectMany(Flatten) : new[] { item };
 
     private static PgNode FromText(string text)
     {

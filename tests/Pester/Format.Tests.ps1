@@ -89,7 +89,7 @@ Describe 'Views for every output type' -Tag Surface {
     }
 }
 
-Describe 'Tab completion' -Tag Surface {
+Describe 'Node names and tab completion' -Tag Surface {
     BeforeAll {
         function Get-Completion([string] $InputScript) {
             @((TabExpansion2 -inputScript $InputScript -cursorColumn $InputScript.Length).CompletionMatches | ForEach-Object CompletionText)
@@ -116,5 +116,11 @@ Describe 'Tab completion' -Tag Surface {
 
     It 'resolves such a name, given as a string, to that very node' {
         (Get-PgConnectionString 'complete standby two' -UserName app).Hosts | Should -Be @('127.0.0.1:5999')
+    }
+
+    It 'takes a node and a list of nodes as one list, as the pipeline does' {
+        $others = New-PgNode 'complete-b', 'complete-c' -NoConnect
+        (Get-PgConnectionString $Standby, $others -UserName app).Hosts |
+            Should -Be @('complete-standby.example.net:5432', 'complete-b:5432', 'complete-c:5432')
     }
 }
