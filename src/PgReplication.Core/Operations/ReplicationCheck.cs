@@ -6,8 +6,12 @@ namespace PgReplication.Core.Operations;
 
 public sealed class ReplicationCheckOptions
 {
-    public long MaxLagBytes { get; init; } = 16L * 1024 * 1024;
-    public TimeSpan MaxLag { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>The thresholds Test-PgReplication and the acceptance kit use unless told otherwise.</summary>
+    public const long DefaultMaxLagBytes = 16L * 1024 * 1024;
+    public const double DefaultMaxLagSeconds = 30;
+
+    public long MaxLagBytes { get; init; } = DefaultMaxLagBytes;
+    public TimeSpan MaxLag { get; init; } = TimeSpan.FromSeconds(DefaultMaxLagSeconds);
 }
 
 /// <summary>

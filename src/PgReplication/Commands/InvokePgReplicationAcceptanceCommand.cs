@@ -29,11 +29,11 @@ public sealed class InvokePgReplicationAcceptanceCommand : PgCmdlet
 
     [Parameter]
     [ValidateRange(0, long.MaxValue)]
-    public long MaxLagBytes { get; set; } = 16L * 1024 * 1024;
+    public long MaxLagBytes { get; set; } = ReplicationCheckOptions.DefaultMaxLagBytes;
 
     [Parameter]
     [ValidateRange(0.0, 86400.0)]
-    public double MaxLagSeconds { get; set; } = 30;
+    public double MaxLagSeconds { get; set; } = ReplicationCheckOptions.DefaultMaxLagSeconds;
 
     /// <summary>Checks to leave out, by the tag each test carries.</summary>
     [Parameter]

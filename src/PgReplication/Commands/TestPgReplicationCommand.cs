@@ -17,11 +17,11 @@ public sealed class TestPgReplicationCommand : PgCmdlet
 
     [Parameter]
     [ValidateRange(0, long.MaxValue)]
-    public long MaxLagBytes { get; set; } = 16L * 1024 * 1024;
+    public long MaxLagBytes { get; set; } = ReplicationCheckOptions.DefaultMaxLagBytes;
 
     [Parameter]
     [ValidateRange(0.0, 86400.0)]
-    public double MaxLagSeconds { get; set; } = 30;
+    public double MaxLagSeconds { get; set; } = ReplicationCheckOptions.DefaultMaxLagSeconds;
 
     /// <summary>One boolean for all: true when every standby is healthy.</summary>
     [Parameter]
