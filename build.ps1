@@ -48,6 +48,10 @@ function Invoke-Build {
     Copy-Item (Join-Path $Root 'PgReplication.psd1') $ModuleDir
     Copy-Item (Join-Path $Root 'en-US') $ModuleDir -Recurse
     Get-ChildItem $ModuleDir -Filter '*.pdb' | Remove-Item
+    # Help from docs/help/*.md and the cmdlets' real parameters, in a child pwsh that loads the built module:
+    # a parameter without help (or help without a parameter) fails the build here.
+    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-MamlHelp.ps1'),
+        '-ModulePath', $ModuleDir, '-MarkdownPath', (Join-Path $Root 'docs/help'))
     Write-Host "Module: $ModuleDir"
 }
 

@@ -29,7 +29,7 @@ BeforeAll {
     function Get-RuleProbe($Rule) {
         $explicit = @{
             'pg_hba_file_rules'                              = "SELECT to_regclass('pg_catalog.pg_hba_file_rules') IS NOT NULL"
-            'pg_*_wal_* function names'                      = "SELECT to_regproc('pg_catalog.pg_current_wal_lsn') IS NOT NULL AND to_regproc('pg_catalog.pg_is_wal_replay_paused') IS NOT NULL"
+            'wal function names'                      = "SELECT to_regproc('pg_catalog.pg_current_wal_lsn') IS NOT NULL AND to_regproc('pg_catalog.pg_is_wal_replay_paused') IS NOT NULL"
             'pg_read_file(path, offset, length, missing_ok)' = "SELECT to_regprocedure('pg_catalog.pg_read_file(text, bigint, bigint, boolean)') IS NOT NULL"
             # Before 11 this is an error ("absolute path not allowed"), which the caller takes as false.
             'pg_read_file() outside the data directory'      = "SELECT pg_catalog.pg_read_file('/etc/passwd', 0, 1) IS NOT NULL"

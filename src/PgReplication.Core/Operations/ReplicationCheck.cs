@@ -6,8 +6,12 @@ namespace PgReplication.Core.Operations;
 
 public sealed class ReplicationCheckOptions
 {
-    public long MaxLagBytes { get; init; } = 16L * 1024 * 1024;
-    public TimeSpan MaxLag { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>The thresholds Test-PgReplication and the acceptance kit use unless told otherwise.</summary>
+    public const long DefaultMaxLagBytes = 16L * 1024 * 1024;
+    public const double DefaultMaxLagSeconds = 30;
+
+    public long MaxLagBytes { get; init; } = DefaultMaxLagBytes;
+    public TimeSpan MaxLag { get; init; } = TimeSpan.FromSeconds(DefaultMaxLagSeconds);
 }
 
 /// <summary>
@@ -38,6 +42,14 @@ public static class ReplicationCheck
                (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier,
                pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name,
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn
+        """;
+
+    /// <summary>Failed archiving attempts since the last success (0 when the last attempt succeeded, or none failed).</summary>
+    internal const string ArchiverFailuresQuery = """
+        SELECT CASE WHEN a.last_failed_time IS NOT NULL
+                     AND (a.last_archived_time IS NULL OR a.last_failed_time > a.last_archived_time)
+                    THEN a.failed_count ELSE 0 END
+        FROM pg_catalog.pg_stat_archiver a
         """;
 
     /// <summary>One result per standby: those given, and those the given primaries show in pg_stat_replication.</summary>
@@ -72,12 +84,7 @@ public static class ReplicationCheck
                 using var p = PgSession.Open(primary, log: log);
                 senders = p.Query(SendersQuery).ToList();
                 primaryLsn = p.Scalar<string>("SELECT pg_catalog.pg_current_wal_lsn()::text");
-                archiverFailing = p.Scalar<long>("""
-                    SELECT CASE WHEN a.last_failed_time IS NOT NULL
-                                 AND (a.last_archived_time IS NULL OR a.last_failed_time > a.last_archived_time)
-                                THEN a.failed_count ELSE 0 END
-                    FROM pg_catalog.pg_stat_archiver a
-                    """);
+                archiverFailing = p.Scalar<long>(ArchiverFailuresQuery);
                 NodeDiscovery.Discover(primary, p, NullOperationLog.Instance);
                 primaryTimeline = primary.Timeline;
             }

@@ -64,7 +64,7 @@ public static class VersionRules
     public const string PgStopBackup = "pg_stop_backup()";
     public const string PgBackupStop = "pg_backup_stop()";
     public const string ArchiveLibrary = "archive_library";
-    public const string WalFunctionNames = "pg_*_wal_* function names";
+    public const string WalFunctionNames = "wal function names";
     public const string PgCtlPromote = "pg_ctl promote -w";
     public const string RecoveryTargetTimelineLatest = "recovery_target_timeline default latest";
     public const string WalReceiverSenderHost = "pg_stat_wal_receiver.sender_host";
@@ -182,7 +182,7 @@ public static class VersionRules
     public static IEnumerable<VersionRule> For(int major) => All.Where(r => r.AppliesTo(major));
 
     /// <summary>
-    /// The rules as a Markdown table (name as code, majors, purpose, source), optionally of one kind:
+    /// The rules as a Markdown table (name, majors, purpose, source), optionally of one kind:
     /// what help and docs print, so they cannot drift from the code.
     /// </summary>
     public static string ToMarkdownTable(RuleKind? kind = null)
@@ -191,7 +191,7 @@ public static class VersionRules
         text.AppendLine("| Name | Majors | What it is for | Source |");
         text.AppendLine("|---|---|---|---|");
         foreach (var rule in All.Where(r => kind is null || r.Kind == kind))
-            text.AppendLine($"| `{rule.Name}` | {rule.Majors} | {rule.Purpose.Replace("|", "\\|")} | {rule.Source.Replace("|", "\\|")} |");
+            text.AppendLine($"| {rule.Name} | {rule.Majors} | {rule.Purpose} | {rule.Source} |");
         return text.ToString();
     }
 }

@@ -123,6 +123,7 @@ public sealed class NewPgNodeCommand : PgCmdlet
                 ConnectTimeout = TimeSpan.FromSeconds(ConnectTimeoutSeconds),
                 Ssh = SshSettings(),
             });
+            SessionNodes.Remember(node);
 
             if (NoConnect)
             {
