@@ -70,16 +70,13 @@ public static class ServerController
     public static string? TryBinDirectory(PgNode node, IHostShell shell, out IReadOnlyList<string> looked, int? major = null)
     {
         major ??= node.MajorVersion;
-        var candidates = new List<string>();
-        if (node.BinDirectory is not null) candidates.Add(node.BinDirectory);
-        if (RunningServerDirectory(node, shell) is { } running) candidates.Add(running);
-        if (major is not null) candidates.Add($"/usr/lib/postgresql/{major}/bin");
-        var pgConfig = shell.Run(new HostCommand("sh", "-c", "command -v pg_config >/dev/null && pg_config --bindir") { Timeout = TimeSpan.FromSeconds(30) });
-        if (pgConfig.Succeeded && pgConfig.StandardOutput.Trim() is { Length: > 0 } dir) candidates.Add(dir);
-
-        looked = candidates.Distinct().ToList();
-        foreach (var candidate in looked)
+        var tried = new List<string>();
+        looked = tried;
+        // Each candidate is found only when the ones before it failed: every probe is a command on the host.
+        foreach (var candidate in Candidates(node, shell, major))
         {
+            if (candidate is null || tried.Contains(candidate)) continue;
+            tried.Add(candidate);
             var r = shell.Run(new HostCommand(Path.Combine(candidate, "pg_ctl"), "--version") { Timeout = TimeSpan.FromSeconds(30) });
             if (!r.Succeeded) continue;
             if (major is null || Versions.PgVersion.TryParse(r.StandardOutput, out var v) && v.Major == major)
@@ -89,6 +86,15 @@ public static class ServerController
             }
         }
         return null;
+    }
+
+    private static IEnumerable<string?> Candidates(PgNode node, IHostShell shell, int? major)
+    {
+        yield return node.BinDirectory;
+        yield return RunningServerDirectory(node, shell);
+        if (major is not null) yield return $"/usr/lib/postgresql/{major}/bin";
+        var pgConfig = shell.Run(new HostCommand("sh", "-c", "command -v pg_config >/dev/null && pg_config --bindir") { Timeout = TimeSpan.FromSeconds(30) });
+        if (pgConfig.Succeeded && pgConfig.StandardOutput.Trim() is { Length: > 0 } dir) yield return dir;
     }
 
     /// <summary>
