@@ -220,11 +220,7 @@ public static class HotStandby
                 if (status == "streaming" && row.Text("replay") is { } replay)
                 {
                     using var p = PgSession.Open(primary, log: NullOperationLog.Instance);
-                    // A cascade's upstream is itself in recovery: its own received position is as far as it goes.
-                    behind = p.Scalar<long?>("""
-                        SELECT pg_catalog.pg_wal_lsn_diff(CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_receive_lsn()
-                                                               ELSE pg_catalog.pg_current_wal_lsn() END, @replay::pg_lsn)::bigint
-                        """, ("replay", replay));
+                    behind = p.Scalar<long?>($"SELECT pg_catalog.pg_wal_lsn_diff({WalPosition.Expression}, @replay::pg_lsn)::bigint", ("replay", replay));
                 }
             }
             if (status == "streaming")

@@ -20,11 +20,11 @@ public sealed class ReplicationCheckOptions
 /// </summary>
 public static class ReplicationCheck
 {
-    private const string SendersQuery = """
+    private const string SendersQuery = $$"""
         SELECT r.pid, r.application_name, r.client_addr::text AS client_addr, r.state,
                r.sent_lsn::text AS sent_lsn, r.write_lsn::text AS write_lsn, r.flush_lsn::text AS flush_lsn,
                r.replay_lsn::text AS replay_lsn,
-               pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.replay_lsn)::bigint AS lag_bytes,
+               pg_catalog.pg_wal_lsn_diff({{WalPosition.Expression}}, r.replay_lsn)::bigint AS lag_bytes,
                EXTRACT(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds, r.sync_state,
                s.slot_name::text AS slot_name, s.active AS slot_active
         FROM pg_catalog.pg_stat_replication r
@@ -83,7 +83,8 @@ public static class ReplicationCheck
             {
                 using var p = PgSession.Open(primary, log: log);
                 senders = p.Query(SendersQuery).ToList();
-                primaryLsn = p.Scalar<string>("SELECT pg_catalog.pg_current_wal_lsn()::text");
+                // An upstream standby (a cascade) has no insert position: what it received is as far as its standbys can get.
+                primaryLsn = p.Scalar<string>($"SELECT ({WalPosition.Expression})::text");
                 archiverFailing = p.Scalar<long>(ArchiverFailuresQuery);
                 NodeDiscovery.Discover(primary, p, NullOperationLog.Instance);
                 primaryTimeline = primary.Timeline;
