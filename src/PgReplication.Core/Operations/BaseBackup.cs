@@ -40,6 +40,12 @@ public sealed class BaseBackupPlan
     public string? ConfigDirectory { get; init; }
     /// <summary>The target already holds a copy of this primary: a second run changes nothing.</summary>
     public bool AlreadyCopied { get; init; }
+    /// <summary>The target holds a copy an earlier run did not finish (no global/pg_control): it cannot start, and is redone.</summary>
+    public bool Unfinished { get; init; }
+    /// <summary>pg_basebackup processes an earlier run left writing into the target (its connection was lost).</summary>
+    public IReadOnlyList<int> LeftoverProcesses { get; init; } = Array.Empty<int>();
+    /// <summary>A WAL sender that still holds the slot for an earlier connection from this standby.</summary>
+    public int? StaleSlotHolder { get; init; }
     public List<string> Steps { get; } = new();
 }
 
@@ -84,19 +90,25 @@ public static class BaseBackup
         var running = inUse && IsServerRunning(standbyShell, bin, dataDirectory, standby.OsUser);
         var alreadyCopied = inUse && SystemIdentifierOf(standbyShell, bin, dataDirectory, standby.OsUser) is { } sysid
                             && sysid == primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture);
+        // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
+        // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
+        var leftovers = LeftoverProcesses(standbyShell, dataDirectory, standby.OsUser);
+        var unfinished = inUse && !running && !alreadyCopied && IsUnfinishedCopy(standbyShell, dataDirectory, standby.OsUser);
         if (running && !request.Force && !(alreadyCopied && request.Method == BaseBackupMethod.PgBaseBackup))
             throw new InvalidOperationException($"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory.");
-        if (inUse && !request.Force && !alreadyCopied)
+        if (inUse && !request.Force && !alreadyCopied && !unfinished)
             throw new InvalidOperationException(running
                 ? $"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory."
                 : $"On {standby.Name}, {dataDirectory} is not empty. Use -Force to empty it and copy the primary over it.");
 
         string? slot = request.NoSlot ? null : SlotNames.Validate(request.SlotName ?? SlotNames.FromNodeName(standby.Name));
         var slotExists = false;
+        int? staleHolder = null;
         if (slot is not null)
         {
             using var session = PgSession.Open(primary, log: log);
             slotExists = session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot)", ("slot", slot));
+            if (slotExists && !running) staleHolder = StaleSlotHolder(session, slot, standby, primary);
         }
 
         var configDirectory = primary.Control == ServerControl.PgCtlCluster && primary.ConfigFile is not null
@@ -107,15 +119,21 @@ public static class BaseBackup
             DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotExists = slotExists,
             TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory,
             // A re-sync by rsync is what -Method Rsync is for; pg_basebackup over an existing copy is pointless.
-            AlreadyCopied = alreadyCopied && !request.Force && request.Method == BaseBackupMethod.PgBaseBackup,
+            AlreadyCopied = alreadyCopied && !request.Force && request.Method == BaseBackupMethod.PgBaseBackup && leftovers.Count == 0,
+            Unfinished = unfinished, LeftoverProcesses = leftovers, StaleSlotHolder = staleHolder,
         };
         if (plan.AlreadyCopied)
         {
             plan.Steps.Add($"nothing: {dataDirectory} already holds a copy of {primary.Name} (same system identifier); -Force copies it again");
             return plan;
         }
+        if (leftovers.Count > 0)
+            plan.Steps.Add($"stop pg_basebackup (PID {string.Join(", ", leftovers)}) left writing into {dataDirectory} by an earlier run");
+        if (staleHolder is { } holder)
+            plan.Steps.Add($"end the WAL sender (PID {holder}) on {primary.Name} that still holds the slot {slot} for an earlier connection from {standby.Name}");
         if (running) plan.Steps.Add($"stop the server running in {dataDirectory}");
-        if (inUse) plan.Steps.Add($"empty {dataDirectory}");
+        if (unfinished) plan.Steps.Add($"{(request.Method == BaseBackupMethod.Rsync ? "complete" : "empty")} {dataDirectory}: an earlier copy did not finish (no global/pg_control)");
+        else if (inUse) plan.Steps.Add($"empty {dataDirectory}");
         if (slot is not null) plan.Steps.Add(slotExists ? $"use the existing slot {slot} on {primary.Name}" : $"create the physical slot {slot} on {primary.Name}");
         if (request.Method == BaseBackupMethod.Rsync)
             plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, rsync its data directory to {standby.Name}:{dataDirectory}, stop the backup and write backup_label");
@@ -133,10 +151,16 @@ public static class BaseBackup
         var target = plan.DataDirectory;
         if (plan.AlreadyCopied)
         {
-            log.Verbose($"{standby.Name}: {target} already holds a copy of {primary.Name}; nothing changed.");
+            log.Verbose($"{standby.Name}: {target} already holds a copy of {primary.Name}; it was not copied again.");
+            // The copy may have been finished on the host by a run that had lost its connection, before this host's own settings.
+            if (plan.ConfigDirectory is not null && primary.ConfigFile is { } config && !HostFiles.Exists(standbyShell, config, standby.OsUser))
+                CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
+            SetHostSettings(standby, primary, target, standbyShell, log);
             return Fill(standby, primary, plan, request);
         }
 
+        if (plan.LeftoverProcesses.Count > 0) StopLeftovers(standbyShell, plan.LeftoverProcesses, standby, log);
+        if (plan.StaleSlotHolder is { } holder) EndSlotHolder(primary, plan.SlotName!, holder, log);
         if (plan.ServerRunning)
         {
             log.Verbose($"{standby.Name}: stopping the server in {target} (-Force).");
@@ -190,9 +214,16 @@ public static class BaseBackup
             });
             var args = new List<string> { "-d", conninfo, "-D", target, "-X", "stream", "-c", "fast", "--progress", "--no-password" };
             if (plan.SlotName is not null) args.AddRange(new[] { "-S", plan.SlotName });
+            // The host itself removes the passfile when pg_basebackup ends, however it ends, and marks a finished copy as a
+            // standby: if our connection to the host is lost meanwhile, pg_basebackup goes on, and neither the password
+            // nor a copy that would start as a second primary may stay behind.
+            var (marker, markerText) = StandbyConfigRules.UsesStandbySignal(request.Primary.MajorVersion!.Value)
+                ? (Path.Combine(target, VersionRules.StandbySignal), "")
+                : (Path.Combine(target, "recovery.conf"), "standby_mode = 'on'\n");
+            args.InsertRange(0, new[] { "-c", AfterCopy, "sh", passfile, marker, markerText, Path.Combine(plan.BinDirectory, "pg_basebackup") });
 
             var activity = $"Base backup of {primary.Name} to {standby.Name}";
-            var command = new HostCommand(Path.Combine(plan.BinDirectory, "pg_basebackup"), args.ToArray())
+            var command = new HostCommand("sh", args.ToArray())
             {
                 RunAs = standby.OsUser,
                 Timeout = request.Timeout,
@@ -211,8 +242,93 @@ public static class BaseBackup
         }
         finally
         {
-            standbyShell.Run(new HostCommand("rm", "-f", "--", passfile) { RunAs = standby.OsUser, Timeout = Short });
+            // Never in place of the error that got us here (a lost connection fails this too).
+            try { standbyShell.Run(new HostCommand("rm", "-f", "--", passfile) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess(); }
+            catch (HostCommandException ex) { log.Warning($"On {standby.Name}, the passfile {passfile} could not be removed ({ex.Message}); the host removes it when pg_basebackup ends."); }
         }
+    }
+
+    // $1 = the passfile, $2 = the standby marker and $3 its content, then the command. A trapped TERM (the remote
+    // deadline signals the whole group) lets the shell outlive pg_basebackup to do this; children get the default actions back.
+    private const string AfterCopy =
+        "p=$1; m=$2; c=$3; shift 3; trap : TERM HUP INT PIPE; \"$@\"; rc=$?; rm -f -- \"$p\"; " +
+        "if [ $rc -eq 0 ] && [ ! -e \"$m\" ]; then (umask 077; printf '%s' \"$c\" > \"$m\"); fi; exit $rc";
+
+    /// <summary>PIDs of pg_basebackup processes of <paramref name="user"/> writing into <paramref name="target"/>, seen from this host.</summary>
+    private static IReadOnlyList<int> LeftoverProcesses(IHostShell shell, string target, string user)
+    {
+        // Only processes in this shell's mount namespace: a pg_basebackup into the same path in a container is another directory.
+        const string script =
+            "self=$(readlink /proc/self/ns/mnt); for p in $(pgrep -u \"$1\" -x pg_basebackup); do " +
+            "[ \"$(readlink /proc/$p/ns/mnt 2>/dev/null)\" = \"$self\" ] || continue; " +
+            "printf '%s\\037' \"$p\"; tr '\\000' '\\037' < /proc/$p/cmdline; echo; done; true";
+        var r = shell.Run(new HostCommand("sh", "-c", script, "sh", user) { RunAs = user, Timeout = Short });
+        var pids = new List<int>();
+        foreach (var line in r.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.Split('\u001f');
+            var dash = Array.IndexOf(fields, "-D", 1);
+            if (dash > 0 && dash + 1 < fields.Length && fields[dash + 1].TrimEnd('/') == target.TrimEnd('/') &&
+                int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                pids.Add(pid);
+        }
+        return pids;
+    }
+
+    private static void StopLeftovers(IHostShell shell, IReadOnlyList<int> pids, PgNode standby, IOperationLog log)
+    {
+        // TERM, up to 10 s to end, then KILL.
+        const string script =
+            "kill -TERM \"$@\" 2>/dev/null; i=0; while [ $i -lt 50 ]; do alive=; for p; do kill -0 \"$p\" 2>/dev/null && alive=1; done; " +
+            "[ -n \"$alive\" ] || exit 0; sleep 0.2; i=$((i+1)); done; kill -KILL \"$@\" 2>/dev/null; true";
+        var args = new List<string> { "-c", script, "sh" };
+        args.AddRange(pids.Select(p => p.ToString(CultureInfo.InvariantCulture)));
+        shell.Run(new HostCommand("sh", args.ToArray()) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess();
+        log.Verbose($"{standby.Name}: stopped pg_basebackup (PID {string.Join(", ", pids)}) left by an earlier run.");
+    }
+
+    /// <summary>A copy an earlier run did not finish: pg_basebackup writes backup_label first and global/pg_control last.</summary>
+    private static bool IsUnfinishedCopy(IHostShell shell, string dataDirectory, string user) =>
+        !HostFiles.Exists(shell, Path.Combine(dataDirectory, "global", "pg_control"), user) &&
+        (HostFiles.Exists(shell, Path.Combine(dataDirectory, "backup_label"), user) || HostFiles.Exists(shell, Path.Combine(dataDirectory, "PG_VERSION"), user));
+
+    /// <summary>
+    /// The WAL sender holding the standby's slot when the standby runs no server: left from an earlier connection
+    /// (a cut network: the primary notices only at wal_sender_timeout). Another client holding it is refused.
+    /// </summary>
+    private static int? StaleSlotHolder(PgSession session, string slot, PgNode standby, PgNode primary)
+    {
+        var row = session.Query("""
+            SELECT s.active_pid, pg_catalog.host(r.client_addr) AS client
+              FROM pg_catalog.pg_replication_slots s LEFT JOIN pg_catalog.pg_stat_replication r ON r.pid = s.active_pid
+             WHERE s.slot_name = @slot AND s.active
+            """, ("slot", slot)).SingleOrDefault();
+        if (row?.Get<int>("active_pid") is not (> 0 and var pid)) return null;
+        var client = row.Text("client");
+        if (client is not null && AddressesOf(standby.ComputerName).Any(a => a.Equals(IPAddress.Parse(client)))) return pid;
+        throw new InvalidOperationException(
+            $"On {primary.Name}, the slot {slot} is in use by a WAL sender (PID {pid}) for {client ?? "an unknown client"}, not {standby.Name}: another server streams with it. Give -SlotName, or drop that slot.");
+    }
+
+    private static IPAddress[] AddressesOf(string host)
+    {
+        if (IPAddress.TryParse(host.Trim('[', ']'), out var ip)) return new[] { ip };
+        try { return Dns.GetHostAddresses(host).Select(a => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).ToArray(); }
+        catch (System.Net.Sockets.SocketException) { return Array.Empty<IPAddress>(); }
+    }
+
+    private static void EndSlotHolder(PgNode primary, string slot, int pid, IOperationLog log)
+    {
+        using var session = PgSession.Open(primary, log: log);
+        session.Scalar<bool>("SELECT pg_catalog.pg_terminate_backend(@pid)", ("pid", pid));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot AND active)", ("slot", slot)))
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"On {primary.Name}, the slot {slot} is still in use 15 s after its WAL sender (PID {pid}) was asked to end.");
+            Thread.Sleep(200);
+        }
+        log.Verbose($"{primary.Name}: ended the WAL sender (PID {pid}) that still held the slot {slot}.");
     }
 
     /// <summary>The standby is a copy of the primary: same version, same layout, same roles.</summary>
@@ -309,8 +425,9 @@ public static class BaseBackup
         var text = HostFiles.Exists(shell, autoConf, target.OsUser) ? HostFiles.ReadText(shell, autoConf, target.OsUser) : "";
         var current = OfflineSettings.Read(text);
         var changes = new Dictionary<string, string?>();
-        if (target.Port != source.Port || current.ContainsKey("port"))
-            changes["port"] = target.Port.ToString(CultureInfo.InvariantCulture);
+        var port = target.Port.ToString(CultureInfo.InvariantCulture);
+        if ((target.Port != source.Port || current.ContainsKey("port")) && current.GetValueOrDefault("port") != port)
+            changes["port"] = port;
         string? listen;
         using (var session = PgSession.Open(source, log: log))
             listen = session.Scalar<string>("SELECT pg_catalog.current_setting('listen_addresses')");
@@ -328,7 +445,8 @@ public static class BaseBackup
         log.Verbose($"{target.Name}: set {string.Join(", ", changes.Select(c => $"{c.Key} = {c.Value}"))} for this host.");
     }
 
-    private static string? SystemIdentifierOf(IHostShell shell, string bin, string dataDirectory, string user)
+    /// <summary>The system identifier in a data directory's pg_control, or null when there is none to read.</summary>
+    internal static string? SystemIdentifierOf(IHostShell shell, string bin, string dataDirectory, string user)
     {
         var r = shell.Run(new HostCommand(Path.Combine(bin, "pg_controldata"), dataDirectory) { RunAs = user, Timeout = Short });
         var m = Regex.Match(r.StandardOutput, @"Database system identifier:\s+(\d+)");
@@ -354,6 +472,9 @@ public static class BaseBackup
     private static void ValidatePath(string path, string host)
     {
         if (!path.StartsWith('/') || path.Any(c => c is '\0' or '\n' or '\r') || path.TrimEnd('/').Length < 2)
-            throw new ArgumentException($"'{path}' is not a usable data directory for {host}: give an absolute path.");
+            throw new ArgumentException($"'{ConfigValues.Printable(path)}' is not a usable data directory for {host}: give an absolute path.");
+        // With -Force the directory is emptied: it must be the one the path names, not one '..' leads to.
+        if (path.Split('/').Contains(".."))
+            throw new ArgumentException($"'{path}' is not a usable data directory for {host}: give it without '..'.");
     }
 }
