@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
+using System.Net;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
@@ -32,6 +33,13 @@ public abstract class PgCmdlet : PSCmdlet
     }
 
     protected void RunCore(Action<IOperationLog> work) => RunCore(log => { work(log); return true; });
+
+    /// <summary>
+    /// A PostgreSQL role's credential as typed: PSCredential.GetNetworkCredential() reads "a\\b" as domain a, user b,
+    /// but a backslash is an ordinary character of a role name.
+    /// </summary>
+    protected static NetworkCredential? RoleCredential(PSCredential? credential) =>
+        credential is null ? null : new NetworkCredential(credential.UserName, credential.Password);
 
     /// <summary>A failure of one node: reported, and the pipeline goes on with the others.</summary>
     protected void WriteNodeError(Exception exception, string errorId, object? target, ErrorCategory? category = null) =>

@@ -53,6 +53,8 @@ public sealed class BaseBackupPlan
 public static class BaseBackup
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+    // How the primary sees our copies (pg_stat_replication.application_name).
+    private const string CopyApplicationName = "pgreplication_basebackup";
 
     /// <summary>Read-only checks; throws naming the host when the backup cannot or must not run.</summary>
     public static BaseBackupPlan Prepare(BaseBackupRequest request, IHostShell standbyShell, IHostShell primaryShell, IOperationLog log)
@@ -67,7 +69,13 @@ public static class BaseBackup
         var dataDirectory = request.DataDirectory ?? standby.DataDirectory ?? primary.DataDirectory
             ?? throw new InvalidOperationException($"No data directory for {standby.Name}: give -DataDirectory.");
         ValidatePath(dataDirectory, standby.Name);
-        if (request.BinDirectory is not null) standby.BinDirectory = request.BinDirectory;
+        if (request.BinDirectory is not null)
+        {
+            ValidatePath(request.BinDirectory, standby.Name, "program directory");
+            standby.BinDirectory = request.BinDirectory;
+        }
+        // The role and password go into a passfile and a conninfo: refused now, not after the slot is made.
+        PassFile.Line(primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
 
         var bin = ServerController.BinDirectory(standby, standbyShell, major);
         var tool = Path.Combine(bin, "pg_basebackup");
@@ -151,11 +159,16 @@ public static class BaseBackup
         var target = plan.DataDirectory;
         if (plan.AlreadyCopied)
         {
-            log.Verbose($"{standby.Name}: {target} already holds a copy of {primary.Name}; it was not copied again.");
             // The copy may have been finished on the host by a run that had lost its connection, before this host's own settings.
+            var completed = false;
             if (plan.ConfigDirectory is not null && primary.ConfigFile is { } config && !HostFiles.Exists(standbyShell, config, standby.OsUser))
+            {
                 CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
-            SetHostSettings(standby, primary, target, standbyShell, log);
+                completed = true;
+            }
+            completed |= SetHostSettings(standby, primary, target, standbyShell, log);
+            log.Verbose($"{standby.Name}: {target} already holds a copy of {primary.Name}; " +
+                        (completed ? "it was not copied again, only this host's settings were completed." : "nothing changed."));
             return Fill(standby, primary, plan, request);
         }
 
@@ -206,7 +219,7 @@ public static class BaseBackup
                 ["port"] = primary.Port.ToString(CultureInfo.InvariantCulture),
                 ["user"] = request.Replication.UserName,
                 ["passfile"] = passfile,
-                ["application_name"] = "pgreplication_basebackup",
+                ["application_name"] = CopyApplicationName,
                 ["connect_timeout"] = "15",
                 // A primary that vanishes (network cut, host down) is noticed in about 15 s instead of TCP's hours.
                 ["keepalives"] = "1", ["keepalives_idle"] = "5", ["keepalives_interval"] = "2", ["keepalives_count"] = "3",
@@ -293,21 +306,25 @@ public static class BaseBackup
         (HostFiles.Exists(shell, Path.Combine(dataDirectory, "backup_label"), user) || HostFiles.Exists(shell, Path.Combine(dataDirectory, "PG_VERSION"), user));
 
     /// <summary>
-    /// The WAL sender holding the standby's slot when the standby runs no server: left from an earlier connection
-    /// (a cut network: the primary notices only at wal_sender_timeout). Another client holding it is refused.
+    /// The WAL sender holding the standby's slot for an earlier copy to this standby (its application_name, from
+    /// its address): left when that copy's connection was lost (a cut network: the primary notices only at
+    /// wal_sender_timeout). Anyone else holding it (a server that streams with it) is refused, never ended.
     /// </summary>
     private static int? StaleSlotHolder(PgSession session, string slot, PgNode standby, PgNode primary)
     {
         var row = session.Query("""
-            SELECT s.active_pid, pg_catalog.host(r.client_addr) AS client
+            SELECT s.active_pid, pg_catalog.host(r.client_addr) AS client, r.application_name
               FROM pg_catalog.pg_replication_slots s LEFT JOIN pg_catalog.pg_stat_replication r ON r.pid = s.active_pid
              WHERE s.slot_name = @slot AND s.active
             """, ("slot", slot)).SingleOrDefault();
         if (row?.Get<int>("active_pid") is not (> 0 and var pid)) return null;
         var client = row.Text("client");
-        if (client is not null && AddressesOf(standby.ComputerName).Any(a => a.Equals(IPAddress.Parse(client)))) return pid;
+        if (row.Text("application_name") == CopyApplicationName && client is not null &&
+            AddressesOf(standby.ComputerName).Any(a => a.Equals(IPAddress.Parse(client))))
+            return pid;
         throw new InvalidOperationException(
-            $"On {primary.Name}, the slot {slot} is in use by a WAL sender (PID {pid}) for {client ?? "an unknown client"}, not {standby.Name}: another server streams with it. Give -SlotName, or drop that slot.");
+            $"On {primary.Name}, the slot {slot} is in use by a WAL sender (PID {pid}, application_name '{row.Text("application_name")}', client {client ?? "unknown"}): " +
+            $"a server streams with it. Stop it, or give another -SlotName.");
     }
 
     private static IPAddress[] AddressesOf(string host)
@@ -419,7 +436,7 @@ public static class BaseBackup
     /// came with the source's listen_addresses (from postgresql.conf or postgresql.auto.conf); the target
     /// gets its own address in its place, in postgresql.auto.conf, which wins over postgresql.conf.
     /// </summary>
-    internal static void SetHostSettings(PgNode target, PgNode source, string dataDirectory, IHostShell shell, IOperationLog log)
+    internal static bool SetHostSettings(PgNode target, PgNode source, string dataDirectory, IHostShell shell, IOperationLog log)
     {
         var autoConf = Path.Combine(dataDirectory, "postgresql.auto.conf");
         var text = HostFiles.Exists(shell, autoConf, target.OsUser) ? HostFiles.ReadText(shell, autoConf, target.OsUser) : "";
@@ -440,9 +457,10 @@ public static class BaseBackup
             var value = string.Join(',', addresses);
             if (value != own) changes["listen_addresses"] = value;
         }
-        if (changes.Count == 0) return;
+        if (changes.Count == 0) return false;
         HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, changes)), "0600", target.OsUser);
         log.Verbose($"{target.Name}: set {string.Join(", ", changes.Select(c => $"{c.Key} = {c.Value}"))} for this host.");
+        return true;
     }
 
     /// <summary>The system identifier in a data directory's pg_control, or null when there is none to read.</summary>
@@ -469,12 +487,12 @@ public static class BaseBackup
     private static string Arch(IHostShell shell) =>
         shell.Run(new HostCommand("uname", "-m") { Timeout = Short }).EnsureSuccess().StandardOutput.Trim();
 
-    private static void ValidatePath(string path, string host)
+    private static void ValidatePath(string path, string host, string what = "data directory")
     {
         if (!path.StartsWith('/') || path.Any(c => c is '\0' or '\n' or '\r') || path.TrimEnd('/').Length < 2)
-            throw new ArgumentException($"'{ConfigValues.Printable(path)}' is not a usable data directory for {host}: give an absolute path.");
+            throw new ArgumentException($"'{ConfigValues.Printable(path)}' is not a usable {what} for {host}: give an absolute path.");
         // With -Force the directory is emptied: it must be the one the path names, not one '..' leads to.
         if (path.Split('/').Contains(".."))
-            throw new ArgumentException($"'{path}' is not a usable data directory for {host}: give it without '..'.");
+            throw new ArgumentException($"'{path}' is not a usable {what} for {host}: give it without '..'.");
     }
 }

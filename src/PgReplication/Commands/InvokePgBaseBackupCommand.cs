@@ -22,6 +22,7 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
     /// <summary>The replication role; defaults to the one carried on the primary node by New-PgReplicationUser.</summary>
     [Parameter]
     [Credential]
+    [ValidatePasswordText]
     public PSCredential? Credential { get; set; }
 
     [Parameter]
@@ -65,7 +66,7 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
 
     protected override void ProcessRecord()
     {
-        var replication = Credential?.GetNetworkCredential() ?? Primary.ReplicationCredential;
+        var replication = RoleCredential(Credential) ?? Primary.ReplicationCredential;
         if (replication is null || string.IsNullOrEmpty(replication.UserName))
         {
             ThrowArgumentError($"No replication role for {Primary.Name}: give -Credential, or pipe the primary through New-PgReplicationUser.",

@@ -1,7 +1,8 @@
 # Shared by the fault, bad-input and secrets suites (tests/Acceptance/Faults/*.Tests.ps1): dot-source it in
-# BeforeAll. It imports the lab; each test file imports the module itself (thread jobs dot-source this file too,
-# and need only the lab). Every scenario's result goes to out/reliability/*.json (Save-ScenarioResults in
-# AfterAll), which tests/Acceptance/Faults/Write-ReliabilityReport.ps1 turns into docs/reliability.md.
+# BeforeDiscovery, and with -WithModule in BeforeAll (thread jobs dot-source it too, and need only the lab).
+# Every scenario's result goes to out/reliability/*.json (Save-ScenarioResults in AfterAll), which
+# tests/Acceptance/Faults/Write-ReliabilityReport.ps1 turns into docs/reliability.md.
+param([switch] $WithModule)
 Import-Module "$PSScriptRoot/../../Lab/PgLab.psd1"
 
 $FaultSuiteFile = $PSCommandPath
@@ -19,6 +20,8 @@ function Test-LabSkipped {
 function Import-PgReplicationModule {
     $path = if ($env:PGREPLICATION_MODULE) { $env:PGREPLICATION_MODULE } else { Join-Path $PSScriptRoot '../../../out/PgReplication' }
     Import-Module (Join-Path $path 'PgReplication.psd1') -Force -Global
+    # The write load and the sampler are clients of their own: the module's Npgsql, loaded before its first cmdlet needs it.
+    Add-Type -Path (Join-Path $path 'Npgsql.dll')
 }
 
 # --- Nodes and credentials -------------------------------------------------------------------------------------
@@ -197,13 +200,13 @@ function Get-MissingIds($LabHost, [int[]] $Ids) {
 
 # --- Secrets ---------------------------------------------------------------------------------------------------
 
-# Samples every process's command line on the machine (the lab's hosts share its PID namespace) and, over SQL,
-# pg_stat_activity.query of every host, every 50 ms, until stopped; counts where each secret showed up.
-function Start-SecretSampler([string[]] $Secrets, $Lab, [int] $MaxSeconds = 600) {
+# Samples every process's command line on the machine (the lab's hosts share its PID namespace) and, over SQL as
+# -Credential, pg_stat_activity.query of every host, every 50 ms, until stopped; keeps where a secret showed up.
+function Start-SecretSampler([string[]] $Secrets, $Lab, [pscredential] $Credential, [int] $MaxSeconds = 600) {
     $stop = [Threading.ManualResetEventSlim]::new($false)
     $targets = @($Lab.Hosts | ForEach-Object {
         $b = [Npgsql.NpgsqlConnectionStringBuilder]::new()
-        $b.Host = $_.Address; $b.Username = 'postgres'; $b.Password = Get-PlainPassword $_.AdminCredential
+        $b.Host = $_.Address; $b.Username = $Credential.UserName; $b.Password = Get-PlainPassword $Credential
         $b.Timeout = 1; $b.Pooling = $false; $b.ApplicationName = 'secret-sampler'
         $b.ConnectionString
     })
@@ -277,8 +280,9 @@ function Format-ErrorSummary($ErrorRecord) {
 function Skip-KnownBug([string] $Why) { Set-ItResult -Skipped -Because "failing: $Why" }
 
 # In AfterAll: every test of this block with its outcome, merged into out/reliability/<block>.json (a test the
-# tag filter left out keeps its last result, with the time it was run).
+# tag filter left out keeps its last result, with the time it was run). A test tagged with an area is in that one.
 function Save-ScenarioResults([ValidateSet('Fault', 'BadInput', 'Secret', 'Access')] [string] $Area) {
+    $areas = 'Fault', 'BadInput', 'Secret', 'Access'
     $block = $____Pester.CurrentBlock
     $null = New-Item -ItemType Directory -Force $ReliabilityDirectory
     $path = Join-Path $ReliabilityDirectory (($block.ExpandedName -replace '[^A-Za-z0-9]+', '-').Trim('-') + '.json')
@@ -287,15 +291,16 @@ function Save-ScenarioResults([ValidateSet('Fault', 'BadInput', 'Secret', 'Acces
     $order = 0
     $scenarios = foreach ($t in $block.Tests) {
         $order++
+        $testArea = @(@($t.Tag | Where-Object { $_ -in $areas }) + $Area)[0]
         if (-not $t.ShouldRun) {
             if ($previous[$t.ExpandedName]) { $previous[$t.ExpandedName].Order = $order; $previous[$t.ExpandedName] }
-            else { [pscustomobject]@{ Name = $t.ExpandedName; Order = $order; Area = $Area; Tags = @($t.Tag); Result = 'not run yet'; Message = ''; Notes = @(); Counts = @{}; RunAt = $null; Seconds = $null } }
+            else { [pscustomobject]@{ Name = $t.ExpandedName; Order = $order; Area = $testArea; Tags = @($t.Tag); Result = 'not run yet'; Message = ''; Notes = @(); Counts = @{}; RunAt = $null; Seconds = $null } }
             continue
         }
         $message = "$(@($t.ErrorRecord)[0])" -replace '\s+', ' '
         $data = $ScenarioData[$t.ExpandedName]
         [pscustomobject]@{
-            Name = $t.ExpandedName; Order = $order; Area = $Area; Tags = @($t.Tag)
+            Name = $t.ExpandedName; Order = $order; Area = $testArea; Tags = @($t.Tag)
             Result = if ($t.Skipped) { 'skipped' } elseif ($t.Passed) { 'passed' } else { 'failed' }
             Message = if ($message.Length -gt 300) { $message.Substring(0, 300) + ' ...' } else { $message }
             Notes = @(if ($data) { $data.Notes }); Counts = if ($data) { $data.Counts } else { @{} }
@@ -305,3 +310,5 @@ function Save-ScenarioResults([ValidateSet('Fault', 'BadInput', 'Secret', 'Acces
     [pscustomobject]@{ Describe = $block.ExpandedName; File = [IO.Path]::GetFileName($block.BlockContainer.Item); Area = $Area; Scenarios = @($scenarios) } |
         ConvertTo-Json -Depth 6 | Set-Content -Path $path
 }
+
+if ($WithModule) { Import-PgReplicationModule }
