@@ -100,8 +100,8 @@ public static class BaseBackup
                             && sysid == primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture);
         // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
         // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
-        var leftovers = LeftoverProcesses(standbyShell, dataDirectory, standby.OsUser);
-        var unfinished = inUse && !running && !alreadyCopied && IsUnfinishedCopy(standbyShell, dataDirectory, standby.OsUser);
+        var leftovers = CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser);
+        var unfinished = inUse && !running && !alreadyCopied && CopyLeftovers.IsUnfinishedCopy(standbyShell, dataDirectory, standby.OsUser);
         if (running && !request.Force && !(alreadyCopied && request.Method == BaseBackupMethod.PgBaseBackup))
             throw new InvalidOperationException($"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory.");
         if (inUse && !request.Force && !alreadyCopied && !unfinished)
@@ -116,7 +116,7 @@ public static class BaseBackup
         {
             using var session = PgSession.Open(primary, log: log);
             slotExists = session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot)", ("slot", slot));
-            if (slotExists && !running) staleHolder = StaleSlotHolder(session, slot, standby, primary);
+            if (slotExists && !running) staleHolder = CopyLeftovers.StaleSlotHolder(session, slot, standby, primary, CopyApplicationName);
         }
 
         var configDirectory = primary.Control == ServerControl.PgCtlCluster && primary.ConfigFile is not null
@@ -172,8 +172,8 @@ public static class BaseBackup
             return Fill(standby, primary, plan, request);
         }
 
-        if (plan.LeftoverProcesses.Count > 0) StopLeftovers(standbyShell, plan.LeftoverProcesses, standby, log);
-        if (plan.StaleSlotHolder is { } holder) EndSlotHolder(primary, plan.SlotName!, holder, log);
+        if (plan.LeftoverProcesses.Count > 0) CopyLeftovers.Stop(standbyShell, plan.LeftoverProcesses, standby, log);
+        if (plan.StaleSlotHolder is { } holder) CopyLeftovers.EndSlotHolder(primary, plan.SlotName!, holder, log);
         if (plan.ServerRunning)
         {
             log.Verbose($"{standby.Name}: stopping the server in {target} (-Force).");
@@ -233,7 +233,7 @@ public static class BaseBackup
             var (marker, markerText) = StandbyConfigRules.UsesStandbySignal(request.Primary.MajorVersion!.Value)
                 ? (Path.Combine(target, VersionRules.StandbySignal), "")
                 : (Path.Combine(target, "recovery.conf"), "standby_mode = 'on'\n");
-            args.InsertRange(0, new[] { "-c", AfterCopy, "sh", passfile, marker, markerText, Path.Combine(plan.BinDirectory, "pg_basebackup") });
+            args.InsertRange(0, new[] { "-c", CopyLeftovers.AfterCopy, "sh", passfile, marker, markerText, Path.Combine(plan.BinDirectory, "pg_basebackup") });
 
             var activity = $"Base backup of {primary.Name} to {standby.Name}";
             var command = new HostCommand("sh", args.ToArray())
@@ -259,93 +259,6 @@ public static class BaseBackup
             try { standbyShell.Run(new HostCommand("rm", "-f", "--", passfile) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess(); }
             catch (HostCommandException ex) { log.Warning($"On {standby.Name}, the passfile {passfile} could not be removed ({ex.Message}); the host removes it when pg_basebackup ends."); }
         }
-    }
-
-    // $1 = the passfile, $2 = the standby marker and $3 its content, then the command. A trapped TERM (the remote
-    // deadline signals the whole group) lets the shell outlive pg_basebackup to do this; children get the default actions back.
-    private const string AfterCopy =
-        "p=$1; m=$2; c=$3; shift 3; trap : TERM HUP INT PIPE; \"$@\"; rc=$?; rm -f -- \"$p\"; " +
-        "if [ $rc -eq 0 ] && [ ! -e \"$m\" ]; then (umask 077; printf '%s' \"$c\" > \"$m\"); fi; exit $rc";
-
-    /// <summary>PIDs of pg_basebackup processes of <paramref name="user"/> writing into <paramref name="target"/>, seen from this host.</summary>
-    private static IReadOnlyList<int> LeftoverProcesses(IHostShell shell, string target, string user)
-    {
-        // Only processes in this shell's mount namespace: a pg_basebackup into the same path in a container is another directory.
-        const string script =
-            "self=$(readlink /proc/self/ns/mnt); for p in $(pgrep -u \"$1\" -x pg_basebackup); do " +
-            "[ \"$(readlink /proc/$p/ns/mnt 2>/dev/null)\" = \"$self\" ] || continue; " +
-            "printf '%s\\037' \"$p\"; tr '\\000' '\\037' < /proc/$p/cmdline; echo; done; true";
-        var r = shell.Run(new HostCommand("sh", "-c", script, "sh", user) { RunAs = user, Timeout = Short });
-        var pids = new List<int>();
-        foreach (var line in r.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var fields = line.Split('\u001f');
-            var dash = Array.IndexOf(fields, "-D", 1);
-            if (dash > 0 && dash + 1 < fields.Length && fields[dash + 1].TrimEnd('/') == target.TrimEnd('/') &&
-                int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-                pids.Add(pid);
-        }
-        return pids;
-    }
-
-    private static void StopLeftovers(IHostShell shell, IReadOnlyList<int> pids, PgNode standby, IOperationLog log)
-    {
-        // TERM, up to 10 s to end, then KILL.
-        const string script =
-            "kill -TERM \"$@\" 2>/dev/null; i=0; while [ $i -lt 50 ]; do alive=; for p; do kill -0 \"$p\" 2>/dev/null && alive=1; done; " +
-            "[ -n \"$alive\" ] || exit 0; sleep 0.2; i=$((i+1)); done; kill -KILL \"$@\" 2>/dev/null; true";
-        var args = new List<string> { "-c", script, "sh" };
-        args.AddRange(pids.Select(p => p.ToString(CultureInfo.InvariantCulture)));
-        shell.Run(new HostCommand("sh", args.ToArray()) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess();
-        log.Verbose($"{standby.Name}: stopped pg_basebackup (PID {string.Join(", ", pids)}) left by an earlier run.");
-    }
-
-    /// <summary>A copy an earlier run did not finish: pg_basebackup writes backup_label first and global/pg_control last.</summary>
-    private static bool IsUnfinishedCopy(IHostShell shell, string dataDirectory, string user) =>
-        !HostFiles.Exists(shell, Path.Combine(dataDirectory, "global", "pg_control"), user) &&
-        (HostFiles.Exists(shell, Path.Combine(dataDirectory, "backup_label"), user) || HostFiles.Exists(shell, Path.Combine(dataDirectory, "PG_VERSION"), user));
-
-    /// <summary>
-    /// The WAL sender holding the standby's slot for an earlier copy to this standby (its application_name, from
-    /// its address): left when that copy's connection was lost (a cut network: the primary notices only at
-    /// wal_sender_timeout). Anyone else holding it (a server that streams with it) is refused, never ended.
-    /// </summary>
-    private static int? StaleSlotHolder(PgSession session, string slot, PgNode standby, PgNode primary)
-    {
-        var row = session.Query("""
-            SELECT s.active_pid, pg_catalog.host(r.client_addr) AS client, r.application_name
-              FROM pg_catalog.pg_replication_slots s LEFT JOIN pg_catalog.pg_stat_replication r ON r.pid = s.active_pid
-             WHERE s.slot_name = @slot AND s.active
-            """, ("slot", slot)).SingleOrDefault();
-        if (row?.Get<int>("active_pid") is not (> 0 and var pid)) return null;
-        var client = row.Text("client");
-        if (row.Text("application_name") == CopyApplicationName && client is not null &&
-            AddressesOf(standby.ComputerName).Any(a => a.Equals(IPAddress.Parse(client))))
-            return pid;
-        throw new InvalidOperationException(
-            $"On {primary.Name}, the slot {slot} is in use by a WAL sender (PID {pid}, application_name '{row.Text("application_name")}', client {client ?? "unknown"}): " +
-            $"a server streams with it. Stop it, or give another -SlotName.");
-    }
-
-    private static IPAddress[] AddressesOf(string host)
-    {
-        if (IPAddress.TryParse(host.Trim('[', ']'), out var ip)) return new[] { ip };
-        try { return Dns.GetHostAddresses(host).Select(a => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).ToArray(); }
-        catch (System.Net.Sockets.SocketException) { return Array.Empty<IPAddress>(); }
-    }
-
-    private static void EndSlotHolder(PgNode primary, string slot, int pid, IOperationLog log)
-    {
-        using var session = PgSession.Open(primary, log: log);
-        session.Scalar<bool>("SELECT pg_catalog.pg_terminate_backend(@pid)", ("pid", pid));
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-        while (session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot AND active)", ("slot", slot)))
-        {
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"On {primary.Name}, the slot {slot} is still in use 15 s after its WAL sender (PID {pid}) was asked to end.");
-            Thread.Sleep(200);
-        }
-        log.Verbose($"{primary.Name}: ended the WAL sender (PID {pid}) that still held the slot {slot}.");
     }
 
     /// <summary>The standby is a copy of the primary: same version, same layout, same roles.</summary>

@@ -213,6 +213,7 @@ function Start-SecretSampler([string[]] $Secrets, $Lab, [pscredential] $Credenti
     $job = Start-ThreadJob -ArgumentList $Secrets, $targets, $MaxSeconds, $stop -ScriptBlock {
         param($Secrets, $Targets, $MaxSeconds, $Stop)
         $hits = [Collections.Generic.List[string]]::new()
+        $times = [Collections.Generic.List[datetime]]::new()
         $samples = 0; $queries = 0
         $connections = @{}
         $deadline = [DateTime]::UtcNow.AddSeconds($MaxSeconds)
@@ -234,10 +235,11 @@ function Start-SecretSampler([string[]] $Secrets, $Lab, [pscredential] $Credenti
                 catch { if ($connections[$target]) { $connections[$target].Dispose() }; $connections[$target] = $null }
             }
             $samples++
+            $times.Add([DateTime]::UtcNow)
             $null = $Stop.Wait(50)
         }
         foreach ($c in $connections.Values) { if ($c) { $c.Dispose() } }
-        [pscustomobject]@{ Samples = $samples; Queries = $queries; Hits = $hits.ToArray() }
+        [pscustomobject]@{ Samples = $samples; Queries = $queries; Hits = $hits.ToArray(); Times = $times.ToArray() }
     }
     [pscustomobject]@{ Job = $job; Stop = $stop }
 }

@@ -21,11 +21,12 @@ Describe 'Secrets and access' -Tag Acceptance, Faults -Skip:$SkipLab {
 
         # Every record of every stream, and the output as the console would show it, of each cmdlet run.
         $streams = [Collections.Generic.List[string]]::new()
-        $cmdlets = [Collections.Generic.List[string]]::new()
+        $cmdlets = [Collections.Generic.List[object]]::new()
         function Invoke-Watched([string] $Name, [scriptblock] $Command) {
-            $cmdlets.Add($Name)
+            $window = [pscustomobject]@{ Name = $Name; Start = [DateTime]::UtcNow; End = $null }
+            $cmdlets.Add($window)
             $DebugPreference = 'Continue'; $VerbosePreference = 'Continue'
-            $records = @(& $Command *>&1)
+            try { $records = @(& $Command *>&1) } finally { $window.End = [DateTime]::UtcNow }
             foreach ($r in $records) {
                 $streams.Add($(switch ($r) {
                     { $_ -is [System.Management.Automation.ErrorRecord] } { "$_ $($_.Exception) $($_.Exception.InnerException)"; break }
@@ -85,13 +86,19 @@ Describe 'Secrets and access' -Tag Acceptance, Faults -Skip:$SkipLab {
     It 'the run itself: every cmdlet on the lab (setup, checks, switchover, promotion after a crash, rejoin with pg_rewind) -> each succeeds and the cluster ends healthy' -Tag Secret {
         $cmdlets.Count | Should -Be 12
         $healthy | Should -BeTrue
-        Add-ScenarioNote ("{0} cmdlets in {1:0} s: {2}" -f $cmdlets.Count, $runSeconds, ($cmdlets -join ', '))
+        Add-ScenarioNote ("{0} cmdlets in {1:0} s: {2}" -f $cmdlets.Count, $runSeconds, ($cmdlets.Name -join ', '))
     }
 
     It 'the replication and admin passwords in the process table (every process on the machine, sampled every 50 ms during every cmdlet) -> never' -Tag Secret {
         $sample.Samples | Should -BeGreaterThan 50
         Set-ScenarioCount SecretHits @($sample.Hits | Where-Object { $_ -like 'ps:*' }).Count
-        Add-ScenarioNote ('{0} samples in {1:0} s (one every {2:0} ms)' -f $sample.Samples, $runSeconds, (1000 * $runSeconds / $sample.Samples))
+        # Samples that fell in each cmdlet's run: every cmdlet that lasts longer than a few samples was watched.
+        $during = foreach ($c in $cmdlets) {
+            $n = @($sample.Times | Where-Object { $_ -ge $c.Start -and $_ -le $c.End }).Count
+            if (($c.End - $c.Start).TotalSeconds -gt 0.5) { $n | Should -BeGreaterThan 1 -Because "$($c.Name) ran $(($c.End - $c.Start).TotalSeconds) s" }
+            "$($c.Name) $n"
+        }
+        Add-ScenarioNote ('{0} samples in {1:0} s (one every {2:0} ms); per cmdlet: {3}' -f $sample.Samples, $runSeconds, (1000 * $runSeconds / $sample.Samples), ($during -join ', '))
         @($sample.Hits | Where-Object { $_ -like 'ps:*' }) | Should -BeNullOrEmpty
     }
 
