@@ -23,6 +23,7 @@
         'Restore-PgStandby'
         'Get-PgConnectionString'
         'Get-PgReplicationTopology'
+        'Invoke-PgReplicationAcceptance'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -1,13 +1,15 @@
 #requires -Version 7.4
 <#
 .SYNOPSIS
-    The one entry point: Build, Test (every test), Demo, Reliability (the fault suite, then docs/reliability.md), Bench.
+    The one entry point: Build, Test (every test), Demo, Docs, Reliability (the fault suite, then docs/reliability.md).
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
+.EXAMPLE
+    dotnet pwsh ./build.ps1 -Task Test -Matrix -Tag Majors    # every major 10..18 on the lab, then the docs
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo', 'Reliability')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Docs', 'Reliability')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
@@ -18,7 +20,10 @@ param(
     [string[]] $Tag,
     [string[]] $ExcludeTag,
     # Demo: keep the clusters running and print how to connect.
-    [switch] $Keep
+    [switch] $Keep,
+    # Test: the Majors suite runs every major 10..18 (default: the CI set 11, 13, 15, 16, 18), and its
+    # results then become docs/matrix-results.json and the generated docs (as -Task Docs).
+    [switch] $Matrix
 )
 
 $ErrorActionPreference = 'Stop'
@@ -44,6 +49,10 @@ function Invoke-Build {
     Copy-Item (Join-Path $Root 'PgReplication.psd1') $ModuleDir
     Copy-Item (Join-Path $Root 'en-US') $ModuleDir -Recurse
     Get-ChildItem $ModuleDir -Filter '*.pdb' | Remove-Item
+    # Help from docs/help/*.md and the cmdlets' real parameters, in a child pwsh that loads the built module:
+    # a parameter without help (or help without a parameter) fails the build here.
+    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-MamlHelp.ps1'),
+        '-ModulePath', $ModuleDir, '-MarkdownPath', (Join-Path $Root 'docs/help'))
     Write-Host "Module: $ModuleDir"
 }
 
@@ -96,6 +105,9 @@ function Invoke-Test {
     if (-not $Full) { $exclude += 'Full' }
     # A child pwsh: a fresh session that imports the built module like a user would.
     $runner = Join-Path $Root 'tests/Invoke-PesterSuite.ps1'
+    $majorsResult = Join-Path $results 'majors.json'
+    $env:PGREPLICATION_MAJORS_RESULT = $majorsResult
+    if ($Matrix) { $env:PGREPLICATION_MAJORS = (10..18) -join ',' }
     $pesterArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', $runner, '-ModulePath', $ModuleDir,
         '-PesterModules', $modules, '-ResultPath', $pesterOut)
     if ($Tag) { $pesterArgs += @('-Tag', ($Tag -join ',')) }
@@ -109,6 +121,10 @@ function Invoke-Test {
     else {
         Write-Host '   Pester : no result file (the run itself failed)' -ForegroundColor Red
         $failed += 1
+    }
+    if ($Matrix) {
+        if ((Test-Path $majorsResult) -and @(Get-Content -Raw $majorsResult | ConvertFrom-Json).Count -eq 9) { Invoke-Docs -NewResultPath $majorsResult }
+        else { Write-Host '   Matrix : not every major ran; the docs keep the last full run' -ForegroundColor Yellow }
     }
 
     Write-Host "$passed passed, $failed failed"
@@ -145,9 +161,20 @@ function Invoke-Demo {
     if ($LASTEXITCODE -ne 0) { Write-Host 'Demo failed.' -ForegroundColor Red; exit 1 }
 }
 
+# docs/versions.md and the supported-versions tables of README and about_PgReplication, from the built
+# module's version rules and the last matrix run (tools/VersionDocs.psm1), in a fresh session.
+function Invoke-Docs([string] $NewResultPath) {
+    if (-not (Test-Path (Join-Path $ModuleDir 'PgReplication.psd1'))) { Invoke-Build }
+    Write-Host '== Docs' -ForegroundColor Cyan
+    $script = "Import-Module (Join-Path '$ModuleDir' 'PgReplication.psd1'); Import-Module (Join-Path '$Root' 'tools/VersionDocs.psm1'); " +
+        'Update-VersionDocs -Verbose' + $(if ($NewResultPath) { " -NewResultPath '$NewResultPath'" } else { '' })
+    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-Command', $script)
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
     'Demo' { Invoke-Demo }
+    'Docs' { Invoke-Build; Invoke-Docs }
     'Reliability' { Invoke-Reliability }
 }

@@ -17,6 +17,8 @@ Import-Module Pester -RequiredVersion 6.2.0
 
 $config = New-PesterConfiguration
 $config.Run.Path = @($PSScriptRoot)
+# Build output is not test source (a project's bin can hold copies of shipped *.Tests.ps1 files).
+$config.Run.ExcludePath = @('*/bin/*', '*/obj/*')
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Detailed'
 $config.TestResult.Enabled = $true

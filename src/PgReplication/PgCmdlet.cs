@@ -41,6 +41,16 @@ public abstract class PgCmdlet : PSCmdlet
     protected static NetworkCredential? RoleCredential(PSCredential? credential) =>
         credential is null ? null : new NetworkCredential(credential.UserName, credential.Password);
 
+    /// <summary>Nodes not yet discovered (strings, -NoConnect, or unreachable before) are asked what they are; failures are verbose only.</summary>
+    protected void DiscoverUndiscovered(IEnumerable<PgNode> nodes)
+    {
+        foreach (var node in nodes.Where(n => n.Role is NodeRole.Unknown or NodeRole.Unreachable))
+        {
+            try { RunCore(log => NodeDiscovery.Discover(node, log)); }
+            catch (Exception ex) when (ex is not PipelineStoppedException) { WriteVerbose($"{node.Name}: {ex.Message}"); }
+        }
+    }
+
     /// <summary>A failure of one node: reported, and the pipeline goes on with the others.</summary>
     protected void WriteNodeError(Exception exception, string errorId, object? target, ErrorCategory? category = null) =>
         WriteError(NodeError(exception, errorId, target, category));

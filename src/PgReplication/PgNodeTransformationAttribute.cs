@@ -5,7 +5,8 @@ namespace PgReplication;
 
 /// <summary>
 /// Lets a node parameter take a PgNode or a string ("host" or "host:port"), as dbatools does.
-/// A string becomes an undiscovered node; the cmdlet discovers it when it needs to.
+/// A string that names a node New-PgNode made in this session is that node (what tab completion offers);
+/// any other string becomes an undiscovered node, which the cmdlet discovers when it needs to.
 /// </summary>
 public sealed class PgNodeTransformationAttribute : ArgumentTransformationAttribute
 {
@@ -15,11 +16,15 @@ public sealed class PgNodeTransformationAttribute : ArgumentTransformationAttrib
         {
             PSObject { BaseObject: var inner } => Transform(engineIntrinsics, inner),
             PgNode node => node,
-            string text => FromText(text),
-            object[] items => items.Select(i => Transform(engineIntrinsics, i)).ToArray(),
+            string text => SessionNodes.Find(text) ?? FromText(text),
+            object[] items => items.SelectMany(Flatten).Select(i => Transform(engineIntrinsics, i)).ToArray(),
             _ => throw new ArgumentTransformationMetadataException($"'{inputData}' is neither a PgNode nor a \"host:port\" string."),
         };
     }
+
+    // "$primary, $standbys" is a node and an array of nodes: one flat list, as the pipeline would give it.
+    private static IEnumerable<object> Flatten(object item) =>
+        (item is PSObject { BaseObject: var inner } ? inner : item) is object[] items ? items.SelectMany(Flatten) : new[] { item };
 
     private static PgNode FromText(string text)
     {

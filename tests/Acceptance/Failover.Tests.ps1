@@ -100,6 +100,13 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
 
     It 'after kill -9 of the primary under load, promotes the standby that is ahead; the other follows on the new timeline' {
         $libpq = "$(Get-PgConnectionString $n1, $n2, $n3 -TargetSessionAttribute ReadWrite -UserName postgres)"
+        # pgbench on the primary for volume, and the id writer for a count of what was acknowledged.
+        Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList '/usr/lib/postgresql/15/bin/pgbench', '-i', '-s', '2', '-q', 'postgres' | Out-Null
+        $pgbench = Start-ThreadJob -ScriptBlock {
+            param($LabModule, $LabHost)
+            Import-Module $LabModule
+            try { Invoke-PgLabCommand -LabHost $LabHost -User postgres -TimeoutSeconds 60 -ArgumentList '/usr/lib/postgresql/15/bin/pgbench', '-c', '2', '-T', '30', 'postgres' } catch { "pgbench ended: $_" }
+        } -ArgumentList "$PSScriptRoot/../Lab/PgLab.psd1", $h1
         $load = Start-WriteLoad $libpq $passFile $ackFile $stopFile 1
         Start-Sleep -Seconds 2
         # Host 3 falls behind: cut off for a while (nothing arrives), and its replay paused.
@@ -109,6 +116,7 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
         $replicated = [int] (Get-LabValue $h2 'SELECT coalesce(max(id), 0) FROM acked')
         Stop-PgLabPostgres -LabHost $h1
         $loadResult = Stop-WriteLoad $load $stopFile
+        $pgbench | Wait-Job -Timeout 90 | Remove-Job -Force
         Connect-PgLabHost -LabHost $h3
         $replicated | Should -BeGreaterThan 0
 
@@ -152,14 +160,16 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
             & /usr/bin/psql $libpqRo -XAtc 'SELECT inet_server_addr()' | Should -Be $h3.Address
         }
         finally { Remove-Item Env:PGPASSFILE }
-        $npgsql = Get-PgConnectionString $n1, $n2, $n3 -Format Npgsql -TargetSessionAttribute ReadWrite -Credential $admin -IncludePassword -WarningAction SilentlyContinue
-        $connection = [Npgsql.NpgsqlConnection]::new("$npgsql")
-        try {
-            $connection.Open()
-            $cmd = $connection.CreateCommand(); $cmd.CommandText = 'SELECT host(inet_server_addr())'
-            $cmd.ExecuteScalar() | Should -Be $h2.Address
+        foreach ($target in @{ Attribute = 'ReadWrite'; Host = $h2 }, @{ Attribute = 'Standby'; Host = $h3 }) {
+            $npgsql = Get-PgConnectionString $n1, $n2, $n3 -Format Npgsql -TargetSessionAttribute $target.Attribute -Credential $admin -IncludePassword -WarningAction SilentlyContinue
+            $connection = [Npgsql.NpgsqlConnection]::new("$npgsql")
+            try {
+                $connection.Open()
+                $cmd = $connection.CreateCommand(); $cmd.CommandText = 'SELECT host(inet_server_addr())'
+                $cmd.ExecuteScalar() | Should -Be $target.Host.Address -Because "Npgsql with $($target.Attribute)"
+            }
+            finally { $connection.Dispose() }
         }
-        finally { $connection.Dispose() }
     }
 
     It 'shows two primaries as split-brain when the old primary comes back' {
@@ -261,5 +271,14 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
         # A second run changes nothing and says so.
         $verbose = $n2 | Set-PgStandbyUpstream -Primary $n1 -Confirm:$false -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
         ($verbose.Message -join "`n") | Should -Match 'nothing to change'
+    }
+
+    It 'passes the Pester kit on the healthy cluster, and fails it naming the check when a standby stops' {
+        $run = $n3, $n1, $n2 | Invoke-PgReplicationAcceptance -Output None
+        $run.Result | Should -Be 'Passed' -Because (@($run.Failed | ForEach-Object { "$($_.ExpandedPath): $($_.ErrorRecord)" }) -join '; ')
+        Stop-PgLabPostgres -LabHost $h2
+        $run = $n3, $n1, $n2 | Invoke-PgReplicationAcceptance -Output None
+        $run.Result | Should -Be 'Failed'
+        @($run.Failed | ForEach-Object ExpandedPath) -join "`n" | Should -Match ([regex]::Escape($h2.Name) + '.*streams from its primary')
     }
 }

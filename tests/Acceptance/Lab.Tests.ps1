@@ -70,7 +70,7 @@ Describe 'PgLab: a 3-host lab' -Tag Acceptance, Lab -Skip:$SkipLab {
             $lab.Hosts | Should -HaveCount 3
             ($lab.Hosts.Name | Sort-Object -Unique) | Should -HaveCount 3
             foreach ($h in $lab.Hosts) {
-                foreach ($p in 'Name', 'Index', 'Namespace', 'Address', 'SshPort', 'PgPort', 'Layout', 'DataDirectory', 'ConfigFile', 'HbaFile',
+                foreach ($p in 'Name', 'Index', 'Namespace', 'Address', 'SshPort', 'PgPort', 'Layout', 'Major', 'DataDirectory', 'ConfigFile', 'HbaFile',
                     'BinDirectory', 'ClusterName', 'HasCluster', 'HostKeyFingerprint', 'HostKeyPath', 'PostgresKeyPath', 'AdminUser',
                     'AdminKeyPath', 'AdminCredential', 'AnchorPid') {
                     $h.PSObject.Properties.Name | Should -Contain $p
@@ -87,6 +87,7 @@ Describe 'PgLab: a 3-host lab' -Tag Acceptance, Lab -Skip:$SkipLab {
 
         It 'uses the default layouts and -NoCluster' {
             $lab.Hosts.Layout | Should -Be @('Debian', 'Upstream', 'Debian')
+            $lab.Hosts.Major | Should -Be @(15, 15, 15)
             $lab.Hosts.HasCluster | Should -Be @($true, $true, $false)
             $h1.DataDirectory | Should -Be '/var/lib/postgresql/15/main'
             $h1.ConfigFile | Should -Be '/etc/postgresql/15/main/postgresql.conf'
@@ -357,6 +358,47 @@ Describe 'PgLab: cleanup after a killed run' -Tag Acceptance, Lab -Skip:$SkipLab
         { New-PgLab -HostCount 2 -Layout Debian } | Should -Throw -ExpectedMessage '*one layout per host*'
         { New-PgLab -HostCount 2 -NoCluster 3 } | Should -Throw -ExpectedMessage '*-NoCluster 3*'
         { New-PgLab -HostCount 9 } | Should -Throw
+        { New-PgLab -HostCount 3 -Major 13, 14 } | Should -Throw -ExpectedMessage '*one major, or one per host*'
+        { New-PgLab -HostCount 1 -Major 13 -Layout Debian } | Should -Throw -ExpectedMessage "*only 15 is installed*"
+        { New-PgLab -HostCount 1 -Major 9 } | Should -Throw
         @(Get-PgLab | Where-Object OwnerPid -EQ $PID).Count | Should -Be $before
+    }
+}
+
+Describe 'PgLab: hosts of other majors' -Tag Acceptance, Lab -Skip:$SkipLab {
+    BeforeAll {
+        $bin = Install-PgLabMajor -Major 12
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $again = Install-PgLabMajor -Major 12
+        $cachedSeconds = $clock.Elapsed.TotalSeconds
+        $lab = New-PgLab -HostCount 2 -Major 12, 15 -NoCluster 2
+        $h1, $h2 = $lab.Hosts
+    }
+    AfterAll { if ($lab) { Remove-PgLab -Lab $lab } }
+
+    It 'Install-PgLabMajor fetches a major once into the git-ignored cache and returns its bin directory' {
+        $bin | Should -BeLike '*/.cache/pg/12/bin'
+        $again | Should -Be $bin
+        $cachedSeconds | Should -BeLessThan 5
+        & "$bin/postgres" --version | Should -Match '^postgres \(PostgreSQL\) 12\.'
+        Test-Path "$bin/../lib/libpq.so.5" | Should -BeTrue   # the version links the package lists
+    }
+
+    It 'runs the major of each host, upstream layout for the non-Debian ones' {
+        $h1.Major | Should -Be 12
+        $h1.Layout | Should -Be 'Upstream'
+        $h1.BinDirectory | Should -Be $bin
+        $h1.DataDirectory | Should -Be '/var/lib/postgresql/12/data'
+        Invoke-PgLabSql -LabHost $h1 -Sql 'SHOW server_version_num' | Should -Match '^12\d{4}$'
+        $h2.Major | Should -Be 15
+        $h2.BinDirectory | Should -Be '/usr/lib/postgresql/15/bin'
+        Invoke-PgLabCommand -LabHost $h2 -ArgumentList 'test', '-d', '/var/lib/postgresql/15' | Out-Null
+    }
+
+    It 'stops and starts a server of that major' {
+        Stop-PgLabPostgres -LabHost $h1
+        Test-PgLabPostgres -LabHost $h1 | Should -BeFalse
+        Start-PgLabPostgres -LabHost $h1
+        Invoke-PgLabSql -LabHost $h1 -Sql 'SELECT 1' | Should -Be '1'
     }
 }

@@ -145,6 +145,9 @@ Describe 'Standby side: Debian primary, two standbys over SSH' -Tag Acceptance, 
     }
 
     It 'reports a stopped standby as unhealthy, naming the failing checks' {
+        # The standby took the primary's (Debian) data directory, not the lab host's upstream-layout default.
+        $h3.DataDirectory = $built[1].DataDirectory
+        Test-PgLabPostgres -LabHost $h3 | Should -BeTrue
         Stop-PgLabPostgres -LabHost $h3
         # With the primary given, its other standby is reported too (healthy); the stopped one must fail.
         $all = $primary, $built[1] | Test-PgReplication

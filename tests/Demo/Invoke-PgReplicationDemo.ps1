@@ -19,25 +19,12 @@ $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 Import-Module (Join-Path $ModulePath 'PgReplication.psd1') -Force
 
-$osUser = if ([Environment]::UserName -eq 'root') { 'postgres' } else { [Environment]::UserName }
-function Invoke-AsOwner([string] $Program, [string[]] $Arguments) {
-    if ($osUser -ne [Environment]::UserName) { $Arguments = @('-u', $osUser, '--', $Program) + $Arguments; $Program = 'runuser' }
-    $output = & $Program @Arguments 2>&1
-    if ($LASTEXITCODE -ne 0) { throw "$Program $($Arguments -join ' ') failed: $output" }
-}
-function Get-FreePort {
-    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $listener.Start(); $port = $listener.LocalEndpoint.Port; $listener.Stop(); $port
-}
-function New-Secret { [Convert]::ToBase64String([Security.Cryptography.RandomNumberGenerator]::GetBytes(18)) }
-function New-Credential([string] $User, [string] $Password) {
-    [pscredential]::new($User, (ConvertTo-SecureString $Password -AsPlainText -Force))
-}
+Import-Module (Join-Path $PSScriptRoot '../LocalCluster.psm1') -Force
 
 $started = [Diagnostics.Stopwatch]::StartNew()
-$root = Join-Path ([IO.Path]::GetTempPath()) ("pgrepl-demo-" + [Guid]::NewGuid().ToString('N').Substring(0, 8))
-New-Item -ItemType Directory $root | Out-Null
-if ($osUser -ne [Environment]::UserName) { chown $osUser $root }
+$clusters = New-LocalClusterRoot 'pgrepl-demo'
+$root = $clusters.Root
+$osUser = $clusters.OsUser
 $ports = @{ primary = Get-FreePort; standby1 = Get-FreePort; standby2 = Get-FreePort }
 $dataDirs = @{ primary = "$root/primary"; standby1 = "$root/standby1"; standby2 = "$root/standby2" }
 $adminPassword = New-Secret
@@ -47,15 +34,7 @@ $ok = $false
 
 try {
     Write-Host "== A primary on 127.0.0.1:$($ports.primary) (initdb, SCRAM, as $osUser)" -ForegroundColor Cyan
-    $pwfile = "$root/pwfile"
-    Set-Content -Path $pwfile -Value $adminPassword -NoNewline
-    chmod 600 $pwfile
-    if ($osUser -ne [Environment]::UserName) { chown $osUser $pwfile }
-    Invoke-AsOwner "$BinDirectory/initdb" @('-D', $dataDirs.primary, '-U', 'postgres', '-E', 'UTF8', '--auth-local=scram-sha-256',
-        '--auth-host=scram-sha-256', "--pwfile=$pwfile")
-    Remove-Item $pwfile
-    Add-Content "$($dataDirs.primary)/postgresql.conf" "`nport = $($ports.primary)`nlisten_addresses = '127.0.0.1'`nunix_socket_directories = '$root'`n"
-    Invoke-AsOwner "$BinDirectory/pg_ctl" @('-D', $dataDirs.primary, '-l', "$root/primary.log", '-w', 'start')
+    Start-LocalPrimary -Root $root -Name primary -Port $ports.primary -AdminPassword $adminPassword -BinDirectory $BinDirectory | Out-Null
 
     Write-Host '== The pipeline' -ForegroundColor Cyan
     $primary = New-PgNode -Local -Port $ports.primary -Credential $admin -Name primary
@@ -75,16 +54,11 @@ try {
     Write-Host '== Rows written on the primary, read on each standby' -ForegroundColor Cyan
     $rows = 1000
     $check = @{}
-    Add-Type -Path (Join-Path $ModulePath 'Npgsql.dll') -ErrorAction SilentlyContinue
-    function Invoke-Sql([int] $Port, [string] $Sql) {
-        $c = [Npgsql.NpgsqlConnection]::new("Host=127.0.0.1;Port=$Port;Username=postgres;Password=$adminPassword;Database=postgres;Pooling=false")
-        try { $c.Open(); $cmd = $c.CreateCommand(); $cmd.CommandText = $Sql; $cmd.ExecuteScalar() } finally { $c.Dispose() }
-    }
-    Invoke-Sql $ports.primary "CREATE TABLE demo (id int PRIMARY KEY, note text); INSERT INTO demo SELECT g, 'row ' || g FROM generate_series(1, $rows) g" | Out-Null
+    Invoke-LocalSql $ports.primary $adminPassword "CREATE TABLE demo (id int PRIMARY KEY, note text); INSERT INTO demo SELECT g, 'row ' || g FROM generate_series(1, $rows) g" | Out-Null
     foreach ($standby in $standbys) {
         $deadline = [DateTime]::UtcNow.AddSeconds(30)
         do {
-            try { $count = [int](Invoke-Sql $standby.Port 'SELECT count(*) FROM demo') } catch { $count = 0 }
+            try { $count = [int](Invoke-LocalSql $standby.Port $adminPassword 'SELECT count(*) FROM demo') } catch { $count = 0 }
             if ($count -ge $rows) { break }
             Start-Sleep -Milliseconds 200
         } while ([DateTime]::UtcNow -lt $deadline)
@@ -113,10 +87,7 @@ finally {
         Write-Host "Stop with: runuser -u $osUser -- $BinDirectory/pg_ctl -D <dir> stop   (dirs under $root)"
     }
     else {
-        foreach ($dir in $dataDirs.Values) {
-            if (Test-Path "$dir/postmaster.pid") { Invoke-AsOwner "$BinDirectory/pg_ctl" @('-D', $dir, '-m', 'fast', '-w', 'stop') }
-        }
-        Remove-Item $root -Recurse -Force
+        Remove-LocalClusterRoot $root $BinDirectory
         Write-Host "Removed $root."
     }
 }

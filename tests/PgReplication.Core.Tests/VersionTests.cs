@@ -29,13 +29,27 @@ public class VersionTests
     public void Text_without_a_version_is_refused(string text) =>
         Assert.False(PgVersion.TryParse(text, out _));
 
-    [Fact]
-    public void A_major_below_10_is_refused_naming_the_host_and_the_oldest_supported()
+    [Theory]
+    [InlineData(90624)]
+    [InlineData(90100)]
+    [InlineData(80422)]
+    public void A_major_below_10_is_refused_naming_the_host_the_version_and_the_oldest_supported(int versionNumber)
     {
-        var ex = Assert.Throws<NotSupportedException>(() => PgVersion.EnsureSupported(new Version(9, 6, 24), "db9"));
+        var version = PgVersion.FromVersionNumber(versionNumber);
+        var ex = Assert.Throws<NotSupportedException>(() => PgVersion.EnsureSupported(version, "db9"));
         Assert.Contains("db9", ex.Message);
-        Assert.Contains("9.6.24", ex.Message);
-        Assert.Contains("10", ex.Message);
-        PgVersion.EnsureSupported(new Version(10, 0), "db10");
+        Assert.Contains($"PostgreSQL {version};", ex.Message);
+        Assert.Contains($"supports {PgVersion.OldestSupportedMajor} and later", ex.Message);
     }
+
+    [Theory]
+    [InlineData(100000)]
+    [InlineData(150018)]
+    [InlineData(180004)]
+    public void Every_major_from_10_is_accepted(int versionNumber) =>
+        PgVersion.EnsureSupported(PgVersion.FromVersionNumber(versionNumber), "db");
+
+    [Fact]
+    public void The_oldest_supported_major_is_the_oldest_the_rules_know() =>
+        Assert.Equal(VersionRules.OldestMajor, PgVersion.OldestSupportedMajor);
 }

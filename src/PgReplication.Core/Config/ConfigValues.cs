@@ -156,6 +156,18 @@ public static class SynchronousStandbyNames
         return names.Where(n => n.Length > 0).ToList();
     }
 
+    /// <summary>
+    /// How many synchronous standbys must confirm a commit: n of "FIRST n (...)", "ANY n (...)" or "n (...)",
+    /// 1 for a plain list (the old syntax), 0 when replication is asynchronous.
+    /// </summary>
+    public static int RequiredCount(string? value)
+    {
+        var text = (value ?? "").Trim();
+        if (Parse(text).Count == 0) return 0;
+        var match = Regex.Match(text, @"^(?:(?:FIRST|ANY)\s+)?(\d+)\s*\(", RegexOptions.IgnoreCase);
+        return match.Success ? int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 1;
+    }
+
     /// <summary>True when a standby with this application_name can be synchronous under <paramref name="names"/>.</summary>
     public static bool Lists(IReadOnlyList<string> names, string applicationName) =>
         names.Any(n => n == "*" || string.Equals(n, applicationName, StringComparison.OrdinalIgnoreCase));

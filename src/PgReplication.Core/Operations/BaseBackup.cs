@@ -74,16 +74,22 @@ public static class BaseBackup
             ValidatePath(request.BinDirectory, standby.Name, "program directory");
             standby.BinDirectory = request.BinDirectory;
         }
+        // Hosts of one cluster mostly have the same layout: the primary's folder is the first guess (checked).
+        else standby.BinDirectory ??= primary.BinDirectory ?? ServerController.TryBinDirectory(primary, primaryShell, out _);
         // The role and password go into a passfile and a conninfo: refused now, not after the slot is made.
         PassFile.Line(primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
 
         var bin = ServerController.BinDirectory(standby, standbyShell, major);
         var tool = Path.Combine(bin, "pg_basebackup");
-        var version = standbyShell.Run(new HostCommand(tool, "--version") { Timeout = Short });
-        if (!version.Succeeded || !PgVersion.TryParse(version.StandardOutput, out var toolVersion))
-            throw new HostCommandException(standbyShell.HostName, $"On {standby.Name}, {tool} is missing or does not run: {version.StandardError.Trim()}");
-        if (toolVersion.Major != major)
-            throw new InvalidOperationException($"On {standby.Name}, {tool} is version {toolVersion} but {primary.Name} runs {primary.ServerVersion}.");
+        if (request.Method == BaseBackupMethod.PgBaseBackup)
+        {
+            var version = standbyShell.Run(new HostCommand(tool, "--version") { Timeout = Short });
+            if (!version.Succeeded || !PgVersion.TryParse(version.StandardOutput, out var toolVersion))
+                throw new HostCommandException(standbyShell.HostName,
+                    $"On {standby.Name}, {tool} is missing or does not run ({version.StandardError.Trim()}); -Method Rsync needs no client programs.");
+            if (toolVersion.Major != major)
+                throw new InvalidOperationException($"On {standby.Name}, {tool} is version {toolVersion} but {primary.Name} runs {primary.ServerVersion}.");
+        }
 
         var standbyArch = Arch(standbyShell);
         var primaryArch = Arch(primaryShell);
@@ -303,13 +309,11 @@ public static class BaseBackup
     private static void Verify(BaseBackupRequest request, BaseBackupPlan plan, IHostShell shell, IOperationLog log)
     {
         var (standby, primary) = (request.Standby, request.Primary);
-        var control = shell.Run(new HostCommand(Path.Combine(plan.BinDirectory, "pg_controldata"), plan.DataDirectory)
-        { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess().StandardOutput;
-        var m = Regex.Match(control, @"Database system identifier:\s+(\d+)");
-        if (!m.Success || m.Groups[1].Value != primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture))
+        var sysid = SystemIdentifierOf(shell, plan.BinDirectory, plan.DataDirectory, standby.OsUser);
+        if (sysid is null || sysid != primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture))
         {
             EmptyDirectory(shell, plan.DataDirectory, standby.OsUser, log, standby.Name);
-            throw new InvalidOperationException($"On {standby.Name}, the copy's system identifier ({(m.Success ? m.Groups[1].Value : "none")}) is not {primary.Name}'s ({primary.SystemIdentifier}); the copy was removed.");
+            throw new InvalidOperationException($"On {standby.Name}, the copy's system identifier ({sysid ?? "none"}) is not {primary.Name}'s ({primary.SystemIdentifier}); the copy was removed.");
         }
         var verify = Path.Combine(plan.BinDirectory, "pg_verifybackup");
         if (HostFiles.Exists(shell, verify, standby.OsUser) && HostFiles.Exists(shell, Path.Combine(plan.DataDirectory, "backup_manifest"), standby.OsUser))
@@ -376,10 +380,20 @@ public static class BaseBackup
         return true;
     }
 
-    /// <summary>The system identifier in a data directory's pg_control, or null when there is none to read.</summary>
+    /// <summary>
+    /// The system identifier in a data directory's pg_control: from pg_controldata (which checks the CRC), or
+    /// where a server-only install has none, the file's first field (a uint64 in host byte order in every major).
+    /// </summary>
     internal static string? SystemIdentifierOf(IHostShell shell, string bin, string dataDirectory, string user)
     {
-        var r = shell.Run(new HostCommand(Path.Combine(bin, "pg_controldata"), dataDirectory) { RunAs = user, Timeout = Short });
+        var controldata = Path.Combine(bin, "pg_controldata");
+        if (!HostFiles.Exists(shell, controldata, user))
+        {
+            var raw = shell.Run(new HostCommand("od", "-An", "-t", "u8", "-N", "8", Path.Combine(dataDirectory, "global", "pg_control")) { RunAs = user, Timeout = Short });
+            return raw.Succeeded && ulong.TryParse(raw.StandardOutput.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id != 0
+                ? id.ToString(CultureInfo.InvariantCulture) : null;
+        }
+        var r = shell.Run(new HostCommand(controldata, dataDirectory) { RunAs = user, Timeout = Short });
         var m = Regex.Match(r.StandardOutput, @"Database system identifier:\s+(\d+)");
         return r.Succeeded && m.Success ? m.Groups[1].Value : null;
     }

@@ -189,6 +189,12 @@ public static class HotStandby
     /// </summary>
     private static HbaEdit? PlanHbaCopy(PgNode primary, IHostShell shell, PgNode standby, string hbaPath, IOperationLog log)
     {
+        if (primary.HbaFile is { } hbaFile && primary.MajorVersion is { } major && !VersionRules.CanReadServerFile(major, hbaFile, primary.DataDirectory))
+        {
+            log.Warning($"{primary.Name} runs PostgreSQL {primary.ServerVersion}, which reads no file outside its data directory over SQL: " +
+                        $"its replication lines in {hbaFile} were not copied to {standby.Name}'s {hbaPath}; add them there before it serves as a primary.");
+            return null;
+        }
         string primaryHba;
         using (var session = PgSession.Open(primary, log: log))
             primaryHba = session.Scalar<string>("SELECT pg_catalog.pg_read_file(pg_catalog.current_setting('hba_file'))") ?? "";
@@ -224,11 +230,7 @@ public static class HotStandby
                 if (status == "streaming" && row.Text("replay") is { } replay)
                 {
                     using var p = PgSession.Open(primary, log: NullOperationLog.Instance);
-                    // A cascade's upstream is itself in recovery: its own received position is as far as it goes.
-                    behind = p.Scalar<long?>("""
-                        SELECT pg_catalog.pg_wal_lsn_diff(CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_receive_lsn()
-                                                               ELSE pg_catalog.pg_current_wal_lsn() END, @replay::pg_lsn)::bigint
-                        """, ("replay", replay));
+                    behind = p.Scalar<long?>($"SELECT pg_catalog.pg_wal_lsn_diff({WalPosition.Expression}, @replay::pg_lsn)::bigint", ("replay", replay));
                 }
             }
             if (status == "streaming")

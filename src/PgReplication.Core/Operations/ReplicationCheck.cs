@@ -7,8 +7,12 @@ namespace PgReplication.Core.Operations;
 
 public sealed class ReplicationCheckOptions
 {
-    public long MaxLagBytes { get; init; } = 16L * 1024 * 1024;
-    public TimeSpan MaxLag { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>The thresholds Test-PgReplication and the acceptance kit use unless told otherwise.</summary>
+    public const long DefaultMaxLagBytes = 16L * 1024 * 1024;
+    public const double DefaultMaxLagSeconds = 30;
+
+    public long MaxLagBytes { get; init; } = DefaultMaxLagBytes;
+    public TimeSpan MaxLag { get; init; } = TimeSpan.FromSeconds(DefaultMaxLagSeconds);
 }
 
 /// <summary>
@@ -17,11 +21,11 @@ public sealed class ReplicationCheckOptions
 /// </summary>
 public static class ReplicationCheck
 {
-    private const string SendersQuery = """
+    private const string SendersQuery = $$"""
         SELECT r.pid, r.application_name, r.client_addr::text AS client_addr, r.state,
                r.sent_lsn::text AS sent_lsn, r.write_lsn::text AS write_lsn, r.flush_lsn::text AS flush_lsn,
                r.replay_lsn::text AS replay_lsn,
-               pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), r.replay_lsn)::bigint AS lag_bytes,
+               pg_catalog.pg_wal_lsn_diff({{WalPosition.Expression}}, r.replay_lsn)::bigint AS lag_bytes,
                EXTRACT(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds, r.sync_state,
                s.slot_name::text AS slot_name, s.active AS slot_active
         FROM pg_catalog.pg_stat_replication r
@@ -39,6 +43,14 @@ public static class ReplicationCheck
                (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier,
                pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name,
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn
+        """;
+
+    /// <summary>Failed archiving attempts since the last success (0 when the last attempt succeeded, or none failed).</summary>
+    internal const string ArchiverFailuresQuery = """
+        SELECT CASE WHEN a.last_failed_time IS NOT NULL
+                     AND (a.last_archived_time IS NULL OR a.last_failed_time > a.last_archived_time)
+                    THEN a.failed_count ELSE 0 END
+        FROM pg_catalog.pg_stat_archiver a
         """;
 
     /// <summary>One result per standby: those given, and those the given primaries show in pg_stat_replication.</summary>
@@ -73,14 +85,10 @@ public static class ReplicationCheck
             {
                 using var p = PgSession.Open(primary, log: log);
                 senders = p.Query(SendersQuery).ToList();
-                primaryLsn = p.Scalar<string>("SELECT pg_catalog.pg_current_wal_lsn()::text");
+                // An upstream standby (a cascade) has no insert position: what it received is as far as its standbys can get.
+                primaryLsn = p.Scalar<string>($"SELECT ({WalPosition.Expression})::text");
+                archiverFailing = p.Scalar<long>(ArchiverFailuresQuery);
                 wal = ReadWal(p, primary);
-                archiverFailing = p.Scalar<long>("""
-                    SELECT CASE WHEN a.last_failed_time IS NOT NULL
-                                 AND (a.last_archived_time IS NULL OR a.last_failed_time > a.last_archived_time)
-                                THEN a.failed_count ELSE 0 END
-                    FROM pg_catalog.pg_stat_archiver a
-                    """);
                 NodeDiscovery.Discover(primary, p, NullOperationLog.Instance);
                 primaryTimeline = primary.Timeline;
             }

@@ -44,8 +44,8 @@ public static class RsyncCopy
 
         var label = $"pgreplication {standby.Name} {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ}";
         using var session = PgSession.Open(primary, log: log, commandTimeout: TimeSpan.FromHours(2));
-        var startFunction = major >= 15 ? "pg_catalog.pg_backup_start(@label, true)" : "pg_catalog.pg_start_backup(@label, true, false)";
-        var startLsn = session.Scalar<string>($"SELECT {startFunction}::text", ("label", label));
+        var backup = VersionRules.BackupFunctions(major);
+        var startLsn = session.Scalar<string>($"SELECT {backup.Start}::text", ("label", label));
         log.Verbose($"{primary.Name}: backup started at {startLsn}.");
         var copied = false;
         try
@@ -76,8 +76,7 @@ public static class RsyncCopy
         }
         finally
         {
-            var stopFunction = major >= 15 ? "pg_catalog.pg_backup_stop(false)" : "pg_catalog.pg_stop_backup(false, false)";
-            var stop = session.Query($"SELECT lsn::text AS lsn, labelfile, spcmapfile FROM {stopFunction}").Single();
+            var stop = session.Query($"SELECT lsn::text AS lsn, labelfile, spcmapfile FROM {backup.Stop}").Single();
             if (copied)
             {
                 HostFiles.Write(standbyShell, Path.Combine(target, "backup_label"), Encoding.UTF8.GetBytes(stop.Text("labelfile") ?? ""), "0600", standby.OsUser);

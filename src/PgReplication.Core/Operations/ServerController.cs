@@ -57,20 +57,26 @@ public static class ServerController
     }
 
     /// <summary>
-    /// Where this node's major's programs are on its host: the node's own BinDirectory, Debian's
-    /// /usr/lib/postgresql/&lt;major&gt;/bin, then pg_config --bindir. Checked to be the right major.
+    /// Where this node's major's programs are on its host: the node's own BinDirectory, the folder of the
+    /// server running in its data directory, Debian's /usr/lib/postgresql/&lt;major&gt;/bin, then
+    /// pg_config --bindir. Checked to be the right major.
     /// </summary>
-    public static string BinDirectory(PgNode node, IHostShell shell, int? major = null)
+    public static string BinDirectory(PgNode node, IHostShell shell, int? major = null) =>
+        TryBinDirectory(node, shell, out var looked, major)
+        ?? throw new HostCommandException(shell.HostName,
+            $"On {shell.HostName}, no PostgreSQL {major ?? node.MajorVersion} programs were found (looked in {string.Join(", ", looked)}). Give -BinDirectory.");
+
+    /// <summary><see cref="BinDirectory"/>, or null (with the folders it looked in) when none has the programs.</summary>
+    public static string? TryBinDirectory(PgNode node, IHostShell shell, out IReadOnlyList<string> looked, int? major = null)
     {
         major ??= node.MajorVersion;
-        var candidates = new List<string>();
-        if (node.BinDirectory is not null) candidates.Add(node.BinDirectory);
-        if (major is not null) candidates.Add($"/usr/lib/postgresql/{major}/bin");
-        var pgConfig = shell.Run(new HostCommand("sh", "-c", "command -v pg_config >/dev/null && pg_config --bindir") { Timeout = TimeSpan.FromSeconds(30) });
-        if (pgConfig.Succeeded && pgConfig.StandardOutput.Trim() is { Length: > 0 } dir) candidates.Add(dir);
-
-        foreach (var candidate in candidates.Distinct())
+        var tried = new List<string>();
+        looked = tried;
+        // Each candidate is found only when the ones before it failed: every probe is a command on the host.
+        foreach (var candidate in Candidates(node, shell, major))
         {
+            if (candidate is null || tried.Contains(candidate)) continue;
+            tried.Add(candidate);
             var r = shell.Run(new HostCommand(Path.Combine(candidate, "pg_ctl"), "--version") { Timeout = TimeSpan.FromSeconds(30) });
             if (!r.Succeeded) continue;
             if (major is null || Versions.PgVersion.TryParse(r.StandardOutput, out var v) && v.Major == major)
@@ -79,8 +85,28 @@ public static class ServerController
                 return candidate;
             }
         }
-        throw new HostCommandException(shell.HostName,
-            $"On {shell.HostName}, no PostgreSQL {major} programs were found (looked in {string.Join(", ", candidates.Distinct())}). Give -BinDirectory.");
+        return null;
+    }
+
+    private static IEnumerable<string?> Candidates(PgNode node, IHostShell shell, int? major)
+    {
+        yield return node.BinDirectory;
+        yield return RunningServerDirectory(node, shell);
+        if (major is not null) yield return $"/usr/lib/postgresql/{major}/bin";
+        var pgConfig = shell.Run(new HostCommand("sh", "-c", "command -v pg_config >/dev/null && pg_config --bindir") { Timeout = TimeSpan.FromSeconds(30) });
+        if (pgConfig.Succeeded && pgConfig.StandardOutput.Trim() is { Length: > 0 } dir) yield return dir;
+    }
+
+    /// <summary>
+    /// The folder of the postmaster running in the node's data directory (postmaster.pid's first line is
+    /// its PID): an upstream build installed anywhere is found without -BinDirectory.
+    /// </summary>
+    private static string? RunningServerDirectory(PgNode node, IHostShell shell)
+    {
+        if (node.DataDirectory is not { } data) return null;
+        var r = shell.Run(new HostCommand("sh", "-c", "p=$(head -n 1 \"$1/postmaster.pid\") && readlink \"/proc/$p/exe\"", "sh", data)
+        { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) });
+        return r.Succeeded && r.StandardOutput.Trim() is { Length: > 0 } exe && exe.StartsWith('/') ? Path.GetDirectoryName(exe) : null;
     }
 
     private static void Control(PgNode node, IHostShell shell, IOperationLog log, string action, TimeSpan timeout, string? mode = null)

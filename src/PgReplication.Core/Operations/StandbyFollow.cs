@@ -47,6 +47,8 @@ public sealed class FollowPlan
     public string? SlotToCreate { get; init; }
     /// <summary>Replay is paused: the startup process would never pick up the new upstream or its timeline.</summary>
     public bool ResumeReplay { get; init; }
+    /// <summary>The slot this standby used on its previous upstream: dropped once it streams from the new one.</summary>
+    public (PgNode Upstream, string Slot)? OldUpstreamSlot { get; init; }
     /// <summary>The replication line the upstream's pg_hba.conf lacks for this standby, if any.</summary>
     public PrimaryConfigPlan? UpstreamHba { get; init; }
     public List<string> Steps { get; } = new();
@@ -70,7 +72,8 @@ public static class StandbyFollow
 
         var replication = request.Replication ?? CurrentReplicationCredential(standby, shell)
             ?? throw new ArgumentException($"No replication role for {standby.Name}: give -Credential (its passfile has no entry for its current upstream).");
-        var slot = request.SlotName ?? standby.SlotName ?? CurrentSetting(standby, shell, "primary_slot_name") ?? SlotNames.FromNodeName(standby.Name);
+        var oldSlot = CurrentSetting(standby, shell, "primary_slot_name");
+        var slot = request.SlotName ?? standby.SlotName ?? oldSlot ?? SlotNames.FromNodeName(standby.Name);
         SlotNames.Validate(slot);
         bool slotExists;
         using (var session = PgSession.Open(primary, log: log))
@@ -89,7 +92,12 @@ public static class StandbyFollow
         {
             StandbyRequest = standbyRequest, StandbyPlan = HotStandby.Prepare(standbyRequest, shell, log),
             SlotToCreate = slotExists ? null : slot, ResumeReplay = position.ReplayPaused, UpstreamHba = hba,
+            OldUpstreamSlot = position.UpstreamHost is { } oldHost && oldSlot is not null &&
+                              (oldHost != primary.ComputerName || (position.UpstreamPort ?? PgNode.DefaultPort) != primary.Port)
+                ? (NodeFactory.Like(standby, oldHost, position.UpstreamPort ?? PgNode.DefaultPort), oldSlot) : null,
         };
+        if (plan.OldUpstreamSlot is ({ } oldUpstream, { } leftSlot))
+            plan.Steps.Add($"drop the slot {leftSlot} on the old upstream {oldUpstream.Name} if it answers and no one uses it (it would hold WAL there)");
         foreach (var line in HbaLines(hba)) plan.Steps.Add($"{line.Description} on {primary.Name}");
         if (position.ReplayPaused) plan.Steps.Add($"resume the paused WAL replay on {standby.Name} (a paused standby cannot switch to the new timeline)");
         if (!slotExists) plan.Steps.Add($"create the physical slot {slot} on {primary.Name}");
@@ -119,7 +127,26 @@ public static class StandbyFollow
         var node = HotStandby.Apply(request, plan.StandbyPlan, shell, log);
         node.SlotName = request.SlotName;
         WaitForTimeline(node, request.Primary, request.Timeout, log);
+        if (plan.OldUpstreamSlot is ({ } oldUpstream, { } oldSlot)) DropLeftSlot(oldUpstream, oldSlot, log);
         return node;
+    }
+
+    /// <summary>Best effort: an old upstream that is down keeps its slot (Get-PgReplicationTopology and the kit show it).</summary>
+    private static void DropLeftSlot(PgNode oldUpstream, string slot, IOperationLog log)
+    {
+        try
+        {
+            using var session = PgSession.Open(oldUpstream, log: log, connectTimeout: TimeSpan.FromSeconds(3));
+            var dropped = session.Scalar<bool>("""
+                SELECT pg_catalog.count(pg_catalog.pg_drop_replication_slot(s.slot_name)) > 0
+                  FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = @slot AND NOT s.active
+                """, ("slot", slot));
+            if (dropped) log.Verbose($"{oldUpstream.Name}: dropped the slot {slot}, which no standby uses now.");
+        }
+        catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
+        {
+            log.Verbose($"Left the slot {slot} on {oldUpstream.Name}: {ex.Message}");
+        }
     }
 
     private static IReadOnlyCollection<PrimaryConfigChange> HbaLines(PrimaryConfigPlan? plan) =>

@@ -97,20 +97,25 @@ public static class StandbyPositions
         return TimelineHistory.TimelineAt(TimelineHistory.Parse(newest.Text("content")), newestTimeline, replayed);
     }
 
-    /// <summary>The primary_conninfo the standby is configured with: a setting from 12, a line of recovery.conf before.</summary>
+    /// <summary>The primary_conninfo the standby is configured with, parsed.</summary>
     private static Dictionary<string, string> ConninfoOf(PgSession session, PgNode node)
     {
-        var major = node.MajorVersion ?? VersionRules.NewestMajor;
-        string? conninfo;
-        if (StandbyConfigRules.UsesStandbySignal(major))
-            conninfo = session.Scalar<string>("SELECT pg_catalog.current_setting('primary_conninfo')");
-        else
-        {
-            var text = session.Scalar<string>("SELECT pg_catalog.pg_read_file('recovery.conf', 0, 1048576, true)");
-            conninfo = OfflineSettings.Read(text ?? "").GetValueOrDefault("primary_conninfo");
-        }
+        var conninfo = RecoverySettings(session, node.MajorVersion ?? VersionRules.NewestMajor, "primary_conninfo")["primary_conninfo"];
         try { return string.IsNullOrEmpty(conninfo) ? new() : Conninfo.Parse(conninfo); }
         catch (FormatException) { return new(); }
+    }
+
+    /// <summary>
+    /// Recovery settings as the standby has them (null when not set): server settings from 12, lines of
+    /// recovery.conf before (read over SQL, so no shell is needed).
+    /// </summary>
+    internal static Dictionary<string, string?> RecoverySettings(PgSession session, int major, params string[] names)
+    {
+        if (StandbyConfigRules.UsesStandbySignal(major))
+            return names.ToDictionary(n => n, n => session.Scalar<string>("SELECT pg_catalog.current_setting(@name, true)", ("name", n)));
+        var text = session.Scalar<string>("SELECT pg_catalog.pg_read_file('recovery.conf', 0, 1048576, true)");
+        var file = OfflineSettings.Read(text ?? "");
+        return names.ToDictionary(n => n, n => (string?)file.GetValueOrDefault(n));
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
 
 namespace PgReplication.Core.Operations;
 
@@ -46,19 +47,20 @@ public static class Topology
         FROM pg_catalog.pg_stat_replication r
         """;
 
-    private const string SlotsQuery = """
-        SELECT s.slot_name::text AS slot_name, s.active, s.active_pid, s.wal_status
+    private static string SlotsQuery(int major) => $"""
+        SELECT s.slot_name::text AS slot_name, s.active, s.active_pid,
+               {VersionRules.ColumnOrNull(VersionRules.SlotWalStatus, major, "s.wal_status", "text")}
         FROM pg_catalog.pg_replication_slots s
         """;
 
     // One row even when no WAL receiver runs; primary_conninfo then still says where the standby would stream from.
-    private const string StandbyQuery = """
+    private static string StandbyQuery(int major) => $"""
         SELECT pg_catalog.pg_last_wal_receive_lsn()::text AS receive_lsn,
                pg_catalog.pg_last_wal_replay_lsn()::text AS replay_lsn,
                pg_catalog.pg_is_wal_replay_paused() AS replay_paused,
-               r.status, r.sender_host, r.sender_port, r.slot_name, r.received_tli,
-               pg_catalog.current_setting('primary_conninfo') AS primary_conninfo,
-               pg_catalog.current_setting('primary_slot_name') AS primary_slot_name
+               r.status, r.slot_name, r.received_tli,
+               {VersionRules.ColumnOrNull(VersionRules.WalReceiverSenderHost, major, "r.sender_host", "text")},
+               {VersionRules.ColumnOrNull(VersionRules.WalReceiverSenderHost, major, "r.sender_port", "int")}
         FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
         """;
 
@@ -86,7 +88,8 @@ public static class Topology
             NodeDiscovery.Discover(node, session, log);
             var senders = session.Query(SendersQuery).Select(r => new WalSender(r.Get<int>("pid"), r.Text("application_name"),
                 r.Text("client_addr"), r.Text("state"), r.Text("sync_state"), r.Text("replay_lsn"))).ToList();
-            var slots = session.Query(SlotsQuery).Select(r => new ReplicationSlot(r.Text("slot_name")!, r.Get<bool>("active"),
+            var major = node.MajorVersion!.Value;
+            var slots = session.Query(SlotsQuery(major)).Select(r => new ReplicationSlot(r.Text("slot_name")!, r.Get<bool>("active"),
                 r["active_pid"] as int?, r.Text("wal_status"))).ToList();
             if (node.Role == NodeRole.Primary)
             {
@@ -96,8 +99,9 @@ public static class Topology
                     Lsn = session.Scalar<string>("SELECT pg_catalog.pg_current_wal_lsn()::text"), Senders = senders, Slots = slots,
                 };
             }
-            var s = session.Query(StandbyQuery).Single();
-            var conninfo = s.Text("primary_conninfo");
+            var s = session.Query(StandbyQuery(major)).Single();
+            var recovery = StandbyPositions.RecoverySettings(session, major, "primary_conninfo", "primary_slot_name");
+            var conninfo = recovery["primary_conninfo"];
             var port = s["sender_port"] as int? ?? (int.TryParse(Conninfo.DisplayedValue(conninfo, "port"), out var p) ? p : null);
             return new NodeReading
             {
@@ -107,7 +111,7 @@ public static class Topology
                 ReceiverStatus = s.Text("status"),
                 UpstreamHost = s.Text("sender_host") ?? Conninfo.DisplayedValue(conninfo, "host") ?? Conninfo.DisplayedValue(conninfo, "hostaddr"),
                 UpstreamPort = port,
-                Slot = s.Text("slot_name") ?? NullIfEmpty(s.Text("primary_slot_name")) ?? node.SlotName,
+                Slot = s.Text("slot_name") ?? NullIfEmpty(recovery["primary_slot_name"]) ?? node.SlotName,
                 Senders = senders, Slots = slots,
             };
         }

@@ -23,6 +23,9 @@ public sealed record VersionRule(string Name, RuleKind Kind, int FirstMajor, int
     public string Majors => LastMajor is null ? $"{FirstMajor}+" : $"{FirstMajor}-{LastMajor}";
 }
 
+/// <summary>The SQL that starts and stops a non-exclusive low-level backup (see <see cref="VersionRules.BackupFunctions"/>).</summary>
+public sealed record BackupCalls(string Start, string Stop);
+
 /// <summary>
 /// The one place that knows what differs between PostgreSQL majors, as data: help and docs are
 /// generated from <see cref="All"/>, and operations ask <see cref="Applies"/> instead of
@@ -58,6 +61,17 @@ public static class VersionRules
     public const string PgHbaFileRulesRuleNumber = "pg_hba_file_rules.rule_number";
     public const string PromoteTriggerFile = "promote_trigger_file";
     public const string ScramSha256 = "scram-sha-256";
+    public const string PgStopBackup = "pg_stop_backup()";
+    public const string PgBackupStop = "pg_backup_stop()";
+    public const string ArchiveLibrary = "archive_library";
+    public const string WalFunctionNames = "wal function names";
+    public const string PgCtlPromote = "pg_ctl promote -w";
+    public const string RecoveryTargetTimelineLatest = "recovery_target_timeline default latest";
+    public const string WalReceiverSenderHost = "pg_stat_wal_receiver.sender_host";
+    public const string SlotWalStatus = "pg_replication_slots.wal_status";
+    public const string PgReadFileMissingOk = "pg_read_file(path, offset, length, missing_ok)";
+    public const string PgReadFileAnyPath = "pg_read_file() outside the data directory";
+    public const string DataChecksumsByDefault = "initdb data checksums by default";
 
     public static IReadOnlyList<VersionRule> All { get; } = new VersionRule[]
     {
@@ -86,6 +100,8 @@ public static class VersionRules
             "on when WAL archiving is set up (restart)."),
         new(ArchiveCommand, RuleKind.Setting, 10, null, "PostgreSQL 10 docs: continuous archiving",
             "The command that copies each finished WAL file; must fail when the copy fails (reload)."),
+        new(ArchiveLibrary, RuleKind.Setting, 15, null, "PostgreSQL 15 release notes: archive_library added",
+            "An archive module instead of archive_command; -WalArchive refuses to set archive_command while one is set."),
         new(PasswordEncryption, RuleKind.Setting, 10, null, "PostgreSQL 10 release notes: SCRAM-SHA-256 authentication",
             "Not written: New-PgReplicationUser sends a SCRAM verifier computed on the client."),
         new(ScramSha256, RuleKind.Mechanism, 10, null, "PostgreSQL 10 release notes: SCRAM-SHA-256 authentication",
@@ -98,16 +114,36 @@ public static class VersionRules
             "An empty standby.signal in the data directory makes a standby; settings live in postgresql.auto.conf."),
         new(PgPromote, RuleKind.Function, 12, null, "PostgreSQL 12 release notes: pg_promote() added",
             "Promotes a standby from SQL (before 12: pg_ctl promote)."),
+        new(PgCtlPromote, RuleKind.Mechanism, 10, null, "PostgreSQL 10 release notes: pg_ctl waits for all operations, promote included",
+            "Promotes a standby before 12 (no pg_promote()), run on its host; -w returns once it accepts writes."),
+        new(RecoveryTargetTimelineLatest, RuleKind.Mechanism, 12, null, "PostgreSQL 12 release notes: recovery_target_timeline defaults to latest",
+            "Written as latest on every major: before 12 the default (current) keeps a standby off a promoted sibling's new timeline."),
         new(PrimaryConninfoReload, RuleKind.Mechanism, 13, null, "PostgreSQL 13 release notes: primary_conninfo can change on reload",
             "A standby can be re-pointed with a reload (before 13: a restart)."),
         new(PgStartBackup, RuleKind.Function, 10, 14, "PostgreSQL 15 release notes: pg_start_backup renamed pg_backup_start",
-            "Low-level base backup start (exclusive mode removed in 15)."),
+            "Low-level base backup start for -Method Rsync, non-exclusive (exclusive mode removed in 15)."),
         new(PgBackupStart, RuleKind.Function, 15, null, "PostgreSQL 15 release notes: pg_backup_start/pg_backup_stop",
-            "Low-level base backup start."),
+            "Low-level base backup start for -Method Rsync."),
+        new(PgStopBackup, RuleKind.Function, 10, 14, "PostgreSQL 15 release notes: pg_stop_backup renamed pg_backup_stop; PostgreSQL 10: wait_for_archive argument",
+            "Ends a non-exclusive backup; returns the backup_label and tablespace_map the copy needs."),
+        new(PgBackupStop, RuleKind.Function, 15, null, "PostgreSQL 15 release notes: pg_backup_start/pg_backup_stop",
+            "Ends a non-exclusive backup; returns the backup_label and tablespace_map the copy needs."),
+        new(WalFunctionNames, RuleKind.Function, 10, null, "PostgreSQL 10 release notes: xlog renamed to wal in function names",
+            "pg_current_wal_lsn(), pg_last_wal_replay_lsn(), pg_is_wal_replay_paused(), pg_walfile_name(): why 10 is the oldest major."),
+        new(WalReceiverSenderHost, RuleKind.Function, 11, null, "PostgreSQL 11 release notes: sender_host and sender_port added to pg_stat_wal_receiver",
+            "Where a standby streams from; before 11 the topology takes it from primary_conninfo."),
+        new(SlotWalStatus, RuleKind.Function, 13, null, "PostgreSQL 13 release notes: wal_status and safe_wal_size added to pg_replication_slots",
+            "Whether a slot still holds the WAL its standby needs (lost after max_slot_wal_keep_size)."),
+        new(PgReadFileMissingOk, RuleKind.Function, 10, null, "PostgreSQL 9.5 release notes: pg_read_file() missing_ok argument",
+            "Reads recovery.conf and timeline history files over SQL; a missing file is NULL, not an error."),
+        new(PgReadFileAnyPath, RuleKind.Function, 11, null, "PostgreSQL 11 release notes: superusers and pg_read_server_files may read files anywhere",
+            "Reads the primary's pg_hba.conf over SQL; before 11 only inside the data directory, so Debian's /etc/postgresql is out of reach."),
         new(PgHbaFileRules, RuleKind.Function, 10, null, "PostgreSQL 10 release notes: pg_hba_file_rules view added",
             "Checks pg_hba.conf as the server would parse it (error column) before a reload."),
-        new(PgHbaFileRulesRuleNumber, RuleKind.Function, 15, null, "PostgreSQL 15 release notes: pg_hba_file_rules gains rule_number and file_name",
+        new(PgHbaFileRulesRuleNumber, RuleKind.Function, 16, null, "PostgreSQL 16 release notes: pg_hba_file_rules gains rule_number and file_name (include files)",
             "Rule numbers and the file each rule comes from."),
+        new(DataChecksumsByDefault, RuleKind.Mechanism, 18, null, "PostgreSQL 18 release notes: initdb enables data checksums by default",
+            "Clusters made by initdb 18 have checksums, so wal_log_hints (for pg_rewind) is left alone."),
         new(PromoteTriggerFile, RuleKind.Setting, 12, 15, "PostgreSQL 16 release notes: promote_trigger_file removed",
             "A file whose creation promotes a standby (trigger_file in recovery.conf before 12)."),
     };
@@ -121,6 +157,26 @@ public static class VersionRules
 
     /// <summary>The setting that keeps WAL for standbys: wal_keep_size from 13, wal_keep_segments before.</summary>
     public static string WalKeepSetting(int major) => Applies(WalKeepSize, major) ? WalKeepSize : WalKeepSegments;
+
+    /// <summary>
+    /// The non-exclusive low-level backup calls (@label is the backup's label): pg_backup_start/pg_backup_stop
+    /// from 15, pg_start_backup/pg_stop_backup before. Stop returns lsn, labelfile and spcmapfile in both.
+    /// </summary>
+    public static BackupCalls BackupFunctions(int major) => Applies(PgBackupStart, major)
+        ? new("pg_catalog.pg_backup_start(@label, true)", "pg_catalog.pg_backup_stop(false)")
+        : new("pg_catalog.pg_start_backup(@label, true, false)", "pg_catalog.pg_stop_backup(false, false)");
+
+    /// <summary>
+    /// A select-list item for a column only some majors have: <paramref name="column"/> where
+    /// <paramref name="rule"/> applies, else a NULL of <paramref name="sqlType"/> under the column's name.
+    /// </summary>
+    public static string ColumnOrNull(string rule, int major, string column, string sqlType) =>
+        Applies(rule, major) ? column : $"NULL::{sqlType} AS {column[(column.LastIndexOf('.') + 1)..]}";
+
+    /// <summary>Whether pg_read_file() may read <paramref name="path"/>: any path from 11, before only inside the data directory.</summary>
+    public static bool CanReadServerFile(int major, string path, string? dataDirectory) =>
+        Applies(PgReadFileAnyPath, major) ||
+        dataDirectory is not null && path.StartsWith(dataDirectory.TrimEnd('/') + "/", StringComparison.Ordinal) && !path.Contains("/../", StringComparison.Ordinal);
 
     /// <summary>The rules that apply to <paramref name="major"/>.</summary>
     public static IEnumerable<VersionRule> For(int major) => All.Where(r => r.AppliesTo(major));

@@ -12,12 +12,14 @@ public sealed class EnablePgHotStandbyCommand : PgCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     [Alias("Standby")]
     public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
 
     /// <summary>The primary to follow; defaults to the one Invoke-PgBaseBackup copied from.</summary>
     [Parameter]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode? Primary { get; set; }
 
     [Parameter]
@@ -26,6 +28,7 @@ public sealed class EnablePgHotStandbyCommand : PgCmdlet
     public PSCredential? Credential { get; set; }
 
     [Parameter]
+    [ArgumentCompleter(typeof(SlotNameCompleter))]
     [ValidatePattern("^[a-z0-9_]{1,63}$")]
     public string? SlotName { get; set; }
 

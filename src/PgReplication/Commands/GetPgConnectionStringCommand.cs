@@ -13,6 +13,7 @@ public sealed class GetPgConnectionStringCommand : PgCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
 
     [Parameter]

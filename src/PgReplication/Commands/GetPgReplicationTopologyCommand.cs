@@ -11,6 +11,7 @@ public sealed class GetPgReplicationTopologyCommand : PgCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
 
     /// <summary>The admin role for nodes that carry none.</summary>

@@ -12,11 +12,13 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     [Alias("Standby")]
     public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
 
     [Parameter(Mandatory = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode Primary { get; set; } = null!;
 
     /// <summary>The replication role; defaults to the one carried on the primary node by New-PgReplicationUser.</summary>
@@ -34,6 +36,7 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
     public string? BinDirectory { get; set; }
 
     [Parameter]
+    [ArgumentCompleter(typeof(SlotNameCompleter))]
     [ValidatePattern("^[a-z0-9_]{1,63}$")]
     public string? SlotName { get; set; }
 

@@ -15,22 +15,26 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
     /// <summary>The candidates: standbys of the lost primary.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     [Alias("Standby")]
     public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
 
     /// <summary>The old primary, if known; otherwise the one the candidates' primary_conninfo names.</summary>
     [Parameter]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode? Primary { get; set; }
 
     /// <summary>Promote this candidate (Name or ComputerName) instead of the most advanced one.</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     [ValidateNotNullOrEmpty]
     public string? Name { get; set; }
 
     /// <summary>More standbys to re-point to the new primary (e.g. ones that were not candidates).</summary>
     [Parameter]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode[] Sibling { get; set; } = Array.Empty<PgNode>();
 
     /// <summary>The replication role for the siblings; by default the one each already uses.</summary>

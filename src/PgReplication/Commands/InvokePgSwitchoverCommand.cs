@@ -15,17 +15,20 @@ public sealed class InvokePgSwitchoverCommand : PgCmdlet
     /// <summary>The standby that becomes the primary.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     [Alias("Standby")]
     public PgNode InputObject { get; set; } = null!;
 
     /// <summary>The current primary.</summary>
     [Parameter(Mandatory = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode Primary { get; set; } = null!;
 
     /// <summary>Other standbys of the primary, re-pointed to the new one.</summary>
     [Parameter]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode[] Sibling { get; set; } = Array.Empty<PgNode>();
 
     [Parameter]

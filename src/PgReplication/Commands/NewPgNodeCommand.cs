@@ -133,6 +133,7 @@ public sealed class NewPgNodeCommand : PgCmdlet
                 ThrowArgumentError(ex.Message, "InvalidNodeSetting", text);
                 return;
             }
+            SessionNodes.Remember(node);
 
             if (NoConnect)
             {

@@ -12,11 +12,13 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
 
     /// <summary>The primary to follow.</summary>
     [Parameter(Mandatory = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode Primary { get; set; } = null!;
 
     /// <summary>The replication role; by default the one the new primary used while it was a standby.</summary>

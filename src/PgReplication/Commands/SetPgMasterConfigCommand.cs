@@ -19,8 +19,9 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
     [ValidateNotNull]
     public PgNode[]? InputObject { get; set; }
 
-    /// <summary>Standbys: PgNode objects, or addresses (IPv4, IPv6, host names, CIDR networks).</summary>
+    /// <summary>Standbys: PgNode objects, names of session nodes, or addresses (IPv4, IPv6, host names, CIDR networks).</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     [ValidateNotNull]
     public object[] Standby { get; set; } = Array.Empty<object>();
 
@@ -42,7 +43,9 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
     [ValidateRange(-1, int.MaxValue)]
     public int MaxSlotWalKeepSize { get; set; }
 
+    /// <summary>The standbys' application_name, which is their slot name.</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(SlotNameCompleter))]
     [ValidateNotNullOrEmpty]
     public string[]? SynchronousStandby { get; set; }
 
@@ -81,7 +84,8 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
             switch (item is PSObject pso ? pso.BaseObject : item)
             {
                 case PgNode node: _standbys.Add(node.ComputerName); break;
-                case string text: _standbys.Add(text); break;
+                // A session node's name stands for that node, as for the other cmdlets' node parameters.
+                case string text: _standbys.Add(SessionNodes.Find(text)?.ComputerName ?? text); break;
                 default:
                     ThrowArgumentError($"-Standby takes PgNode objects or addresses, not '{item}'.", "InvalidStandby", item);
                     break;

@@ -12,12 +12,14 @@ public sealed class SetPgStandbyUpstreamCommand : PgCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     [Alias("Standby")]
     public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
 
     /// <summary>The node to follow.</summary>
     [Parameter(Mandatory = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     [Alias("Upstream")]
     public PgNode Primary { get; set; } = null!;
 
@@ -27,6 +29,7 @@ public sealed class SetPgStandbyUpstreamCommand : PgCmdlet
     public PSCredential? Credential { get; set; }
 
     [Parameter]
+    [ArgumentCompleter(typeof(SlotNameCompleter))]
     [ValidatePattern("^[a-z0-9_]{1,63}$")]
     public string? SlotName { get; set; }
 

@@ -12,15 +12,16 @@ public sealed class TestPgReplicationCommand : PgCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode[] InputObject { get; set; } = Array.Empty<PgNode>();
 
     [Parameter]
     [ValidateRange(0, long.MaxValue)]
-    public long MaxLagBytes { get; set; } = 16L * 1024 * 1024;
+    public long MaxLagBytes { get; set; } = ReplicationCheckOptions.DefaultMaxLagBytes;
 
     [Parameter]
     [ValidateRange(0.0, 86400.0)]
-    public double MaxLagSeconds { get; set; } = 30;
+    public double MaxLagSeconds { get; set; } = ReplicationCheckOptions.DefaultMaxLagSeconds;
 
     /// <summary>One boolean for all: true when every standby is healthy.</summary>
     [Parameter]
@@ -32,12 +33,7 @@ public sealed class TestPgReplicationCommand : PgCmdlet
 
     protected override void EndProcessing()
     {
-        // Nodes not yet discovered (strings, -NoConnect) are asked what they are first.
-        foreach (var node in _nodes.Where(n => n.Role is NodeRole.Unknown or NodeRole.Unreachable))
-        {
-            try { RunCore(log => NodeDiscovery.Discover(node, log)); }
-            catch (Exception ex) when (ex is not PipelineStoppedException) { WriteVerbose($"{node.Name}: {ex.Message}"); }
-        }
+        DiscoverUndiscovered(_nodes);
         var options = new ReplicationCheckOptions { MaxLagBytes = MaxLagBytes, MaxLag = TimeSpan.FromSeconds(MaxLagSeconds) };
         var results = RunCore(log => ReplicationCheck.Check(_nodes, options, log));
         if (Quiet)

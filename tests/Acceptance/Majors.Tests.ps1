@@ -1,0 +1,234 @@
+# Every supported major on real servers. Per major, a 3-host lab of that major (one primary, two empty
+# hosts) runs the whole story: discovery, replication role, primary config, base backup, hot standbys,
+# health, topology, then a crash of the primary, a promotion and a sibling that follows. Each step checks
+# on the server or on disk what that major must do (recovery.conf or standby.signal, wal_keep_segments or
+# wal_keep_size, pg_ctl promote or pg_promote(), restart or reload).
+#
+# The majors: $env:PGREPLICATION_MAJORS (comma-separated; build.ps1 -Matrix sets all of 10..18), else the
+# CI set. 15 is Debian's packages (pg_basebackup on the host); the others are upstream builds fetched by
+# Install-PgLabMajor (no client programs: the copy goes by -Method Rsync). Per major the outcome and times
+# go to $env:PGREPLICATION_MAJORS_RESULT (JSON), which build.ps1 -Task Docs turns into docs/versions.md.
+BeforeDiscovery {
+    Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
+    $support = Test-PgLabSupported -Detailed
+    $script:SkipLab = (-not $support.Supported) -and ($env:CI -ne 'true')
+    if ($SkipLab) { Write-Warning "Majors acceptance tests skipped: $($support.Reason)" }
+    $majors = if ($env:PGREPLICATION_MAJORS) { $env:PGREPLICATION_MAJORS -split ',' | ForEach-Object { [int] $_.Trim() } } else { 11, 13, 15, 16, 18 }
+    $script:Cases = @($majors | ForEach-Object { @{ Major = $_ } })
+}
+
+BeforeAll {
+    Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
+    Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1') -Force
+    $script:ResultPath = if ($env:PGREPLICATION_MAJORS_RESULT) { $env:PGREPLICATION_MAJORS_RESULT } else { Join-Path $PSScriptRoot '../../out/test-results/majors.json' }
+    $null = New-Item -ItemType Directory -Force (Split-Path $ResultPath)
+    Set-Content -Path $ResultPath -Value '[]'
+
+    # How to ask a server whether a rule's setting, function or column is there. Mechanisms (recovery.conf,
+    # reload of primary_conninfo ...) are what the steps themselves check.
+    function Get-RuleProbe($Rule) {
+        $explicit = @{
+            'pg_hba_file_rules'                              = "SELECT to_regclass('pg_catalog.pg_hba_file_rules') IS NOT NULL"
+            'wal function names'                      = "SELECT to_regproc('pg_catalog.pg_current_wal_lsn') IS NOT NULL AND to_regproc('pg_catalog.pg_is_wal_replay_paused') IS NOT NULL"
+            'pg_read_file(path, offset, length, missing_ok)' = "SELECT to_regprocedure('pg_catalog.pg_read_file(text, bigint, bigint, boolean)') IS NOT NULL"
+            # Before 11 this is an error ("absolute path not allowed"), which the caller takes as false.
+            'pg_read_file() outside the data directory'      = "SELECT pg_catalog.pg_read_file('/etc/passwd', 0, 1) IS NOT NULL"
+        }
+        if ($explicit.ContainsKey($Rule.Name)) { return $explicit[$Rule.Name] }
+        if ("$($Rule.Kind)" -eq 'Setting') { return "SELECT count(*) = 1 FROM pg_catalog.pg_settings WHERE name = '$($Rule.Name)'" }
+        if ($Rule.Name -match '^(\w+)\(\)$') { return "SELECT count(*) > 0 FROM pg_catalog.pg_proc WHERE proname = '$($Matches[1])' AND pronamespace = 'pg_catalog'::regnamespace" }
+        if ($Rule.Name -match '^(\w+)\.(\w+)$') {
+            return "SELECT count(*) = 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'pg_catalog.$($Matches[1])'::regclass AND attname = '$($Matches[2])' AND NOT attisdropped"
+        }
+        $null
+    }
+    function Test-LabFile($LabHost, [string] $Path) {
+        try { Invoke-PgLabCommand -LabHost $LabHost -ArgumentList 'test', '-e', $Path | Out-Null; $true } catch { $false }
+    }
+
+    # The steps of one major run in order, each needing the one before: a step after a failed one is
+    # skipped, naming the failed one, and the major's record says which step failed.
+    function Enter-Step($Run, [string] $Name) {
+        if ($Run.Pending) { $Run.Failed = $Run.Pending; $Run.Pending = $null }
+        if ($Run.Failed) { Set-ItResult -Skipped -Because "the step '$($Run.Failed)' failed" }
+        $Run.Pending = $Name
+        $Run.StepClock.Restart()
+    }
+    function Complete-Step($Run) {
+        $Run.Steps[$Run.Pending] = [Math]::Round($Run.StepClock.Elapsed.TotalSeconds, 1)
+        $Run.Pending = $null
+    }
+    function Save-MajorResult($Run) {
+        if ($Run.Pending) { $Run.Failed = $Run.Pending }
+        if (-not $Run.Failed -and $null -eq $Run.RuleErrors) { $Run.Failed = 'version rules' }
+        if (-not $Run.Failed -and $Run.RuleErrors.Count) { $Run.Failed = "version rules ($($Run.RuleErrors -join '; '))" }
+        $all = @(Get-Content -Raw $ResultPath | ConvertFrom-Json)
+        $all += [pscustomobject]@{
+            Major = $Run.Major; Version = $Run.Version; Layout = $Run.Layout; BackupMethod = $Run.BackupMethod
+            Passed = (-not $Run.Failed) -and $Run.Steps.Count -eq $Run.StepCount; FailedStep = $Run.Failed
+            Seconds = [Math]::Round($Run.Clock.Elapsed.TotalSeconds, 1); Steps = $Run.Steps
+            Date = [DateTime]::UtcNow.ToString('yyyy-MM-dd'); Machine = "$([Environment]::ProcessorCount) cores"
+        }
+        ConvertTo-Json -InputObject $all -Depth 4 | Set-Content -Path $ResultPath
+    }
+}
+
+Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptance, Majors -ForEach $Cases -Skip:$SkipLab {
+    BeforeAll {
+        $run = @{
+            Major = $Major; Clock = [Diagnostics.Stopwatch]::StartNew(); StepClock = [Diagnostics.Stopwatch]::new()
+            Steps = [ordered]@{}; StepCount = 10; Pending = $null; Failed = $null; Version = $null; RuleErrors = $null
+            # pg_basebackup only where the host has a client of this major (Debian's 15); else rsync.
+            BackupMethod = if (Test-Path "/usr/lib/postgresql/$Major/bin/pg_basebackup") { 'PgBaseBackup' } else { 'Rsync' }
+        }
+        $layout = if ($Major -eq 15) { 'Debian' } else { 'Upstream' }
+        $run.Layout = $layout
+        $lab = New-PgLab -HostCount 3 -NoCluster 2, 3 -Major $Major -Layout $layout, $layout, $layout
+        $h1, $h2, $h3 = $lab.Hosts
+        $repl = [pscredential]::new('replicator', (ConvertTo-SecureString ("M'a\j`$or-" + [guid]::NewGuid().ToString('N').Substring(0, 12)) -AsPlainText -Force))
+        function New-LabNode($LabHost, [switch] $NoConnect) {
+            New-PgNode -ComputerName $LabHost.Address -SshUser postgres -SshKeyPath $LabHost.PostgresKeyPath -KnownHostsPath $lab.KnownHostsPath `
+                -Credential $LabHost.AdminCredential -Name $LabHost.Name -NoConnect:$NoConnect
+        }
+        $usesSignal = [PgReplication.Core.Versions.VersionRules]::Applies([PgReplication.Core.Versions.VersionRules]::StandbySignal, $Major)
+    }
+    AfterAll {
+        Save-MajorResult $run
+        Write-Host ("PostgreSQL {0} ({1}, {2}): {3} in {4:0.0} s; steps: {5}" -f $Major, $run.Version, $run.BackupMethod,
+            $(if ($run.Failed) { "FAILED at '$($run.Failed)'" } else { 'passed' }), $run.Clock.Elapsed.TotalSeconds,
+            (($run.Steps.GetEnumerator() | ForEach-Object { "$($_.Key) $($_.Value) s" }) -join ', '))
+        if ($lab) { Remove-PgLab -Lab $lab }
+    }
+
+    It 'discovers the primary: PostgreSQL <Major>, its paths from the server' {
+        Enter-Step $run 'discover'
+        $primary = New-LabNode $h1
+        $primary.Role | Should -Be 'Primary'
+        $primary.ServerVersion.Major | Should -Be $Major
+        $primary.DataDirectory | Should -Be $h1.DataDirectory
+        $primary.HbaFile | Should -Be $h1.HbaFile
+        $run.Version = "$($primary.ServerVersion)"
+        $script:primary = $primary
+        $script:standbys = @((New-LabNode $h2 -NoConnect), (New-LabNode $h3 -NoConnect))
+        Complete-Step $run
+    }
+
+    # A check of the data, not a step of the story: it runs whatever the steps do, and a failure fails the major.
+    It 'has exactly the settings, functions and columns that Versions/ says PostgreSQL <Major> has' {
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $rules = @([PgReplication.Core.Versions.VersionRules]::All | Where-Object { "$($_.Kind)" -ne 'Mechanism' })
+        $wrong = foreach ($rule in $rules) {
+            $probe = Get-RuleProbe $rule
+            if (-not $probe) { "$($rule.Name): no probe in this test"; continue }
+            $there = try { (Invoke-PgLabSql -LabHost $h1 $probe) -eq 't' } catch { $false }
+            if ($there -ne $rule.AppliesTo($Major)) { "$($rule.Name) ($($rule.Majors)): the server says $(if ($there) { 'present' } else { 'absent' })" }
+        }
+        $run.RuleErrors = @($wrong)
+        $run.Steps['version rules'] = [Math]::Round($clock.Elapsed.TotalSeconds, 1)
+        $wrong | Should -BeNullOrEmpty
+    }
+
+    It 'creates the replication role: LOGIN REPLICATION, no superuser, a SCRAM verifier' {
+        Enter-Step $run 'replication user'
+        $primary | New-PgReplicationUser -Credential $repl | Out-Null
+        Invoke-PgLabSql -LabHost $h1 "SELECT rolcanlogin, rolreplication, rolsuper, rolpassword LIKE 'SCRAM-SHA-256`$%' FROM pg_authid WHERE rolname = 'replicator'" |
+            Should -Be 't|t|f|t'
+        Complete-Step $run
+    }
+
+    It 'configures the primary with the WAL retention setting this major has' {
+        Enter-Step $run 'primary config'
+        $primary | Set-PgMasterConfig -Standby $standbys -Restart -Confirm:$false | Out-Null
+        # The server says which of the two names exists; the module must have set that one.
+        $keep = Invoke-PgLabSql -LabHost $h1 "SELECT name || '=' || setting FROM pg_settings WHERE name IN ('wal_keep_size', 'wal_keep_segments')"
+        if ($Major -ge 13) { $keep | Should -Be 'wal_keep_size=1024' } else { $keep | Should -Be 'wal_keep_segments=64' }
+        # Data checksums already WAL-log hint bits (initdb's default from 18): then wal_log_hints is left alone.
+        $checksums = Invoke-PgLabSql -LabHost $h1 "SELECT current_setting('data_checksums')"
+        $checksums | Should -Be $(if ([PgReplication.Core.Versions.VersionRules]::Applies([PgReplication.Core.Versions.VersionRules]::DataChecksumsByDefault, $Major)) { 'on' } else { 'off' })
+        Invoke-PgLabSql -LabHost $h1 "SELECT string_agg(name || '=' || setting, ',' ORDER BY name) FROM pg_settings WHERE name IN ('wal_level', 'hot_standby', 'wal_log_hints')" |
+            Should -Be "hot_standby=on,wal_level=replica,wal_log_hints=$(if ($checksums -eq 'on') { 'off' } else { 'on' })"
+        Invoke-PgLabSql -LabHost $h1 "SELECT count(*) FROM pg_hba_file_rules WHERE 'replication' = ANY(database) AND 'replicator' = ANY(user_name) AND auth_method = 'scram-sha-256'" |
+            Should -Be '2'
+        Complete-Step $run
+    }
+
+    It 'copies the primary to both empty hosts' {
+        Enter-Step $run 'base backup'
+        $script:copies = @($standbys | Invoke-PgBaseBackup -Primary $primary -Method $run.BackupMethod -Confirm:$false)
+        $copies.Count | Should -Be 2
+        foreach ($h in $h2, $h3) {
+            Invoke-PgLabCommand -LabHost $h -ArgumentList 'cat', "$($h.DataDirectory)/PG_VERSION" | Should -Be "$Major"
+        }
+        Complete-Step $run
+    }
+
+    It 'starts hot standbys with this major''s recovery settings on disk' {
+        Enter-Step $run 'hot standby'
+        $script:built = @($copies | Enable-PgHotStandby)
+        $built.Role | Should -Be @('Standby', 'Standby')
+        foreach ($h in $h2, $h3) {
+            if ($usesSignal) {
+                Test-LabFile $h "$($h.DataDirectory)/standby.signal" | Should -BeTrue
+                Test-LabFile $h "$($h.DataDirectory)/recovery.conf" | Should -BeFalse
+                Invoke-PgLabCommand -LabHost $h -ArgumentList 'cat', "$($h.DataDirectory)/postgresql.auto.conf" | Should -Match "primary_conninfo = '.*host=''?$([regex]::Escape($h1.Address))"
+            }
+            else {
+                Test-LabFile $h "$($h.DataDirectory)/standby.signal" | Should -BeFalse
+                $recovery = Invoke-PgLabCommand -LabHost $h -ArgumentList 'cat', "$($h.DataDirectory)/recovery.conf"
+                $recovery | Should -Match "standby_mode = 'on'"
+                $recovery | Should -Match "primary_conninfo = '.*host=''?$([regex]::Escape($h1.Address))"
+            }
+        }
+        Complete-Step $run
+    }
+
+    It 'streams: Test-PgReplication finds both standbys healthy, and rows arrive' {
+        Enter-Step $run 'healthy'
+        $results = @(@($primary) + $built | Test-PgReplication)
+        $results.Count | Should -Be 2
+        foreach ($r in $results) { $r.IsHealthy | Should -BeTrue -Because ($r.Checks -join '; ') }
+        Invoke-PgLabSql -LabHost $h1 -Sql 'CREATE TABLE majors_rows AS SELECT g AS id FROM generate_series(1, 500) g' | Out-Null
+        Wait-PgLabSql -LabHost $h2 'SELECT count(*) FROM majors_rows' -Expected '500' | Should -Be '500'
+        Wait-PgLabSql -LabHost $h3 'SELECT count(*) FROM majors_rows' -Expected '500' | Should -Be '500'
+        Complete-Step $run
+    }
+
+    It 'shows the tree: both standbys under the primary' {
+        Enter-Step $run 'topology'
+        $rows = @(Get-PgReplicationTopology (@($primary) + $built))
+        $rows.Count | Should -Be 3
+        $rows[0].Name | Should -Be $h1.Name
+        @($rows | Where-Object Role -EQ 'Standby').Count | Should -Be 2
+        foreach ($row in $rows) { $row.Status | Should -Be 'running' -Because "$($row.Name): $($row | Out-String)" }
+        Complete-Step $run
+    }
+
+    It 'after a crash of the primary, promotes a standby (pg_promote from 12, pg_ctl promote before)' {
+        Enter-Step $run 'promotion'
+        $script:startedBefore = @{}
+        foreach ($h in $h2, $h3) { $startedBefore[$h.Name] = Invoke-PgLabSql -LabHost $h 'SELECT pg_postmaster_start_time()' }
+        Stop-PgLabPostgres -LabHost $h1
+        $script:new = $built | Invoke-PgPromotion -Confirm:$false
+        $new.Role | Should -Be 'Primary'
+        $new.Timeline | Should -Be 2
+        $script:newHost, $script:siblingHost = if ($new.Name -eq $h2.Name) { $h2, $h3 } else { $h3, $h2 }
+        Invoke-PgLabSql -LabHost $newHost 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        if ($usesSignal) { Test-LabFile $newHost "$($newHost.DataDirectory)/standby.signal" | Should -BeFalse }
+        else { Test-LabFile $newHost "$($newHost.DataDirectory)/recovery.done" | Should -BeTrue }   # pg_ctl promote renames it
+        Complete-Step $run
+    }
+
+    It 'the sibling follows on the new timeline (reload from 13, restart before)' {
+        Enter-Step $run 'sibling follows'
+        $new.PromotionSummary.Siblings.Count | Should -Be 1
+        $new.PromotionSummary.Siblings[0].Streaming | Should -BeTrue -Because "$($new.PromotionSummary.Siblings[0])"
+        Wait-PgLabSql -LabHost $siblingHost 'SELECT received_tli FROM pg_stat_wal_receiver' -Expected '2' | Should -Be '2'
+        Invoke-PgLabSql -LabHost $newHost -Sql 'INSERT INTO majors_rows SELECT g FROM generate_series(501, 600) g' | Out-Null
+        Wait-PgLabSql -LabHost $siblingHost 'SELECT count(*) FROM majors_rows' -Expected '600' | Should -Be '600'
+        $restarted = (Invoke-PgLabSql -LabHost $siblingHost 'SELECT pg_postmaster_start_time()') -ne $startedBefore[$siblingHost.Name]
+        $restarted | Should -Be (-not [PgReplication.Core.Versions.VersionRules]::Applies([PgReplication.Core.Versions.VersionRules]::PrimaryConninfoReload, $Major))
+        $r = @($new, ($built | Where-Object Name -EQ $siblingHost.Name)) | Test-PgReplication
+        $r.IsHealthy | Should -BeTrue -Because ($r.Checks -join '; ')
+        Complete-Step $run
+    }
+}
