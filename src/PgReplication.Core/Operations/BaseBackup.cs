@@ -202,9 +202,19 @@ public static class BaseBackup
         else
             PgBaseBackupCopy(request, plan, standbyShell, log, started);
 
-        Verify(request, plan, standbyShell, log);
-        if (plan.ConfigDirectory is not null) CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
-        SetHostSettings(standby, primary, plan.DataDirectory, standbyShell, log);
+        try
+        {
+            Verify(request, plan, standbyShell, log);
+            if (plan.ConfigDirectory is not null) CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
+            SetHostSettings(standby, primary, plan.DataDirectory, standbyShell, log);
+        }
+        catch (Exception ex) when (ex is HostCommandException or PgConnectionException or PgQueryException or InvalidOperationException)
+        {
+            // A copy without this host's own settings is no standby yet: removed as after a failed copy, where the host
+            // still answers (a rerun finishes one it could not remove).
+            try { EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name); } catch (HostCommandException) { }
+            throw;
+        }
         log.Verbose($"{standby.Name}: base backup done in {(DateTime.UtcNow - started).TotalSeconds:0.0} s.");
         return Fill(standby, primary, plan, request);
     }

@@ -103,7 +103,11 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
-                WriteNodeError(ex, "BaseBackupFailed", standby);
+                // One standby's failure among several: its error names it even when the cause was on the primary.
+                var record = NodeError(ex, "BaseBackupFailed", standby);
+                if (!ex.Message.Contains(standby.Name, StringComparison.Ordinal))
+                    record.ErrorDetails = new ErrorDetails($"The base backup of {Primary.Name} to {standby.Name} failed: {ex.Message}");
+                WriteError(record);
             }
         }
     }
