@@ -1,7 +1,7 @@
 #requires -Version 7.4
 <#
 .SYNOPSIS
-    The one entry point: Build, Test (every test), Demo, Docs.
+    The one entry point: Build, Test (every test), Demo, Docs, Reliability (the fault suite, then docs/reliability.md).
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 .EXAMPLE
@@ -9,11 +9,12 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo', 'Docs')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Docs', 'Reliability')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
     # Also run the long suites (tagged Full); .ci/run leaves them out to stay under its time budget.
+    # Reliability: the fault suite (tag Faults) on the lab, then docs/reliability.md from its results.
     [switch] $Full,
     # Pester tags to run (default: all); e.g. -Tag Surface to skip the lab.
     [string[]] $Tag,
@@ -130,6 +131,25 @@ function Invoke-Test {
     if ($failed -gt 0) { exit 1 }
 }
 
+# The fault, bad-input and secrets suite (tests/Acceptance/Faults) alone, then docs/reliability.md from what it
+# recorded (out/reliability): the document is generated, never typed.
+function Invoke-Reliability {
+    Invoke-Build
+    Write-Host '== Pester: Faults' -ForegroundColor Cyan
+    $modules = Install-Pester
+    $results = Join-Path $Out 'test-results'
+    New-Item -ItemType Directory -Force $results | Out-Null
+    $pesterOut = Join-Path $results 'faults.json'
+    $pesterArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/Invoke-PesterSuite.ps1'), '-ModulePath', $ModuleDir,
+        '-PesterModules', $modules, '-ResultPath', $pesterOut, '-Tag', 'Faults')
+    if (-not $Full) { $pesterArgs += @('-ExcludeTag', 'Full') }
+    & dotnet @pesterArgs
+    Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/Acceptance/Faults/Write-ReliabilityReport.ps1'))
+    $p = Get-Content -Raw $pesterOut | ConvertFrom-Json
+    Write-Host "$($p.Passed) passed, $($p.Failed) failed"
+    if ($p.Failed -gt 0) { exit 1 }
+}
+
 # The main job, locally: a primary and two streaming hot standbys on 127.0.0.1, built by the cmdlets.
 function Invoke-Demo {
     Invoke-Build
@@ -156,4 +176,5 @@ switch ($Task) {
     'Test' { Invoke-Test }
     'Demo' { Invoke-Demo }
     'Docs' { Invoke-Build; Invoke-Docs }
+    'Reliability' { Invoke-Reliability }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
+using System.Net;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
@@ -32,6 +33,13 @@ public abstract class PgCmdlet : PSCmdlet
     }
 
     protected void RunCore(Action<IOperationLog> work) => RunCore(log => { work(log); return true; });
+
+    /// <summary>
+    /// A PostgreSQL role's credential as typed: PSCredential.GetNetworkCredential() reads "a\\b" as domain a, user b,
+    /// but a backslash is an ordinary character of a role name.
+    /// </summary>
+    protected static NetworkCredential? RoleCredential(PSCredential? credential) =>
+        credential is null ? null : new NetworkCredential(credential.UserName, credential.Password);
 
     /// <summary>Nodes not yet discovered (strings, -NoConnect, or unreachable before) are asked what they are; failures are verbose only.</summary>
     protected void DiscoverUndiscovered(IEnumerable<PgNode> nodes)

@@ -30,6 +30,12 @@ public class NodeAddressTests
     [InlineData("[::1", "']'")]
     [InlineData("db 1", "space")]
     [InlineData("db1\n", "control")]
+    [InlineData("-oProxyCommand=id", "starts with '-'")]
+    [InlineData("-p2222", "starts with '-'")]
+    [InlineData("db1;id", "not a host name")]
+    [InlineData("db$(id)", "not a host name")]
+    [InlineData("db`id`", "not a host name")]
+    [InlineData("user@db1", "not a host name")]
     public void Rejects_bad_input_with_a_message_naming_the_problem(string text, string expected)
     {
         Assert.False(NodeAddress.TryParse(text, out _, out var error));

@@ -28,6 +28,8 @@ public sealed class SshShell : IHostShell
     private readonly IOperationLog _log;
     private readonly Dictionary<int, SshTunnel> _tunnels = new();
     private bool _disposed;
+    // Set once the host stopped answering: later commands fail at once instead of each waiting for a channel.
+    private volatile bool _lost;
 
     private SshShell(SshClient client, string hostName, SshOptions options, string fingerprint, IOperationLog log)
     {
@@ -165,6 +167,8 @@ public sealed class SshShell : IHostShell
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var display = command.ToShellText(CurrentUser);
+        if (_lost)
+            throw new HostCommandException(HostName, $"On {HostName}, '{display}' was not run: the SSH connection had stopped answering.");
         // The remote 'timeout' ends the program on the host even when this connection is gone; it runs
         // inside sudo/runuser so it may signal the program as the user that runs it. env sets the C locale
         // there (sudo resets the environment) so messages parse the same everywhere.
@@ -252,17 +256,23 @@ public sealed class SshShell : IHostShell
             Wait(execution, TimeSpan.FromMilliseconds(500));
         }
         if (lost)
+        {
+            _lost = true;
             throw new HostCommandException(HostName,
                 $"On {HostName}, the SSH connection stopped answering during '{display}' (after {watch.Elapsed.TotalSeconds:0} s); " +
                 $"the host ends the program itself at its timeout ({command.Timeout.TotalSeconds:0.#} s).");
+        }
         var failure = execution.IsFaulted ? execution.Exception?.GetBaseException() : null;
         Task.WaitAll(new Task[] { stdout, stderr }, TimeSpan.FromSeconds(clientEnded ? 0.5 : 10));
         var elapsed = watch.Elapsed;
 
         if (failure is not null && !clientEnded)
+        {
+            if (failure is SshConnectionException or SocketException) _lost = true;
             throw new HostCommandException(HostName, failure is SshConnectionException or SocketException
                 ? $"On {HostName}, the SSH connection broke during '{display}': {failure.Message}"
                 : $"On {HostName}, '{display}' failed over SSH: {failure.Message}", failure);
+        }
 
         // 'timeout' exits 124 after its TERM and 137 after its KILL.
         var exit = ssh.ExitStatus;

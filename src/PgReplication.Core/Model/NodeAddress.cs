@@ -50,6 +50,13 @@ public readonly record struct NodeAddress(string Host, int? Port)
         }
 
         if (host.Length == 0) { error = $"The computer name '{value}' has no host part."; return false; }
+        // The host reaches ssh and rsync command lines (user@host): one that starts with '-' would be read as an
+        // option there, and shell or ssh syntax has no place in a name or an address.
+        if (host[0] is '-' or '.' || !host.All(c => char.IsLetterOrDigit(c) || c is '.' or '-' or '_' or ':' or '%'))
+        {
+            error = $"The computer name '{value}' is not a host name or an IP address (it starts with '-' or '.', or holds characters such as ' ; $ ` = / that a host name cannot).";
+            return false;
+        }
         int? port = null;
         if (portText is not null)
         {

@@ -19,6 +19,7 @@ public static class NodeFactory
 {
     public static PgNode Create(NodeAddress address, int defaultPort, NodeSettings settings)
     {
+        Validate(settings);
         var node = new PgNode(address.Host, address.Port ?? defaultPort)
         {
             AdminCredential = settings.AdminCredential,
@@ -52,6 +53,21 @@ public static class NodeFactory
             AdminCredential = template.AdminCredential, Database = template.Database, OsUser = template.OsUser,
             ConnectTimeout = template.ConnectTimeout, Ssh = ssh,
         });
+    }
+
+    /// <summary>
+    /// Refuses what would break a command line or a log line: OS and SSH users go to sudo, runuser, ssh and rsync
+    /// (a name starting with '-' would be read as an option), the database and the node's name to connection
+    /// strings and messages.
+    /// </summary>
+    public static void Validate(NodeSettings settings)
+    {
+        foreach (var (user, what) in new[] { (settings.OsUser, "OS user"), (settings.Ssh?.User, "SSH user") })
+            if (user is not null && !System.Text.RegularExpressions.Regex.IsMatch(user, @"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?\z"))
+                throw new ArgumentException($"The {what} '{Config.ConfigValues.Printable(user)}' is not a user name (letters, digits, '_', '.', '-'; not starting with '-').");
+        Config.ConfigValues.EnsureSafe(settings.Database, "database name");
+        if (settings.Name is { } name && name.Any(char.IsControl))
+            throw new ArgumentException($"The node name '{Config.ConfigValues.Printable(name)}' contains a control character.");
     }
 
     public static bool IsLoopback(string host) =>

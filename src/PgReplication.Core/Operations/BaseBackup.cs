@@ -40,6 +40,12 @@ public sealed class BaseBackupPlan
     public string? ConfigDirectory { get; init; }
     /// <summary>The target already holds a copy of this primary: a second run changes nothing.</summary>
     public bool AlreadyCopied { get; init; }
+    /// <summary>The target holds a copy an earlier run did not finish (no global/pg_control): it cannot start, and is redone.</summary>
+    public bool Unfinished { get; init; }
+    /// <summary>pg_basebackup processes an earlier run left writing into the target (its connection was lost).</summary>
+    public IReadOnlyList<int> LeftoverProcesses { get; init; } = Array.Empty<int>();
+    /// <summary>A WAL sender that still holds the slot for an earlier connection from this standby.</summary>
+    public int? StaleSlotHolder { get; init; }
     public List<string> Steps { get; } = new();
 }
 
@@ -47,6 +53,8 @@ public sealed class BaseBackupPlan
 public static class BaseBackup
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+    // How the primary sees our copies (pg_stat_replication.application_name).
+    private const string CopyApplicationName = "pgreplication_basebackup";
 
     /// <summary>Read-only checks; throws naming the host when the backup cannot or must not run.</summary>
     public static BaseBackupPlan Prepare(BaseBackupRequest request, IHostShell standbyShell, IHostShell primaryShell, IOperationLog log)
@@ -61,9 +69,15 @@ public static class BaseBackup
         var dataDirectory = request.DataDirectory ?? standby.DataDirectory ?? primary.DataDirectory
             ?? throw new InvalidOperationException($"No data directory for {standby.Name}: give -DataDirectory.");
         ValidatePath(dataDirectory, standby.Name);
-        if (request.BinDirectory is not null) standby.BinDirectory = request.BinDirectory;
+        if (request.BinDirectory is not null)
+        {
+            ValidatePath(request.BinDirectory, standby.Name, "program directory");
+            standby.BinDirectory = request.BinDirectory;
+        }
         // Hosts of one cluster mostly have the same layout: the primary's folder is the first guess (checked).
         else standby.BinDirectory ??= primary.BinDirectory ?? ServerController.TryBinDirectory(primary, primaryShell, out _);
+        // The role and password go into a passfile and a conninfo: refused now, not after the slot is made.
+        PassFile.Line(primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
 
         var bin = ServerController.BinDirectory(standby, standbyShell, major);
         var tool = Path.Combine(bin, "pg_basebackup");
@@ -90,19 +104,25 @@ public static class BaseBackup
         var running = inUse && IsServerRunning(standbyShell, bin, dataDirectory, standby.OsUser);
         var alreadyCopied = inUse && SystemIdentifierOf(standbyShell, bin, dataDirectory, standby.OsUser) is { } sysid
                             && sysid == primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture);
+        // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
+        // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
+        var leftovers = CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser);
+        var unfinished = inUse && !running && !alreadyCopied && CopyLeftovers.IsUnfinishedCopy(standbyShell, dataDirectory, standby.OsUser);
         if (running && !request.Force && !(alreadyCopied && request.Method == BaseBackupMethod.PgBaseBackup))
             throw new InvalidOperationException($"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory.");
-        if (inUse && !request.Force && !alreadyCopied)
+        if (inUse && !request.Force && !alreadyCopied && !unfinished)
             throw new InvalidOperationException(running
                 ? $"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory."
                 : $"On {standby.Name}, {dataDirectory} is not empty. Use -Force to empty it and copy the primary over it.");
 
         string? slot = request.NoSlot ? null : SlotNames.Validate(request.SlotName ?? SlotNames.FromNodeName(standby.Name));
         var slotExists = false;
+        int? staleHolder = null;
         if (slot is not null)
         {
             using var session = PgSession.Open(primary, log: log);
             slotExists = session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot)", ("slot", slot));
+            if (slotExists && !running) staleHolder = CopyLeftovers.StaleSlotHolder(session, slot, standby, primary, CopyApplicationName);
         }
 
         var configDirectory = primary.Control == ServerControl.PgCtlCluster && primary.ConfigFile is not null
@@ -113,15 +133,21 @@ public static class BaseBackup
             DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotExists = slotExists,
             TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory,
             // A re-sync by rsync is what -Method Rsync is for; pg_basebackup over an existing copy is pointless.
-            AlreadyCopied = alreadyCopied && !request.Force && request.Method == BaseBackupMethod.PgBaseBackup,
+            AlreadyCopied = alreadyCopied && !request.Force && request.Method == BaseBackupMethod.PgBaseBackup && leftovers.Count == 0,
+            Unfinished = unfinished, LeftoverProcesses = leftovers, StaleSlotHolder = staleHolder,
         };
         if (plan.AlreadyCopied)
         {
             plan.Steps.Add($"nothing: {dataDirectory} already holds a copy of {primary.Name} (same system identifier); -Force copies it again");
             return plan;
         }
+        if (leftovers.Count > 0)
+            plan.Steps.Add($"stop pg_basebackup (PID {string.Join(", ", leftovers)}) left writing into {dataDirectory} by an earlier run");
+        if (staleHolder is { } holder)
+            plan.Steps.Add($"end the WAL sender (PID {holder}) on {primary.Name} that still holds the slot {slot} for an earlier connection from {standby.Name}");
         if (running) plan.Steps.Add($"stop the server running in {dataDirectory}");
-        if (inUse) plan.Steps.Add($"empty {dataDirectory}");
+        if (unfinished) plan.Steps.Add($"{(request.Method == BaseBackupMethod.Rsync ? "complete" : "empty")} {dataDirectory}: an earlier copy did not finish (no global/pg_control)");
+        else if (inUse) plan.Steps.Add($"empty {dataDirectory}");
         if (slot is not null) plan.Steps.Add(slotExists ? $"use the existing slot {slot} on {primary.Name}" : $"create the physical slot {slot} on {primary.Name}");
         if (request.Method == BaseBackupMethod.Rsync)
             plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, rsync its data directory to {standby.Name}:{dataDirectory}, stop the backup and write backup_label");
@@ -139,10 +165,21 @@ public static class BaseBackup
         var target = plan.DataDirectory;
         if (plan.AlreadyCopied)
         {
-            log.Verbose($"{standby.Name}: {target} already holds a copy of {primary.Name}; nothing changed.");
+            // The copy may have been finished on the host by a run that had lost its connection, before this host's own settings.
+            var completed = false;
+            if (plan.ConfigDirectory is not null && primary.ConfigFile is { } config && !HostFiles.Exists(standbyShell, config, standby.OsUser))
+            {
+                CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
+                completed = true;
+            }
+            completed |= SetHostSettings(standby, primary, target, standbyShell, log);
+            log.Verbose($"{standby.Name}: {target} already holds a copy of {primary.Name}; " +
+                        (completed ? "it was not copied again, only this host's settings were completed." : "nothing changed."));
             return Fill(standby, primary, plan, request);
         }
 
+        if (plan.LeftoverProcesses.Count > 0) CopyLeftovers.Stop(standbyShell, plan.LeftoverProcesses, standby, log);
+        if (plan.StaleSlotHolder is { } holder) CopyLeftovers.EndSlotHolder(primary, plan.SlotName!, holder, log);
         if (plan.ServerRunning)
         {
             log.Verbose($"{standby.Name}: stopping the server in {target} (-Force).");
@@ -165,9 +202,19 @@ public static class BaseBackup
         else
             PgBaseBackupCopy(request, plan, standbyShell, log, started);
 
-        Verify(request, plan, standbyShell, log);
-        if (plan.ConfigDirectory is not null) CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
-        SetHostSettings(standby, primary, plan.DataDirectory, standbyShell, log);
+        try
+        {
+            Verify(request, plan, standbyShell, log);
+            if (plan.ConfigDirectory is not null) CopyConfigDirectory(plan.ConfigDirectory, standby, primary, standbyShell, primaryShell, log);
+            SetHostSettings(standby, primary, plan.DataDirectory, standbyShell, log);
+        }
+        catch (Exception ex) when (ex is HostCommandException or PgConnectionException or PgQueryException or InvalidOperationException)
+        {
+            // A copy without this host's own settings is no standby yet: removed as after a failed copy, where the host
+            // still answers (a rerun finishes one it could not remove).
+            try { EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name); } catch (HostCommandException) { }
+            throw;
+        }
         log.Verbose($"{standby.Name}: base backup done in {(DateTime.UtcNow - started).TotalSeconds:0.0} s.");
         return Fill(standby, primary, plan, request);
     }
@@ -188,7 +235,7 @@ public static class BaseBackup
                 ["port"] = primary.Port.ToString(CultureInfo.InvariantCulture),
                 ["user"] = request.Replication.UserName,
                 ["passfile"] = passfile,
-                ["application_name"] = "pgreplication_basebackup",
+                ["application_name"] = CopyApplicationName,
                 ["connect_timeout"] = "15",
                 // A primary that vanishes (network cut, host down) is noticed in about 15 s instead of TCP's hours.
                 ["keepalives"] = "1", ["keepalives_idle"] = "5", ["keepalives_interval"] = "2", ["keepalives_count"] = "3",
@@ -196,9 +243,16 @@ public static class BaseBackup
             });
             var args = new List<string> { "-d", conninfo, "-D", target, "-X", "stream", "-c", "fast", "--progress", "--no-password" };
             if (plan.SlotName is not null) args.AddRange(new[] { "-S", plan.SlotName });
+            // The host itself removes the passfile when pg_basebackup ends, however it ends, and marks a finished copy as a
+            // standby: if our connection to the host is lost meanwhile, pg_basebackup goes on, and neither the password
+            // nor a copy that would start as a second primary may stay behind.
+            var (marker, markerText) = StandbyConfigRules.UsesStandbySignal(request.Primary.MajorVersion!.Value)
+                ? (Path.Combine(target, VersionRules.StandbySignal), "")
+                : (Path.Combine(target, "recovery.conf"), "standby_mode = 'on'\n");
+            args.InsertRange(0, new[] { "-c", CopyLeftovers.AfterCopy, "sh", passfile, marker, markerText, Path.Combine(plan.BinDirectory, "pg_basebackup") });
 
             var activity = $"Base backup of {primary.Name} to {standby.Name}";
-            var command = new HostCommand(Path.Combine(plan.BinDirectory, "pg_basebackup"), args.ToArray())
+            var command = new HostCommand("sh", args.ToArray())
             {
                 RunAs = standby.OsUser,
                 Timeout = request.Timeout,
@@ -217,7 +271,9 @@ public static class BaseBackup
         }
         finally
         {
-            standbyShell.Run(new HostCommand("rm", "-f", "--", passfile) { RunAs = standby.OsUser, Timeout = Short });
+            // Never in place of the error that got us here (a lost connection fails this too).
+            try { standbyShell.Run(new HostCommand("rm", "-f", "--", passfile) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess(); }
+            catch (HostCommandException ex) { log.Warning($"On {standby.Name}, the passfile {passfile} could not be removed ({ex.Message}); the host removes it when pg_basebackup ends."); }
         }
     }
 
@@ -307,14 +363,15 @@ public static class BaseBackup
     /// came with the source's listen_addresses (from postgresql.conf or postgresql.auto.conf); the target
     /// gets its own address in its place, in postgresql.auto.conf, which wins over postgresql.conf.
     /// </summary>
-    internal static void SetHostSettings(PgNode target, PgNode source, string dataDirectory, IHostShell shell, IOperationLog log)
+    internal static bool SetHostSettings(PgNode target, PgNode source, string dataDirectory, IHostShell shell, IOperationLog log)
     {
         var autoConf = Path.Combine(dataDirectory, "postgresql.auto.conf");
         var text = HostFiles.Exists(shell, autoConf, target.OsUser) ? HostFiles.ReadText(shell, autoConf, target.OsUser) : "";
         var current = OfflineSettings.Read(text);
         var changes = new Dictionary<string, string?>();
-        if (target.Port != source.Port || current.ContainsKey("port"))
-            changes["port"] = target.Port.ToString(CultureInfo.InvariantCulture);
+        var port = target.Port.ToString(CultureInfo.InvariantCulture);
+        if ((target.Port != source.Port || current.ContainsKey("port")) && current.GetValueOrDefault("port") != port)
+            changes["port"] = port;
         string? listen;
         using (var session = PgSession.Open(source, log: log))
             listen = session.Scalar<string>("SELECT pg_catalog.current_setting('listen_addresses')");
@@ -327,16 +384,17 @@ public static class BaseBackup
             var value = string.Join(',', addresses);
             if (value != own) changes["listen_addresses"] = value;
         }
-        if (changes.Count == 0) return;
+        if (changes.Count == 0) return false;
         HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, changes)), "0600", target.OsUser);
         log.Verbose($"{target.Name}: set {string.Join(", ", changes.Select(c => $"{c.Key} = {c.Value}"))} for this host.");
+        return true;
     }
 
     /// <summary>
     /// The system identifier in a data directory's pg_control: from pg_controldata (which checks the CRC), or
     /// where a server-only install has none, the file's first field (a uint64 in host byte order in every major).
     /// </summary>
-    private static string? SystemIdentifierOf(IHostShell shell, string bin, string dataDirectory, string user)
+    internal static string? SystemIdentifierOf(IHostShell shell, string bin, string dataDirectory, string user)
     {
         var controldata = Path.Combine(bin, "pg_controldata");
         if (!HostFiles.Exists(shell, controldata, user))
@@ -366,9 +424,12 @@ public static class BaseBackup
     private static string Arch(IHostShell shell) =>
         shell.Run(new HostCommand("uname", "-m") { Timeout = Short }).EnsureSuccess().StandardOutput.Trim();
 
-    private static void ValidatePath(string path, string host)
+    private static void ValidatePath(string path, string host, string what = "data directory")
     {
         if (!path.StartsWith('/') || path.Any(c => c is '\0' or '\n' or '\r') || path.TrimEnd('/').Length < 2)
-            throw new ArgumentException($"'{path}' is not a usable data directory for {host}: give an absolute path.");
+            throw new ArgumentException($"'{ConfigValues.Printable(path)}' is not a usable {what} for {host}: give an absolute path.");
+        // With -Force the directory is emptied: it must be the one the path names, not one '..' leads to.
+        if (path.Split('/').Contains(".."))
+            throw new ArgumentException($"'{path}' is not a usable {what} for {host}: give it without '..'.");
     }
 }

@@ -50,7 +50,13 @@ public static class HotStandby
         var major = standby.MajorVersion ?? primary.MajorVersion ?? throw new InvalidOperationException($"The version of {standby.Name} is not known.");
         if (!HostFiles.Exists(shell, Path.Combine(data, "PG_VERSION"), standby.OsUser))
             throw new InvalidOperationException($"On {standby.Name}, {data} holds no PostgreSQL data directory: run Invoke-PgBaseBackup first.");
-        ServerController.BinDirectory(standby, shell, major); // fails early, naming the host, when the programs are missing
+        var bin = ServerController.BinDirectory(standby, shell, major); // fails early, naming the host, when the programs are missing
+        // A data directory of another cluster would start, wait for WAL it can never get, and never stream.
+        if (BaseBackup.SystemIdentifierOf(shell, bin, data, standby.OsUser) is { } sysid && primary.SystemIdentifier is { } primarySysid &&
+            sysid != primarySysid.ToString(CultureInfo.InvariantCulture))
+            throw new InvalidOperationException(
+                $"On {standby.Name}, {data} belongs to another cluster (system identifier {sysid}), not to {primary.Name} (system identifier {primarySysid}): " +
+                $"it cannot be its standby. Copy {primary.Name} into it first (Invoke-PgBaseBackup -Force).");
 
         var home = HostFiles.HomeOf(shell, standby.OsUser);
         var passFile = Path.Combine(home, ".pgpass");
@@ -58,6 +64,7 @@ public static class HotStandby
         var passFileChange = !PassFile.Contains(existing, primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
 
         var slot = request.SlotName ?? standby.SlotName;
+        if (slot is not null) SlotNames.Validate(slot);
         var appName = slot ?? SlotNames.FromNodeName(standby.Name);
         var desired = new Dictionary<string, string?>
         {
@@ -74,6 +81,9 @@ public static class HotStandby
             ["restore_command"] = request.RestoreCommand,
             ["archive_cleanup_command"] = request.ArchiveCleanupCommand,
         };
+
+        // Checked now, before the passfile is written: a value the config file cannot hold (CR, LF, NUL) is refused.
+        foreach (var value in desired.Values) if (value is not null) OfflineSettings.Quote(value);
 
         string configFile, text;
         bool writeSignal;

@@ -111,7 +111,14 @@ public static class PrimaryConfig
         var archive = options.WalArchive is null ? null : WalArchive.Parse(options.WalArchive);
         if (options.SynchronousStandbys.Count > 0)
             SynchronousStandbyNames.Build(options.SynchronousMode, options.SynchronousCount, options.SynchronousStandbys);
-        foreach (var a in options.ListenAddresses ?? Array.Empty<string>()) ConfigValues.EnsureSafe(a, "listen address");
+        foreach (var a in options.ListenAddresses ?? Array.Empty<string>())
+        {
+            ConfigValues.EnsureSafe(a, "listen address");
+            // A server that cannot read listen_addresses does not start: '*', an address or a host name only.
+            var usable = a == "*" || NodeAddress.TryParse(a, out var parsed, out _) && parsed.Port is null;
+            if (!usable)
+                throw new ArgumentException($"The listen address '{a}' (for {node.Name}) is not '*', an IP address or a host name.");
+        }
 
         using var session = PgSession.Open(node, log: log);
         NodeDiscovery.Discover(node, session, log);
@@ -415,7 +422,11 @@ public sealed record WalArchive(string Command, string? Directory)
         var trimmed = value.Trim();
         if (trimmed.Length == 0) throw new ArgumentException("The WAL archive command is empty.");
         if (trimmed.StartsWith('/') && !trimmed.Contains('%'))
+        {
+            if (trimmed.Split('/').Contains(".."))
+                throw new ArgumentException($"The WAL archive directory '{value}' contains '..': give the directory itself.");
             return new WalArchive(DirectoryCommand(trimmed.TrimEnd('/')), trimmed.TrimEnd('/'));
+        }
         if (!trimmed.Contains("%p", StringComparison.Ordinal))
             throw new ArgumentException($"The WAL archive command '{value}' does not contain %p (the WAL file to archive), nor is it an absolute directory.");
         return new WalArchive(trimmed, null);

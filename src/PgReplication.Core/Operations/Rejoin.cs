@@ -43,6 +43,8 @@ public static class Rejoin
     public static RejoinPlan Prepare(RejoinRequest request, IHostShell shell, IOperationLog log)
     {
         var (node, primary) = (request.Node, request.Primary);
+        // A given role and password go into a passfile and a conninfo: refused before anything is stopped.
+        if (request.Replication is { } given) PassFile.Line(primary.ComputerName, primary.Port, "*", given.UserName, given.Password);
         NodeDiscovery.Discover(primary, log);
         if (primary.Role != NodeRole.Primary)
             throw new InvalidOperationException($"{primary.Name} is not a primary (Role {primary.Role}): give the node to follow as -Primary.");
@@ -60,8 +62,9 @@ public static class Rejoin
             throw new InvalidOperationException($"{node.Name} runs PostgreSQL {node.ServerVersion} but {primary.Name} runs {primary.ServerVersion}: a standby needs the same major.");
 
         var position = StandbyPositions.Read(node, log, TimeSpan.FromSeconds(5));
+        // Configured to follow is not enough: a standby whose WAL the primary removed is set up right and never streams.
         if (position is { Reachable: true, InRecovery: true } && position.UpstreamHost == primary.ComputerName &&
-            (position.UpstreamPort ?? PgNode.DefaultPort) == primary.Port && position.Timeline == primary.Timeline)
+            (position.UpstreamPort ?? PgNode.DefaultPort) == primary.Port && position.Timeline == primary.Timeline && Streams(node, log))
         {
             var done = new RejoinPlan { Method = RejoinMethod.Rewind, Replication = new NetworkCredential(), AlreadyFollowing = true };
             done.Steps.Add($"nothing to do: {node.Name} is already a standby of {primary.Name} on timeline {primary.Timeline}");
@@ -122,6 +125,12 @@ public static class Rejoin
         var slot = node.SlotName ?? SlotNames.FromNodeName(node.Name);
         var follow = StandbyFollow.Prepare(new FollowRequest { Standby = node, Primary = primary, Replication = plan.Replication, SlotName = slot, Timeout = request.Timeout }, shell, log);
         return StandbyFollow.Apply(follow, log);
+    }
+
+    private static bool Streams(PgNode node, IOperationLog log)
+    {
+        using var session = PgSession.Open(node, log: log, connectTimeout: TimeSpan.FromSeconds(5));
+        return session.Scalar<string>("SELECT r.status FROM pg_catalog.pg_stat_wal_receiver r") == "streaming";
     }
 
     /// <summary>pg_rewind refuses a data directory that crashed: recover it as a standby (so it cannot take writes), then stop it.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
 
 namespace PgReplication.Core.Operations;
 
@@ -79,6 +80,7 @@ public static class ReplicationCheck
             long archiverFailing;
             string? primaryLsn;
             int? primaryTimeline = primary.Timeline;
+            PrimaryWal wal;
             try
             {
                 using var p = PgSession.Open(primary, log: log);
@@ -86,6 +88,7 @@ public static class ReplicationCheck
                 // An upstream standby (a cascade) has no insert position: what it received is as far as its standbys can get.
                 primaryLsn = p.Scalar<string>($"SELECT ({WalPosition.Expression})::text");
                 archiverFailing = p.Scalar<long>(ArchiverFailuresQuery);
+                wal = ReadWal(p, primary);
                 NodeDiscovery.Discover(primary, p, NullOperationLog.Instance);
                 primaryTimeline = primary.Timeline;
             }
@@ -105,22 +108,75 @@ public static class ReplicationCheck
                 var row = senders.FirstOrDefault(r => slot is { Length: > 0 } && r.Text("slot_name") == slot)
                           ?? senders.FirstOrDefault(r => appName is not null && r.Text("application_name") == appName);
                 if (row is not null) claimed.Add((primary, row.Get<int>("pid")));
-                results.Add(Build(standby.Name, standby, primary, row, facts, error, primaryTimeline, archiverFailing, primaryLsn, options));
+                results.Add(Build(standby.Name, standby, primary, row, facts, error, primaryTimeline, archiverFailing, primaryLsn, wal, options));
             }
             // Standbys that the primary shows but that were not given.
             foreach (var row in senders.Where(r => givenPrimaries.Contains(primary) && !claimed.Contains((primary, r.Get<int>("pid")))))
             {
                 var name = $"{row.Text("application_name")}@{row.Text("client_addr") ?? "local"}";
-                results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, options));
+                results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, wal, options));
             }
         }
         foreach (var orphan in standbys.Where(s => !results.Any(r => r.StandbyNode == s)))
             results.Add(Unreachable(orphan, null, $"no primary is known for {orphan.Name}: give the primary node too"));
+        results.AddRange(SplitBrain(givenPrimaries));
         return results;
     }
 
+    /// <summary>
+    /// Two given primaries of one cluster (same system identifier) both accept writes: each but the newest
+    /// (highest timeline) is reported as a standby that is not read-only, so the split brain fails the check.
+    /// </summary>
+    private static IEnumerable<ReplicationHealth> SplitBrain(IReadOnlyCollection<PgNode> primaries)
+    {
+        foreach (var cluster in primaries.Where(p => p.Role == NodeRole.Primary && p.SystemIdentifier is not null).GroupBy(p => p.SystemIdentifier))
+        {
+            var ordered = cluster.OrderByDescending(p => p.Timeline ?? 0).ToList();
+            if (ordered.Count < 2) continue;
+            var newest = ordered[0];
+            foreach (var stray in ordered.Skip(1))
+                yield return new ReplicationHealth
+                {
+                    Standby = stray.Name, Primary = newest.Name, State = "split-brain", StandbyTimeline = stray.Timeline, PrimaryTimeline = newest.Timeline,
+                    Checks = new[]
+                    {
+                        new HealthCheck("standby read-only", false,
+                            $"{stray.Name} (timeline {stray.Timeline}) and {newest.Name} (timeline {newest.Timeline}) are both primaries of system {cluster.Key} and accept writes: " +
+                            $"split brain. Turn {stray.Name} into a standby (Restore-PgStandby -Primary {newest.Name}) before anything writes to it."),
+                    },
+                    StandbyNode = stray, PrimaryNode = newest,
+                };
+        }
+    }
+
+    /// <summary>What the primary has of its WAL and slots: enough to say why a standby cannot stream.</summary>
+    private sealed record PrimaryWal(string? OldestSegment, long SegmentBytes, IReadOnlyDictionary<string, string?> SlotWalStatus);
+
+    private static PrimaryWal ReadWal(PgSession session, PgNode primary)
+    {
+        var segmentBytes = session.Scalar<long>("SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting('wal_segment_size'))");
+        string? oldest = null;
+        // pg_ls_waldir needs superuser or pg_monitor: without it, the cause of a gap just goes unnamed.
+        try { oldest = session.Scalar<string>("SELECT pg_catalog.min(w.name) FROM pg_catalog.pg_ls_waldir() w WHERE w.name ~ '^[0-9A-F]{24}$'"); }
+        catch (PgQueryException) { }
+        // wal_status came with max_slot_wal_keep_size (13).
+        var slots = VersionRules.Applies(VersionRules.MaxSlotWalKeepSize, primary.MajorVersion ?? VersionRules.NewestMajor)
+            ? session.Query("SELECT s.slot_name::text AS slot_name, s.wal_status FROM pg_catalog.pg_replication_slots s")
+                .ToDictionary(r => r.Text("slot_name")!, r => r.Text("wal_status"))
+            : new Dictionary<string, string?>();
+        return new PrimaryWal(oldest, segmentBytes, slots);
+    }
+
+    /// <summary>
+    /// True when the primary no longer has the WAL segment a standby needs next to stream (the one holding its
+    /// replay position): it was removed (no slot kept it) and the standby cannot catch up by streaming.
+    /// </summary>
+    internal static bool WalRemoved(string? standbyReplayLsn, string? oldestSegment, long segmentBytes) =>
+        segmentBytes > 0 && Lsn.Parse(standbyReplayLsn) is { } replay && Lsn.SegmentOfFile(oldestSegment, segmentBytes) is { } oldest &&
+        Lsn.Segment(replay, segmentBytes) < oldest;
+
     private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, SqlRow? row, SqlRow? facts, string? standbyError,
-        int? primaryTimeline, long archiverFailing, string? primaryLsn, ReplicationCheckOptions options)
+        int? primaryTimeline, long archiverFailing, string? primaryLsn, PrimaryWal wal, ReplicationCheckOptions options)
     {
         var checks = new List<HealthCheck>();
         var state = row?.Text("state") ?? (standbyError is not null ? "unreachable" : "stopped");
@@ -128,13 +184,19 @@ public static class ReplicationCheck
         // with the standby's last status message and is null until the first one.
         var lag = Lsn.Distance(primaryLsn, facts?.Text("standby_replay_lsn")) ?? row?["lag_bytes"] as long?;
         var replayLag = row?["replay_lag_seconds"] is double secs ? TimeSpan.FromSeconds(secs) : (TimeSpan?)null;
-        var slotName = row?.Text("slot_name") ?? facts?.Text("receiver_slot");
+        var slotName = row?.Text("slot_name") ?? facts?.Text("receiver_slot") ?? NullIfEmpty(facts?.Text("primary_slot_name"));
+        var slotWalStatus = slotName is null ? null : wal.SlotWalStatus.GetValueOrDefault(slotName);
         int? standbyTimeline = facts?["received_tli"] is int tli ? tli : standby?.Timeline;
 
         if (standby is not null)
             checks.Add(new("connected", standbyError is null, standbyError ?? $"{standby.Name} answers"));
         checks.Add(new("streaming", state == "streaming",
             row is null ? $"{primary.Name} shows no WAL sender for {name}" : $"state is {state}"));
+        // Not streaming: say so when the reason is WAL the primary no longer has.
+        if (row is null && facts is not null && slotWalStatus is null or "lost" && WalRemoved(facts.Text("standby_replay_lsn"), wal.OldestSegment, wal.SegmentBytes))
+            checks.Add(new("WAL still on the primary", false,
+                $"{primary.Name} has removed WAL {name} needs (it replayed up to {facts.Text("standby_replay_lsn")}; the oldest segment left is {wal.OldestSegment}): " +
+                "it cannot catch up by streaming. Take a new copy (Restore-PgStandby -Reclone), or give it a restore_command that reads a WAL archive."));
         if (facts is not null)
         {
             var sysid = facts.Text("system_identifier");
@@ -154,8 +216,14 @@ public static class ReplicationCheck
             checks.Add(new("lag under threshold", lagOk && timeOk,
                 $"{lag?.ToString(CultureInfo.InvariantCulture) ?? "?"} bytes (max {options.MaxLagBytes}), replay lag {replayLag?.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) ?? "0"} s (max {options.MaxLag.TotalSeconds:0.###})"));
         }
-        var slotOk = slotName is null ? true : row?["slot_active"] is true;
-        checks.Add(new("slot healthy", slotOk, slotName is null ? "no slot used" : slotOk ? $"slot {slotName} active" : $"slot {slotName} is not active"));
+        // lost: the slot's WAL was removed (max_slot_wal_keep_size); unreserved: it will be at the next checkpoint.
+        var slotWalOk = slotWalStatus is not ("lost" or "unreserved");
+        var slotOk = slotName is null ? true : row?["slot_active"] is true && slotWalOk;
+        checks.Add(new("slot healthy", slotOk, slotName is null ? "no slot used"
+            : !slotWalOk ? $"slot {slotName} has wal_status {slotWalStatus}: {primary.Name} " + (slotWalStatus == "lost"
+                ? "removed WAL the standby needs (max_slot_wal_keep_size); take a new copy (Restore-PgStandby -Reclone)"
+                : "will remove WAL the standby needs at its next checkpoint (max_slot_wal_keep_size)")
+            : slotOk ? $"slot {slotName} active" : $"slot {slotName} is not active"));
         checks.Add(new("archiver not failing", archiverFailing == 0,
             archiverFailing == 0 ? "no failed archiving since the last success" : $"{archiverFailing} failed attempts, the last after the last success"));
 
@@ -164,7 +232,7 @@ public static class ReplicationCheck
             Standby = name, Primary = primary.Name, State = state,
             SentLsn = row?.Text("sent_lsn"), WriteLsn = row?.Text("write_lsn"), FlushLsn = row?.Text("flush_lsn"), ReplayLsn = row?.Text("replay_lsn"),
             LagBytes = lag, ReplayLag = replayLag, SyncState = row?.Text("sync_state"), SlotName = slotName,
-            SlotActive = row?["slot_active"] as bool?, PrimaryTimeline = primaryTimeline, StandbyTimeline = standbyTimeline,
+            SlotActive = row?["slot_active"] as bool?, SlotWalStatus = slotWalStatus, PrimaryTimeline = primaryTimeline, StandbyTimeline = standbyTimeline,
             Checks = checks, StandbyNode = standby, PrimaryNode = primary,
         };
     }
@@ -214,6 +282,8 @@ public static class ReplicationCheck
         : standby.Upstream is { } text && NodeAddress.TryParse(text, out var a, out _) && a.Host == primary.ComputerName && (a.Port ?? PgNode.DefaultPort) == primary.Port;
 
     private static bool SameEndpoint(PgNode a, PgNode b) => a.ComputerName == b.ComputerName && a.Port == b.Port;
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
     private static string? ApplicationName(string? conninfo) => Conninfo.DisplayedValue(conninfo, "application_name");
 }

@@ -64,8 +64,11 @@ public static class ReplicationUser
         var name = options.Credential.UserName;
         if (string.IsNullOrEmpty(name)) throw new ArgumentException("The replication credential has no user name.");
         SqlQuote.Identifier(name); // validates length and NUL before anything is sent
+        // The role goes into pg_hba.conf and primary_conninfo, its password into passfiles: neither can hold a line break.
+        Config.ConfigValues.EnsureSafe(name, "replication role name");
         if (string.IsNullOrEmpty(options.Credential.Password))
             throw new ArgumentException($"The replication credential for role '{name}' has an empty password.");
+        Config.ConfigValues.EnsureSafe(options.Credential.Password, $"password of the role '{name}'", secret: true);
         if (options.ConnectionLimit is < -1)
             throw new ArgumentException($"The connection limit {options.ConnectionLimit} is below -1 (no limit).");
 

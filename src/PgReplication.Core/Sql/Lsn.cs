@@ -19,6 +19,21 @@ public static class Lsn
     public static long? Distance(string? ahead, string? behind) =>
         Parse(ahead) is { } a && Parse(behind) is { } b ? (long)(a > b ? a - b : 0) : null;
 
+    /// <summary>
+    /// The number of the WAL segment holding <paramref name="lsn"/>, and of a segment file name
+    /// (TTTTTTTTLLLLLLLLSSSSSSSS: timeline, then log and segment, each 8 hex digits), whatever its timeline.
+    /// </summary>
+    public static ulong Segment(ulong lsn, long segmentBytes) => lsn / (ulong)segmentBytes;
+
+    public static ulong? SegmentOfFile(string? walFileName, long segmentBytes)
+    {
+        if (walFileName is not { Length: 24 } ||
+            !uint.TryParse(walFileName.AsSpan(8, 8), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var log) ||
+            !uint.TryParse(walFileName.AsSpan(16, 8), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var seg))
+            return null;
+        return log * (0x1_0000_0000UL / (ulong)segmentBytes) + seg;
+    }
+
     /// <summary>A byte position as PostgreSQL's pg_lsn text (e.g. 0/3000060).</summary>
     public static string Format(ulong lsn) =>
         $"{(lsn >> 32).ToString("X", CultureInfo.InvariantCulture)}/{(lsn & 0xFFFFFFFF).ToString("X", CultureInfo.InvariantCulture)}";

@@ -24,6 +24,7 @@ public sealed class EnablePgHotStandbyCommand : PgCmdlet
 
     [Parameter]
     [Credential]
+    [ValidatePasswordText]
     public PSCredential? Credential { get; set; }
 
     [Parameter]
@@ -52,7 +53,7 @@ public sealed class EnablePgHotStandbyCommand : PgCmdlet
                 var primary = Primary ?? standby.UpstreamNode
                     ?? throw new ArgumentException($"No primary for {standby.Name}: give -Primary, or pipe the node from Invoke-PgBaseBackup.");
                 if (primary.Role != NodeRole.Primary) RunCore(log => NodeDiscovery.Discover(primary, log));
-                var replication = Credential?.GetNetworkCredential() ?? standby.ReplicationCredential ?? primary.ReplicationCredential
+                var replication = RoleCredential(Credential) ?? standby.ReplicationCredential ?? primary.ReplicationCredential
                     ?? throw new ArgumentException($"No replication role for {standby.Name}: give -Credential.");
                 standby.AdminCredential ??= primary.AdminCredential;
                 if (standby.DataDirectory is null && standby.Role is NodeRole.Unknown) TryDiscover(standby);

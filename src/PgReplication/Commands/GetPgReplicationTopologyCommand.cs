@@ -31,7 +31,7 @@ public sealed class GetPgReplicationTopologyCommand : PgCmdlet
     // The rows need every node at once: a node's upstream, depth and split brain depend on the others.
     protected override void EndProcessing()
     {
-        var credential = Credential?.GetNetworkCredential();
+        var credential = RoleCredential(Credential);
         var nodes = _nodes.Distinct().ToList();
         foreach (var node in nodes) node.AdminCredential ??= credential;
         var rows = RunCore(log => Topology.Read(nodes, TimeSpan.FromSeconds(TimeoutSeconds), log));

@@ -24,6 +24,7 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
     /// <summary>The replication role; defaults to the one carried on the primary node by New-PgReplicationUser.</summary>
     [Parameter]
     [Credential]
+    [ValidatePasswordText]
     public PSCredential? Credential { get; set; }
 
     [Parameter]
@@ -68,7 +69,7 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
 
     protected override void ProcessRecord()
     {
-        var replication = Credential?.GetNetworkCredential() ?? Primary.ReplicationCredential;
+        var replication = RoleCredential(Credential) ?? Primary.ReplicationCredential;
         if (replication is null || string.IsNullOrEmpty(replication.UserName))
         {
             ThrowArgumentError($"No replication role for {Primary.Name}: give -Credential, or pipe the primary through New-PgReplicationUser.",
@@ -102,7 +103,11 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
-                WriteNodeError(ex, "BaseBackupFailed", standby);
+                // One standby's failure among several: its error names it even when the cause was on the primary.
+                var record = NodeError(ex, "BaseBackupFailed", standby);
+                if (!ex.Message.Contains(standby.Name, StringComparison.Ordinal))
+                    record.ErrorDetails = new ErrorDetails($"The base backup of {Primary.Name} to {standby.Name} failed: {ex.Message}");
+                WriteError(record);
             }
         }
     }

@@ -74,7 +74,7 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
         var request = new PromotionRequest
         {
             Candidates = _candidates.Distinct().ToList(), OldPrimary = Primary, Name = Name, Siblings = Sibling,
-            Force = Force, FenceOldPrimary = FenceOldPrimary, Replication = Credential?.GetNetworkCredential(),
+            Force = Force, FenceOldPrimary = FenceOldPrimary, Replication = RoleCredential(Credential),
             Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
         };
         PromotionPlan plan;

@@ -88,7 +88,7 @@ public sealed class InvokePgReplicationAcceptanceCommand : PgCmdlet
 
     protected override void EndProcessing()
     {
-        var credential = Credential?.GetNetworkCredential();
+        var credential = RoleCredential(Credential);
         var nodes = _nodes.Distinct().ToList();
         foreach (var node in nodes) node.AdminCredential ??= credential;
         DiscoverUndiscovered(nodes);

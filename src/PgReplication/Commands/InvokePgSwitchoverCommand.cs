@@ -61,7 +61,7 @@ public sealed class InvokePgSwitchoverCommand : PgCmdlet
         var request = new SwitchoverRequest
         {
             Primary = Primary, Standby = InputObject, Siblings = Sibling, MaxLagBytes = MaxLagBytes,
-            Replication = Credential?.GetNetworkCredential(), Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
+            Replication = RoleCredential(Credential), Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
         };
         try
         {

@@ -27,6 +27,7 @@ public sealed class NewPgNodeCommand : PgCmdlet
 
     [Parameter]
     [Credential]
+    [ValidatePasswordText]
     public PSCredential? Credential { get; set; }
 
     [Parameter]
@@ -113,16 +114,25 @@ public sealed class NewPgNodeCommand : PgCmdlet
                     "NameForManyNodes", text);
             }
 
-            var node = NodeFactory.Create(address, Port, new NodeSettings
+            PgNode node;
+            try
             {
-                Name = Name,
-                Local = Local,
-                AdminCredential = Credential?.GetNetworkCredential(),
-                Database = Database,
-                OsUser = OsUser,
-                ConnectTimeout = TimeSpan.FromSeconds(ConnectTimeoutSeconds),
-                Ssh = SshSettings(),
-            });
+                node = NodeFactory.Create(address, Port, new NodeSettings
+                {
+                    Name = Name,
+                    Local = Local,
+                    AdminCredential = RoleCredential(Credential),
+                    Database = Database,
+                    OsUser = OsUser,
+                    ConnectTimeout = TimeSpan.FromSeconds(ConnectTimeoutSeconds),
+                    Ssh = SshSettings(),
+                });
+            }
+            catch (ArgumentException ex)
+            {
+                ThrowArgumentError(ex.Message, "InvalidNodeSetting", text);
+                return;
+            }
             SessionNodes.Remember(node);
 
             if (NoConnect)

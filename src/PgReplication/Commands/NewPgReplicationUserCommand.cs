@@ -37,6 +37,7 @@ public sealed class NewPgReplicationUserCommand : PgCmdlet
     /// <summary>The replication role's name and password.</summary>
     [Parameter(Mandatory = true)]
     [Credential]
+    [ValidatePasswordText]
     [ValidateNotNull]
     public PSCredential? Credential { get; set; }
 
@@ -57,7 +58,7 @@ public sealed class NewPgReplicationUserCommand : PgCmdlet
             {
                 var options = new ReplicationUserOptions
                 {
-                    Credential = Credential!.GetNetworkCredential(),
+                    Credential = RoleCredential(Credential),
                     ConnectionLimit = MyInvocation.BoundParameters.ContainsKey(nameof(ConnectionLimit)) ? ConnectionLimit : null,
                     Force = Force,
                 };
@@ -91,7 +92,7 @@ public sealed class NewPgReplicationUserCommand : PgCmdlet
                 yield return null;
                 continue;
             }
-            yield return NodeFactory.Create(address, Port, new NodeSettings { AdminCredential = AdminCredential?.GetNetworkCredential() });
+            yield return NodeFactory.Create(address, Port, new NodeSettings { AdminCredential = RoleCredential(AdminCredential) });
         }
     }
 }

@@ -44,7 +44,7 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
                 Primary.AdminCredential ??= node.AdminCredential;
                 var request = new RejoinRequest
                 {
-                    Node = node, Primary = Primary, Replication = Credential?.GetNetworkCredential(), Reclone = Reclone,
+                    Node = node, Primary = Primary, Replication = RoleCredential(Credential), Reclone = Reclone,
                     Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
                 };
                 using var shell = RunCore(log => HostShells.Open(node, log));

@@ -49,7 +49,7 @@ public sealed class SetPgStandbyUpstreamCommand : PgCmdlet
                 standby.AdminCredential ??= Primary.AdminCredential;
                 var request = new FollowRequest
                 {
-                    Standby = standby, Primary = Primary, Replication = Credential?.GetNetworkCredential() ?? standby.ReplicationCredential,
+                    Standby = standby, Primary = Primary, Replication = RoleCredential(Credential) ?? standby.ReplicationCredential,
                     SlotName = SlotName, Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
                 };
                 FollowPlan plan;

@@ -1,0 +1,104 @@
+using System.Globalization;
+using System.Net;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+
+namespace PgReplication.Core.Operations;
+
+/// <summary>
+/// What a base backup whose connection to the standby host was lost leaves behind, and how the next run deals with
+/// it: pg_basebackup goes on on the host (or dies of SIGPIPE and leaves its WAL streamer running, holding the slot),
+/// a copy without global/pg_control, a WAL sender on the primary that still holds the slot. See docs/design.md.
+/// </summary>
+internal static class CopyLeftovers
+{
+    private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+
+    // $1 = the passfile, $2 = the standby marker and $3 its content, then the command. A trapped TERM (the remote
+    // deadline signals the whole group) lets the shell outlive pg_basebackup to do this; children get the default actions back.
+    internal const string AfterCopy =
+        "p=$1; m=$2; c=$3; shift 3; trap : TERM HUP INT PIPE; \"$@\"; rc=$?; rm -f -- \"$p\"; " +
+        "if [ $rc -eq 0 ] && [ ! -e \"$m\" ]; then (umask 077; printf '%s' \"$c\" > \"$m\"); fi; exit $rc";
+
+    /// <summary>PIDs of pg_basebackup processes of <paramref name="user"/> writing into <paramref name="target"/>, seen from this host.</summary>
+    internal static IReadOnlyList<int> Processes(IHostShell shell, string target, string user)
+    {
+        // Only processes in this shell's mount namespace: a pg_basebackup into the same path in a container is another directory.
+        const string script =
+            "self=$(readlink /proc/self/ns/mnt); for p in $(pgrep -u \"$1\" -x pg_basebackup); do " +
+            "[ \"$(readlink /proc/$p/ns/mnt 2>/dev/null)\" = \"$self\" ] || continue; " +
+            "printf '%s\\037' \"$p\"; tr '\\000' '\\037' < /proc/$p/cmdline; echo; done; true";
+        var r = shell.Run(new HostCommand("sh", "-c", script, "sh", user) { RunAs = user, Timeout = Short });
+        var pids = new List<int>();
+        foreach (var line in r.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.Split('\u001f');
+            var dash = Array.IndexOf(fields, "-D", 1);
+            if (dash > 0 && dash + 1 < fields.Length && fields[dash + 1].TrimEnd('/') == target.TrimEnd('/') &&
+                int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                pids.Add(pid);
+        }
+        return pids;
+    }
+
+    internal static void Stop(IHostShell shell, IReadOnlyList<int> pids, PgNode standby, IOperationLog log)
+    {
+        // TERM, up to 10 s to end, then KILL.
+        const string script =
+            "kill -TERM \"$@\" 2>/dev/null; i=0; while [ $i -lt 50 ]; do alive=; for p; do kill -0 \"$p\" 2>/dev/null && alive=1; done; " +
+            "[ -n \"$alive\" ] || exit 0; sleep 0.2; i=$((i+1)); done; kill -KILL \"$@\" 2>/dev/null; true";
+        var args = new List<string> { "-c", script, "sh" };
+        args.AddRange(pids.Select(p => p.ToString(CultureInfo.InvariantCulture)));
+        shell.Run(new HostCommand("sh", args.ToArray()) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess();
+        log.Verbose($"{standby.Name}: stopped pg_basebackup (PID {string.Join(", ", pids)}) left by an earlier run.");
+    }
+
+    /// <summary>A copy an earlier run did not finish: pg_basebackup writes backup_label first and global/pg_control last.</summary>
+    internal static bool IsUnfinishedCopy(IHostShell shell, string dataDirectory, string user) =>
+        !HostFiles.Exists(shell, Path.Combine(dataDirectory, "global", "pg_control"), user) &&
+        (HostFiles.Exists(shell, Path.Combine(dataDirectory, "backup_label"), user) || HostFiles.Exists(shell, Path.Combine(dataDirectory, "PG_VERSION"), user));
+
+    /// <summary>
+    /// The WAL sender holding the standby's slot for an earlier copy to this standby (its application_name, from
+    /// its address): left when that copy's connection was lost (a cut network: the primary notices only at
+    /// wal_sender_timeout). Anyone else holding it (a server that streams with it) is refused, never ended.
+    /// </summary>
+    internal static int? StaleSlotHolder(PgSession session, string slot, PgNode standby, PgNode primary, string copyApplicationName)
+    {
+        var row = session.Query("""
+            SELECT s.active_pid, pg_catalog.host(r.client_addr) AS client, r.application_name
+              FROM pg_catalog.pg_replication_slots s LEFT JOIN pg_catalog.pg_stat_replication r ON r.pid = s.active_pid
+             WHERE s.slot_name = @slot AND s.active
+            """, ("slot", slot)).SingleOrDefault();
+        if (row?.Get<int>("active_pid") is not (> 0 and var pid)) return null;
+        var client = row.Text("client");
+        if (row.Text("application_name") == copyApplicationName && client is not null &&
+            AddressesOf(standby.ComputerName).Any(a => a.Equals(IPAddress.Parse(client))))
+            return pid;
+        throw new InvalidOperationException(
+            $"On {primary.Name}, the slot {slot} is in use by a WAL sender (PID {pid}, application_name '{row.Text("application_name")}', client {client ?? "unknown"}): " +
+            $"a server streams with it. Stop it, or give another -SlotName.");
+    }
+
+    private static IPAddress[] AddressesOf(string host)
+    {
+        if (IPAddress.TryParse(host.Trim('[', ']'), out var ip)) return new[] { ip };
+        try { return Dns.GetHostAddresses(host).Select(a => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).ToArray(); }
+        catch (System.Net.Sockets.SocketException) { return Array.Empty<IPAddress>(); }
+    }
+
+    internal static void EndSlotHolder(PgNode primary, string slot, int pid, IOperationLog log)
+    {
+        using var session = PgSession.Open(primary, log: log);
+        session.Scalar<bool>("SELECT pg_catalog.pg_terminate_backend(@pid)", ("pid", pid));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot AND active)", ("slot", slot)))
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"On {primary.Name}, the slot {slot} is still in use 15 s after its WAL sender (PID {pid}) was asked to end.");
+            Thread.Sleep(200);
+        }
+        log.Verbose($"{primary.Name}: ended the WAL sender (PID {pid}) that still held the slot {slot}.");
+    }
+}
