@@ -7,7 +7,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Bench')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
@@ -17,7 +17,9 @@ param(
     [string[]] $Tag,
     [string[]] $ExcludeTag,
     # Demo: keep the clusters running and print how to connect.
-    [switch] $Keep
+    [switch] $Keep,
+    # Bench: one run of each case on small data, written under out/bench-quick (what .ci/run does).
+    [switch] $Quick
 )
 
 $ErrorActionPreference = 'Stop'
@@ -125,8 +127,19 @@ function Invoke-Demo {
     if ($LASTEXITCODE -ne 0) { Write-Host 'Demo failed.' -ForegroundColor Red; exit 1 }
 }
 
+# PgReplication against the raw commands and repmgr on a lab it makes (needs root): docs/benchmarks.md.
+function Invoke-Bench {
+    Invoke-Build
+    Write-Host '== Bench' -ForegroundColor Cyan
+    $benchArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'bench/Invoke-PgBenchmark.ps1'), '-ModulePath', $ModuleDir)
+    if ($Quick) { $benchArgs += '-Quick' }
+    & dotnet @benchArgs
+    if ($LASTEXITCODE -ne 0) { Write-Host 'Bench failed.' -ForegroundColor Red; exit 1 }
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
     'Demo' { Invoke-Demo }
+    'Bench' { Invoke-Bench }
 }
