@@ -175,6 +175,7 @@ function Invoke-FanoutCase {
     $all = Reset-BenchCluster -Cluster $Cluster -Standby ($Cluster.Hosts | Select-Object -Skip 1)
     foreach ($k in $Size) {
         $standbyHosts = @($Cluster.Hosts[1..$k])
+        Set-BenchRunningStandby -Cluster $Cluster -Standby $standbyHosts
         Register-RepmgrCluster -Cluster $Cluster -Standby $standbyHosts
         $nodes = @($all.Primary) + @($all.Standbys[0..($k - 1)])
         $coldNodes = (@($h1) + $standbyHosts | ForEach-Object { "(Get-SpecNode '$($_.Name)')" }) -join ', '
@@ -215,8 +216,8 @@ function Invoke-FanoutCase {
         New-BenchCase -Id "fanout-$k" -Group '4. Health check fan-out' -Title "1 primary + $k standby$(if ($k -gt 1) { 's' })" `
             -Figures ([ordered]@{ check = @('command start to its answer', 's') }) -Contenders $rounds `
             -Ratios @(@{ Metric = 'check'; Of = 'ours-warm'; To = 'repmgr' }, @{ Metric = 'check'; Of = 'topology-warm'; To = 'repmgr' }) -Method @'
-The same streaming cluster for every size (host 1 primary, hosts 2..8 standbys); for each size, repmgr has exactly
-those nodes registered. PgReplication: `$nodes | Test-PgReplication` (warm: on node objects the shell already has;
+One cluster built once (host 1 primary, hosts 2..8 standbys); for each size only that many standbys run (the
+others are stopped cleanly, so the primary shows only those) and repmgr has exactly those nodes registered. PgReplication: `$nodes | Test-PgReplication` (warm: on node objects the shell already has;
 cold: `New-PgNode` for each node, then the check) and `Get-PgReplicationTopology $nodes`. Each run must find every
 standby healthy (running). repmgr: `repmgr cluster show` on host 1 (it connects to every registered node; it exits
 non-zero on a problem), started through nsenter as postgres: its time includes that process start.

@@ -108,7 +108,9 @@ function Get-SpecNode([string] `$Name, [switch] `$NoConnect) {
     `$spec.Hosts | Where-Object Name -EQ `$Name | New-BenchNode -Credential `$cred -KnownHostsPath `$spec.KnownHostsPath -NoConnect:`$NoConnect
 }
 "@
-    Invoke-BenchProcess -FilePath dotnet -ArgumentList @('pwsh', '-NoProfile', '-NonInteractive', '-c', "$prelude`n$Command") -TimeoutSeconds $TimeoutSeconds
+    # The error's own message, not pwsh's colored and framed rendering of it.
+    $body = "try {`n$Command`n} catch { [Console]::Error.WriteLine(`$_.Exception.Message); exit 1 }"
+    Invoke-BenchProcess -FilePath dotnet -ArgumentList @('pwsh', '-NoProfile', '-NonInteractive', '-c', "$prelude`n$body") -TimeoutSeconds $TimeoutSeconds
 }
 
 #endregion
@@ -279,6 +281,26 @@ function Reset-BenchCluster {
             Invoke-PgBaseBackup -Primary $primary -Credential $Cluster.Replication -Force -Confirm:$false | Enable-PgHotStandby)
     Register-RepmgrCluster $Cluster $Standby
     [pscustomobject]@{ Primary = $primary; Standbys = $standbys }
+}
+
+function Set-BenchRunningStandby {
+    <#
+    .SYNOPSIS
+        Exactly the $Standby hosts run (and stream from host 1); the other standbys are stopped cleanly, so the
+        primary's pg_stat_replication shows only those (Test-PgReplication reports every standby it shows).
+    #>
+    param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] [object[]] $Standby)
+    foreach ($h in $Cluster.Hosts | Select-Object -Skip 1) {
+        $wanted = $h.Name -in $Standby.Name
+        $running = Test-PgLabPostgres -LabHost $h
+        if ($running -and -not $wanted) {
+            Invoke-PgLabCommand -LabHost $h -User postgres -ArgumentList "$script:PgBin/pg_ctl", '-D', $h.DataDirectory, '-m', 'fast', '-w', '-t', '60', 'stop' | Out-Null
+        }
+        elseif ($wanted -and -not $running) {
+            Start-PgLabPostgres -LabHost $h
+            Wait-BenchStreaming -Address $h.Address -Sender $Cluster.PrimaryHost.Address -Password $Cluster.AdminPassword
+        }
+    }
 }
 
 # Drops every replication slot on the primary once no standby uses it (the standbys were just stopped).
@@ -594,6 +616,6 @@ function Get-BenchMachine {
 Export-ModuleMember -Function Initialize-PgBench, New-BenchSecret, New-BenchCredential, Write-PrivateFile, Get-BenchErrorText,
     Invoke-BenchProcess, Invoke-BenchShell, Invoke-Repmgr, Invoke-ColdPwsh, New-BenchConnectionString, Invoke-BenchSql,
     Wait-BenchStreaming, New-BenchCluster, Initialize-BenchData, Get-BenchDatabaseBytes, Get-BenchAppName, Reset-BenchCluster,
-    Clear-BenchSlots, Register-RepmgrCluster, Invoke-BenchRounds, Measure-BenchProfiled, Start-FailoverProbe, Get-BenchElapsed,
+    Clear-BenchSlots, Register-RepmgrCluster, Set-BenchRunningStandby, Invoke-BenchRounds, Measure-BenchProfiled, Start-FailoverProbe, Get-BenchElapsed,
     Complete-FailoverProbe, Start-BenchWriteLoad, Stop-BenchWriteLoad, Get-BenchLostCount, Get-BenchMachine, New-BenchNode,
     Invoke-RawStandbyBuild, Invoke-RepmgrStandbyBuild, Invoke-RawFailover, Invoke-RepmgrFailover
