@@ -29,7 +29,13 @@ function Invoke-BuildCase {
         $run = & $Command
         Wait-BenchStreaming -Address $s.Address -Sender $p.Address -Password $Cluster.AdminPassword -TimeoutSeconds 600
         $figures = @{ streaming = $clock.Elapsed.TotalSeconds }
-        if ($run -and $run.PSObject.Properties['Profile']) { $figures.Profile = $run.Profile }
+        # pg_basebackup's own time, where the contender shows it: the raw script's clock, the cmdlet's verbose steps.
+        if ($run -and $run.PSObject.Properties['CopySeconds']) { $figures.copy = $run.CopySeconds }
+        if ($run -and $run.PSObject.Properties['Profile']) {
+            $figures.Profile = $run.Profile
+            $copy = Get-BenchStepSeconds $run 'pg_basebackup from' 'pg_basebackup finished'
+            if ($null -ne $copy) { $figures.copy = $copy }
+        }
         $figures
     }
     $contenders = @(
@@ -50,8 +56,9 @@ function Invoke-BuildCase {
     )
     $rounds = Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case $Id
     New-BenchCase -Id $Id -Group '1. Standby build' -Title ('{0} (pgbench scale {1}: a {2:0.00} GiB database)' -f $Title, $Cluster.Scale, ($bytes / 1GB)) `
-        -Figures ([ordered]@{ streaming = @('command start to standby streaming', 's') }) -Contenders $rounds `
-        -Ratios @(@{ Metric = 'streaming'; Of = 'ours-warm'; To = 'raw' }, @{ Metric = 'streaming'; Of = 'ours-warm'; To = 'repmgr' }) `
+        -Figures ([ordered]@{ streaming = @('command start to standby streaming', 's'); copy = @('of which pg_basebackup itself', 's') }) -Contenders $rounds `
+        -Ratios @(@{ Metric = 'streaming'; Of = 'ours-warm'; To = 'raw' }, @{ Metric = 'streaming'; Of = 'ours-warm'; To = 'repmgr' },
+            @{ Metric = 'copy'; Of = 'ours-warm'; To = 'raw' }) `
         -Data @{ DatabaseBytes = $bytes } -Method @'
 From an empty data directory on host 2 to a standby that streams from host 1 (checked from the bench host,
 `pg_stat_wal_receiver` polled every 20 ms; every clock stops there). Before each run the standby's server is
@@ -97,7 +104,7 @@ function Invoke-FailoverCase {
         @{ Key = 'repmgr'; Name = 'repmgr'; Reset = $reset; Run = { & $probed { Invoke-RepmgrFailover -NewPrimary $h2 -Sibling $h3 } } }
     )
     $rounds = Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case 'failover'
-    $ratios = foreach ($metric in 'writable', 'siblings') { foreach ($to in 'repmgr', 'raw') { @{ Metric = $metric; Of = 'ours-warm'; To = $to } } }
+    $ratios = foreach ($metric in 'writable', 'siblings', 'done') { foreach ($to in 'repmgr', 'raw') { @{ Metric = $metric; Of = 'ours-warm'; To = $to } } }
     New-BenchCase -Id 'failover' -Group '2. Failover' -Title "Primary killed (kill -9), two streaming standbys (pgbench scale $($Cluster.Scale))" `
         -Figures ([ordered]@{ writable = @('command start to a standby accepting a write', 's'); siblings = @('to the other standby streaming from it', 's'); done = @('to the command returning', 's') }) `
         -Contenders $rounds -Ratios $ratios -Method @'
@@ -240,6 +247,15 @@ function Invoke-StartupCase {
                 @{ addedMB = [long] $added / 1MB }
             }
         }
+        # Where the import's time goes: a fresh session's first formatted output builds PowerShell's format tables,
+        # which a module with a format file makes the import do; what is left is the module's own.
+        @{ Key = 'breakdown'; Name = 'in a fresh pwsh: first formatted output, then Import-Module'; Run = {
+                $ms = & $pwsh ('$c = [Diagnostics.Stopwatch]::StartNew(); $null = Get-Date | Out-String; $f = $c.Elapsed.TotalMilliseconds; ' +
+                    "Import-Module '$manifest'; " + '"$f $($c.Elapsed.TotalMilliseconds - $f)"')
+                $formatting, $module = [double[]] ($ms -split ' ')
+                @{ formatting = $formatting / 1000; importAfter = $module / 1000 }
+            }
+        }
     )
     $rounds = @(Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case 'startup')
     $bare, $import = $rounds[0..1]
@@ -250,11 +266,13 @@ function Invoke-StartupCase {
     }
     if (-not ($cost.Rounds | Where-Object { $_ })) { $cost.Errors.Add('no round with both a bare and an importing start') }
     New-BenchCase -Id 'startup' -Group '5. Start-up' -Title 'Import-Module PgReplication in a fresh pwsh' `
-        -Figures ([ordered]@{ start = @('process start to exit', 's'); import = @('import time', 's'); addedMB = @('working set added', 'MB') }) `
+        -Figures ([ordered]@{ start = @('process start to exit', 's'); import = @('import time', 's'); addedMB = @('working set added', 'MB')
+            formatting = @('first formatted output of the session', 's'); importAfter = @('Import-Module after it', 's') }) `
         -Contenders ($rounds + $cost) -Method @'
 Fresh processes started by the bench, alternating: `dotnet pwsh -NoProfile -NonInteractive -c exit` and the same with
 `Import-Module <out>/PgReplication/PgReplication.psd1` first; the import time is the difference within each round.
-The working set: `Process.WorkingSet64` of a fresh pwsh just before and just after the import.
+The working set: `Process.WorkingSet64` of a fresh pwsh just before and just after the import. The last row splits
+the import in a fresh pwsh (in-process stopwatch): PowerShell's first formatted output of the session, then the import.
 '@
 }
 

@@ -350,12 +350,17 @@ function Invoke-RawStandbyBuild {
     param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] $LabHost)
     $script = @'
 set -e
+start=$(date +%s.%N)
 "$1/pg_basebackup" -d "$3" -D "$2" -X stream -c fast --progress --no-password -C -S "$4" -R
+echo "copy $start $(date +%s.%N)"
 echo "listen_addresses = '$5'" >> "$2/postgresql.auto.conf"
-"$1/pg_ctl" -D "$2" -l "$6" -w -t 600 start
+"$1/pg_ctl" -D "$2" -l "$6" -w -t 600 start >/dev/null
 '@
-    Invoke-BenchShell -LabHost $LabHost -Script $script -TimeoutSeconds 1800 -ArgumentList $script:PgBin, $LabHost.DataDirectory,
-        (Get-RawConninfo $Cluster.PrimaryHost $LabHost), (Get-BenchAppName $LabHost), "$($LabHost.Address),127.0.0.1", $LabHost.LogFile | Out-Null
+    $out = Invoke-BenchShell -LabHost $LabHost -Script $script -TimeoutSeconds 1800 -ArgumentList $script:PgBin, $LabHost.DataDirectory,
+        (Get-RawConninfo $Cluster.PrimaryHost $LabHost), (Get-BenchAppName $LabHost), "$($LabHost.Address),127.0.0.1", $LabHost.LogFile
+    # The seconds pg_basebackup itself took, to set against the cmdlet's own pg_basebackup step.
+    $copy = ($out -split "`n" | Where-Object { $_ -match '^copy ' } | Select-Object -First 1) -split ' '
+    [pscustomobject]@{ CopySeconds = [double]::Parse($copy[2], [cultureinfo]::InvariantCulture) - [double]::Parse($copy[1], [cultureinfo]::InvariantCulture) }
 }
 
 function Invoke-RepmgrStandbyBuild {
@@ -442,18 +447,30 @@ function Measure-BenchProfiled {
     <#
     .SYNOPSIS
         Runs a warm cmdlet pipeline (give its cmdlets -Verbose) and keeps each verbose message with the seconds
-        since the start: the profile of where the time went. Returns Seconds, Output and Profile.
+        since the start: the profile of where the time went. Returns Seconds, Output, Steps (At, Message) and
+        Profile (the steps as text lines).
     #>
     param([Parameter(Mandatory)] [scriptblock] $Block)
-    $steps = [Collections.Generic.List[string]]::new()
+    $steps = [Collections.Generic.List[object]]::new()
     $output = [Collections.Generic.List[object]]::new()
     $clock = [Diagnostics.Stopwatch]::StartNew()
     & $Block 4>&1 | ForEach-Object {
-        if ($_ -is [System.Management.Automation.VerboseRecord]) { $steps.Add(('{0,7:0.000} s  {1}' -f $clock.Elapsed.TotalSeconds, ($_.Message -split "`n")[0])) }
+        if ($_ -is [System.Management.Automation.VerboseRecord]) { $steps.Add([pscustomobject]@{ At = $clock.Elapsed.TotalSeconds; Message = ($_.Message -split "`n")[0] }) }
         else { $output.Add($_) }
     }
     $seconds = $clock.Elapsed.TotalSeconds
-    [pscustomobject]@{ Seconds = $seconds; Output = $output.ToArray(); Profile = $steps.ToArray() }
+    [pscustomobject]@{
+        Seconds = $seconds; Output = $output.ToArray(); Steps = $steps.ToArray()
+        Profile = @($steps | ForEach-Object { [string]::Format([cultureinfo]::InvariantCulture, '{0,7:0.000} s  {1}', $_.At, $_.Message) })
+    }
+}
+
+# Seconds between the first verbose step matching $From and the first after it matching $To; $null when either is missing.
+function Get-BenchStepSeconds($Run, [string] $From, [string] $To) {
+    $start = $Run.Steps | Where-Object Message -Match $From | Select-Object -First 1
+    if (-not $start) { return $null }
+    $end = $Run.Steps | Where-Object { $_.At -ge $start.At -and $_.Message -match $To } | Select-Object -First 1
+    if ($end) { $end.At - $start.At } else { $null }
 }
 
 # The probe of a failover, in a thread of its own. See Start-FailoverProbe.
@@ -616,6 +633,6 @@ function Get-BenchMachine {
 Export-ModuleMember -Function Initialize-PgBench, New-BenchSecret, New-BenchCredential, Write-PrivateFile, Get-BenchErrorText,
     Invoke-BenchProcess, Invoke-BenchShell, Invoke-Repmgr, Invoke-ColdPwsh, New-BenchConnectionString, Invoke-BenchSql,
     Wait-BenchStreaming, New-BenchCluster, Initialize-BenchData, Get-BenchDatabaseBytes, Get-BenchAppName, Reset-BenchCluster,
-    Clear-BenchSlots, Register-RepmgrCluster, Set-BenchRunningStandby, Invoke-BenchRounds, Measure-BenchProfiled, Start-FailoverProbe, Get-BenchElapsed,
+    Clear-BenchSlots, Register-RepmgrCluster, Set-BenchRunningStandby, Invoke-BenchRounds, Measure-BenchProfiled, Get-BenchStepSeconds, Start-FailoverProbe, Get-BenchElapsed,
     Complete-FailoverProbe, Start-BenchWriteLoad, Stop-BenchWriteLoad, Get-BenchLostCount, Get-BenchMachine, New-BenchNode,
     Invoke-RawStandbyBuild, Invoke-RepmgrStandbyBuild, Invoke-RawFailover, Invoke-RepmgrFailover
