@@ -223,5 +223,33 @@ function ConvertTo-BenchMarkdown {
     $sb.ToString()
 }
 
-Export-ModuleMember -Function Get-BenchStats, Get-BenchValues, Get-BenchPairRatios, Get-BenchSummary, Test-BenchTarget, Get-BenchProblems,
+function Read-BenchRun {
+    <#
+    .SYNOPSIS
+        A finished run back from its JSON, in the shapes the report functions take (rounds as hashtables,
+        figures in their order), so the markdown can be written again with a new analysis and no new run.
+    #>
+    param([Parameter(Mandatory)] [string] $Path)
+    $run = Get-Content -Raw $Path | ConvertFrom-Json
+    foreach ($case in $run.Cases) {
+        $figures = [ordered]@{}
+        foreach ($p in $case.Figures.PSObject.Properties) { $figures[$p.Name] = @($p.Value) }
+        $case.Figures = $figures
+        foreach ($c in $case.Contenders) {
+            $rounds = [Collections.Generic.List[object]]::new()
+            foreach ($r in $c.Rounds) {
+                if ($null -eq $r) { $rounds.Add($null); continue }
+                $h = @{}
+                foreach ($p in $r.PSObject.Properties) { $h[$p.Name] = $p.Value }
+                $rounds.Add($h)
+            }
+            $c.Rounds = $rounds
+            $c.Errors = [Collections.Generic.List[string]] @($c.Errors)
+        }
+    }
+    $run.Cases = @(Get-BenchSummary -Cases $run.Cases)
+    $run
+}
+
+Export-ModuleMember -Function Read-BenchRun, Get-BenchStats, Get-BenchValues, Get-BenchPairRatios, Get-BenchSummary, Test-BenchTarget, Get-BenchProblems,
     ConvertTo-BenchMarkdown

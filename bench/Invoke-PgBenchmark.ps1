@@ -19,7 +19,9 @@ param(
     # Default: docs (full run), out/bench-quick (-Quick).
     [string] $OutputDirectory,
     # Some cases only, while working on the harness (comma-separated through -File).
-    [string[]] $Case = @('Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'Demo')
+    [string[]] $Case = @('Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'Demo'),
+    # No run: write benchmarks.md again from the benchmarks.json in -OutputDirectory (after editing analysis.md).
+    [switch] $ReportOnly
 )
 
 $ErrorActionPreference = 'Stop'
@@ -29,14 +31,26 @@ $unknown = @($Case | Where-Object { $_ -notin 'Build', 'Failover', 'Switchover',
 if ($unknown) { throw "Unknown case(s): $($unknown -join ', '). Cases: Build, Failover, Switchover, Fanout, Startup, Demo." }
 $root = Split-Path -Parent $PSScriptRoot
 $ModulePath = (Resolve-Path $ModulePath).Path
+Import-Module (Join-Path $PSScriptRoot 'BenchReport.psm1')
+if (-not $OutputDirectory) { $OutputDirectory = if ($Quick) { Join-Path $root 'out/bench-quick' } else { Join-Path $root 'docs' } }
+$jsonPath = Join-Path $OutputDirectory 'benchmarks.json'
+$mdPath = Join-Path $OutputDirectory 'benchmarks.md'
+# The reading of a full run's profiles, written by hand after it (bench/README.md says how).
+$analysisPath = Join-Path $PSScriptRoot 'analysis.md'
+if ($ReportOnly) {
+    $run = Read-BenchRun -Path $jsonPath
+    $run.Analysis = if (-not $run.Quick -and (Test-Path $analysisPath)) { Get-Content -Raw $analysisPath } else { $null }
+    ConvertTo-BenchMarkdown -Run $run | Set-Content -Path $mdPath -NoNewline
+    Write-Host "== Wrote $mdPath from $jsonPath"
+    exit 0
+}
+
 Import-Module (Join-Path $root 'tests/Lab/PgLab.psd1')
 Import-Module (Join-Path $PSScriptRoot 'PgBench.psm1')
-Import-Module (Join-Path $PSScriptRoot 'BenchReport.psm1')
 . (Join-Path $PSScriptRoot 'BenchCases.ps1')
 Initialize-PgBench -ModulePath $ModulePath
 
 if ($Quick) { $Runs = 1 }
-if (-not $OutputDirectory) { $OutputDirectory = if ($Quick) { Join-Path $root 'out/bench-quick' } else { Join-Path $root 'docs' } }
 New-Item -ItemType Directory -Force $OutputDirectory | Out-Null
 $command = 'dotnet pwsh ./build.ps1 -Task Bench' + $(if ($Quick) { ' -Quick' } elseif ($Runs -ne 5) { " (bench/Invoke-PgBenchmark.ps1 -Runs $Runs)" })
 $machine = Get-BenchMachine
@@ -126,7 +140,6 @@ $targets = @(
 
 $summary = @(Get-BenchSummary -Cases $cases.ToArray())
 $problems = @(Get-BenchProblems -Cases $summary -Expected $expected.ToArray() -Strict:$Quick)
-$analysisPath = Join-Path $PSScriptRoot 'analysis.md'
 $run = [pscustomobject]@{
     Command = $command; Quick = [bool] $Quick; Runs = $Runs; Machine = $machine
     LoadAverageEnd = ((Get-Content /proc/loadavg) -split ' ')[0..2] -join ' '
@@ -134,11 +147,8 @@ $run = [pscustomobject]@{
     Targets = @(foreach ($t in $targets) { Test-BenchTarget -Target $t -Cases $summary })
     Problems = $problems
     Cases = $summary
-    # The reading of a full run's profiles, written by hand after it (bench/README.md says how).
     Analysis = if (-not $Quick -and (Test-Path $analysisPath)) { Get-Content -Raw $analysisPath } else { $null }
 }
-$jsonPath = Join-Path $OutputDirectory 'benchmarks.json'
-$mdPath = Join-Path $OutputDirectory 'benchmarks.md'
 $run | ConvertTo-Json -Depth 12 | Set-Content -Path $jsonPath
 ConvertTo-BenchMarkdown -Run $run | Set-Content -Path $mdPath -NoNewline
 Write-Host "== Wrote $mdPath and $jsonPath in $([string]::Format([cultureinfo]::InvariantCulture, '{0:0.0}', $clock.Elapsed.TotalMinutes)) min" -ForegroundColor Cyan
