@@ -33,8 +33,12 @@ function Invoke-BuildCase {
         if ($run -and $run.PSObject.Properties['CopySeconds']) { $figures.copy = $run.CopySeconds }
         if ($run -and $run.PSObject.Properties['Profile']) {
             $figures.Profile = $run.Profile
-            $copy = Get-BenchStepSeconds $run 'pg_basebackup from' 'pg_basebackup finished'
-            if ($null -ne $copy) { $figures.copy = $copy }
+            $steps = @{ copy = @('pg_basebackup from', 'pg_basebackup finished'); verify = @('pg_basebackup finished', 'pg_verifybackup checked')
+                start = @('start the server', 'streaming from') }
+            foreach ($name in $steps.Keys) {
+                $seconds = Get-BenchStepSeconds $run $steps[$name][0] $steps[$name][1]
+                if ($null -ne $seconds) { $figures[$name] = $seconds }
+            }
         }
         $figures
     }
@@ -56,7 +60,8 @@ function Invoke-BuildCase {
     )
     $rounds = Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case $Id
     New-BenchCase -Id $Id -Group '1. Standby build' -Title ('{0} (pgbench scale {1}: a {2:0.00} GiB database)' -f $Title, $Cluster.Scale, ($bytes / 1GB)) `
-        -Figures ([ordered]@{ streaming = @('command start to standby streaming', 's'); copy = @('of which pg_basebackup itself', 's') }) -Contenders $rounds `
+        -Figures ([ordered]@{ streaming = @('command start to standby streaming', 's'); copy = @('of which pg_basebackup itself', 's')
+            verify = @('of which pg_verifybackup', 's'); start = @('of which server start to streaming', 's') }) -Contenders $rounds `
         -Ratios @(@{ Metric = 'streaming'; Of = 'ours-warm'; To = 'raw' }, @{ Metric = 'streaming'; Of = 'ours-warm'; To = 'repmgr' },
             @{ Metric = 'copy'; Of = 'ours-warm'; To = 'raw' }) `
         -Data @{ DatabaseBytes = $bytes } -Method @'
@@ -88,7 +93,11 @@ function Invoke-FailoverCase {
         catch { $probe.Job | Remove-Job -Force; throw }
         $found = Complete-FailoverProbe $probe
         $figures = @{ writable = $found.Writable; siblings = $found.SiblingsStreaming; done = $done; Note = "promoted $($found.NewPrimary)" }
-        if ($run -and $run.PSObject.Properties['Profile']) { $figures.Profile = $run.Profile }
+        if ($run -and $run.PSObject.Properties['Profile']) {
+            $figures.Profile = $run.Profile
+            $follow = Get-BenchStepSeconds $run 'promoted, accepting writes' 'streaming from'
+            if ($null -ne $follow) { $figures.follow = $follow }
+        }
         $figures
     }
     $contenders = @(
@@ -106,7 +115,8 @@ function Invoke-FailoverCase {
     $rounds = Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case 'failover'
     $ratios = foreach ($metric in 'writable', 'siblings', 'done') { foreach ($to in 'repmgr', 'raw') { @{ Metric = $metric; Of = 'ours-warm'; To = $to } } }
     New-BenchCase -Id 'failover' -Group '2. Failover' -Title "Primary killed (kill -9), two streaming standbys (pgbench scale $($Cluster.Scale))" `
-        -Figures ([ordered]@{ writable = @('command start to a standby accepting a write', 's'); siblings = @('to the other standby streaming from it', 's'); done = @('to the command returning', 's') }) `
+        -Figures ([ordered]@{ writable = @('command start to a standby accepting a write', 's'); siblings = @('to the other standby streaming from it', 's')
+            done = @('to the command returning', 's'); follow = @('of which re-pointing the sibling (its verbose steps)', 's') }) `
         -Contenders $rounds -Ratios $ratios -Method @'
 Before each run: host 1 primary, hosts 2 and 3 fresh standbys built by the pipeline and registered with repmgr;
 then host 1's postmaster is killed (kill -9) and the clock starts when the command does. A probe thread of the
@@ -247,6 +257,11 @@ function Invoke-StartupCase {
                 @{ addedMB = [long] $added / 1MB }
             }
         }
+        @{ Key = 'import-first'; Name = 'in a fresh pwsh: Import-Module as its first statement'; Run = {
+                $ms = & $pwsh ('$c = [Diagnostics.Stopwatch]::StartNew(); ' + "Import-Module '$manifest'; " + '$c.Elapsed.TotalMilliseconds')
+                @{ import = [double] $ms / 1000 }
+            }
+        }
         # Where the import's time goes: a fresh session's first formatted output builds PowerShell's format tables,
         # which a module with a format file makes the import do; what is left is the module's own.
         @{ Key = 'breakdown'; Name = 'in a fresh pwsh: first formatted output, then Import-Module'; Run = {
@@ -270,7 +285,8 @@ function Invoke-StartupCase {
             formatting = @('first formatted output of the session', 's'); importAfter = @('Import-Module after it', 's') }) `
         -Contenders ($rounds + $cost) -Method @'
 Fresh processes started by the bench, alternating: `dotnet pwsh -NoProfile -NonInteractive -c exit` and the same with
-`Import-Module <out>/PgReplication/PgReplication.psd1` first; the import time is the difference within each round.
+`Import-Module <out>/PgReplication/PgReplication.psd1` first; the import time is the difference within each round
+(the target's figure; process starts vary by tenths of a second here, so it is also timed inside a fresh pwsh).
 The working set: `Process.WorkingSet64` of a fresh pwsh just before and just after the import. The last row splits
 the import in a fresh pwsh (in-process stopwatch): PowerShell's first formatted output of the session, then the import.
 '@

@@ -170,12 +170,14 @@ function ConvertTo-BenchMarkdown {
     foreach ($group in @($Run.Cases | ForEach-Object Group | Select-Object -Unique)) {
         & $line
         & $line "## $group"
+        $method = $null
         foreach ($case in @($Run.Cases | Where-Object Group -EQ $group)) {
             & $line
             & $line "### $($case.Title)"
             & $line
-            & $line $case.Method.Trim()
-            & $line
+            # The cases of a group (the sizes) share their method: said once.
+            if ($case.Method -and $case.Method -ne $method) { & $line $case.Method.Trim(); & $line }
+            $method = $case.Method
             & $line '| Contender | Figure | Median | Min | Max | Runs |'
             & $line '| --- | --- | ---: | ---: | ---: | ---: |'
             foreach ($f in $case.Summary) {

@@ -107,7 +107,7 @@ if ($clusterCases) {
     }
 }
 
-if ('Startup' -in $Case) { Invoke-Guarded '5. Start-up' @('startup') { Invoke-StartupCase -Runs ([Math]::Max($Runs, $(if ($Quick) { 1 } else { 10 }))) -ModulePath $ModulePath } }
+if ('Startup' -in $Case) { Invoke-Guarded '5. Start-up' @('startup') { Invoke-StartupCase -Runs ([Math]::Max($Runs, $(if ($Quick) { 1 } else { 20 }))) -ModulePath $ModulePath } }
 if ('Demo' -in $Case) { Invoke-Guarded 'The demo' @('demo') { Invoke-DemoCase -ModulePath $ModulePath } }
 
 # The targets of issue 8, on warm figures.

@@ -272,7 +272,13 @@ function Reset-BenchCluster {
     foreach ($h in $Cluster.Hosts | Select-Object -Skip 1) { if (Test-PgLabPostgres -LabHost $h) { Stop-PgLabPostgres -LabHost $h } }
     if (-not (Test-PgLabPostgres -LabHost $primaryHost)) { Start-PgLabPostgres -LabHost $primaryHost }
     if ((Invoke-PgLabSql -LabHost $primaryHost -Sql 'SELECT pg_catalog.pg_is_in_recovery()') -eq 't') {
-        Invoke-PgLabSql -LabHost $primaryHost -Sql 'SELECT pg_catalog.pg_promote(true, 60)' | Out-Null
+        # Promoted back, and without the standby settings the last run left (another contender's slot name).
+        Invoke-PgLabSql -LabHost $primaryHost -Sql @'
+SELECT pg_catalog.pg_promote(true, 60);
+ALTER SYSTEM RESET primary_conninfo;
+ALTER SYSTEM RESET primary_slot_name;
+SELECT pg_catalog.pg_reload_conf();
+'@ | Out-Null
     }
     Clear-BenchSlots $Cluster
     $known = $Cluster.Lab.KnownHostsPath
