@@ -9,7 +9,7 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Demo', 'Docs', 'Reliability')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Docs', 'Reliability', 'Bench')]
     [string] $Task = 'Build',
     [ValidateSet('Debug', 'Release')]
     [string] $Configuration = 'Release',
@@ -24,6 +24,8 @@ param(
     # Test: the Majors suite runs every major 10..18 (default: the CI set 11, 13, 15, 16, 18), and its
     # results then become docs/matrix-results.json and the generated docs (as -Task Docs).
     [switch] $Matrix
+    # Bench: one run of each case on small data, written under out/bench-quick (what .ci/run does).
+    [switch] $Quick
 )
 
 $ErrorActionPreference = 'Stop'
@@ -171,10 +173,21 @@ function Invoke-Docs([string] $NewResultPath) {
     Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-Command', $script)
 }
 
+# PgReplication against the raw commands and repmgr on a lab it makes (needs root): docs/benchmarks.md.
+function Invoke-Bench {
+    Invoke-Build
+    Write-Host '== Bench' -ForegroundColor Cyan
+    $benchArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'bench/Invoke-PgBenchmark.ps1'), '-ModulePath', $ModuleDir)
+    if ($Quick) { $benchArgs += '-Quick' }
+    & dotnet @benchArgs
+    if ($LASTEXITCODE -ne 0) { Write-Host 'Bench failed.' -ForegroundColor Red; exit 1 }
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
     'Demo' { Invoke-Demo }
     'Docs' { Invoke-Build; Invoke-Docs }
     'Reliability' { Invoke-Reliability }
+    'Bench' { Invoke-Bench }
 }

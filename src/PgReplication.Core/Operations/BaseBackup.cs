@@ -268,6 +268,7 @@ public static class BaseBackup
                 throw new HostCommandException(standbyShell.HostName,
                     $"The base backup of {primary.Name} to {standby.Name} failed; {target} was emptied so nothing half-copied can start. {result.Describe()}");
             }
+            log.Verbose($"{standby.Name}: pg_basebackup finished in {(DateTime.UtcNow - started).TotalSeconds:0.0} s.");
         }
         finally
         {

@@ -108,7 +108,7 @@ public static class HotStandby
 
         var running = ServerController.IsRunning(standby, shell);
         var hbaPath = standby.HbaFile ?? Path.Combine(data, "pg_hba.conf");
-        var hbaEdit = PlanHbaCopy(primary, shell, standby, hbaPath, log);
+        var hbaEdit = PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log);
         var plan = new HotStandbyPlan
         {
             HbaEdit = hbaEdit, HbaFilePath = hbaPath,
@@ -120,7 +120,7 @@ public static class HotStandby
         if (passFileChange) plan.Steps.Add($"add the replication password of {request.Replication.UserName}@{primary.ComputerName}:{primary.Port} to {passFile} (0600)");
         foreach (var (k, v) in changes) plan.Steps.Add($"set {k} = '{v}' in {configFile}");
         if (hbaEdit is { Changed: true })
-            foreach (var line in hbaEdit.AddedLines) plan.Steps.Add($"add '{line}' to {hbaPath} (the primary's replication line)");
+            foreach (var line in hbaEdit.AddedLines) plan.Steps.Add($"add '{line}' to {hbaPath} (a replication line of the primary, or for it)");
         if (writeSignal) plan.Steps.Add($"create {Path.Combine(data, "standby.signal")}");
         if (!running) plan.Steps.Add($"start the server on {standby.Name}");
         else if (plan.NeedsRestart) plan.Steps.Add($"restart the server on {standby.Name}");
@@ -185,9 +185,10 @@ public static class HotStandby
 
     /// <summary>
     /// The replication lines of the primary's pg_hba.conf (one role, one network, SCRAM) that this node's
-    /// file lacks. Read through SQL on the primary, so no shell on the primary is needed.
+    /// file lacks, and one for the primary itself: its own lines name only its standbys, and after a
+    /// switchover it streams from this node. Read through SQL on the primary, so no shell on the primary is needed.
     /// </summary>
-    private static HbaEdit? PlanHbaCopy(PgNode primary, IHostShell shell, PgNode standby, string hbaPath, IOperationLog log)
+    private static HbaEdit? PlanHbaCopy(PgNode primary, IHostShell shell, PgNode standby, string hbaPath, string replicationRole, IOperationLog log)
     {
         if (primary.HbaFile is { } hbaFile && primary.MajorVersion is { } major && !VersionRules.CanReadServerFile(major, hbaFile, primary.DataDirectory))
         {
@@ -196,8 +197,12 @@ public static class HotStandby
             return null;
         }
         string primaryHba;
+        string? primaryAddress;
         using (var session = PgSession.Open(primary, log: log))
+        {
             primaryHba = session.Scalar<string>("SELECT pg_catalog.pg_read_file(pg_catalog.current_setting('hba_file'))") ?? "";
+            primaryAddress = session.Scalar<string?>("SELECT pg_catalog.host(pg_catalog.inet_server_addr())");
+        }
         var rules = new List<HbaReplicationRule>();
         foreach (var line in HbaFile.Parse(primaryHba).Where(l => l.IsRule && l.IsTcp && l.Method == "scram-sha-256"))
         {
@@ -206,6 +211,9 @@ public static class HotStandby
             if (line.Address is not { } cidr || !cidr.Contains('/') || !HbaFile.TryParseCidr(cidr, out var address, out var prefix)) continue;
             rules.Add(new HbaReplicationRule(user.Items[0].Value, address, prefix, line.Type == "hostssl"));
         }
+        // A loopback primary is on this host, where initdb's own lines already let it replicate.
+        if (IPAddress.TryParse(primaryAddress, out var own) && !IPAddress.IsLoopback(own))
+            rules.Add(new HbaReplicationRule(replicationRole, own, null, rules.Any(r => r.RequireSsl)));
         if (rules.Count == 0 || !HostFiles.Exists(shell, hbaPath, standby.OsUser)) return null;
         return HbaEditor.AddReplicationRules(HostFiles.ReadText(shell, hbaPath, standby.OsUser), rules);
     }
