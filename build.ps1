@@ -23,7 +23,7 @@ param(
     [switch] $Keep,
     # Test: the Majors suite runs every major 10..18 (default: the CI set 11, 13, 15, 16, 18), and its
     # results then become docs/matrix-results.json and the generated docs (as -Task Docs).
-    [switch] $Matrix
+    [switch] $Matrix,
     # Bench: one run of each case on small data, written under out/bench-quick (what .ci/run does).
     [switch] $Quick
 )
