@@ -278,9 +278,6 @@ function Format-ErrorSummary($ErrorRecord) {
     if ($lines.Count -gt 1) { "$first … $($lines[-1])" } else { $first }
 }
 
-# A scenario that shows a bug not fixed yet: it stays in the suite and the report, marked.
-function Skip-KnownBug([string] $Why) { Set-ItResult -Skipped -Because "failing: $Why" }
-
 # In AfterAll: every test of this block with its outcome, merged into out/reliability/<block>.json (a test the
 # tag filter left out keeps its last result, with the time it was run). A test tagged with an area is in that one.
 function Save-ScenarioResults([ValidateSet('Fault', 'BadInput', 'Secret', 'Access')] [string] $Area) {

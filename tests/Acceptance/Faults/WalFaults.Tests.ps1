@@ -56,7 +56,7 @@ Describe 'Faults of WAL, archive and identity' -Tag Acceptance, Faults -Skip:$Sk
         $cause = $health.Checks | Where-Object Name -EQ 'WAL still on the primary'
         $cause.Passed | Should -BeFalse -Because ($health.Checks -join '; ')
         $cause.Message | Should -Match 'Restore-PgStandby -Reclone'
-        Add-ScenarioNote "after $rounds rounds of writes: $($cause.Name): $($cause.Message)"
+        Add-ScenarioNote "after $rounds round(s) of writes and checkpoints: $($cause.Name): $($cause.Message)"
     }
 
     It 'a standby whose WAL is gone -> Restore-PgStandby -Reclone takes a new copy and it streams again' {
@@ -75,7 +75,7 @@ Describe 'Faults of WAL, archive and identity' -Tag Acceptance, Faults -Skip:$Sk
         $check = $health.Checks | Where-Object Name -EQ 'slot healthy'
         $check.Passed | Should -BeFalse
         $check.Message | Should -Match 'wal_status lost'
-        Add-ScenarioNote "after $rounds rounds: $($check.Name): $($check.Message)"
+        Add-ScenarioNote "after $rounds round(s) of writes and checkpoints: $($check.Name): $($check.Message)"
         Assert-Reclone
     }
 
