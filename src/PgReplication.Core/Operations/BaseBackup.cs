@@ -121,7 +121,7 @@ public static class BaseBackup
         if (slot is not null)
         {
             using var session = PgSession.Open(primary, log: log);
-            slotExists = session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot)", ("slot", slot));
+            slotExists = ReplicationSlots.Exists(session, slot);
             if (slotExists && !running) staleHolder = CopyLeftovers.StaleSlotHolder(session, slot, standby, primary, CopyApplicationName);
         }
 
@@ -188,13 +188,7 @@ public static class BaseBackup
         }
         if (plan.TargetInUse && request.Method == BaseBackupMethod.PgBaseBackup) EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name);
 
-        if (plan.SlotName is not null && !plan.SlotExists)
-        {
-            using var session = PgSession.Open(primary, log: log);
-            // Reserve WAL now so nothing the backup needs is recycled before it connects.
-            session.Execute("SELECT pg_catalog.pg_create_physical_replication_slot(@slot, true)", ("slot", plan.SlotName));
-            log.Verbose($"{primary.Name}: created the physical replication slot {plan.SlotName}.");
-        }
+        if (plan.SlotName is not null && !plan.SlotExists) ReplicationSlots.Create(primary, plan.SlotName, log);
 
         var started = DateTime.UtcNow;
         if (request.Method == BaseBackupMethod.Rsync)

@@ -74,7 +74,7 @@ public static class Rejoin
         var replication = request.Replication ?? node.ReplicationCredential ?? primary.ReplicationCredential ?? ReplicationOf(primary, log)
             ?? throw new ArgumentException($"No replication role for {node.Name}: give -Credential.");
         var running = ServerController.IsRunning(node, shell);
-        var control = ControlData(node, shell);
+        var control = ControlData.Read(node, shell);
         string? impossible = null;
         if (control.GetValueOrDefault("Database system identifier") != primary.SystemIdentifier?.ToString())
             impossible = $"{node.Name} is not a copy of {primary.Name} (system identifiers differ)";
@@ -136,7 +136,7 @@ public static class Rejoin
     /// <summary>pg_rewind refuses a data directory that crashed: recover it as a standby (so it cannot take writes), then stop it.</summary>
     private static void EnsureCleanShutdown(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
     {
-        var state = ControlData(node, shell).GetValueOrDefault("Database cluster state");
+        var state = ControlData.Read(node, shell).GetValueOrDefault("Database cluster state");
         if (state is "shut down" or "shut down in recovery") return;
         log.Verbose($"{node.Name}: the data directory is '{state}'; recovering it as a standby before pg_rewind.");
         StandbyMarker.Write(node, shell, log);
@@ -174,15 +174,6 @@ public static class Rejoin
             log.Verbose($"{node.Name}: pg_rewind from {primary.Name} done.");
         }
         finally { HostFiles.Remove(shell, passFile, node.OsUser); }
-    }
-
-    /// <summary>pg_controldata's "Name: value" lines.</summary>
-    private static Dictionary<string, string> ControlData(PgNode node, IHostShell shell)
-    {
-        var r = shell.Run(new HostCommand(Path.Combine(ServerController.BinDirectory(node, shell), "pg_controldata"), node.DataDirectory!)
-        { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
-        return r.StandardOutput.Split('\n').Select(l => Regex.Match(l, @"^([^:]+):\s+(.*)$")).Where(m => m.Success)
-            .GroupBy(m => m.Groups[1].Value.Trim()).ToDictionary(g => g.Key, g => g.First().Groups[2].Value.Trim());
     }
 
     /// <summary>The replication role the new primary used as a standby: its own passfile still has it.</summary>

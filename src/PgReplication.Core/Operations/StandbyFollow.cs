@@ -77,7 +77,7 @@ public static class StandbyFollow
         SlotNames.Validate(slot);
         bool slotExists;
         using (var session = PgSession.Open(primary, log: log))
-            slotExists = session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot)", ("slot", slot));
+            slotExists = ReplicationSlots.Exists(session, slot);
 
         // The new upstream was set up for other standbys: it may have no pg_hba.conf line for this one (a former primary).
         PrimaryConfigPlan? hba = null;
@@ -108,13 +108,7 @@ public static class StandbyFollow
     public static PgNode Apply(FollowPlan plan, IOperationLog log)
     {
         var request = plan.StandbyRequest;
-        if (plan.SlotToCreate is { } slot)
-        {
-            using var session = PgSession.Open(request.Primary, log: log);
-            // true: reserve WAL now, so nothing the standby still needs is recycled before it connects.
-            session.Execute("SELECT pg_catalog.pg_create_physical_replication_slot(@slot, true)", ("slot", slot));
-            log.Verbose($"{request.Primary.Name}: created the physical replication slot {slot}.");
-        }
+        if (plan.SlotToCreate is { } slot) ReplicationSlots.Create(request.Primary, slot, log);
         if (plan.UpstreamHba is { } hba)
             PrimaryConfig.Apply(hba, HbaLines(hba), restart: false, request.Timeout, log);
         if (plan.ResumeReplay)

@@ -111,12 +111,11 @@ public static class Switchover
     /// <summary>The final checkpoint of a cleanly shut down server, from pg_controldata; refuses anything but "shut down".</summary>
     private static ulong CleanShutdownCheckpoint(PgNode node, IHostShell shell)
     {
-        var r = shell.Run(new HostCommand(Path.Combine(ServerController.BinDirectory(node, shell), "pg_controldata"), node.DataDirectory!)
-        { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
-        var state = Regex.Match(r.StandardOutput, @"Database cluster state:\s+(.+)").Groups[1].Value.Trim();
+        var control = ControlData.Read(node, shell);
+        var state = control.GetValueOrDefault("Database cluster state");
         if (state != "shut down")
             throw new InvalidOperationException($"{node.Name} is '{state}' after its shutdown, not 'shut down': its last WAL may not have reached the standby.");
-        return Lsn.Parse(Regex.Match(r.StandardOutput, @"Latest checkpoint location:\s+(\S+)").Groups[1].Value)
+        return Lsn.Parse(control.GetValueOrDefault("Latest checkpoint location"))
             ?? throw new InvalidOperationException($"pg_controldata on {node.Name} shows no latest checkpoint location.");
     }
 
