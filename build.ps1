@@ -74,7 +74,12 @@ function Install-Pester {
 function Get-TrxCounts([string] $Path) {
     [xml] $trx = Get-Content -Raw $Path
     $c = $trx.TestRun.ResultSummary.Counters
-    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted }
+    $failures = @($trx.TestRun.Results.UnitTestResult | Where-Object outcome -ne 'Passed' | Where-Object outcome -ne 'NotExecuted' |
+        ForEach-Object {
+            $message = "$($_.Output.ErrorInfo.Message)" -replace '\s+', ' '
+            '{0}: {1}' -f $_.testName, $message.Substring(0, [Math]::Min(300, $message.Length))
+        })
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; Failures = $failures }
 }
 
 function Invoke-Test {
@@ -82,7 +87,7 @@ function Invoke-Test {
     $results = Join-Path $Out 'test-results'
     if (Test-Path $results) { Remove-Item $results -Recurse -Force }
     New-Item -ItemType Directory -Force $results | Out-Null
-    $passed = 0; $failed = 0
+    $passed = 0; $failed = 0; $failures = @()
 
     foreach ($project in 'PgReplication.Core.Tests', 'PgReplication.Tests') {
         Write-Host "== xUnit: $project" -ForegroundColor Cyan
@@ -91,7 +96,7 @@ function Invoke-Test {
             --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal'
         if (Test-Path $trx) {
             $counts = Get-TrxCounts $trx
-            $passed += $counts.Passed; $failed += $counts.Failed
+            $passed += $counts.Passed; $failed += $counts.Failed; $failures += $counts.Failures
             Write-Host "   $project : $($counts.Passed) passed, $($counts.Failed) failed"
         }
         else {
@@ -117,7 +122,7 @@ function Invoke-Test {
     & dotnet @pesterArgs
     if (Test-Path $pesterOut) {
         $p = Get-Content -Raw $pesterOut | ConvertFrom-Json
-        $passed += $p.Passed; $failed += $p.Failed
+        $passed += $p.Passed; $failed += $p.Failed; $failures += @($p.Failures)
         Write-Host "   Pester : $($p.Passed) passed, $($p.Failed) failed, $($p.Skipped) skipped"
     }
     else {
@@ -129,6 +134,8 @@ function Invoke-Test {
         else { Write-Host '   Matrix : not every major ran; the docs keep the last full run' -ForegroundColor Yellow }
     }
 
+    # The failed tests again, last but one: CI shows the end of the log.
+    foreach ($failure in $failures) { Write-Host "   FAILED $failure" -ForegroundColor Red }
     Write-Host "$passed passed, $failed failed"
     if ($failed -gt 0) { exit 1 }
 }

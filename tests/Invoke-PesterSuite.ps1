@@ -30,8 +30,17 @@ if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag -split ',' }
 $result = Invoke-Pester -Configuration $config
 # A container that failed to run at all (a syntax error, a throwing file) counts as a failure too.
 $failedBlocks = @($result.FailedContainers).Count
+# Names and first error lines of what failed, so the end of a CI log says which tests to look at.
+$failures = @(
+    foreach ($test in $result.Failed) {
+        $message = @($test.ErrorRecord | ForEach-Object { "$_" }) -join ' ' -replace '\s+', ' '
+        '{0}: {1}' -f $test.ExpandedPath, ($message.Substring(0, [Math]::Min(300, $message.Length)))
+    }
+    foreach ($container in $result.FailedContainers) { '{0}: the file did not run' -f $container.Item }
+)
 [pscustomobject]@{
-    Passed  = $result.PassedCount
-    Failed  = $result.FailedCount + $failedBlocks
-    Skipped = $result.SkippedCount
+    Passed   = $result.PassedCount
+    Failed   = $result.FailedCount + $failedBlocks
+    Skipped  = $result.SkippedCount
+    Failures = $failures
 } | ConvertTo-Json | Set-Content -Path $ResultPath
