@@ -23,6 +23,23 @@ public static class HostShells
         };
     }
 
+    /// <summary>The shells of two nodes, connected at the same time; when one fails, the other is closed.</summary>
+    public static (IHostShell First, IHostShell Second) OpenBoth(PgNode first, PgNode second, IOperationLog log)
+    {
+        var a = Task.Run(() => Open(first, log));
+        var b = Task.Run(() => Open(second, log));
+        try { Task.WaitAll(a, b); }
+        catch (AggregateException)
+        {
+            if (a.IsCompletedSuccessfully) a.Result.Dispose();
+            if (b.IsCompletedSuccessfully) b.Result.Dispose();
+            // The first node's failure when both failed, as a sequential open would have said.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw((a.Exception ?? b.Exception)!.InnerException!);
+            throw;
+        }
+        return (a.Result, b.Result);
+    }
+
     /// <summary>
     /// Where SQL to the node goes: null for the node's own ComputerName:Port, or the local end of an SSH
     /// tunnel (opened on <paramref name="shell"/>, closed with it) when the node's SSH settings ask for one.

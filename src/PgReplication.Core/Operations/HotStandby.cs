@@ -224,25 +224,23 @@ public static class HotStandby
         var deadline = DateTime.UtcNow + timeout;
         var activity = $"Waiting for {standby.Name} to stream from {primary.Name}";
         ServerController.WaitUntilAccepting(standby, log, timeout);
+        // One session for the whole wait: a poll is then a round trip, not a login.
+        using var session = PgSession.Open(standby, log: NullOperationLog.Instance);
         while (true)
         {
-            string? status;
-            long? behind = null;
-            using (var s = PgSession.Open(standby, log: NullOperationLog.Instance))
+            var row = session.Query("""
+                SELECT (SELECT r.status FROM pg_catalog.pg_stat_wal_receiver r) AS status,
+                       pg_catalog.pg_last_wal_replay_lsn()::text AS replay
+                """).Single();
+            var status = row.Text("status");
+            if (status == "streaming")
             {
-                var row = s.Query("""
-                    SELECT (SELECT r.status FROM pg_catalog.pg_stat_wal_receiver r) AS status,
-                           pg_catalog.pg_last_wal_replay_lsn()::text AS replay
-                    """).Single();
-                status = row.Text("status");
-                if (status == "streaming" && row.Text("replay") is { } replay)
+                long? behind = null;
+                if (row.Text("replay") is { } replay)
                 {
                     using var p = PgSession.Open(primary, log: NullOperationLog.Instance);
                     behind = p.Scalar<long?>($"SELECT pg_catalog.pg_wal_lsn_diff({WalPosition.Expression}, @replay::pg_lsn)::bigint", ("replay", replay));
                 }
-            }
-            if (status == "streaming")
-            {
                 log.Progress(new OperationProgress(activity, "streaming", 100, Completed: true));
                 log.Verbose($"{standby.Name}: streaming from {primary.Name}" + (behind is > 0 ? $", replay {behind} bytes behind." : ", caught up."));
                 return;
@@ -250,7 +248,7 @@ public static class HotStandby
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"{standby.Name} did not start streaming from {primary.Name} within {timeout.TotalSeconds:0} s (WAL receiver: {status ?? "not running"}). See the server log on {standby.Name}.");
             log.Progress(new OperationProgress(activity, $"WAL receiver: {status ?? "starting"}"));
-            Thread.Sleep(250);
+            Thread.Sleep(ServerController.PollInterval);
         }
     }
 }

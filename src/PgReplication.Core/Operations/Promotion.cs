@@ -194,9 +194,16 @@ public static class Promotion
             log.Progress(new OperationProgress(activity, "promoting"));
             if (VersionRules.Applies(VersionRules.PgPromote, major))
             {
-                var seconds = Math.Max(1, (int)timeout.TotalSeconds);
-                if (!session.Scalar<bool>("SELECT pg_catalog.pg_promote(true, @s)", ("s", seconds)))
-                    throw new TimeoutException($"{candidate.Name} did not finish its promotion within {seconds} s (pg_promote returned false); see its server log.");
+                // pg_promote(true) looks for the end of recovery only every 100 ms: we ask more often ourselves.
+                if (!session.Scalar<bool>("SELECT pg_catalog.pg_promote(false)"))
+                    throw new InvalidOperationException($"{candidate.Name} could not be sent the promotion signal (pg_promote returned false); see its server log.");
+                var ends = DateTime.UtcNow + timeout;
+                while (session.Scalar<bool>("SELECT pg_catalog.pg_is_in_recovery()"))
+                {
+                    if (DateTime.UtcNow > ends)
+                        throw new TimeoutException($"{candidate.Name} did not finish its promotion within {timeout.TotalSeconds:0} s; see its server log.");
+                    Thread.Sleep(10);
+                }
             }
         }
         if (!VersionRules.Applies(VersionRules.PgPromote, major))
@@ -213,7 +220,7 @@ public static class Promotion
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"{candidate.Name} was still {(candidate.Role == NodeRole.Primary ? $"on timeline {candidate.Timeline}" : "in recovery")} {timeout.TotalSeconds:0} s after its promotion.");
             log.Progress(new OperationProgress(activity, "waiting for the new timeline"));
-            Thread.Sleep(100);
+            Thread.Sleep(20);
         }
         candidate.Upstream = null;
         candidate.UpstreamNode = null;

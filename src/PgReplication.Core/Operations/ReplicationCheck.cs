@@ -72,37 +72,29 @@ public static class ReplicationCheck
             }
         }
 
+        // Every node is read at once, each on a thread of its own (connects block): seven standbys take about
+        // as long as one.
+        var primaryReads = primaries.Distinct().ToDictionary(p => p, p => InParallel(() => ReadPrimary(p, log)));
+        var standbyReads = standbys.Distinct().ToDictionary(s => s, s => InParallel(() => (Facts: ReadStandby(s, log, out var error), Error: error)));
+        Task.WaitAll(primaryReads.Values.Cast<Task>().Concat(standbyReads.Values).ToArray());
+
         var results = new List<ReplicationHealth>();
         var claimed = new HashSet<(PgNode, int)>();
         foreach (var primary in primaries)
         {
-            List<SqlRow> senders;
-            long archiverFailing;
-            string? primaryLsn;
-            int? primaryTimeline = primary.Timeline;
-            PrimaryWal wal;
-            try
-            {
-                using var p = PgSession.Open(primary, log: log);
-                senders = p.Query(SendersQuery).ToList();
-                // An upstream standby (a cascade) has no insert position: what it received is as far as its standbys can get.
-                primaryLsn = p.Scalar<string>($"SELECT ({WalPosition.Expression})::text");
-                archiverFailing = p.Scalar<long>(ArchiverFailuresQuery);
-                wal = ReadWal(p, primary);
-                NodeDiscovery.Discover(primary, p, NullOperationLog.Instance);
-                primaryTimeline = primary.Timeline;
-            }
-            catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
+            var reading = primaryReads[primary].Result;
+            if (reading.Error is not null)
             {
                 foreach (var s in standbys.Where(s => Follows(s, primary)))
-                    results.Add(Unreachable(s, primary, $"the primary {primary.Name} is unreachable: {ex.Message}"));
+                    results.Add(Unreachable(s, primary, $"the primary {primary.Name} is unreachable: {reading.Error}"));
                 continue;
             }
+            var (senders, archiverFailing, primaryLsn, wal, primaryTimeline) = (reading.Senders!, reading.ArchiverFailing, reading.Lsn, reading.Wal!, primary.Timeline);
 
             var mine = standbys.Where(s => Follows(s, primary)).ToList();
             foreach (var standby in mine)
             {
-                var facts = ReadStandby(standby, log, out var error);
+                var (facts, error) = standbyReads[standby].Result;
                 var appName = facts is null ? null : ApplicationName(facts.Text("conninfo"));
                 var slot = facts?.Text("receiver_slot") ?? facts?.Text("primary_slot_name") ?? standby.SlotName;
                 var row = senders.FirstOrDefault(r => slot is { Length: > 0 } && r.Text("slot_name") == slot)
@@ -149,6 +141,31 @@ public static class ReplicationCheck
         }
     }
 
+    private static Task<T> InParallel<T>(Func<T> read) =>
+        Task.Factory.StartNew(read, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>What a primary (or an upstream standby) said, or why it said nothing.</summary>
+    private sealed record PrimaryReading(List<SqlRow>? Senders, long ArchiverFailing, string? Lsn, PrimaryWal? Wal, string? Error);
+
+    private static PrimaryReading ReadPrimary(PgNode primary, IOperationLog log)
+    {
+        try
+        {
+            using var p = PgSession.Open(primary, log: log, pooled: true);
+            var senders = p.Query(SendersQuery).ToList();
+            // An upstream standby (a cascade) has no insert position: what it received is as far as its standbys can get.
+            var lsn = p.Scalar<string>($"SELECT ({WalPosition.Expression})::text");
+            var archiverFailing = p.Scalar<long>(ArchiverFailuresQuery);
+            var wal = ReadWal(p, primary);
+            NodeDiscovery.Discover(primary, p, NullOperationLog.Instance);
+            return new PrimaryReading(senders, archiverFailing, lsn, wal, null);
+        }
+        catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
+        {
+            return new PrimaryReading(null, 0, null, null, ex.Message);
+        }
+    }
+
     /// <summary>What the primary has of its WAL and slots: enough to say why a standby cannot stream.</summary>
     private sealed record PrimaryWal(string? OldestSegment, long SegmentBytes, IReadOnlyDictionary<string, string?> SlotWalStatus);
 
@@ -184,7 +201,10 @@ public static class ReplicationCheck
         // with the standby's last status message and is null until the first one.
         var lag = Lsn.Distance(primaryLsn, facts?.Text("standby_replay_lsn")) ?? row?["lag_bytes"] as long?;
         var replayLag = row?["replay_lag_seconds"] is double secs ? TimeSpan.FromSeconds(secs) : (TimeSpan?)null;
-        var slotName = row?.Text("slot_name") ?? facts?.Text("receiver_slot") ?? NullIfEmpty(facts?.Text("primary_slot_name"));
+        // A standby that does not answer is still reported by its slot (the one the node was set up with): a
+        // stopped standby whose slot was lost needs a new copy, and says so before anyone starts it.
+        var slotName = row?.Text("slot_name") ?? facts?.Text("receiver_slot") ?? NullIfEmpty(facts?.Text("primary_slot_name"))
+                       ?? (facts is null ? standby?.SlotName : null);
         var slotWalStatus = slotName is null ? null : wal.SlotWalStatus.GetValueOrDefault(slotName);
         int? standbyTimeline = facts?["received_tli"] is int tli ? tli : standby?.Timeline;
 
@@ -247,7 +267,7 @@ public static class ReplicationCheck
     {
         try
         {
-            using var s = PgSession.Open(standby, log: log, connectTimeout: TimeSpan.FromSeconds(5));
+            using var s = PgSession.Open(standby, log: log, connectTimeout: TimeSpan.FromSeconds(5), pooled: true);
             error = null;
             return s.Query(StandbyQuery).Single();
         }

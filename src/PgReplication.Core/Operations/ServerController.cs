@@ -38,6 +38,9 @@ public static class ServerController
         return r.ExitCode == 0;
     }
 
+    /// <summary>How often a wait for a server (accepting, streaming, on a new timeline) asks again: a question costs a millisecond or two.</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
+
     /// <summary>Waits until the server accepts SQL connections (after a start, or a restart).</summary>
     public static void WaitUntilAccepting(PgNode node, IOperationLog log, TimeSpan timeout, PgSession.Endpoint? via = null)
     {
@@ -51,8 +54,8 @@ public static class ServerController
                 return;
             }
             // Not answering yet, or starting up: wait. A refused login (wrong password, no pg_hba line) will not get better.
-            catch (PgConnectionException ex) when (ex.SqlState is null or "57P03" && DateTime.UtcNow < deadline) { Thread.Sleep(250); }
-            catch (PgQueryException ex) when (ex.SqlState == "57P03" && DateTime.UtcNow < deadline) { Thread.Sleep(250); } // starting up
+            catch (PgConnectionException ex) when (ex.SqlState is null or "57P03" && DateTime.UtcNow < deadline) { Thread.Sleep(PollInterval); }
+            catch (PgQueryException ex) when (ex.SqlState == "57P03" && DateTime.UtcNow < deadline) { Thread.Sleep(PollInterval); } // starting up
         }
     }
 

@@ -222,7 +222,7 @@ public static class StandbyFollow
             if (standby.Timeline == primary.Timeline) return;
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"{standby.Name} streams from {primary.Name} but is still on timeline {standby.Timeline}, not {primary.Timeline}, after {timeout.TotalSeconds:0} s.");
-            Thread.Sleep(200);
+            Thread.Sleep(ServerController.PollInterval);
         }
     }
 }

@@ -38,7 +38,7 @@ public sealed class PgSession : IDisposable
 
     public static PgSession Open(PgNode node, NetworkCredential? credential = null, IOperationLog? log = null,
         string? database = null, TimeSpan? connectTimeout = null, TimeSpan? commandTimeout = null,
-        Endpoint? via = null)
+        Endpoint? via = null, bool pooled = false)
     {
         log ??= NullOperationLog.Instance;
         credential ??= node.AdminCredential;
@@ -51,10 +51,17 @@ public sealed class PgSession : IDisposable
             Timeout = (int)Math.Ceiling((connectTimeout ?? node.ConnectTimeout).TotalSeconds),
             CommandTimeout = (int)Math.Ceiling((commandTimeout ?? TimeSpan.FromSeconds(60)).TotalSeconds),
             ApplicationName = "PgReplication",
-            // A pooled connection would outlive a server we restart or kill; each session is its own.
-            Pooling = false,
+            // A pooled connection would outlive a server we restart or kill: only the read-only checks that run
+            // over and over (Test-PgReplication) pool theirs, and test each one before use (below).
+            Pooling = pooled,
             IncludeErrorDetail = false,
         };
+        if (pooled)
+        {
+            // An idle pooled connection is a backend on the server: let it go after a minute.
+            builder.ConnectionIdleLifetime = 60;
+            builder.ConnectionPruningInterval = 10;
+        }
         if (!string.IsNullOrEmpty(credential?.Password)) builder.Password = credential!.Password;
 
         log.Debug($"Connecting to {builder.Host}:{builder.Port} database {builder.Database} as {builder.Username}.");
@@ -62,6 +69,15 @@ public sealed class PgSession : IDisposable
         try
         {
             connection.Open();
+            if (pooled && !Answers(connection, builder.Timeout))
+            {
+                // The server restarted or died since the connection went back to the pool: drop every idle
+                // connection to it and make a new one.
+                NpgsqlConnection.ClearPool(connection);
+                connection.Dispose();
+                connection = new NpgsqlConnection(builder.ConnectionString);
+                connection.Open();
+            }
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException or IOException)
         {
@@ -71,6 +87,24 @@ public sealed class PgSession : IDisposable
             { SqlState = (ex as PostgresException)?.SqlState };
         }
         return new PgSession(connection, log, node.Name);
+    }
+
+    /// <summary>
+    /// One round trip on a connection taken from the pool (Npgsql does not check them itself). False when the
+    /// connection is broken; a server that does not answer in time is not asked twice: the timeout is thrown.
+    /// </summary>
+    private static bool Answers(NpgsqlConnection connection, int timeoutSeconds)
+    {
+        try
+        {
+            using var ping = new NpgsqlCommand("SELECT 1", connection) { CommandTimeout = timeoutSeconds };
+            ping.ExecuteScalar();
+            return true;
+        }
+        catch (Exception ex) when (ex is NpgsqlException or IOException && ex.InnerException is not TimeoutException)
+        {
+            return false;
+        }
     }
 
     public string Host => _host;

@@ -50,6 +50,9 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
     public SwitchParameter Force { get; set; }
 
     [Parameter]
+    public SwitchParameter VerifyChecksums { get; set; }
+
+    [Parameter]
     [ValidateRange(10, 7 * 24 * 3600)]
     public int TimeoutSeconds { get; set; } = 7200;
 
@@ -84,13 +87,15 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
             var request = new BaseBackupRequest
             {
                 Standby = standby, Primary = Primary, Replication = replication, DataDirectory = DataDirectory,
-                BinDirectory = BinDirectory, SlotName = SlotName, NoSlot = NoSlot, Force = Force, Method = Method,
+                BinDirectory = BinDirectory, SlotName = SlotName, NoSlot = NoSlot, Force = Force, VerifyChecksums = VerifyChecksums, Method = Method,
                 Timeout = TimeSpan.FromSeconds(TimeoutSeconds), Cancel = StopToken,
             };
             try
             {
-                using var standbyShell = RunCore(log => HostShells.Open(standby, log));
-                using var primaryShell = RunCore(log => HostShells.Open(Primary, log));
+                // Both hosts at once: each SSH login is a round trip or three and a key exchange.
+                var (standbyShell, primaryShell) = RunCore(log => HostShells.OpenBoth(standby, Primary, log));
+                using var standbyLease = standbyShell;
+                using var primaryLease = primaryShell;
                 var plan = RunCore(log => BaseBackup.Prepare(request, standbyShell, primaryShell, log));
                 if (plan.AlreadyCopied)
                 {

@@ -32,7 +32,7 @@ Describe 'Faults around a failover' -Tag Acceptance, Faults -Skip:$SkipLab {
             }
             finally { $written = Stop-AckedWriteLoad $load }
             $script:nextId = ($written.Acked | Measure-Object -Maximum).Maximum + 1000
-            [pscustomobject]@{ Result = $actionResult; Acked = $written.Acked; Failures = $written.Failures }
+            [pscustomobject]@{ Result = $actionResult; Acked = $written.Acked; Failures = $written.Failures; Errors = $written.Errors }
         }
         # After a crash under load: the promoted node is the one writable primary; returns the acknowledged ids it
         # lacks, counted for the report under the two names given.
@@ -44,7 +44,7 @@ Describe 'Faults around a failover' -Tag Acceptance, Faults -Skip:$SkipLab {
             Set-ScenarioCount $AckedCount $Run.Acked.Count
             Set-ScenarioCount $LostCount $lost.Count
             Add-ScenarioNote "$($lost.Count) of $($Run.Acked.Count) acknowledged writes lost ($Mode); $($Run.Failures) inserts refused during the failover; promoted $($new.Name)"
-            $Run.Acked.Count | Should -BeGreaterThan 10
+            $Run.Acked.Count | Should -BeGreaterThan 10 -Because "the load must write before the crash (refused: $($Run.Errors -join ' | '))"
             $lost
         }
         function Assert-OnePrimary($Expected) {

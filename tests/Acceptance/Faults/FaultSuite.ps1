@@ -155,7 +155,7 @@ function Start-AckedWriteLoad([string] $ConnectionString, [int] $FirstId, [int] 
     $job = Start-ThreadJob -ArgumentList $ConnectionString, $FirstId, $MaxSeconds, $stop -ScriptBlock {
         param($ConnectionString, $FirstId, $MaxSeconds, $Stop)
         $acked = [Collections.Generic.List[int]]::new()
-        $failures = 0; $id = $FirstId; $connection = $null
+        $failures = 0; $id = $FirstId; $connection = $null; $errors = [Collections.Generic.List[string]]::new()
         $deadline = [DateTime]::UtcNow.AddSeconds($MaxSeconds)
         while (-not $Stop.IsSet -and [DateTime]::UtcNow -lt $deadline) {
             try {
@@ -168,12 +168,14 @@ function Start-AckedWriteLoad([string] $ConnectionString, [int] $FirstId, [int] 
             }
             catch {
                 $failures++
+                # The first few reasons, for the report: a load that never writes must say why.
+                if ($errors.Count -lt 3 -and $errors -notcontains "$_") { $errors.Add("$_") }
                 if ($connection) { $connection.Dispose(); $connection = $null }
                 $null = $Stop.Wait(100)
             }
         }
         if ($connection) { $connection.Dispose() }
-        [pscustomobject]@{ Acked = $acked.ToArray(); Failures = $failures }
+        [pscustomobject]@{ Acked = $acked.ToArray(); Failures = $failures; Errors = $errors.ToArray() }
     }
     [pscustomobject]@{ Job = $job; Stop = $stop }
 }
