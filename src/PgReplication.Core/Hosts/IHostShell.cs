@@ -47,6 +47,20 @@ public static class HostFiles
             .EnsureSuccess().StandardOutput;
     }
 
+    /// <summary>
+    /// The file's text, or "" when it does not exist: one command on the host, where Exists then ReadText are two.
+    /// A file that exists but cannot be read is an error.
+    /// </summary>
+    public static string ReadTextOrEmpty(IHostShell shell, string path, string user, TimeSpan? timeout = null)
+    {
+        ValidatePath(shell, path);
+        // Exit 3 (not cat's 1) says "missing", so an unreadable file still fails below.
+        var r = shell.Run(new HostCommand("sh", "-c", "[ -e \"$1\" ] || exit 3; exec cat -- \"$1\"", "sh", path)
+        { RunAs = user, Timeout = timeout ?? TimeSpan.FromSeconds(60) });
+        if (r.ExitCode == 3 && !r.TimedOut && r.Signal is null) return "";
+        return r.EnsureSuccess().StandardOutput;
+    }
+
     /// <summary>True when the path exists (as <paramref name="user"/> sees it).</summary>
     public static bool Exists(IHostShell shell, string path, string user)
     {

@@ -367,7 +367,7 @@ public static class BaseBackup
     internal static bool SetHostSettings(PgNode target, PgNode source, string dataDirectory, IHostShell shell, IOperationLog log)
     {
         var autoConf = Path.Combine(dataDirectory, "postgresql.auto.conf");
-        var text = HostFiles.Exists(shell, autoConf, target.OsUser) ? HostFiles.ReadText(shell, autoConf, target.OsUser) : "";
+        var text = HostFiles.ReadTextOrEmpty(shell, autoConf, target.OsUser);
         var current = OfflineSettings.Read(text);
         var changes = new Dictionary<string, string?>();
         var port = target.Port.ToString(CultureInfo.InvariantCulture);

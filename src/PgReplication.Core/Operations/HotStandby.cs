@@ -60,7 +60,7 @@ public static class HotStandby
 
         var home = HostFiles.HomeOf(shell, standby.OsUser);
         var passFile = Path.Combine(home, ".pgpass");
-        var existing = HostFiles.Exists(shell, passFile, standby.OsUser) ? HostFiles.ReadText(shell, passFile, standby.OsUser) : "";
+        var existing = HostFiles.ReadTextOrEmpty(shell, passFile, standby.OsUser);
         var passFileChange = !PassFile.Contains(existing, primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
 
         var slot = request.SlotName ?? standby.SlotName;
@@ -99,7 +99,7 @@ public static class HotStandby
             desired["standby_mode"] = "on";
             // hot_standby stays a server setting before 12: Apply puts it in postgresql.auto.conf.
         }
-        text = HostFiles.Exists(shell, configFile, standby.OsUser) ? HostFiles.ReadText(shell, configFile, standby.OsUser) : "";
+        text = HostFiles.ReadTextOrEmpty(shell, configFile, standby.OsUser);
         var current = OfflineSettings.Read(text);
         var changes = desired
             // A setting not asked for (null) is left as it is.
@@ -137,7 +137,7 @@ public static class HotStandby
 
         if (plan.PassFileChange)
         {
-            var existing = HostFiles.Exists(shell, plan.PassFilePath, standby.OsUser) ? HostFiles.ReadText(shell, plan.PassFilePath, standby.OsUser) : "";
+            var existing = HostFiles.ReadTextOrEmpty(shell, plan.PassFilePath, standby.OsUser);
             var updated = PassFile.Upsert(existing, primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
             HostFiles.Write(shell, plan.PassFilePath, Encoding.UTF8.GetBytes(updated), "0600", standby.OsUser);
             log.Verbose($"{standby.Name}: stored the replication password in {plan.PassFilePath} (0600).");
@@ -150,7 +150,7 @@ public static class HotStandby
         if (standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major))
         {
             var autoConf = Path.Combine(data, "postgresql.auto.conf");
-            var autoText = HostFiles.Exists(shell, autoConf, standby.OsUser) ? HostFiles.ReadText(shell, autoConf, standby.OsUser) : "";
+            var autoText = HostFiles.ReadTextOrEmpty(shell, autoConf, standby.OsUser);
             if (!OfflineSettings.Read(autoText).TryGetValue("hot_standby", out var hs) || hs != "on")
                 HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(autoText, new Dictionary<string, string?> { ["hot_standby"] = "on" })), "0600", standby.OsUser);
         }

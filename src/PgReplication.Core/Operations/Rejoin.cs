@@ -124,7 +124,7 @@ public static class Rejoin
         // Its own slot name: the copied postgresql.auto.conf names the slot the source used as a standby.
         var slot = node.SlotName ?? SlotNames.FromNodeName(node.Name);
         var follow = StandbyFollow.Prepare(new FollowRequest { Standby = node, Primary = primary, Replication = plan.Replication, SlotName = slot, Timeout = request.Timeout }, shell, log);
-        return StandbyFollow.Apply(follow, log);
+        return StandbyFollow.Apply(follow, shell, log);
     }
 
     private static bool Streams(PgNode node, IOperationLog log)

@@ -75,6 +75,9 @@ public static class ServerController
         major ??= node.MajorVersion;
         var tried = new List<string>();
         looked = tried;
+        // Asked once per connection: a step that needs pg_ctl, then pg_controldata, does not ask the host again.
+        var known = CheckedBinDirectories.GetOrCreateValue(shell);
+        if (node.BinDirectory is { } given && known.ContainsKey((given, major))) return given;
         // Each candidate is found only when the ones before it failed: every probe is a command on the host.
         foreach (var candidate in Candidates(node, shell, major))
         {
@@ -84,12 +87,16 @@ public static class ServerController
             if (!r.Succeeded) continue;
             if (major is null || Versions.PgVersion.TryParse(r.StandardOutput, out var v) && v.Major == major)
             {
+                known[(candidate, major)] = true;
                 node.BinDirectory = candidate;
                 return candidate;
             }
         }
         return null;
     }
+
+    /// <summary>The program folders found to hold the right major, per open shell (forgotten with it).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IHostShell, System.Collections.Concurrent.ConcurrentDictionary<(string, int?), bool>> CheckedBinDirectories = new();
 
     private static IEnumerable<string?> Candidates(PgNode node, IHostShell shell, int? major)
     {

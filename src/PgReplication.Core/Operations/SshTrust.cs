@@ -32,7 +32,7 @@ public static class SshTrust
         var targetHome = HostFiles.HomeOf(targetShell, target.OsUser);
         var authorized = $"{targetHome}/.ssh/authorized_keys";
         Run(targetShell, target.OsUser, "mkdir", "-p", "-m", "0700", $"{targetHome}/.ssh");
-        var existing = HostFiles.Exists(targetShell, authorized, target.OsUser) ? HostFiles.ReadText(targetShell, authorized, target.OsUser) : "";
+        var existing = HostFiles.ReadTextOrEmpty(targetShell, authorized, target.OsUser);
         if (!existing.Split('\n').Any(l => l.Trim() == publicKey))
         {
             HostFiles.Write(targetShell, authorized, Encoding.UTF8.GetBytes(existing.TrimEnd('\n') + (existing.Length > 0 ? "\n" : "") + publicKey + "\n"), "0600", target.OsUser);
@@ -42,7 +42,7 @@ public static class SshTrust
         var port = target.Ssh?.Port ?? 22;
         var knownHosts = $"{sourceHome}/.ssh/known_hosts";
         var hostEntry = port == 22 ? target.ComputerName : $"[{target.ComputerName}]:{port}";
-        var known = HostFiles.Exists(sourceShell, knownHosts, source.OsUser) ? HostFiles.ReadText(sourceShell, knownHosts, source.OsUser) : "";
+        var known = HostFiles.ReadTextOrEmpty(sourceShell, knownHosts, source.OsUser);
         var scan = sourceShell.Run(new HostCommand("ssh-keyscan", "-T", "10", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), target.ComputerName)
         { RunAs = source.OsUser, Timeout = Short }).EnsureSuccess().StandardOutput;
         var pinned = scan.Split('\n', StringSplitOptions.RemoveEmptyEntries)

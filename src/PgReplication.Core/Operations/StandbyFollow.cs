@@ -105,7 +105,8 @@ public static class StandbyFollow
         return plan;
     }
 
-    public static PgNode Apply(FollowPlan plan, IOperationLog log)
+    /// <summary>Carries out the plan; <paramref name="shell"/> is the standby's, the one Prepare was given.</summary>
+    public static PgNode Apply(FollowPlan plan, IHostShell shell, IOperationLog log)
     {
         var request = plan.StandbyRequest;
         if (plan.SlotToCreate is { } slot) ReplicationSlots.Create(request.Primary, slot, log);
@@ -117,7 +118,6 @@ public static class StandbyFollow
             session.Scalar<object>("SELECT pg_catalog.pg_wal_replay_resume()");
             log.Warning($"{request.Standby.Name}: resumed its paused WAL replay, so it can follow {request.Primary.Name}.");
         }
-        using var shell = HostShells.Open(request.Standby, log);
         var node = HotStandby.Apply(request, plan.StandbyPlan, shell, log);
         node.SlotName = request.SlotName;
         WaitForTimeline(node, request.Primary, request.Timeout, log);
@@ -147,13 +147,14 @@ public static class StandbyFollow
         plan?.Changes.Where(c => c.Kind == PrimaryChangeKind.HbaLine).ToList() ?? new List<PrimaryConfigChange>();
 
     /// <summary>Prepare and Apply for one sibling of a promotion, turned into an outcome instead of an exception.</summary>
-    public static FollowOutcome TryFollow(FollowRequest request, IOperationLog log)
+    /// <param name="shell">The standby's shell when the caller has one open already; otherwise one is opened.</param>
+    public static FollowOutcome TryFollow(FollowRequest request, IOperationLog log, IHostShell? shell = null)
     {
         try
         {
-            FollowPlan plan;
-            using (var shell = HostShells.Open(request.Standby, log)) plan = Prepare(request, shell, log);
-            var node = Apply(plan, log);
+            using var opened = shell is null ? HostShells.Open(request.Standby, log) : null;
+            var standbyShell = shell ?? opened!;
+            var node = Apply(Prepare(request, standbyShell, log), standbyShell, log);
             return new FollowOutcome { Standby = node.Name, Upstream = request.Primary.Name, Streaming = true, Timeline = node.Timeline, Node = node };
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -197,8 +198,7 @@ public static class StandbyFollow
         if (!conninfo.TryGetValue("user", out var user) || !conninfo.TryGetValue("host", out var host)) return null;
         var port = conninfo.TryGetValue("port", out var p) && int.TryParse(p, out var n) ? n : PgNode.DefaultPort;
         var passFile = conninfo.GetValueOrDefault("passfile") ?? Path.Combine(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass");
-        if (!HostFiles.Exists(shell, passFile, standby.OsUser)) return null;
-        var password = PassFile.Find(HostFiles.ReadText(shell, passFile, standby.OsUser), host, port, user);
+        var password = PassFile.Find(HostFiles.ReadTextOrEmpty(shell, passFile, standby.OsUser), host, port, user);
         return password is null ? null : new NetworkCredential(user, password);
     }
 
@@ -207,8 +207,7 @@ public static class StandbyFollow
     {
         if (standby.DataDirectory is not { } data || standby.MajorVersion is not { } major) return null;
         var file = HotStandby.RecoveryConfigFile(data, major);
-        if (!HostFiles.Exists(shell, file, standby.OsUser)) return null;
-        var value = OfflineSettings.Read(HostFiles.ReadText(shell, file, standby.OsUser)).GetValueOrDefault(name);
+        var value = OfflineSettings.Read(HostFiles.ReadTextOrEmpty(shell, file, standby.OsUser)).GetValueOrDefault(name);
         return string.IsNullOrEmpty(value) ? null : value;
     }
 

@@ -24,7 +24,7 @@ public static class StandbyMarker
         else
         {
             var file = HotStandby.RecoveryConfigFile(data, major);
-            var text = HostFiles.Exists(shell, file, node.OsUser) ? HostFiles.ReadText(shell, file, node.OsUser) : "";
+            var text = HostFiles.ReadTextOrEmpty(shell, file, node.OsUser);
             if (OfflineSettings.Read(text).GetValueOrDefault("standby_mode") != "on")
                 HostFiles.Write(shell, file, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, new Dictionary<string, string?> { ["standby_mode"] = "on" })), "0600", node.OsUser);
         }

@@ -72,26 +72,27 @@ public static class Switchover
         var clock = Stopwatch.StartNew();
         var summary = new PromotionSummary { NewPrimary = standby.Name, OldPrimary = primary.Name, OldTimeline = primary.Timeline };
         // The old primary's own passfile may lack an entry for the new one: carry the standby's role over.
-        NetworkCredential? replication;
-        using (var shell = HostShells.Open(standby, log))
-            replication = request.Replication ?? standby.ReplicationCredential ?? primary.ReplicationCredential ?? StandbyFollow.CurrentReplicationCredential(standby, shell);
+        var replication = request.Replication ?? standby.ReplicationCredential ?? primary.ReplicationCredential;
         if (replication is null)
-            throw new ArgumentException($"No replication role for {primary.Name} to follow {standby.Name}: give -Credential.");
-
-        using (var primaryShell = HostShells.Open(primary, log))
         {
-            ServerController.Stop(primary, primaryShell, log, request.Timeout);
-            var finalCheckpoint = CleanShutdownCheckpoint(primary, primaryShell);
-            summary.Steps.Add($"shut down {primary.Name} cleanly; final checkpoint {Lsn.Format(finalCheckpoint)}");
-            log.Verbose($"{primary.Name}: shut down cleanly, final checkpoint at {Lsn.Format(finalCheckpoint)}.");
-            try { WaitForReplay(standby, finalCheckpoint, request.Timeout, log); }
-            catch (Exception)
-            {
-                // Nothing was promoted: bring the primary back, so the cluster keeps its one primary.
-                ServerController.Start(primary, primaryShell, log, request.Timeout);
-                summary.Steps.Add($"{standby.Name} did not replay the final checkpoint: restarted {primary.Name} as the primary");
-                throw;
-            }
+            using var shell = HostShells.Open(standby, log);
+            replication = StandbyFollow.CurrentReplicationCredential(standby, shell)
+                ?? throw new ArgumentException($"No replication role for {primary.Name} to follow {standby.Name}: give -Credential.");
+        }
+
+        // Open until the old primary follows the new one: one SSH login for its stop and its rejoin.
+        using var primaryShell = HostShells.Open(primary, log);
+        ServerController.Stop(primary, primaryShell, log, request.Timeout);
+        var finalCheckpoint = CleanShutdownCheckpoint(primary, primaryShell);
+        summary.Steps.Add($"shut down {primary.Name} cleanly; final checkpoint {Lsn.Format(finalCheckpoint)}");
+        log.Verbose($"{primary.Name}: shut down cleanly, final checkpoint at {Lsn.Format(finalCheckpoint)}.");
+        try { WaitForReplay(standby, finalCheckpoint, request.Timeout, log); }
+        catch (Exception)
+        {
+            // Nothing was promoted: bring the primary back, so the cluster keeps its one primary.
+            ServerController.Start(primary, primaryShell, log, request.Timeout);
+            summary.Steps.Add($"{standby.Name} did not replay the final checkpoint: restarted {primary.Name} as the primary");
+            throw;
         }
 
         var promoteStart = clock.Elapsed;
@@ -99,7 +100,7 @@ public static class Switchover
         summary.TimeToWritable = clock.Elapsed - promoteStart;
 
         // The old primary stopped exactly where the new one forked: it follows without a rewind.
-        var rejoined = StandbyFollow.TryFollow(new FollowRequest { Standby = primary, Primary = standby, Replication = replication, Timeout = request.Timeout }, log);
+        var rejoined = StandbyFollow.TryFollow(new FollowRequest { Standby = primary, Primary = standby, Replication = replication, Timeout = request.Timeout }, log, primaryShell);
         summary.Siblings.Add(rejoined);
         foreach (var sibling in request.Siblings.Where(s => s != primary && s != standby))
             summary.Siblings.Add(StandbyFollow.TryFollow(new FollowRequest { Standby = sibling, Primary = standby, Replication = request.Replication, Timeout = request.Timeout }, log));

@@ -83,8 +83,9 @@ public static class Topology
         try
         {
             using var shell = node.Ssh?.UseTunnel == true ? HostShells.Open(node, log) : null;
+            // Pooled like Test-PgReplication's reads, but not through a tunnel: its local port dies with the shell.
             using var session = PgSession.Open(node, log: log, connectTimeout: timeout, commandTimeout: timeout,
-                via: shell is null ? null : HostShells.SqlEndpoint(node, shell));
+                via: shell is null ? null : HostShells.SqlEndpoint(node, shell), pooled: shell is null);
             NodeDiscovery.Discover(node, session, log);
             var senders = session.Query(SendersQuery).Select(r => new WalSender(r.Get<int>("pid"), r.Text("application_name"),
                 r.Text("client_addr"), r.Text("state"), r.Text("sync_state"), r.Text("replay_lsn"))).ToList();

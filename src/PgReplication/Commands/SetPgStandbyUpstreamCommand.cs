@@ -52,18 +52,17 @@ public sealed class SetPgStandbyUpstreamCommand : PgCmdlet
                     Standby = standby, Primary = Primary, Replication = RoleCredential(Credential) ?? standby.ReplicationCredential,
                     SlotName = SlotName, Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
                 };
-                FollowPlan plan;
-                using (var shell = RunCore(log => HostShells.Open(standby, log)))
-                    plan = RunCore(log => StandbyFollow.Prepare(request, shell, log));
+                using var shell = RunCore(log => HostShells.Open(standby, log));
+                var plan = RunCore(log => StandbyFollow.Prepare(request, shell, log));
                 if (plan.ChangesNothing)
                 {
                     WriteVerbose($"{standby.Name}: already follows {Primary.Name}; nothing to change.");
-                    WriteObject(RunCore(log => StandbyFollow.Apply(plan, log)));
+                    WriteObject(RunCore(log => StandbyFollow.Apply(plan, shell, log)));
                     continue;
                 }
                 if (!ShouldProcessPlan($"Upstream of {standby.Name}", $"Make {standby.Name} follow {Primary.Name}?", plan.Steps, "Set-PgStandbyUpstream"))
                     continue;
-                WriteObject(RunCore(log => StandbyFollow.Apply(plan, log)));
+                WriteObject(RunCore(log => StandbyFollow.Apply(plan, shell, log)));
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
