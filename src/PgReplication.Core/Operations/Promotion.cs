@@ -72,7 +72,7 @@ public static class Promotion
         if (request.Candidates.Count == 0)
             throw new PromotionRefusedException("NoCandidate", "No standby was given to promote.");
         var positions = request.Candidates.AsParallel().AsOrdered()
-            .Select(c => StandbyPositions.Read(c, log, request.ProbeTimeout + TimeSpan.FromSeconds(2))).ToList();
+            .Select(c => StandbyPositions.Read(c, log, CandidateConnectTimeout(request), pooled: true)).ToList();
         foreach (var p in positions) log.Verbose("Candidate " + p);
 
         var reachable = positions.Where(p => p.Reachable).ToList();
@@ -163,7 +163,7 @@ public static class Promotion
             summary.Steps.Add($"{candidate.Name} was already the primary (timeline {candidate.Timeline}): nothing promoted");
             log.Verbose($"{candidate.Name} is already the primary; nothing to promote.");
         }
-        else PromoteAndWait(candidate, plan.Chosen.Timeline, request.Timeout, summary, log);
+        else PromoteAndWait(candidate, plan.Chosen.Timeline, request.Timeout, summary, log, CandidateConnectTimeout(request));
         summary.TimeToWritable = clock.Elapsed - promoteStart;
 
         foreach (var follower in plan.Followers)
@@ -178,11 +178,16 @@ public static class Promotion
     }
 
     /// <summary>Resumes a paused replay, promotes, and waits until the node accepts writes on a new timeline.</summary>
-    internal static void PromoteAndWait(PgNode candidate, int? oldTimeline, TimeSpan timeout, PromotionSummary summary, IOperationLog log)
+    /// <param name="pooledConnectTimeout">
+    /// Given: the session comes from the pool (checked before use), where the candidate's read just left one with
+    /// this same timeout, so the promotion does not wait for a new login.
+    /// </param>
+    internal static void PromoteAndWait(PgNode candidate, int? oldTimeline, TimeSpan timeout, PromotionSummary summary, IOperationLog log,
+        TimeSpan? pooledConnectTimeout = null)
     {
         var activity = $"Promoting {candidate.Name}";
         var major = candidate.MajorVersion ?? throw new InvalidOperationException($"The version of {candidate.Name} is not known: discover it first.");
-        using (var session = PgSession.Open(candidate, log: log))
+        using (var session = PgSession.Open(candidate, log: log, connectTimeout: pooledConnectTimeout, pooled: pooledConnectTimeout is not null))
         {
             if (session.Scalar<bool>("SELECT pg_catalog.pg_is_wal_replay_paused()"))
             {
@@ -275,6 +280,8 @@ public static class Promotion
         var template = upstream.First().Node;
         return NodeFactory.Like(template, host, port);
     }
+
+    private static TimeSpan CandidateConnectTimeout(PromotionRequest request) => request.ProbeTimeout + TimeSpan.FromSeconds(2);
 
     private static string? SyncSettingOf(PgNode? oldPrimary, bool alive, IReadOnlyList<StandbyPosition> reachable, IOperationLog log)
     {

@@ -54,11 +54,12 @@ public static class StandbyPositions
          ORDER BY w.name DESC LIMIT 1
         """;
 
-    public static StandbyPosition Read(PgNode node, IOperationLog log, TimeSpan? connectTimeout = null)
+    /// <param name="pooled">Leave the connection in the pool for the step that follows (a promotion's pg_promote).</param>
+    public static StandbyPosition Read(PgNode node, IOperationLog log, TimeSpan? connectTimeout = null, bool pooled = false)
     {
         try
         {
-            using var session = PgSession.Open(node, log: log, connectTimeout: connectTimeout);
+            using var session = PgSession.Open(node, log: log, connectTimeout: connectTimeout, pooled: pooled);
             var row = session.Query(PositionQuery).Single();
             var inRecovery = row.Get<bool>("in_recovery");
             var conninfo = inRecovery ? ConninfoOf(session, node) : new Dictionary<string, string>();
