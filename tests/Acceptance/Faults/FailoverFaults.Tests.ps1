@@ -21,12 +21,13 @@ Describe 'Faults around a failover' -Tag Acceptance, Faults -Skip:$SkipLab {
         function Get-NodeOf($LabHost) { $nodes | Where-Object Name -EQ $LabHost.Name }
         # Hosts whose server runs as a primary: a fault must end with exactly one.
         function Get-WritableHosts { @($lab.Hosts | Where-Object { (Get-LabValue $_ 'SELECT pg_is_in_recovery()') -eq 'f' }) }
-        # Writes for a few seconds, runs the fault and what follows it (-Action), writes a little more; returns what
+        # Writes for a few seconds (and at least 20 acknowledged inserts), runs the fault and what follows it (-Action), writes a little more; returns what
         # -Action returned and the acknowledged ids.
         function Invoke-UnderLoad([scriptblock] $Action, [int] $WarmupSeconds = 3) {
             $load = Start-AckedWriteLoad $client -FirstId $script:nextId
             try {
                 Start-Sleep -Seconds $WarmupSeconds
+                Wait-AckedWrites $load
                 $actionResult = & $Action
                 Start-Sleep -Seconds 2
             }

@@ -152,8 +152,10 @@ function Start-LabFault([string] $Fault, $LabHost, $WatchHost, [string] $When, [
 # same id on a new connection. Bounded by -MaxSeconds even if never stopped.
 function Start-AckedWriteLoad([string] $ConnectionString, [int] $FirstId, [int] $MaxSeconds = 180) {
     $stop = [Threading.ManualResetEventSlim]::new($false)
-    $job = Start-ThreadJob -ArgumentList $ConnectionString, $FirstId, $MaxSeconds, $stop -ScriptBlock {
-        param($ConnectionString, $FirstId, $MaxSeconds, $Stop)
+    # Shared with the job (same process): Wait-AckedWrites watches it grow.
+    $ackedSoFar = [Collections.Concurrent.ConcurrentQueue[int]]::new()
+    $job = Start-ThreadJob -ArgumentList $ConnectionString, $FirstId, $MaxSeconds, $stop, $ackedSoFar -ScriptBlock {
+        param($ConnectionString, $FirstId, $MaxSeconds, $Stop, $AckedSoFar)
         $acked = [Collections.Generic.List[int]]::new()
         $failures = 0; $id = $FirstId; $connection = $null; $errors = [Collections.Generic.List[string]]::new()
         $deadline = [DateTime]::UtcNow.AddSeconds($MaxSeconds)
@@ -163,7 +165,7 @@ function Start-AckedWriteLoad([string] $ConnectionString, [int] $FirstId, [int] 
                 $cmd = $connection.CreateCommand()
                 $cmd.CommandText = "INSERT INTO acked (id) VALUES ($id) ON CONFLICT DO NOTHING"
                 $null = $cmd.ExecuteNonQuery()
-                $acked.Add($id); $id++
+                $acked.Add($id); $AckedSoFar.Enqueue($id); $id++
                 $null = $Stop.Wait(5)
             }
             catch {
@@ -177,14 +179,30 @@ function Start-AckedWriteLoad([string] $ConnectionString, [int] $FirstId, [int] 
         if ($connection) { $connection.Dispose() }
         [pscustomobject]@{ Acked = $acked.ToArray(); Failures = $failures; Errors = $errors.ToArray() }
     }
-    [pscustomobject]@{ Job = $job; Stop = $stop }
+    [pscustomobject]@{ Job = $job; Stop = $stop; AckedSoFar = $ackedSoFar; Result = $null }
 }
 
+# Waits until the load has had at least -Count inserts acknowledged, so a fault never hits a client that has not
+# written yet; throws with the load's own reasons when it cannot write within -Seconds.
+function Wait-AckedWrites($Load, [int] $Count = 20, [int] $Seconds = 30) {
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    while ($Load.AckedSoFar.Count -lt $Count) {
+        if ([DateTime]::UtcNow -gt $deadline -or $Load.Job.State -ne 'Running') {
+            $result = Stop-AckedWriteLoad $Load
+            throw "The write load had $($result.Acked.Count) inserts acknowledged after $Seconds s, not $Count (refused $($result.Failures): $($result.Errors -join ' | '))."
+        }
+        Start-Sleep -Milliseconds 50
+    }
+}
+
+# Safe to call twice: the second call returns what the first received.
 function Stop-AckedWriteLoad($Load) {
+    if ($null -ne $Load.Result) { return $Load.Result }
     $Load.Stop.Set()
     $result = $Load.Job | Wait-Job -Timeout 60 | Receive-Job
     $Load.Job | Remove-Job -Force
     if ($null -eq $result) { throw 'The write load did not stop within 60 s.' }
+    $Load.Result = $result
     $result
 }
 
@@ -243,7 +261,20 @@ function Start-SecretSampler([string[]] $Secrets, $Lab, [pscredential] $Credenti
         foreach ($c in $connections.Values) { if ($c) { $c.Dispose() } }
         [pscustomobject]@{ Samples = $samples; Queries = $queries; Hits = $hits.ToArray(); Times = $times.ToArray() }
     }
-    [pscustomobject]@{ Job = $job; Stop = $stop }
+    [pscustomobject]@{ Job = $job; Stop = $stop; AckedSoFar = $ackedSoFar; Result = $null }
+}
+
+# Waits until the load has had at least -Count inserts acknowledged, so a fault never hits a client that has not
+# written yet; throws with the load's own reasons when it cannot write within -Seconds.
+function Wait-AckedWrites($Load, [int] $Count = 20, [int] $Seconds = 30) {
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    while ($Load.AckedSoFar.Count -lt $Count) {
+        if ([DateTime]::UtcNow -gt $deadline -or $Load.Job.State -ne 'Running') {
+            $result = Stop-AckedWriteLoad $Load
+            throw "The write load had $($result.Acked.Count) inserts acknowledged after $Seconds s, not $Count (refused $($result.Failures): $($result.Errors -join ' | '))."
+        }
+        Start-Sleep -Milliseconds 50
+    }
 }
 
 function Stop-SecretSampler($Sampler) {
