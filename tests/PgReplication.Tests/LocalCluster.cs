@@ -64,6 +64,12 @@ public sealed class LocalCluster : IDisposable
         _shell.Run(new HostCommand(Path.Combine(BinDirectory, "pg_ctl"), "-D", dataDirectory, "-m", "immediate", "-w", "stop")
         { RunAs = _runAs, Timeout = TimeSpan.FromSeconds(60) });
 
+    /// <summary>Restarts the server in a directory the fast way (its backends are told to end), and waits until it runs.</summary>
+    public void RestartServer(string dataDirectory) =>
+        _shell.Run(new HostCommand(Path.Combine(BinDirectory, "pg_ctl"), "-D", dataDirectory, "-m", "fast", "-w",
+            "-l", Path.Combine(dataDirectory, "restart.log"), "restart")
+        { RunAs = _runAs, Timeout = TimeSpan.FromSeconds(60) }).EnsureSuccess();
+
     private void RunAsOwner(string program, params string[] args) =>
         _shell.Run(new HostCommand(program, args) { RunAs = _runAs, Timeout = TimeSpan.FromSeconds(120) }).EnsureSuccess();
 

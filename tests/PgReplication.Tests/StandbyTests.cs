@@ -97,6 +97,14 @@ public sealed class StandbyTests : IClassFixture<LocalCluster>, IDisposable
         Assert.Empty(built.Errors);
         Assert.True((bool)_ps.Invoke("$primary, $standby | Test-PgReplication -Quiet").Output.Single().BaseObject);
 
+        // Its pooled connections are broken by a restart of the standby: the next check connects again, it does
+        // not report a standby that answers as unreachable.
+        _primary.RestartServer(dir);
+        var restarted = (ReplicationHealth)_ps.Invoke("$primary, $standby | Test-PgReplication").Output.Single().BaseObject;
+        Assert.True(restarted.Checks.Single(c => c.Name == "connected").Passed, string.Join("; ", restarted.Checks));
+        ClusterHelpers.WaitFor(() => (bool)_ps.Invoke("$primary, $standby | Test-PgReplication -Quiet").Output.Single().BaseObject,
+            "the restarted standby streaming again");
+
         // Replay paused, and the primary writes on: two named checks fail.
         _primary.Sql("SELECT pg_wal_replay_pause()", port);
         _primary.Sql("CREATE TABLE IF NOT EXISTS lag_rows AS SELECT g FROM generate_series(1, 20000) g");

@@ -24,13 +24,19 @@ public sealed class SqlRow
 /// </summary>
 public sealed class PgSession : IDisposable
 {
-    private readonly NpgsqlConnection _connection;
+    private NpgsqlConnection _connection;
     private readonly IOperationLog _log;
     private readonly string _host;
+    // A connection taken from the pool and not used yet: Npgsql does not check pooled connections, so when the
+    // first statement finds it broken (the server restarted or died since), the pool is cleared and the
+    // statement sent again on a new connection. It never reached the server, so sending it again is safe.
+    private bool _pooledUnchecked;
+    // As built (Npgsql drops the password from NpgsqlConnection.ConnectionString once open); kept for that one reconnect.
+    private readonly string _connectionString;
 
-    private PgSession(NpgsqlConnection connection, IOperationLog log, string host)
+    private PgSession(NpgsqlConnection connection, string connectionString, IOperationLog log, string host, bool pooled)
     {
-        _connection = connection; _log = log; _host = host;
+        _connection = connection; _connectionString = connectionString; _log = log; _host = host; _pooledUnchecked = pooled;
     }
 
     /// <summary>The TCP endpoint to use instead of the node's own (an SSH tunnel's local end).</summary>
@@ -61,6 +67,8 @@ public sealed class PgSession : IDisposable
             // An idle pooled connection is a backend on the server: let it go after a minute.
             builder.ConnectionIdleLifetime = 60;
             builder.ConnectionPruningInterval = 10;
+            // Pooled sessions only read (and promote): they leave no session state for a DISCARD ALL to clear.
+            builder.NoResetOnClose = true;
         }
         if (!string.IsNullOrEmpty(credential?.Password)) builder.Password = credential!.Password;
 
@@ -69,15 +77,6 @@ public sealed class PgSession : IDisposable
         try
         {
             connection.Open();
-            if (pooled && !Answers(connection, builder.Timeout))
-            {
-                // The server restarted or died since the connection went back to the pool: drop every idle
-                // connection to it and make a new one.
-                NpgsqlConnection.ClearPool(connection);
-                connection.Dispose();
-                connection = new NpgsqlConnection(builder.ConnectionString);
-                connection.Open();
-            }
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException or IOException)
         {
@@ -86,33 +85,14 @@ public sealed class PgSession : IDisposable
                 $"Could not connect to PostgreSQL on {node.ComputerName}:{node.Port} as {builder.Username}: {ex.Message}", ex)
             { SqlState = (ex as PostgresException)?.SqlState };
         }
-        return new PgSession(connection, log, node.Name);
-    }
-
-    /// <summary>
-    /// One round trip on a connection taken from the pool (Npgsql does not check them itself). False when the
-    /// connection is broken; a server that does not answer in time is not asked twice: the timeout is thrown.
-    /// </summary>
-    private static bool Answers(NpgsqlConnection connection, int timeoutSeconds)
-    {
-        try
-        {
-            using var ping = new NpgsqlCommand("SELECT 1", connection) { CommandTimeout = timeoutSeconds };
-            ping.ExecuteScalar();
-            return true;
-        }
-        catch (Exception ex) when (ex is NpgsqlException or IOException && ex.InnerException is not TimeoutException)
-        {
-            return false;
-        }
+        return new PgSession(connection, builder.ConnectionString, log, node.Name, pooled);
     }
 
     public string Host => _host;
 
     public T? Scalar<T>(string sql, params (string Name, object? Value)[] parameters)
     {
-        using var cmd = Command(sql, parameters);
-        var value = Wrap(() => cmd.ExecuteScalar(), sql);
+        var value = Wrap(() => { using var cmd = Command(sql, parameters); return cmd.ExecuteScalar(); }, sql);
         if (value is null or DBNull) return default;
         if (value is T t) return t;
         return (T)Convert.ChangeType(value, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), System.Globalization.CultureInfo.InvariantCulture);
@@ -120,9 +100,9 @@ public sealed class PgSession : IDisposable
 
     public IReadOnlyList<SqlRow> Query(string sql, params (string Name, object? Value)[] parameters)
     {
-        using var cmd = Command(sql, parameters);
         return Wrap(() =>
         {
+            using var cmd = Command(sql, parameters);
             using var reader = cmd.ExecuteReader();
             var index = new Dictionary<string, int>(StringComparer.Ordinal);
             for (var i = 0; i < reader.FieldCount; i++) index.TryAdd(reader.GetName(i), i);
@@ -139,8 +119,7 @@ public sealed class PgSession : IDisposable
 
     public int Execute(string sql, params (string Name, object? Value)[] parameters)
     {
-        using var cmd = Command(sql, parameters);
-        return Wrap(() => cmd.ExecuteNonQuery(), sql);
+        return Wrap(() => { using var cmd = Command(sql, parameters); return cmd.ExecuteNonQuery(); }, sql);
     }
 
     /// <summary>
@@ -149,9 +128,8 @@ public sealed class PgSession : IDisposable
     /// </summary>
     public void ExecuteSecret(string sql, string description)
     {
-        using var cmd = new NpgsqlCommand(sql, _connection);
         _log.Debug($"SQL on {_host}: {description} (statement withheld: it carries a secret)");
-        Wrap(() => cmd.ExecuteNonQuery(), description);
+        Wrap(() => { using var cmd = new NpgsqlCommand(sql, _connection); return cmd.ExecuteNonQuery(); }, description);
     }
 
     private NpgsqlCommand Command(string sql, (string Name, object? Value)[] parameters)
@@ -166,6 +144,24 @@ public sealed class PgSession : IDisposable
 
     private T Wrap<T>(Func<T> action, string what)
     {
+        if (_pooledUnchecked)
+        {
+            _pooledUnchecked = false;
+            try { return action(); }
+            catch (Exception ex) when (IsBrokenConnection(ex))
+            {
+                _log.Debug($"On {_host}, the pooled connection was broken ({ex.Message}); connecting again.");
+                NpgsqlConnection.ClearPool(_connection);
+                _connection.Dispose();
+                _connection = new NpgsqlConnection(_connectionString);
+                try { _connection.Open(); }
+                catch (Exception openFailed) when (openFailed is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException or IOException)
+                {
+                    throw new PgConnectionException(_host, $"Could not connect to PostgreSQL on {_host} again: {openFailed.Message}", openFailed)
+                    { SqlState = (openFailed as PostgresException)?.SqlState };
+                }
+            }
+        }
         try { return action(); }
         catch (PostgresException ex)
         {
@@ -176,6 +172,18 @@ public sealed class PgSession : IDisposable
             throw new PgConnectionException(_host, $"On {_host}, the connection failed during '{Shorten(what)}': {ex.Message}", ex);
         }
     }
+
+    /// <summary>
+    /// The connection died under us (closed socket, the server's own "terminating connection" on a restart),
+    /// not a statement error and not a server that is slow to answer: that one is not asked twice.
+    /// </summary>
+    private static bool IsBrokenConnection(Exception ex) => ex switch
+    {
+        PostgresException pg => pg.SqlState is "57P01" or "57P02" or "57P03",
+        NpgsqlException npgsql => npgsql.InnerException is not TimeoutException,
+        IOException => true,
+        _ => false,
+    };
 
     private static string Shorten(string s)
     {
