@@ -416,8 +416,9 @@ function Invoke-RepmgrFailover {
 function Invoke-BenchRounds {
     <#
     .SYNOPSIS
-        Runs every contender $Runs times, alternating them (A B C A B C ...), each run after its contender's
-        untimed Reset. Run returns a hashtable of figures (name -> number); 'Profile' and 'Note' in it are kept
+        Runs every contender $Runs times, alternating them and reversing the order every other round
+        (A B C, C B A, A B C ...) so that no contender always runs first after the lab's idle moments or
+        right after another's heavy run; each run follows its contender's untimed Reset. Run returns a hashtable of figures (name -> number); 'Profile' and 'Note' in it are kept
         as details. A reset or run that throws is that contender's error for the round, and the rounds go on.
         Output: per contender Key, Name, Rounds (one hashtable per round, $null when it failed, so that ratios
         pair the runs of one round) and Errors.
@@ -428,7 +429,8 @@ function Invoke-BenchRounds {
         $results[$c.Key] = [pscustomobject]@{ Key = $c.Key; Name = $c.Name; Rounds = [Collections.Generic.List[object]]::new(); Errors = [Collections.Generic.List[string]]::new() }
     }
     for ($round = 1; $round -le $Runs; $round++) {
-        foreach ($c in $Contender) {
+        $order = if ($round % 2) { $Contender } else { @($Contender)[($Contender.Count - 1)..0] }
+        foreach ($c in $order) {
             $r = $results[$c.Key]
             $step = 'reset'
             try {

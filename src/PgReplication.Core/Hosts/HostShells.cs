@@ -14,6 +14,11 @@ public static class HostShells
     /// </summary>
     public static IHostShell Open(PgNode node, IOperationLog log)
     {
+        if (node.Access == HostAccess.Ssh && LentShells.TryGetValue(node, out var lent) && ReferenceEquals(lent.Options, node.Ssh) && lent.TryHold())
+        {
+            log.Verbose($"Using the SSH connection to {lent.Options.User}@{lent.HostName} of the command before this one in the pipeline.");
+            return lent;
+        }
         return node.Access switch
         {
             HostAccess.Local => new LocalShell(node.ComputerName),
@@ -21,6 +26,35 @@ public static class HostShells
                 node.Ssh ?? throw new ArgumentException($"{node.Name} is reached over SSH but has no SSH settings.", nameof(node)), log),
             _ => throw new ArgumentOutOfRangeException(nameof(node)),
         };
+    }
+
+    /// <summary>
+    /// Lets the cmdlets further down the pipeline use an open SSH connection to <paramref name="node"/> while
+    /// the cmdlet that opened it writes the node out (PowerShell runs them inside that WriteObject): a pipeline
+    /// such as Invoke-PgBaseBackup | Enable-PgHotStandby then logs in to the standby once. The loan ends when
+    /// the result is disposed; the connection stays the lender's, so it still closes when the lender ends.
+    /// </summary>
+    public static IDisposable Lend(PgNode node, IHostShell shell)
+    {
+        if (shell is not SshShell ssh || !ReferenceEquals(ssh.Options, node.Ssh)) return NoLoan.Instance;
+        LentShells.AddOrUpdate(node, ssh);
+        return new Loan(node, ssh);
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<PgNode, SshShell> LentShells = new();
+
+    private sealed class Loan(PgNode node, SshShell shell) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (LentShells.TryGetValue(node, out var lent) && ReferenceEquals(lent, shell)) LentShells.Remove(node);
+        }
+    }
+
+    private sealed class NoLoan : IDisposable
+    {
+        public static readonly NoLoan Instance = new();
+        public void Dispose() { }
     }
 
     /// <summary>The shells of two nodes, connected at the same time; when one fails, the other is closed.</summary>

@@ -28,6 +28,8 @@ public sealed class SshShell : IHostShell
     private readonly IOperationLog _log;
     private readonly Dictionary<int, SshTunnel> _tunnels = new();
     private bool _disposed;
+    // Who holds this connection: the cmdlet that opened it, and one that borrowed it down the pipeline (HostShells.Lend).
+    private int _holders = 1;
     // Set once the host stopped answering: later commands fail at once instead of each waiting for a channel.
     private volatile bool _lost;
 
@@ -345,10 +347,24 @@ public sealed class SshShell : IHostShell
         }
     }
 
+    /// <summary>Takes one more hold on a connection that still answers; its Dispose then gives the hold back.</summary>
+    internal bool TryHold()
+    {
+        lock (_tunnels)
+        {
+            if (_disposed || _lost || !_client.IsConnected) return false;
+            _holders++;
+            return true;
+        }
+    }
+
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        lock (_tunnels)
+        {
+            if (_disposed || --_holders > 0) return;
+            _disposed = true;
+        }
         lock (_tunnels)
         {
             foreach (var t in _tunnels.Values) t.Dispose();

@@ -81,34 +81,48 @@ public static class BaseBackup
         // The role and password go into a passfile and a conninfo: refused now, not after the slot is made.
         PassFile.Line(primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
 
-        var bin = ServerController.BinDirectory(standby, standbyShell, major);
-        var tool = Path.Combine(bin, "pg_basebackup");
-        if (request.Method == BaseBackupMethod.PgBaseBackup)
+        // The facts the plan needs, asked at once on both hosts and the primary's server: each is a round trip.
+        string? slot = request.NoSlot ? null : SlotNames.Validate(request.SlotName ?? SlotNames.FromNodeName(standby.Name));
+        var binTask = Concurrently.Start(() => ServerController.BinDirectory(standby, standbyShell, major));
+        var toolVersion = Concurrently.Start(() => request.Method == BaseBackupMethod.PgBaseBackup
+            ? standbyShell.Run(new HostCommand(Path.Combine(binTask.Join(), "pg_basebackup"), "--version") { Timeout = Short }) : null);
+        var standbyArchTask = Concurrently.Start(() => Arch(standbyShell));
+        var primaryArchTask = Concurrently.Start(() => Arch(primaryShell));
+        // Is the target in use? A running server there, or any file in it.
+        var probeTask = Concurrently.Start(() => standbyShell.Run(new HostCommand("sh", "-c",
+            "if [ -d \"$1\" ]; then ls -A \"$1\" | head -1; fi", "sh", dataDirectory) { RunAs = standby.OsUser, Timeout = Short }));
+        // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
+        // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
+        var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser));
+        var slotExistsTask = Concurrently.Start(() =>
         {
-            var version = standbyShell.Run(new HostCommand(tool, "--version") { Timeout = Short });
-            if (!version.Succeeded || !PgVersion.TryParse(version.StandardOutput, out var toolVersion))
+            if (slot is null) return false;
+            using var session = PgSession.Open(primary, log: log, pooled: true);
+            return ReplicationSlots.Exists(session, slot);
+        });
+
+        var bin = binTask.Join();
+        var tool = Path.Combine(bin, "pg_basebackup");
+        if (toolVersion.Join() is { } version)
+        {
+            if (!version.Succeeded || !PgVersion.TryParse(version.StandardOutput, out var toolMajor))
                 throw new HostCommandException(standbyShell.HostName,
                     $"On {standby.Name}, {tool} is missing or does not run ({version.StandardError.Trim()}); -Method Rsync needs no client programs.");
-            if (toolVersion.Major != major)
-                throw new InvalidOperationException($"On {standby.Name}, {tool} is version {toolVersion} but {primary.Name} runs {primary.ServerVersion}.");
+            if (toolMajor.Major != major)
+                throw new InvalidOperationException($"On {standby.Name}, {tool} is version {toolMajor} but {primary.Name} runs {primary.ServerVersion}.");
         }
 
-        var standbyArch = Arch(standbyShell);
-        var primaryArch = Arch(primaryShell);
+        var (standbyArch, primaryArch) = (standbyArchTask.Join(), primaryArchTask.Join());
         if (standbyArch != primaryArch)
             throw new InvalidOperationException($"{standby.Name} is {standbyArch} but {primary.Name} is {primaryArch}: a physical copy needs the same architecture.");
 
-        // Is the target in use? A running server there, or any file in it.
-        var probe = standbyShell.Run(new HostCommand("sh", "-c",
-            "if [ -d \"$1\" ]; then ls -A \"$1\" | head -1; fi", "sh", dataDirectory) { RunAs = standby.OsUser, Timeout = Short });
+        var probe = probeTask.Join();
         probe.EnsureSuccess();
         var inUse = probe.StandardOutput.Trim().Length > 0;
         var running = inUse && IsServerRunning(standbyShell, bin, dataDirectory, standby.OsUser);
         var alreadyCopied = inUse && SystemIdentifierOf(standbyShell, bin, dataDirectory, standby.OsUser) is { } sysid
                             && sysid == primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture);
-        // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
-        // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
-        var leftovers = CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser);
+        var leftovers = leftoversTask.Join();
         var unfinished = inUse && !running && !alreadyCopied && CopyLeftovers.IsUnfinishedCopy(standbyShell, dataDirectory, standby.OsUser);
         if (running && !request.Force && !(alreadyCopied && request.Method == BaseBackupMethod.PgBaseBackup))
             throw new InvalidOperationException($"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory.");
@@ -117,14 +131,12 @@ public static class BaseBackup
                 ? $"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory."
                 : $"On {standby.Name}, {dataDirectory} is not empty. Use -Force to empty it and copy the primary over it.");
 
-        string? slot = request.NoSlot ? null : SlotNames.Validate(request.SlotName ?? SlotNames.FromNodeName(standby.Name));
-        var slotExists = false;
+        var slotExists = slotExistsTask.Join();
         int? staleHolder = null;
-        if (slot is not null)
+        if (slotExists && !running)
         {
-            using var session = PgSession.Open(primary, log: log);
-            slotExists = ReplicationSlots.Exists(session, slot);
-            if (slotExists && !running) staleHolder = CopyLeftovers.StaleSlotHolder(session, slot, standby, primary, CopyApplicationName);
+            using var session = PgSession.Open(primary, log: log, pooled: true);
+            staleHolder = CopyLeftovers.StaleSlotHolder(session, slot!, standby, primary, CopyApplicationName);
         }
 
         var configDirectory = primary.Control == ServerControl.PgCtlCluster && primary.ConfigFile is not null

@@ -48,20 +48,30 @@ public static class HotStandby
         var (standby, primary) = (request.Standby, request.Primary);
         var data = standby.DataDirectory ?? throw new InvalidOperationException($"The data directory of {standby.Name} is not known: run Invoke-PgBaseBackup first, or discover the node.");
         var major = standby.MajorVersion ?? primary.MajorVersion ?? throw new InvalidOperationException($"The version of {standby.Name} is not known.");
-        if (!HostFiles.Exists(shell, Path.Combine(data, "PG_VERSION"), standby.OsUser))
+        // What the plan needs to know, asked at once: each is a round trip to the standby's host or the primary.
+        var configFile = RecoveryConfigFile(data, major);
+        var hbaPath = standby.HbaFile ?? Path.Combine(data, "pg_hba.conf");
+        var isDataDirectory = Concurrently.Start(() => HostFiles.Exists(shell, Path.Combine(data, "PG_VERSION"), standby.OsUser));
+        var bin = Concurrently.Start(() => ServerController.BinDirectory(standby, shell, major)); // fails naming the host when the programs are missing
+        var sysid = Concurrently.Start(() => BaseBackup.SystemIdentifierOf(shell, bin.Join(), data, standby.OsUser));
+        var running = Concurrently.Start(() => { bin.Join(); return ServerController.IsRunning(standby, shell); });
+        var passFile = Concurrently.Start(() => Path.Combine(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass"));
+        var passFileText = Concurrently.Start(() => HostFiles.ReadTextOrEmpty(shell, passFile.Join(), standby.OsUser));
+        var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, Path.Combine(data, "standby.signal"), standby.OsUser));
+        var configText = Concurrently.Start(() => HostFiles.ReadTextOrEmpty(shell, configFile, standby.OsUser));
+        var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log));
+        // Joined in the order of the checks, so the first failure reported is the one a step-by-step plan would meet.
+        if (!isDataDirectory.Join())
             throw new InvalidOperationException($"On {standby.Name}, {data} holds no PostgreSQL data directory: run Invoke-PgBaseBackup first.");
-        var bin = ServerController.BinDirectory(standby, shell, major); // fails early, naming the host, when the programs are missing
+        bin.Join();
         // A data directory of another cluster would start, wait for WAL it can never get, and never stream.
-        if (BaseBackup.SystemIdentifierOf(shell, bin, data, standby.OsUser) is { } sysid && primary.SystemIdentifier is { } primarySysid &&
-            sysid != primarySysid.ToString(CultureInfo.InvariantCulture))
+        if (sysid.Join() is { } standbySysid && primary.SystemIdentifier is { } primarySysid &&
+            standbySysid != primarySysid.ToString(CultureInfo.InvariantCulture))
             throw new InvalidOperationException(
-                $"On {standby.Name}, {data} belongs to another cluster (system identifier {sysid}), not to {primary.Name} (system identifier {primarySysid}): " +
+                $"On {standby.Name}, {data} belongs to another cluster (system identifier {standbySysid}), not to {primary.Name} (system identifier {primarySysid}): " +
                 $"it cannot be its standby. Copy {primary.Name} into it first (Invoke-PgBaseBackup -Force).");
 
-        var home = HostFiles.HomeOf(shell, standby.OsUser);
-        var passFile = Path.Combine(home, ".pgpass");
-        var existing = HostFiles.ReadTextOrEmpty(shell, passFile, standby.OsUser);
-        var passFileChange = !PassFile.Contains(existing, primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
+        var passFileChange = !PassFile.Contains(passFileText.Join(), primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
 
         var slot = request.SlotName ?? standby.SlotName;
         if (slot is not null) SlotNames.Validate(slot);
@@ -73,7 +83,7 @@ public static class HotStandby
                 ["host"] = primary.ComputerName,
                 ["port"] = primary.Port.ToString(CultureInfo.InvariantCulture),
                 ["user"] = request.Replication.UserName,
-                ["passfile"] = passFile,
+                ["passfile"] = passFile.Join(),
                 ["application_name"] = appName,
             }),
             ["primary_slot_name"] = slot,
@@ -85,12 +95,10 @@ public static class HotStandby
         // Checked now, before the passfile is written: a value the config file cannot hold (CR, LF, NUL) is refused.
         foreach (var value in desired.Values) if (value is not null) OfflineSettings.Quote(value);
 
-        string configFile, text;
         bool writeSignal;
-        configFile = RecoveryConfigFile(data, major);
         if (StandbyConfigRules.UsesStandbySignal(major))
         {
-            writeSignal = !HostFiles.Exists(shell, Path.Combine(data, "standby.signal"), standby.OsUser);
+            writeSignal = !signalExists.Join();
             desired["hot_standby"] = "on";
         }
         else
@@ -99,32 +107,30 @@ public static class HotStandby
             desired["standby_mode"] = "on";
             // hot_standby stays a server setting before 12: Apply puts it in postgresql.auto.conf.
         }
-        text = HostFiles.ReadTextOrEmpty(shell, configFile, standby.OsUser);
+        var text = configText.Join();
         var current = OfflineSettings.Read(text);
         var changes = desired
             // A setting not asked for (null) is left as it is.
             .Where(d => d.Value is not null && (!current.TryGetValue(d.Key, out var v) || v != d.Value))
             .ToDictionary(d => d.Key, d => d.Value);
 
-        var running = ServerController.IsRunning(standby, shell);
-        var hbaPath = standby.HbaFile ?? Path.Combine(data, "pg_hba.conf");
-        var hbaEdit = PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log);
+        var (isRunning, hba, passFilePath) = (running.Join(), hbaEdit.Join(), passFile.Join());
         var plan = new HotStandbyPlan
         {
-            HbaEdit = hbaEdit, HbaFilePath = hbaPath,
-            PassFilePath = passFile, PassFileChange = passFileChange, SettingChanges = changes, ConfigFile = configFile,
-            ConfigText = text, WriteSignal = writeSignal, ServerRunning = running,
-            NeedsRestart = running && (writeSignal || changes.Keys.Any(k => k != "primary_conninfo" && k != "primary_slot_name") ||
+            HbaEdit = hba, HbaFilePath = hbaPath,
+            PassFilePath = passFilePath, PassFileChange = passFileChange, SettingChanges = changes, ConfigFile = configFile,
+            ConfigText = text, WriteSignal = writeSignal, ServerRunning = isRunning,
+            NeedsRestart = isRunning && (writeSignal || changes.Keys.Any(k => k != "primary_conninfo" && k != "primary_slot_name") ||
                                        !StandbyConfigRules.ReloadsPrimaryConninfo(major) && changes.Count > 0),
         };
-        if (passFileChange) plan.Steps.Add($"add the replication password of {request.Replication.UserName}@{primary.ComputerName}:{primary.Port} to {passFile} (0600)");
+        if (passFileChange) plan.Steps.Add($"add the replication password of {request.Replication.UserName}@{primary.ComputerName}:{primary.Port} to {passFilePath} (0600)");
         foreach (var (k, v) in changes) plan.Steps.Add($"set {k} = '{v}' in {configFile}");
-        if (hbaEdit is { Changed: true })
-            foreach (var line in hbaEdit.AddedLines) plan.Steps.Add($"add '{line}' to {hbaPath} (a replication line of the primary, or for it)");
+        if (hba is { Changed: true })
+            foreach (var line in hba.AddedLines) plan.Steps.Add($"add '{line}' to {hbaPath} (a replication line of the primary, or for it)");
         if (writeSignal) plan.Steps.Add($"create {Path.Combine(data, "standby.signal")}");
-        if (!running) plan.Steps.Add($"start the server on {standby.Name}");
+        if (!isRunning) plan.Steps.Add($"start the server on {standby.Name}");
         else if (plan.NeedsRestart) plan.Steps.Add($"restart the server on {standby.Name}");
-        else if (changes.Count > 0 || hbaEdit is { Changed: true }) plan.Steps.Add($"reload the server on {standby.Name}");
+        else if (changes.Count > 0 || hba is { Changed: true }) plan.Steps.Add($"reload the server on {standby.Name}");
         return plan;
     }
 
@@ -174,7 +180,6 @@ public static class HotStandby
         }
 
         WaitUntilStreaming(standby, primary, request.Timeout, log);
-        NodeDiscovery.Discover(standby, log);
         standby.UpstreamNode = primary;
         return standby;
     }
@@ -198,7 +203,7 @@ public static class HotStandby
         }
         string primaryHba;
         string? primaryAddress;
-        using (var session = PgSession.Open(primary, log: log))
+        using (var session = PgSession.Open(primary, log: log, pooled: true))
         {
             primaryHba = session.Scalar<string>("SELECT pg_catalog.pg_read_file(pg_catalog.current_setting('hba_file'))") ?? "";
             primaryAddress = session.Scalar<string?>("SELECT pg_catalog.host(pg_catalog.inet_server_addr())");
@@ -218,7 +223,10 @@ public static class HotStandby
         return HbaEditor.AddReplicationRules(HostFiles.ReadText(shell, hbaPath, standby.OsUser), rules);
     }
 
-    /// <summary>Polls pg_stat_wal_receiver until it says streaming, reporting how far replay is behind.</summary>
+    /// <summary>
+    /// Polls pg_stat_wal_receiver until it says streaming, reporting how far replay is behind, then fills the
+    /// standby node from the same session.
+    /// </summary>
     public static void WaitUntilStreaming(PgNode standby, PgNode primary, TimeSpan timeout, IOperationLog log)
     {
         var deadline = DateTime.UtcNow + timeout;
@@ -238,11 +246,12 @@ public static class HotStandby
                 long? behind = null;
                 if (row.Text("replay") is { } replay)
                 {
-                    using var p = PgSession.Open(primary, log: NullOperationLog.Instance);
+                    using var p = PgSession.Open(primary, log: NullOperationLog.Instance, pooled: true);
                     behind = p.Scalar<long?>($"SELECT pg_catalog.pg_wal_lsn_diff({WalPosition.Expression}, @replay::pg_lsn)::bigint", ("replay", replay));
                 }
                 log.Progress(new OperationProgress(activity, "streaming", 100, Completed: true));
                 log.Verbose($"{standby.Name}: streaming from {primary.Name}" + (behind is > 0 ? $", replay {behind} bytes behind." : ", caught up."));
+                NodeDiscovery.Discover(standby, session, log);
                 return;
             }
             if (DateTime.UtcNow > deadline)

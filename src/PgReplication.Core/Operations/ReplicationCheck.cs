@@ -74,8 +74,8 @@ public static class ReplicationCheck
 
         // Every node is read at once, each on a thread of its own (connects block): seven standbys take about
         // as long as one.
-        var primaryReads = primaries.Distinct().ToDictionary(p => p, p => InParallel(() => ReadPrimary(p, log)));
-        var standbyReads = standbys.Distinct().ToDictionary(s => s, s => InParallel(() => (Facts: ReadStandby(s, log, out var error), Error: error)));
+        var primaryReads = primaries.Distinct().ToDictionary(p => p, p => Concurrently.Start(() => ReadPrimary(p, log)));
+        var standbyReads = standbys.Distinct().ToDictionary(s => s, s => Concurrently.Start(() => (Facts: ReadStandby(s, log, out var error), Error: error)));
         Task.WaitAll(primaryReads.Values.Cast<Task>().Concat(standbyReads.Values).ToArray());
 
         var results = new List<ReplicationHealth>();
@@ -140,9 +140,6 @@ public static class ReplicationCheck
                 };
         }
     }
-
-    private static Task<T> InParallel<T>(Func<T> read) =>
-        Task.Factory.StartNew(read, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
     /// <summary>What a primary (or an upstream standby) said, or why it said nothing.</summary>
     private sealed record PrimaryReading(List<SqlRow>? Senders, long ArchiverFailing, string? Lsn, PrimaryWal? Wal, string? Error);

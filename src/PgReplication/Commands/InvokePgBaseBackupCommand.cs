@@ -97,14 +97,12 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
                 using var standbyLease = standbyShell;
                 using var primaryLease = primaryShell;
                 var plan = RunCore(log => BaseBackup.Prepare(request, standbyShell, primaryShell, log));
-                if (plan.AlreadyCopied)
-                {
-                    WriteObject(RunCore(log => BaseBackup.Run(request, plan, standbyShell, primaryShell, log)));
+                if (!plan.AlreadyCopied &&
+                    !ShouldProcessPlan($"Base backup of {Primary.Name} to {standby.Name}", $"Copy {Primary.Name} into {standby.Name}:{plan.DataDirectory}?", plan.Steps, "Invoke-PgBaseBackup"))
                     continue;
-                }
-                if (!ShouldProcessPlan($"Base backup of {Primary.Name} to {standby.Name}", $"Copy {Primary.Name} into {standby.Name}:{plan.DataDirectory}?", plan.Steps, "Invoke-PgBaseBackup"))
-                    continue;
-                WriteObject(RunCore(log => BaseBackup.Run(request, plan, standbyShell, primaryShell, log)));
+                var copied = RunCore(log => BaseBackup.Run(request, plan, standbyShell, primaryShell, log));
+                // Enable-PgHotStandby next in the pipeline uses this login to the standby instead of its own.
+                using (HostShells.Lend(copied, standbyShell)) WriteObject(copied);
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
