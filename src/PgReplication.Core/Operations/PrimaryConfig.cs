@@ -103,6 +103,21 @@ public static class PrimaryConfig
         "archive_library", "wal_segment_size", "ssl",
     };
 
+    /// <summary>
+    /// The primary's pg_hba.conf as it is on disk: over SQL when the server may read it (no SSH login just to
+    /// read a file; the file written later is this same one), otherwise through the host's shell.
+    /// </summary>
+    private static string ReadHbaText(PgNode node, PgSession session, string hbaPath, IOperationLog log)
+    {
+        if (node.MajorVersion is { } major && VersionRules.CanReadServerFile(major, hbaPath, node.DataDirectory))
+        {
+            try { return session.Scalar<string>("SELECT pg_catalog.pg_read_file(@path)", ("path", hbaPath)) ?? ""; }
+            catch (PgQueryException ex) { log.Verbose($"{node.Name}: {hbaPath} could not be read over SQL ({ex.Message}); reading it on the host."); }
+        }
+        using var shell = HostShells.Open(node, log);
+        return HostFiles.ReadText(shell, hbaPath, node.OsUser);
+    }
+
     public static PrimaryConfigPlan Plan(PgNode node, PrimaryConfigOptions options, IOperationLog log)
     {
         // Everything the user gave is validated before anything is read or written.
@@ -151,8 +166,7 @@ public static class PrimaryConfig
             var existingErrors = HbaErrors(session);
             if (existingErrors.Count > 0)
                 throw new InvalidOperationException($"On {node.Name}, {hbaPath} already has errors, so it was not edited: {string.Join("; ", existingErrors)}");
-            using var shell = HostShells.Open(node, log);
-            var text = HostFiles.ReadText(shell, hbaPath, node.OsUser);
+            var text = ReadHbaText(node, session, hbaPath, log);
             foreach (var rule in rules)
             {
                 var edit = HbaEditor.AddReplicationRules(text, new[] { rule });

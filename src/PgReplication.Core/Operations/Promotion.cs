@@ -209,23 +209,14 @@ public static class Promotion
                         throw new TimeoutException($"{candidate.Name} did not finish its promotion within {timeout.TotalSeconds:0} s; see its server log.");
                     Thread.Sleep(10);
                 }
+                WaitForNewTimeline(candidate, oldTimeline, timeout, activity, log, session);
             }
         }
         if (!VersionRules.Applies(VersionRules.PgPromote, major))
         {
-            using var shell = HostShells.Open(candidate, log);
-            ServerController.Promote(candidate, shell, log, timeout);
-        }
-
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            NodeDiscovery.Discover(candidate, NullOperationLog.Instance);
-            if (candidate.Role == NodeRole.Primary && (oldTimeline is null || candidate.Timeline > oldTimeline)) break;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"{candidate.Name} was still {(candidate.Role == NodeRole.Primary ? $"on timeline {candidate.Timeline}" : "in recovery")} {timeout.TotalSeconds:0} s after its promotion.");
-            log.Progress(new OperationProgress(activity, "waiting for the new timeline"));
-            Thread.Sleep(20);
+            using (var shell = HostShells.Open(candidate, log))
+                ServerController.Promote(candidate, shell, log, timeout);
+            WaitForNewTimeline(candidate, oldTimeline, timeout, activity, log, session: null);
         }
         candidate.Upstream = null;
         candidate.UpstreamNode = null;
@@ -233,6 +224,22 @@ public static class Promotion
         summary.Steps.Add($"promoted {candidate.Name}: timeline {oldTimeline} -> {candidate.Timeline}");
         log.Progress(new OperationProgress(activity, "writable", 100, Completed: true));
         log.Verbose($"{candidate.Name}: promoted, accepting writes on timeline {candidate.Timeline}.");
+    }
+
+    /// <summary>Rediscovers the promoted node until it is a primary on a newer timeline, on the promotion's session when it has one.</summary>
+    private static void WaitForNewTimeline(PgNode candidate, int? oldTimeline, TimeSpan timeout, string activity, IOperationLog log, PgSession? session)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (session is null) NodeDiscovery.Discover(candidate, NullOperationLog.Instance);
+            else NodeDiscovery.Discover(candidate, session, NullOperationLog.Instance);
+            if (candidate.Role == NodeRole.Primary && (oldTimeline is null || candidate.Timeline > oldTimeline)) return;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{candidate.Name} was still {(candidate.Role == NodeRole.Primary ? $"on timeline {candidate.Timeline}" : "in recovery")} {timeout.TotalSeconds:0} s after its promotion.");
+            log.Progress(new OperationProgress(activity, "waiting for the new timeline"));
+            Thread.Sleep(20);
+        }
     }
 
     /// <summary>

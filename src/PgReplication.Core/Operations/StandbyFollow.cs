@@ -61,36 +61,45 @@ public static class StandbyFollow
     public static FollowPlan Prepare(FollowRequest request, IHostShell shell, IOperationLog log)
     {
         var (standby, primary) = (request.Standby, request.Primary);
-        var position = StandbyPositions.Read(standby, log);
+        // Both servers read at once; then the standby's own settings file, read once for the role and the slot.
+        var positionRead = Concurrently.Start(() => StandbyPositions.Read(standby, log));
+        var primaryRead = Concurrently.Start(() => NodeDiscovery.Discover(primary, log));
+        var position = positionRead.Join();
         if (position.Reachable && !position.InRecovery)
             throw new InvalidOperationException($"{standby.Name} is a primary, not a standby: use Restore-PgStandby to turn a former primary into a standby.");
         if (standby.DataDirectory is null) NodeDiscovery.Discover(standby, log);
-        NodeDiscovery.Discover(primary, log);
+        var recoverySettings = Concurrently.Start(() => RecoverySettingsFile(standby, shell));
+        primaryRead.Join();
         if (standby.SystemIdentifier is { } a && primary.SystemIdentifier is { } b && a != b)
             throw new InvalidOperationException($"{standby.Name} (system {a}) is not a copy of {primary.Name} (system {b}): it cannot follow it.");
         if (position.Reachable) EnsureCanFollow(standby, position, primary, log);
 
-        var replication = request.Replication ?? CurrentReplicationCredential(standby, shell)
+        var settings = recoverySettings.Join();
+        var replication = request.Replication ?? CurrentReplicationCredential(standby, shell, settings)
             ?? throw new ArgumentException($"No replication role for {standby.Name}: give -Credential (its passfile has no entry for its current upstream).");
-        var oldSlot = CurrentSetting(standby, shell, "primary_slot_name");
+        var oldSlot = Setting(settings, "primary_slot_name");
         var slot = request.SlotName ?? standby.SlotName ?? oldSlot ?? SlotNames.FromNodeName(standby.Name);
         SlotNames.Validate(slot);
-        bool slotExists;
-        using (var session = PgSession.Open(primary, log: log))
-            slotExists = ReplicationSlots.Exists(session, slot);
-
-        // The new upstream was set up for other standbys: it may have no pg_hba.conf line for this one (a former primary).
-        PrimaryConfigPlan? hba = null;
-        if (primary.Role == NodeRole.Primary)
-        {
-            hba = PrimaryConfig.Plan(primary, new PrimaryConfigOptions { Standbys = new[] { standby.ComputerName }, ReplicationUser = replication.UserName }, NullOperationLog.Instance);
-            if (!hba.Changes.Any(c => c.Kind == PrimaryChangeKind.HbaLine)) hba = null;
-        }
 
         var standbyRequest = new HotStandbyRequest { Standby = standby, Primary = primary, Replication = replication, SlotName = slot, Timeout = request.Timeout };
+        var slotCheck = Concurrently.Start(() =>
+        {
+            using var session = PgSession.Open(primary, log: log, pooled: true);
+            return ReplicationSlots.Exists(session, slot);
+        });
+        // The new upstream was set up for other standbys: it may have no pg_hba.conf line for this one (a former primary).
+        var hbaPlan = Concurrently.Start(() =>
+        {
+            if (primary.Role != NodeRole.Primary) return null;
+            var hba = PrimaryConfig.Plan(primary, new PrimaryConfigOptions { Standbys = new[] { standby.ComputerName }, ReplicationUser = replication.UserName }, NullOperationLog.Instance);
+            return hba.Changes.Any(c => c.Kind == PrimaryChangeKind.HbaLine) ? hba : null;
+        });
+        var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log);
+        var (slotExists, hba) = (slotCheck.Join(), hbaPlan.Join());
+
         var plan = new FollowPlan
         {
-            StandbyRequest = standbyRequest, StandbyPlan = HotStandby.Prepare(standbyRequest, shell, log),
+            StandbyRequest = standbyRequest, StandbyPlan = standbyPlan,
             SlotToCreate = slotExists ? null : slot, ResumeReplay = position.ReplayPaused, UpstreamHba = hba,
             OldUpstreamSlot = position.UpstreamHost is { } oldHost && oldSlot is not null &&
                               (oldHost != primary.ComputerName || (position.UpstreamPort ?? PgNode.DefaultPort) != primary.Port)
@@ -190,9 +199,12 @@ public static class StandbyFollow
     }
 
     /// <summary>The replication role the standby uses now: user from its primary_conninfo, password from its passfile.</summary>
-    internal static NetworkCredential? CurrentReplicationCredential(PgNode standby, IHostShell shell)
+    internal static NetworkCredential? CurrentReplicationCredential(PgNode standby, IHostShell shell) =>
+        CurrentReplicationCredential(standby, shell, RecoverySettingsFile(standby, shell));
+
+    private static NetworkCredential? CurrentReplicationCredential(PgNode standby, IHostShell shell, IReadOnlyDictionary<string, string> settings)
     {
-        var conninfoText = CurrentSetting(standby, shell, "primary_conninfo");
+        var conninfoText = Setting(settings, "primary_conninfo");
         if (conninfoText is null) return null;
         var conninfo = Conninfo.Parse(conninfoText);
         if (!conninfo.TryGetValue("user", out var user) || !conninfo.TryGetValue("host", out var host)) return null;
@@ -202,14 +214,16 @@ public static class StandbyFollow
         return password is null ? null : new NetworkCredential(user, password);
     }
 
-    /// <summary>A recovery setting as the standby's config file has it (postgresql.auto.conf from 12, recovery.conf before).</summary>
-    private static string? CurrentSetting(PgNode standby, IHostShell shell, string name)
+    /// <summary>The recovery settings as the standby's config file has them (postgresql.auto.conf from 12, recovery.conf before); empty when unknown.</summary>
+    private static IReadOnlyDictionary<string, string> RecoverySettingsFile(PgNode standby, IHostShell shell)
     {
-        if (standby.DataDirectory is not { } data || standby.MajorVersion is not { } major) return null;
+        if (standby.DataDirectory is not { } data || standby.MajorVersion is not { } major) return new Dictionary<string, string>();
         var file = HotStandby.RecoveryConfigFile(data, major);
-        var value = OfflineSettings.Read(HostFiles.ReadTextOrEmpty(shell, file, standby.OsUser)).GetValueOrDefault(name);
-        return string.IsNullOrEmpty(value) ? null : value;
+        return OfflineSettings.Read(HostFiles.ReadTextOrEmpty(shell, file, standby.OsUser));
     }
+
+    private static string? Setting(IReadOnlyDictionary<string, string> settings, string name) =>
+        settings.GetValueOrDefault(name) is { Length: > 0 } value ? value : null;
 
     /// <summary>Waits until the WAL receiver streams on the upstream's current timeline.</summary>
     private static void WaitForTimeline(PgNode standby, PgNode primary, TimeSpan timeout, IOperationLog log)
