@@ -104,17 +104,41 @@ public sealed class PgSession : IDisposable
         {
             using var cmd = Command(sql, parameters);
             using var reader = cmd.ExecuteReader();
-            var index = new Dictionary<string, int>(StringComparer.Ordinal);
-            for (var i = 0; i < reader.FieldCount; i++) index.TryAdd(reader.GetName(i), i);
-            var rows = new List<SqlRow>();
-            while (reader.Read())
-            {
-                var values = new object?[reader.FieldCount];
-                for (var i = 0; i < values.Length; i++) values[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
-                rows.Add(new SqlRow(index, values));
-            }
-            return rows;
+            return ReadRows(reader);
         }, sql);
+    }
+
+    /// <summary>
+    /// Several statements (no parameters) sent in one round trip; their results in order. One failing fails
+    /// them all (they run as one implicit transaction), so a statement that may be refused goes on its own.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<SqlRow>> QueryBatch(params string[] statements)
+    {
+        var what = string.Join("; ", statements);
+        return Wrap(() =>
+        {
+            using var batch = new NpgsqlBatch(_connection);
+            foreach (var sql in statements) batch.BatchCommands.Add(new NpgsqlBatchCommand(sql));
+            _log.Debug($"SQL on {_host}: {what}");
+            using var reader = batch.ExecuteReader();
+            var results = new List<IReadOnlyList<SqlRow>>();
+            do results.Add(ReadRows(reader)); while (reader.NextResult());
+            return results;
+        }, what);
+    }
+
+    private static List<SqlRow> ReadRows(NpgsqlDataReader reader)
+    {
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < reader.FieldCount; i++) index.TryAdd(reader.GetName(i), i);
+        var rows = new List<SqlRow>();
+        while (reader.Read())
+        {
+            var values = new object?[reader.FieldCount];
+            for (var i = 0; i < values.Length; i++) values[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            rows.Add(new SqlRow(index, values));
+        }
+        return rows;
     }
 
     public int Execute(string sql, params (string Name, object? Value)[] parameters)
