@@ -418,8 +418,8 @@ function Invoke-BenchRounds {
     .SYNOPSIS
         Runs every contender $Runs times, alternating them and reversing the order every other round
         (A B C, C B A, A B C ...) so that no contender always runs first after the lab's idle moments or
-        right after another's heavy run; each run follows its contender's untimed Reset. Run returns a hashtable of figures (name -> number); 'Profile' and 'Note' in it are kept
-        as details. A reset or run that throws is that contender's error for the round, and the rounds go on.
+        right after another's heavy run; each run follows its contender's untimed Reset. Run returns a
+        hashtable of figures (name -> number); 'Profile' and 'Note' in it are kept as details. A reset or run that throws is that contender's error for the round, and the rounds go on.
         Output: per contender Key, Name, Rounds (one hashtable per round, $null when it failed, so that ratios
         pair the runs of one round) and Errors.
     #>

@@ -364,9 +364,6 @@ public sealed class SshShell : IHostShell
         {
             if (_disposed || --_holders > 0) return;
             _disposed = true;
-        }
-        lock (_tunnels)
-        {
             foreach (var t in _tunnels.Values) t.Dispose();
             _tunnels.Clear();
         }

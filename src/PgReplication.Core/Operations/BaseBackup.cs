@@ -94,12 +94,7 @@ public static class BaseBackup
         // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
         // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
         var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser));
-        var slotExistsTask = Concurrently.Start(() =>
-        {
-            if (slot is null) return false;
-            using var session = PgSession.Open(primary, log: log, pooled: true);
-            return ReplicationSlots.Exists(session, slot);
-        });
+        var slotExistsTask = Concurrently.Start(() => slot is not null && ReplicationSlots.Exists(primary, slot, log));
 
         var bin = binTask.Join();
         var tool = Path.Combine(bin, "pg_basebackup");

@@ -54,6 +54,7 @@ public static class HotStandby
         var isDataDirectory = Concurrently.Start(() => HostFiles.Exists(shell, Path.Combine(data, "PG_VERSION"), standby.OsUser));
         var bin = Concurrently.Start(() => ServerController.BinDirectory(standby, shell, major)); // fails naming the host when the programs are missing
         var sysid = Concurrently.Start(() => BaseBackup.SystemIdentifierOf(shell, bin.Join(), data, standby.OsUser));
+        // After the program folder is known: IsRunning looks for it too, and two lookups at once would both probe the host.
         var running = Concurrently.Start(() => { bin.Join(); return ServerController.IsRunning(standby, shell); });
         var passFile = Concurrently.Start(() => Path.Combine(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass"));
         var passFileText = Concurrently.Start(() => HostFiles.ReadTextOrEmpty(shell, passFile.Join(), standby.OsUser));

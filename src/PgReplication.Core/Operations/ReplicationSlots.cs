@@ -9,6 +9,13 @@ public static class ReplicationSlots
     public static bool Exists(PgSession session, string slot) =>
         session.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = @slot)", ("slot", slot));
 
+    /// <summary>Whether the upstream has the slot, asked on a pooled session: a planning read, often alongside others.</summary>
+    public static bool Exists(PgNode upstream, string slot, IOperationLog log)
+    {
+        using var session = PgSession.Open(upstream, log: log, pooled: true);
+        return Exists(session, slot);
+    }
+
     /// <summary>Creates the slot reserving WAL at once, so nothing the standby needs is recycled before it connects.</summary>
     public static void Create(PgNode upstream, string slot, IOperationLog log)
     {

@@ -82,11 +82,7 @@ public static class StandbyFollow
         SlotNames.Validate(slot);
 
         var standbyRequest = new HotStandbyRequest { Standby = standby, Primary = primary, Replication = replication, SlotName = slot, Timeout = request.Timeout };
-        var slotCheck = Concurrently.Start(() =>
-        {
-            using var session = PgSession.Open(primary, log: log, pooled: true);
-            return ReplicationSlots.Exists(session, slot);
-        });
+        var slotCheck = Concurrently.Start(() => ReplicationSlots.Exists(primary, slot, log));
         // The new upstream was set up for other standbys: it may have no pg_hba.conf line for this one (a former primary).
         var hbaPlan = Concurrently.Start(() =>
         {
