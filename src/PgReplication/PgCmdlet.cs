@@ -25,14 +25,26 @@ public abstract class PgCmdlet : PSCmdlet
     /// <summary>Runs Core work, relaying what it reports while it runs. Exceptions come back as thrown.</summary>
     protected T RunCore<T>(Func<IOperationLog, T> work)
     {
-        var log = new QueuedLog();
-        var task = Task.Run(() => { try { return work(log); } finally { log.Complete(); } });
+        var log = new QueuedLog(Wants("Verbose", "VerbosePreference"), Wants("Debug", "DebugPreference"));
+        var task = Concurrently.Start(() => { try { return work(log); } finally { log.Complete(); } });
         foreach (var report in log.Reports.GetConsumingEnumerable())
             report(this);
         return task.GetAwaiter().GetResult();
     }
 
     protected void RunCore(Action<IOperationLog> work) => RunCore(log => { work(log); return true; });
+
+    /// <summary>
+    /// Whether the caller will see a stream (-Verbose, -Debug or the preference variable): messages nobody
+    /// reads are not queued, so the pipeline thread is not woken for each of them while the work runs.
+    /// </summary>
+    private bool Wants(string commonParameter, string preferenceVariable)
+    {
+        if (MyInvocation.BoundParameters.TryGetValue(commonParameter, out var given))
+            return given is SwitchParameter s ? s.IsPresent : LanguagePrimitives.IsTrue(given);
+        var preference = GetVariableValue(preferenceVariable);
+        return !LanguagePrimitives.TryConvertTo(preference, out ActionPreference p) || p is not (ActionPreference.SilentlyContinue or ActionPreference.Ignore);
+    }
 
     /// <summary>
     /// A PostgreSQL role's credential as typed: PSCredential.GetNetworkCredential() reads "a\\b" as domain a, user b,
@@ -136,12 +148,12 @@ public abstract class PgCmdlet : PSCmdlet
     };
 
     /// <summary>Reports from any thread, queued for the pipeline thread.</summary>
-    private sealed class QueuedLog : IOperationLog
+    private sealed class QueuedLog(bool verbose, bool debug) : IOperationLog
     {
         public BlockingCollection<Action<PgCmdlet>> Reports { get; } = new();
         public void Complete() => Reports.CompleteAdding();
-        public void Verbose(string message) => Add(c => c.WriteVerbose(message));
-        public void Debug(string message) => Add(c => c.WriteDebug(message));
+        public void Verbose(string message) { if (verbose) Add(c => c.WriteVerbose(message)); }
+        public void Debug(string message) { if (debug) Add(c => c.WriteDebug(message)); }
         public void Warning(string message) => Add(c => c.WriteWarning(message));
         public void Progress(OperationProgress p) => Add(c => c.WriteProgress(new ProgressRecord(p.ActivityId, p.Activity, p.Status)
         {

@@ -130,6 +130,39 @@ public sealed class StandbyTests : IClassFixture<LocalCluster>, IDisposable
     }
 
     [Fact]
+    public void Test_PgReplication_works_for_a_role_that_may_not_list_pg_wal()
+    {
+        var (port, dir) = _primary.NewStandbySpace("standby-reader");
+        _standbyDirectories.Add(dir);
+        var built = _ps.Invoke(Pipeline, Vars(port, dir));
+        Assert.Empty(built.Errors);
+
+        // Reads settings and statistics, but is neither superuser nor pg_monitor: pg_ls_waldir() is refused.
+        // That statement rides last in the primary's batch; its refusal must not fail the others.
+        var readerPassword = "Rd-" + Guid.NewGuid().ToString("N")[..12];
+        _primary.Sql($"""
+            DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'health_reader') THEN CREATE ROLE health_reader LOGIN; END IF; END$$;
+            ALTER ROLE health_reader PASSWORD '{readerPassword}';
+            GRANT pg_read_all_settings, pg_read_all_stats TO health_reader;
+            GRANT EXECUTE ON FUNCTION pg_control_system(), pg_control_checkpoint() TO health_reader;
+            """);
+        Assert.False((bool)_primary.Sql("SELECT has_function_privilege('health_reader', 'pg_ls_waldir()', 'EXECUTE')")!);
+        var vars = Vars(port, dir);
+        vars["reader"] = Credential("health_reader", readerPassword);
+        ClusterHelpers.WaitFor(() => Convert.ToInt64(_primary.Sql("SELECT count(*) FROM pg_roles WHERE rolname = 'health_reader'", port)) == 1,
+            "the role replayed on the standby");
+        var check = _ps.Invoke("""
+            $p = New-PgNode -Local -Port $pp -Credential $reader
+            $s = New-PgNode "127.0.0.1:$sp" -Local -Credential $reader
+            $p, $s | Test-PgReplication
+            """, vars);
+        Assert.Empty(check.Errors);
+        var health = Assert.IsType<ReplicationHealth>(Assert.Single(check.Output).BaseObject);
+        Assert.True(health.IsHealthy, string.Join("; ", health.Checks));
+        Assert.Equal("streaming", health.State);
+    }
+
+    [Fact]
     public void The_rsync_method_builds_a_streaming_standby_and_resyncs_it()
     {
         var (port, dir) = _primary.NewStandbySpace("standby-rsync");

@@ -60,8 +60,8 @@ public static class HostShells
     /// <summary>The shells of two nodes, connected at the same time; when one fails, the other is closed.</summary>
     public static (IHostShell First, IHostShell Second) OpenBoth(PgNode first, PgNode second, IOperationLog log)
     {
-        var a = Task.Run(() => Open(first, log));
-        var b = Task.Run(() => Open(second, log));
+        var a = Concurrently.Start(() => Open(first, log));
+        var b = Concurrently.Start(() => Open(second, log));
         try { Task.WaitAll(a, b); }
         catch (AggregateException)
         {

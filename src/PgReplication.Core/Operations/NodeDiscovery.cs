@@ -9,8 +9,14 @@ namespace PgReplication.Core.Operations;
 /// <summary>Fills a node from what its server says about itself.</summary>
 public static class NodeDiscovery
 {
-    // One round trip for everything static; needs superuser or pg_read_all_settings for the paths.
-    private const string NodeQuery = """
+    /// <summary>
+    /// Everything a node says about itself, in one statement whatever its role (one round trip: a discovery
+    /// rides in the health check's batch). Needs superuser or pg_read_all_settings for the paths. On a primary
+    /// the current WAL file's name starts with the timeline (pg_control's copy lags until the next checkpoint
+    /// after a promotion); a standby's is what it receives, or its last checkpoint's when it does not stream.
+    /// pg_current_wal_lsn() fails during recovery, so it is only reached on a primary.
+    /// </summary>
+    public const string FactsQuery = """
         SELECT pg_catalog.current_setting('server_version_num')::int AS version_num,
                pg_catalog.current_setting('data_directory')          AS data_directory,
                pg_catalog.current_setting('config_file')             AS config_file,
@@ -18,18 +24,13 @@ public static class NodeDiscovery
                pg_catalog.current_setting('cluster_name')            AS cluster_name,
                pg_catalog.current_setting('data_checksums')::bool    AS data_checksums,
                pg_catalog.pg_is_in_recovery()                        AS in_recovery,
-               (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier
-        """;
-
-    // On a primary the current WAL file's name starts with the timeline (pg_control's copy lags
-    // until the next checkpoint after a promotion).
-    private const string PrimaryTimelineQuery =
-        "SELECT ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int";
-
-    private const string StandbyStateQuery = """
-        SELECT COALESCE((SELECT r.received_tli FROM pg_catalog.pg_stat_wal_receiver r),
-                        (SELECT c.timeline_id FROM pg_catalog.pg_control_checkpoint() c)) AS timeline,
-               (SELECT r.conninfo FROM pg_catalog.pg_stat_wal_receiver r) AS conninfo
+               (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier,
+               CASE WHEN pg_catalog.pg_is_in_recovery()
+                    THEN COALESCE(r.received_tli, (SELECT c.timeline_id FROM pg_catalog.pg_control_checkpoint() c))
+                    ELSE ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int
+               END AS timeline,
+               r.conninfo
+        FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
         """;
 
     /// <summary>Connects and fills <paramref name="node"/>; on failure marks it Unreachable and rethrows.</summary>
@@ -70,9 +71,11 @@ public static class NodeDiscovery
         }
     }
 
-    public static void Discover(PgNode node, PgSession session, IOperationLog log)
+    public static void Discover(PgNode node, PgSession session, IOperationLog log) => Apply(node, session.Query(FactsQuery).Single(), log);
+
+    /// <summary>Fills <paramref name="node"/> from a row of <see cref="FactsQuery"/>.</summary>
+    public static void Apply(PgNode node, SqlRow row, IOperationLog log)
     {
-        var row = session.Query(NodeQuery).Single();
         var versionNumber = row.Get<int>("version_num");
         node.ServerVersionNumber = versionNumber;
         node.ServerVersion = PgVersion.FromVersionNumber(versionNumber);
@@ -85,18 +88,8 @@ public static class NodeDiscovery
         node.IsInRecovery = row.Get<bool>("in_recovery");
         node.SystemIdentifier = ulong.TryParse(row.Text("system_identifier"), out var id) ? id : null;
         node.Role = node.IsInRecovery == true ? NodeRole.Standby : NodeRole.Primary;
-
-        if (node.IsInRecovery == true)
-        {
-            var standby = session.Query(StandbyStateQuery).Single();
-            node.Timeline = standby["timeline"] is int tli ? tli : null;
-            node.Upstream = UpstreamFromConninfo(standby.Text("conninfo"));
-        }
-        else
-        {
-            node.Timeline = session.Scalar<int>(PrimaryTimelineQuery);
-            node.Upstream = null;
-        }
+        node.Timeline = row["timeline"] is int tli ? tli : null;
+        node.Upstream = node.IsInRecovery == true ? UpstreamFromConninfo(row.Text("conninfo")) : null;
 
         var (control, debianCluster) = ControlFromConfigFile(node.ConfigFile, node.MajorVersion ?? 0);
         node.Control = control;

@@ -32,17 +32,16 @@ public static class ReplicationCheck
         LEFT JOIN pg_catalog.pg_replication_slots s ON s.active_pid = r.pid
         """;
 
+    // The receiver's view is read once (a standby that does not stream has no row in it).
     private const string StandbyQuery = """
         SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
                pg_catalog.current_setting('transaction_read_only') AS read_only,
-               (SELECT r.status FROM pg_catalog.pg_stat_wal_receiver r) AS receiver_status,
-               (SELECT r.slot_name FROM pg_catalog.pg_stat_wal_receiver r) AS receiver_slot,
-               (SELECT r.conninfo FROM pg_catalog.pg_stat_wal_receiver r) AS conninfo,
-               (SELECT r.received_tli FROM pg_catalog.pg_stat_wal_receiver r) AS received_tli,
+               r.status AS receiver_status, r.slot_name AS receiver_slot, r.conninfo, r.received_tli,
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() ELSE false END AS replay_paused,
                (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier,
                pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name,
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn
+        FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
         """;
 
     /// <summary>Failed archiving attempts since the last success (0 when the last attempt succeeded, or none failed).</summary>
@@ -74,15 +73,19 @@ public static class ReplicationCheck
 
         // Every node is read at once, each on a thread of its own (connects block): seven standbys take about
         // as long as one.
-        var primaryReads = primaries.Distinct().ToDictionary(p => p, p => Concurrently.Start(() => ReadPrimary(p, log)));
-        var standbyReads = standbys.Distinct().ToDictionary(s => s, s => Concurrently.Start(() => (Facts: ReadStandby(s, log, out var error), Error: error)));
-        Task.WaitAll(primaryReads.Values.Cast<Task>().Concat(standbyReads.Values).ToArray());
+        // Every node is read at once, asynchronously (no thread waits on a socket): seven standbys take about
+        // as long as one.
+        var primaryTasks = primaries.Distinct().ToDictionary(p => p, p => ReadPrimaryAsync(p, log));
+        var standbyTasks = standbys.Distinct().ToDictionary(s => s, s => ReadStandbyAsync(s, log));
+        Task.WaitAll(primaryTasks.Values.Cast<Task>().Concat(standbyTasks.Values).ToArray());
+        var primaryReads = primaryTasks.ToDictionary(t => t.Key, t => t.Value.Result);
+        var standbyReads = standbyTasks.ToDictionary(t => t.Key, t => t.Value.Result);
 
         var results = new List<ReplicationHealth>();
         var claimed = new HashSet<(PgNode, int)>();
         foreach (var primary in primaries)
         {
-            var reading = primaryReads[primary].Result;
+            var reading = primaryReads[primary];
             if (reading.Error is not null)
             {
                 foreach (var s in standbys.Where(s => Follows(s, primary)))
@@ -94,7 +97,7 @@ public static class ReplicationCheck
             var mine = standbys.Where(s => Follows(s, primary)).ToList();
             foreach (var standby in mine)
             {
-                var (facts, error) = standbyReads[standby].Result;
+                var (facts, error) = standbyReads[standby];
                 var appName = facts is null ? null : ApplicationName(facts.Text("conninfo"));
                 var slot = facts?.Text("receiver_slot") ?? facts?.Text("primary_slot_name") ?? standby.SlotName;
                 var row = senders.FirstOrDefault(r => slot is { Length: > 0 } && r.Text("slot_name") == slot)
@@ -144,16 +147,17 @@ public static class ReplicationCheck
     /// <summary>What a primary (or an upstream standby) said, or why it said nothing.</summary>
     private sealed record PrimaryReading(List<SqlRow>? Senders, long ArchiverFailing, string? Lsn, PrimaryWal? Wal, string? Error);
 
-    private static PrimaryReading ReadPrimary(PgNode primary, IOperationLog log)
+    private static async Task<PrimaryReading> ReadPrimaryAsync(PgNode primary, IOperationLog log)
     {
         try
         {
-            using var p = PgSession.Open(primary, log: log, pooled: true);
-            // One round trip for what every check needs: while 7 standbys are read at once on 2 cores, the
-            // primary's statements one after another were the check's longest path.
+            using var p = await PgSession.OpenAsync(primary, log, pooled: true).ConfigureAwait(false);
+            // One round trip for everything, the node's own facts too: while 7 standbys are read at once on 2
+            // cores, the primary's statements one after another were the check's longest path.
             var slotsKnown = VersionRules.Applies(VersionRules.MaxSlotWalKeepSize, primary.MajorVersion ?? VersionRules.NewestMajor);
-            var results = p.QueryBatch(new[]
+            var results = await p.QueryBatchAsync(new[]
             {
+                NodeDiscovery.FactsQuery,
                 SendersQuery,
                 // An upstream standby (a cascade) has no insert position: what it received is as far as its standbys can get.
                 $"SELECT ({WalPosition.Expression})::text AS lsn",
@@ -161,15 +165,18 @@ public static class ReplicationCheck
                 "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting('wal_segment_size')) AS segment_bytes",
                 // wal_status came with max_slot_wal_keep_size (13).
                 slotsKnown ? "SELECT s.slot_name::text AS slot_name, s.wal_status FROM pg_catalog.pg_replication_slots s" : "SELECT 1 AS nothing WHERE false",
-            });
-            var senders = results[0].ToList();
-            var lsn = results[1].Single()[0]?.ToString();
-            var archiverFailing = Convert.ToInt64(results[2].Single()[0] ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
-            var segmentBytes = Convert.ToInt64(results[3].Single()[0], System.Globalization.CultureInfo.InvariantCulture);
-            var slots = results[4].ToDictionary(r => r.Text("slot_name")!, r => r.Text("wal_status"));
-            var wal = new PrimaryWal(OldestWalSegment(p), segmentBytes, slots);
-            NodeDiscovery.Discover(primary, p, NullOperationLog.Instance);
-            return new PrimaryReading(senders, archiverFailing, lsn, wal, null);
+            },
+            // The oldest WAL file still there: listing pg_wal needs superuser or pg_monitor, and without it only
+            // the cause of a gap goes unnamed.
+            refusable: "SELECT pg_catalog.min(w.name) AS oldest FROM pg_catalog.pg_ls_waldir() w WHERE w.name ~ '^[0-9A-F]{24}$'").ConfigureAwait(false);
+            NodeDiscovery.Apply(primary, results[0]!.Single(), NullOperationLog.Instance);
+            var senders = results[1]!.ToList();
+            var lsn = results[2]!.Single()[0]?.ToString();
+            var archiverFailing = Convert.ToInt64(results[3]!.Single()[0] ?? 0L, CultureInfo.InvariantCulture);
+            var segmentBytes = Convert.ToInt64(results[4]!.Single()[0], CultureInfo.InvariantCulture);
+            var slots = results[5]!.ToDictionary(r => r.Text("slot_name")!, r => r.Text("wal_status"));
+            var oldest = results[6]?.Single().Text("oldest");
+            return new PrimaryReading(senders, archiverFailing, lsn, new PrimaryWal(oldest, segmentBytes, slots), null);
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
         {
@@ -179,14 +186,6 @@ public static class ReplicationCheck
 
     /// <summary>What the primary has of its WAL and slots: enough to say why a standby cannot stream.</summary>
     private sealed record PrimaryWal(string? OldestSegment, long SegmentBytes, IReadOnlyDictionary<string, string?> SlotWalStatus);
-
-    /// <summary>The oldest WAL file the primary still has; null when it may not list pg_wal (superuser or pg_monitor).</summary>
-    private static string? OldestWalSegment(PgSession session)
-    {
-        // Asked on its own: a refusal here would fail a batch, and without it only the cause of a gap goes unnamed.
-        try { return session.Scalar<string>("SELECT pg_catalog.min(w.name) FROM pg_catalog.pg_ls_waldir() w WHERE w.name ~ '^[0-9A-F]{24}$'"); }
-        catch (PgQueryException) { return null; }
-    }
 
     /// <summary>
     /// True when the primary no longer has the WAL segment a standby needs next to stream (the one holding its
@@ -267,18 +266,16 @@ public static class ReplicationCheck
         Checks = new[] { new HealthCheck("connected", false, message) }, StandbyNode = standby, PrimaryNode = primary,
     };
 
-    private static SqlRow? ReadStandby(PgNode standby, IOperationLog log, out string? error)
+    private static async Task<(SqlRow? Facts, string? Error)> ReadStandbyAsync(PgNode standby, IOperationLog log)
     {
         try
         {
-            using var s = PgSession.Open(standby, log: log, connectTimeout: TimeSpan.FromSeconds(5), pooled: true);
-            error = null;
-            return s.Query(StandbyQuery).Single();
+            using var s = await PgSession.OpenAsync(standby, log, connectTimeout: TimeSpan.FromSeconds(5), pooled: true).ConfigureAwait(false);
+            return ((await s.QueryAsync(StandbyQuery).ConfigureAwait(false)).Single(), null);
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
         {
-            error = ex.Message;
-            return null;
+            return (null, ex.Message);
         }
     }
 
@@ -287,7 +284,7 @@ public static class ReplicationCheck
         var upstream = standby.Upstream;
         if (upstream is null)
         {
-            var facts = ReadStandby(standby, log, out _);
+            var (facts, _) = ReadStandbyAsync(standby, log).GetAwaiter().GetResult();
             upstream = NodeDiscovery.UpstreamFromConninfo(facts?.Text("conninfo"));
         }
         if (upstream is null || !NodeAddress.TryParse(upstream, out var address, out _)) return null;

@@ -70,10 +70,8 @@ public static class Topology
     /// </summary>
     public static List<TopologyRow> Read(IReadOnlyList<PgNode> nodes, TimeSpan timeout, IOperationLog log)
     {
-        // A thread of its own per node: the connects block, and on a small machine the thread pool would
-        // start the third one only after its injection delay, behind a node that hangs.
-        var reads = nodes.Select(n => Task.Factory.StartNew(() => ReadNode(n, timeout, log),
-            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        // A thread of its own per node: the connects block, and a node that hangs must not hold up the others.
+        var reads = nodes.Select(n => Concurrently.Start(() => ReadNode(n, timeout, log))).ToArray();
         Task.WaitAll(reads);
         return Build(reads.Select(t => t.Result).ToList());
     }
