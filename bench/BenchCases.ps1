@@ -18,7 +18,8 @@ function Invoke-BuildCase {
     $state = @{}
     $reset = {
         if (Test-PgLabPostgres -LabHost $s) { Stop-PgLabPostgres -LabHost $s }
-        Invoke-BenchShell -LabHost $s -Script 'mkdir -p -m 0700 "$1" && find "$1" -mindepth 1 -delete' -ArgumentList $s.DataDirectory -TimeoutSeconds 900 | Out-Null
+        # Emptied, then flushed: the last run's writes and the freed blocks' discards are done before the clock starts.
+        Invoke-BenchShell -LabHost $s -Script 'mkdir -p -m 0700 "$1" && find "$1" -mindepth 1 -delete && sync' -ArgumentList $s.DataDirectory -TimeoutSeconds 900 | Out-Null
         Clear-BenchSlots $Cluster
         $state.Standby = New-BenchNode $s -Credential $Cluster.Admin -KnownHostsPath $known -NoConnect
     }
@@ -58,7 +59,9 @@ function Invoke-BuildCase {
         @{ Key = 'raw'; Name = 'raw commands'; Reset = $reset; Run = { & $untilStreaming { Invoke-RawStandbyBuild -Cluster $Cluster -LabHost $s } } }
         @{ Key = 'repmgr'; Name = 'repmgr'; Reset = $reset; Run = { & $untilStreaming { Invoke-RepmgrStandbyBuild -Cluster $Cluster -LabHost $s } } }
     )
-    $rounds = Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case $Id
+    # One copy here varies by up to 1.8 x from run to run (bench/Measure-CopyVariance.ps1): more runs than 5.
+    $buildRuns = if ($Runs -gt 1) { [Math]::Max($Runs, 11) } else { $Runs }
+    $rounds = Invoke-BenchRounds -Contender $contenders -Runs $buildRuns -Case $Id
     New-BenchCase -Id $Id -Group '1. Standby build' -Title ('{0} (pgbench scale {1}: a {2:0.00} GiB database)' -f $Title, $Cluster.Scale, ($bytes / 1GB)) `
         -Figures ([ordered]@{ streaming = @('command start to standby streaming', 's'); copy = @('of which pg_basebackup itself', 's')
             verify = @('of which pg_verifybackup', 's'); start = @('of which server start to streaming', 's') }) -Contenders $rounds `
@@ -67,7 +70,7 @@ function Invoke-BuildCase {
         -Data @{ DatabaseBytes = $bytes } -Method @'
 From an empty data directory on host 2 to a standby that streams from host 1 (checked from the bench host,
 `pg_stat_wal_receiver` polled every 20 ms; every clock stops there). Before each run the standby's server is
-killed, its data directory emptied and every slot on the primary dropped.
+killed, its data directory emptied (then `sync`) and every slot on the primary dropped; 11 rounds.
 PgReplication: `Invoke-PgBaseBackup -Primary $p | Enable-PgHotStandby` over SSH (pg_basebackup on the standby host,
 pg_verifybackup, config, start, wait for streaming). Raw commands, on the standby host: the same pg_basebackup
 command line (`-X stream -c fast --progress`, the same keepalive conninfo) with `-C -S <slot> -R`, the host's
@@ -190,10 +193,14 @@ function Invoke-FanoutCase {
     param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] [int] $Runs, [Parameter(Mandatory)] [int[]] $Size)
     $h1 = $Cluster.PrimaryHost
     $all = Reset-BenchCluster -Cluster $Cluster -Standby ($Cluster.Hosts | Select-Object -Skip 1)
+    # Checks take milliseconds, where one disturbance is a large share: more runs than the other cases.
+    $fanoutRuns = if ($Runs -gt 1) { [Math]::Max($Runs, 11) } else { $Runs }
     foreach ($k in $Size) {
         $standbyHosts = @($Cluster.Hosts[1..$k])
         Set-BenchRunningStandby -Cluster $Cluster -Standby $standbyHosts
         Register-RepmgrCluster -Cluster $Cluster -Standby $standbyHosts
+        # Servers just started still do their start-up work (a restartpoint, the receivers catching up).
+        if ($Runs -gt 1) { Start-Sleep -Seconds 5 }
         $nodes = @($all.Primary) + @($all.Standbys[0..($k - 1)])
         $coldNodes = (@($h1) + $standbyHosts | ForEach-Object { "(Get-SpecNode '$($_.Name)')" }) -join ', '
         $contenders = @(
@@ -229,12 +236,14 @@ function Invoke-FanoutCase {
                 }
             }
         )
-        $rounds = Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case "fanout-$k"
+        $rounds = Invoke-BenchRounds -Contender $contenders -Runs $fanoutRuns -Case "fanout-$k" -WarmUp
         New-BenchCase -Id "fanout-$k" -Group '4. Health check fan-out' -Title "1 primary + $k standby$(if ($k -gt 1) { 's' })" `
             -Figures ([ordered]@{ check = @('command start to its answer', 's') }) -Contenders $rounds `
             -Ratios @(@{ Metric = 'check'; Of = 'ours-warm'; To = 'repmgr' }, @{ Metric = 'check'; Of = 'topology-warm'; To = 'repmgr' }) -Method @'
 One cluster built once (host 1 primary, hosts 2..8 standbys); for each size only that many standbys run (the
-others are stopped cleanly, so the primary shows only those) and repmgr has exactly those nodes registered. PgReplication: `$nodes | Test-PgReplication` (warm: on node objects the shell already has;
+others are stopped cleanly, so the primary shows only those) and repmgr has exactly those nodes registered. Then
+5 s for the started servers to settle, one untimed run of each contender (a warm shell has checked before: its
+pooled connections are open and its statements prepared), and 11 timed rounds. PgReplication: `$nodes | Test-PgReplication` (warm: on node objects the shell already has;
 cold: `New-PgNode` for each node, then the check) and `Get-PgReplicationTopology $nodes`. Each run must find every
 standby healthy (running). repmgr: `repmgr cluster show` on host 1 (it connects to every registered node; it exits
 non-zero on a problem), started through nsenter as postgres: its time includes that process start.

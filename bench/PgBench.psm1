@@ -423,10 +423,19 @@ function Invoke-BenchRounds {
         Output: per contender Key, Name, Rounds (one hashtable per round, $null when it failed, so that ratios
         pair the runs of one round) and Errors.
     #>
-    param([Parameter(Mandatory)] [object[]] $Contender, [Parameter(Mandatory)] [int] $Runs, [Parameter(Mandatory)] [string] $Case)
+    param([Parameter(Mandatory)] [object[]] $Contender, [Parameter(Mandatory)] [int] $Runs, [Parameter(Mandatory)] [string] $Case,
+        # One untimed run of each contender first: a figure of a few milliseconds is otherwise the first
+        # connection's (and the first planning of each statement), not the steady state a warm shell sees.
+        [switch] $WarmUp)
     $results = [ordered]@{}
     foreach ($c in $Contender) {
         $results[$c.Key] = [pscustomobject]@{ Key = $c.Key; Name = $c.Name; Rounds = [Collections.Generic.List[object]]::new(); Errors = [Collections.Generic.List[string]]::new() }
+    }
+    if ($WarmUp) {
+        foreach ($c in $Contender) {
+            # A failure here is not recorded: the timed rounds that follow will meet it again and record it.
+            try { if ($c['Reset']) { & $c['Reset'] | Out-Null }; & $c.Run | Out-Null } catch { Write-Host "  $Case warm-up $($c.Name): $(Get-BenchErrorText $_)" -ForegroundColor Yellow }
+        }
     }
     for ($round = 1; $round -le $Runs; $round++) {
         $order = if ($round % 2) { $Contender } else { @($Contender)[($Contender.Count - 1)..0] }

@@ -84,8 +84,12 @@ public static class BaseBackup
         // The facts the plan needs, asked at once on both hosts and the primary's server: each is a round trip.
         string? slot = request.NoSlot ? null : SlotNames.Validate(request.SlotName ?? SlotNames.FromNodeName(standby.Name));
         var binTask = Concurrently.Start(() => ServerController.BinDirectory(standby, standbyShell, major));
-        var toolVersion = Concurrently.Start(() => request.Method == BaseBackupMethod.PgBaseBackup
-            ? standbyShell.Run(new HostCommand(Path.Combine(binTask.Join(), "pg_basebackup"), "--version") { Timeout = Short }) : null);
+        // pg_basebackup is asked in the folder guessed above while that folder is checked (one round trip less),
+        // and asked again only when the check settles on another folder.
+        var guessedBin = standby.BinDirectory;
+        CommandResult? ToolVersion(string folder) => request.Method == BaseBackupMethod.PgBaseBackup
+            ? standbyShell.Run(new HostCommand(Path.Combine(folder, "pg_basebackup"), "--version") { Timeout = Short }) : null;
+        var toolVersion = Concurrently.Start(() => ToolVersion(guessedBin ?? binTask.Join()));
         var standbyArchTask = Concurrently.Start(() => Arch(standbyShell));
         var primaryArchTask = Concurrently.Start(() => Arch(primaryShell));
         // Is the target in use? A running server there, or any file in it.
@@ -98,7 +102,8 @@ public static class BaseBackup
 
         var bin = binTask.Join();
         var tool = Path.Combine(bin, "pg_basebackup");
-        if (toolVersion.Join() is { } version)
+        var askedIn = guessedBin ?? bin;
+        if ((askedIn == bin ? toolVersion.Join() : ToolVersion(bin)) is { } version)
         {
             if (!version.Succeeded || !PgVersion.TryParse(version.StandardOutput, out var toolMajor))
                 throw new HostCommandException(standbyShell.HostName,
