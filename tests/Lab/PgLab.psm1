@@ -635,20 +635,25 @@ function Disconnect-PgLabHost {
 function Connect-PgLabHost {
     <#
     .SYNOPSIS
-        Puts a disconnected host back on the lab network; returns once its link is up again.
+        Puts a disconnected host back on the lab network; returns once its sshd answers from here again.
     #>
     [CmdletBinding()]
     param([Parameter(Mandatory, ValueFromPipeline)] $LabHost)
     process {
         Assert-LabHost $LabHost
         $null = Invoke-LabNative -Command ip, link, set, dev, $LabHost.Link, up
+        # While the link was down this side's neighbour entry for the host failed; until the kernel tries it again a
+        # connect is refused with "No route to host". Forget it, and wait for a real answer, not only the link state.
+        $null = Invoke-LabNative -Command ip, neigh, flush, to, $LabHost.Address
         $deadline = [DateTime]::UtcNow.AddSeconds(10)
         while ([DateTime]::UtcNow -lt $deadline) {
-            $state = (Invoke-LabNative -Command ip, -n, $LabHost.Namespace, -o, link, show, dev, eth0).Stdout
-            if ($state -match 'state UP') { return }
-            Start-Sleep -Milliseconds 50
+            $client = [System.Net.Sockets.TcpClient]::new()
+            try { if ($client.ConnectAsync($LabHost.Address, 22).Wait(500) -and $client.Connected) { return } }
+            catch { }
+            finally { $client.Dispose() }
+            Start-Sleep -Milliseconds 100
         }
-        throw "$($LabHost.Name): its link did not come back up within 10 s."
+        throw "$($LabHost.Name): its sshd did not answer within 10 s of its link coming back up."
     }
 }
 
