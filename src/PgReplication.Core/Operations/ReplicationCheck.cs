@@ -71,8 +71,6 @@ public static class ReplicationCheck
             }
         }
 
-        // Every node is read at once, each on a thread of its own (connects block): seven standbys take about
-        // as long as one.
         // Every node is read at once, asynchronously (no thread waits on a socket): seven standbys take about
         // as long as one.
         var primaryTasks = primaries.Distinct().ToDictionary(p => p, p => ReadPrimaryAsync(p, log));
