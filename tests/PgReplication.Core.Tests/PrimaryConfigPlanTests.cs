@@ -164,7 +164,7 @@ public sealed class PrimaryConfigPlanTests
     [Fact]
     public void Standby_addresses_become_host_rules()
     {
-        var rules = PrimaryConfig.ResolveStandbys(new[] { "10.0.0.2", "fd00::3", "[fd00::4]", "10.9.0.0/16", "10.0.0.2", "localhost" }, "repl", false, "db1");
+        var rules = PrimaryConfig.ResolveStandbys(new[] { "10.0.0.2", "fd00::3", "[fd00::4]", "10.9.0.0/16", "10.0.0.2", "localhost", "10.0.0.7/32" }, "repl", false, "db1", allowNetwork: true);
         var cidrs = rules.Select(r => r.Cidr).ToList();
         Assert.Contains("10.0.0.2/32", cidrs);
         Assert.Contains("fd00::3/128", cidrs);
@@ -172,6 +172,31 @@ public sealed class PrimaryConfigPlanTests
         Assert.Contains("10.9.0.0/16", cidrs);
         Assert.Contains("127.0.0.1/32", cidrs);
         Assert.Single(cidrs, c => c == "10.0.0.2/32");
+        Assert.Contains("10.0.0.7/32", cidrs);
+    }
+
+    [Theory]
+    [InlineData("10.0.0.0/8")]
+    [InlineData("192.168.1.0/24")]
+    [InlineData("10.0.0.2/31")]
+    [InlineData("fd00::/64")]
+    public void A_network_wider_than_one_host_needs_AllowNetwork(string network)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => PrimaryConfig.ResolveStandbys(new[] { network }, "repl", false, "db1"));
+        Assert.Contains(network, ex.Message);
+        Assert.Contains("db1", ex.Message);
+        Assert.Contains("-AllowNetwork", ex.Message);
+        Assert.Single(PrimaryConfig.ResolveStandbys(new[] { network }, "repl", false, "db1", allowNetwork: true));
+    }
+
+    [Theory]
+    [InlineData("0.0.0.0/0")]
+    [InlineData("::/0")]
+    public void Every_address_there_is_is_refused_even_with_AllowNetwork(string network)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => PrimaryConfig.ResolveStandbys(new[] { network }, "repl", false, "db1", allowNetwork: true));
+        Assert.Contains(network, ex.Message);
+        Assert.Contains("every address", ex.Message);
     }
 
     [Theory]

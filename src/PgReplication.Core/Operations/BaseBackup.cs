@@ -48,6 +48,8 @@ public sealed class BaseBackupPlan
     public IReadOnlyList<int> LeftoverProcesses { get; init; } = Array.Empty<int>();
     /// <summary>A WAL sender that still holds the slot for an earlier connection from this standby.</summary>
     public int? StaleSlotHolder { get; init; }
+    /// <summary>What the target directory held when the plan was made.</summary>
+    public DataDirectoryIdentity? Target { get; init; }
     public List<string> Steps { get; } = new();
 }
 
@@ -68,6 +70,9 @@ public static class BaseBackup
         if (standby.Role is NodeRole.Primary or NodeRole.Standby && standby.MajorVersion is { } sm && sm != major)
             throw new InvalidOperationException($"{standby.Name} runs PostgreSQL {standby.ServerVersion} but {primary.Name} runs {primary.ServerVersion}: a standby needs the same major.");
 
+        // Hosts of one cluster mostly have the same layout: without -DataDirectory, and none discovered, the primary's path
+        // is the guess. A guess may fill an empty directory, or redo a copy of this primary; it never replaces anything else.
+        var guessedPath = request.DataDirectory is null && standby.DataDirectory is null;
         var dataDirectory = request.DataDirectory ?? standby.DataDirectory ?? primary.DataDirectory
             ?? throw new InvalidOperationException($"No data directory for {standby.Name}: give -DataDirectory.");
         ValidatePath(dataDirectory, standby.Name);
@@ -92,9 +97,10 @@ public static class BaseBackup
         var toolVersion = Concurrently.Start(() => ToolVersion(guessedBin ?? binTask.Join()));
         var standbyArchTask = Concurrently.Start(() => Arch(standbyShell));
         var primaryArchTask = Concurrently.Start(() => Arch(primaryShell));
-        // Is the target in use? A running server there, or any file in it.
-        var probeTask = Concurrently.Start(() => standbyShell.Run(new HostCommand("sh", "-c",
-            "if [ -d \"$1\" ]; then ls -A \"$1\" | head -1; fi", "sh", dataDirectory) { RunAs = standby.OsUser, Timeout = Short }));
+        // What the target holds (nothing, a copy of this primary, another cluster, the primary itself under another name):
+        // decided before anything is stopped or emptied. pg_controldata of the guessed folder: the version check follows.
+        var targetTask = Concurrently.Start(() => DataDirectoryGuard.Inspect(standbyShell, standby.Name, dataDirectory, standby.OsUser,
+            guessedBin ?? binTask.Join(), major, primary, primaryShell));
         // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
         // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
         var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser));
@@ -116,21 +122,24 @@ public static class BaseBackup
         if (standbyArch != primaryArch)
             throw new InvalidOperationException($"{standby.Name} is {standbyArch} but {primary.Name} is {primaryArch}: a physical copy needs the same architecture.");
 
-        var probe = probeTask.Join();
-        probe.EnsureSuccess();
-        var inUse = probe.StandardOutput.Trim().Length > 0;
-        var running = inUse && IsServerRunning(standbyShell, bin, dataDirectory, standby.OsUser);
-        var alreadyCopied = inUse && SystemIdentifierOf(standbyShell, bin, dataDirectory, standby.OsUser) is { } sysid
-                            && sysid == primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture);
+        var target = targetTask.Join();
+        var (inUse, running) = (target.InUse, target.IsRunning);
+        // "Already a copy": a standby or a stopped copy of this primary, never the primary itself.
+        var alreadyCopied = target.IsCopyOf(primary);
         var leftovers = leftoversTask.Join();
-        var unfinished = inUse && !running && !alreadyCopied && CopyLeftovers.IsUnfinishedCopy(standbyShell, dataDirectory, standby.OsUser);
-        if (running && !request.Force && !(alreadyCopied && request.Method == BaseBackupMethod.PgBaseBackup))
-            throw new InvalidOperationException($"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory.");
-        if (inUse && !request.Force && !alreadyCopied && !unfinished)
-            throw new InvalidOperationException(running
-                ? $"On {standby.Name}, a PostgreSQL server is running in {dataDirectory}. Use -Force to stop it and replace the directory."
-                : $"On {standby.Name}, {dataDirectory} is not empty. Use -Force to empty it and copy the primary over it.");
-
+        var unfinished = target.Kind == DataDirectoryKind.UnfinishedCopy;
+        // Left alone, or redone without -Force: a copy of this primary (pg_basebackup leaves it; rsync re-syncs a stopped
+        // one), and a copy an earlier run did not finish. Anything else in the way needs -Force, and -Force has limits.
+        var needsForce = inUse && !unfinished && !(alreadyCopied && (request.Method == BaseBackupMethod.PgBaseBackup || !running));
+        if (needsForce || inUse && request.Force)
+        {
+            DataDirectoryGuard.EnsureMayReplace(target, primary, request.Force, running ? "stop and empty" : "empty",
+                running ? "Use -Force to stop it and replace the directory." : "Use -Force to empty it and copy the primary over it.");
+            if (guessedPath && !alreadyCopied && !unfinished)
+                throw new InvalidOperationException(
+                    $"On {standby.Name}, {dataDirectory} is {target.Describe(primary)}. That path is {primary.Name}'s data directory, taken as a guess for " +
+                    $"{standby.Name}: -Force replaces only a directory named with -DataDirectory (or discovered), never a guessed one.");
+        }
         var slotExists = slotExistsTask.Join();
         int? staleHolder = null;
         if (slotExists && !running)
@@ -145,7 +154,7 @@ public static class BaseBackup
         var plan = new BaseBackupPlan
         {
             DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotExists = slotExists,
-            TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory,
+            TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory, Target = target,
             // A re-sync by rsync is what -Method Rsync is for; pg_basebackup over an existing copy is pointless.
             AlreadyCopied = alreadyCopied && !request.Force && request.Method == BaseBackupMethod.PgBaseBackup && leftovers.Count == 0,
             Unfinished = unfinished, LeftoverProcesses = leftovers, StaleSlotHolder = staleHolder,
@@ -159,9 +168,11 @@ public static class BaseBackup
             plan.Steps.Add($"stop pg_basebackup (PID {string.Join(", ", leftovers)}) left writing into {dataDirectory} by an earlier run");
         if (staleHolder is { } holder)
             plan.Steps.Add($"end the WAL sender (PID {holder}) on {primary.Name} that still holds the slot {slot} for an earlier connection from {standby.Name}");
-        if (running) plan.Steps.Add($"stop the server running in {dataDirectory}");
+        var holds = target.Describe(primary);
+        if (running) plan.Steps.Add($"stop the server running in {dataDirectory}: {holds}");
         if (unfinished) plan.Steps.Add($"{(request.Method == BaseBackupMethod.Rsync ? "complete" : "empty")} {dataDirectory}: an earlier copy did not finish (no global/pg_control)");
-        else if (inUse) plan.Steps.Add($"empty {dataDirectory}");
+        else if (inUse && request.Method == BaseBackupMethod.Rsync) plan.Steps.Add($"re-sync {dataDirectory} with rsync: {holds}");
+        else if (inUse) plan.Steps.Add($"empty {dataDirectory}: {holds}");
         if (slot is not null) plan.Steps.Add(slotExists ? $"use the existing slot {slot} on {primary.Name}" : $"create the physical slot {slot} on {primary.Name}");
         if (request.Method == BaseBackupMethod.Rsync)
             plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, rsync its data directory to {standby.Name}:{dataDirectory}, stop the backup and write backup_label");
@@ -419,12 +430,6 @@ public static class BaseBackup
         var r = shell.Run(new HostCommand(controldata, dataDirectory) { RunAs = user, Timeout = Short });
         var m = Regex.Match(r.StandardOutput, @"Database system identifier:\s+(\d+)");
         return r.Succeeded && m.Success ? m.Groups[1].Value : null;
-    }
-
-    private static bool IsServerRunning(IHostShell shell, string bin, string dataDirectory, string user)
-    {
-        var r = shell.Run(new HostCommand(Path.Combine(bin, "pg_ctl"), "status", "-D", dataDirectory) { RunAs = user, Timeout = Short });
-        return r.ExitCode == 0;
     }
 
     internal static void EmptyDirectory(IHostShell shell, string directory, string user, IOperationLog log, string node)

@@ -12,7 +12,11 @@ public static class ControlData
     {
         var r = shell.Run(new HostCommand(Path.Combine(ServerController.BinDirectory(node, shell), "pg_controldata"), node.DataDirectory!)
         { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
-        return r.StandardOutput.Split('\n').Select(l => Regex.Match(l, @"^([^:]+):\s+(.*)$")).Where(m => m.Success)
-            .GroupBy(m => m.Groups[1].Value.Trim()).ToDictionary(g => g.Key, g => g.First().Groups[2].Value.Trim());
+        return Parse(r.StandardOutput);
     }
+
+    /// <summary>pg_controldata's output as "Name" to value.</summary>
+    internal static Dictionary<string, string> Parse(string output) =>
+        output.Split('\n').Select(l => Regex.Match(l, @"^([^:]+):\s+(.*)$")).Where(m => m.Success)
+            .GroupBy(m => m.Groups[1].Value.Trim()).ToDictionary(g => g.Key, g => g.First().Groups[2].Value.Trim());
 }

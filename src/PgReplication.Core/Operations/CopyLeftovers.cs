@@ -54,11 +54,6 @@ internal static class CopyLeftovers
         log.Verbose($"{standby.Name}: stopped pg_basebackup (PID {string.Join(", ", pids)}) left by an earlier run.");
     }
 
-    /// <summary>A copy an earlier run did not finish: pg_basebackup writes backup_label first and global/pg_control last.</summary>
-    internal static bool IsUnfinishedCopy(IHostShell shell, string dataDirectory, string user) =>
-        !HostFiles.Exists(shell, Path.Combine(dataDirectory, "global", "pg_control"), user) &&
-        (HostFiles.Exists(shell, Path.Combine(dataDirectory, "backup_label"), user) || HostFiles.Exists(shell, Path.Combine(dataDirectory, "PG_VERSION"), user));
-
     /// <summary>
     /// The WAL sender holding the standby's slot for an earlier copy to this standby (its application_name, from
     /// its address): left when that copy's connection was lost (a cut network: the primary notices only at

@@ -51,22 +51,29 @@ public static class HotStandby
         // What the plan needs to know, asked at once: each is a round trip to the standby's host or the primary.
         var configFile = RecoveryConfigFile(data, major);
         var hbaPath = standby.HbaFile ?? Path.Combine(data, "pg_hba.conf");
-        var isDataDirectory = Concurrently.Start(() => HostFiles.Exists(shell, Path.Combine(data, "PG_VERSION"), standby.OsUser));
         var bin = Concurrently.Start(() => ServerController.BinDirectory(standby, shell, major)); // fails naming the host when the programs are missing
-        var sysid = Concurrently.Start(() => BaseBackup.SystemIdentifierOf(shell, bin.Join(), data, standby.OsUser));
-        // After the program folder is known: IsRunning looks for it too, and two lookups at once would both probe the host.
-        var running = Concurrently.Start(() => { bin.Join(); return ServerController.IsRunning(standby, shell); });
+        // What the directory holds, and whether a server runs there (as a standby, or as a primary: never reconfigured).
+        var target = Concurrently.Start(() => DataDirectoryGuard.Inspect(shell, standby.Name, data, standby.OsUser, bin.Join(), major));
         var passFile = Concurrently.Start(() => Path.Combine(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass"));
         var passFileText = Concurrently.Start(() => HostFiles.ReadTextOrEmpty(shell, passFile.Join(), standby.OsUser));
         var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, Path.Combine(data, "standby.signal"), standby.OsUser));
         var configText = Concurrently.Start(() => HostFiles.ReadTextOrEmpty(shell, configFile, standby.OsUser));
         var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log));
         // Joined in the order of the checks, so the first failure reported is the one a step-by-step plan would meet.
-        if (!isDataDirectory.Join())
-            throw new InvalidOperationException($"On {standby.Name}, {data} holds no PostgreSQL data directory: run Invoke-PgBaseBackup first.");
         bin.Join();
+        var identity = target.Join();
+        if (identity.Kind is DataDirectoryKind.Empty or DataDirectoryKind.NotACluster or DataDirectoryKind.UnfinishedCopy)
+            throw new InvalidOperationException($"On {standby.Name}, {data} holds no PostgreSQL data directory ({identity.Describe(primary)}): run Invoke-PgBaseBackup first.");
+        if (identity.Kind == DataDirectoryKind.OtherMajor)
+            throw new InvalidOperationException($"On {standby.Name}, {data} is {identity.Describe(primary)}, but {primary.Name} runs PostgreSQL {primary.ServerVersion}: it cannot be its standby.");
+        // Turning a running primary into a standby is a demotion (Invoke-PgSwitchover's job), never a side effect of a pipeline
+        // that was handed the wrong directory: this is how a primary would be reconfigured and restarted as its own standby.
+        if (identity.Kind == DataDirectoryKind.RunningPrimary)
+            throw new InvalidOperationException(
+                $"On {standby.Name}, {data} is {identity.Describe(primary)}: Enable-PgHotStandby never reconfigures a running primary. " +
+                "Give the standby's own data directory, or use Invoke-PgSwitchover to demote a primary.");
         // A data directory of another cluster would start, wait for WAL it can never get, and never stream.
-        if (sysid.Join() is { } standbySysid && primary.SystemIdentifier is { } primarySysid &&
+        if (identity.SystemIdentifier is { } standbySysid && primary.SystemIdentifier is { } primarySysid &&
             standbySysid != primarySysid.ToString(CultureInfo.InvariantCulture))
             throw new InvalidOperationException(
                 $"On {standby.Name}, {data} belongs to another cluster (system identifier {standbySysid}), not to {primary.Name} (system identifier {primarySysid}): " +
@@ -115,7 +122,7 @@ public static class HotStandby
             .Where(d => d.Value is not null && (!current.TryGetValue(d.Key, out var v) || v != d.Value))
             .ToDictionary(d => d.Key, d => d.Value);
 
-        var (isRunning, hba, passFilePath) = (running.Join(), hbaEdit.Join(), passFile.Join());
+        var (isRunning, hba, passFilePath) = (identity.IsRunning, hbaEdit.Join(), passFile.Join());
         var plan = new HotStandbyPlan
         {
             HbaEdit = hba, HbaFilePath = hbaPath,

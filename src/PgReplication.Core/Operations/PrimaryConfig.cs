@@ -31,6 +31,8 @@ public sealed class PrimaryConfigOptions
     public string? WalArchive { get; init; }
     /// <summary>The addresses standbys reach the primary on; default its ComputerName.</summary>
     public IReadOnlyList<string>? ListenAddresses { get; init; }
+    /// <summary>Accept a CIDR network wider than one host in Standbys (a /0 never).</summary>
+    public bool AllowNetwork { get; init; }
 }
 
 /// <summary>The kinds of change Set-PgMasterConfig makes.</summary>
@@ -122,7 +124,7 @@ public static class PrimaryConfig
     {
         // Everything the user gave is validated before anything is read or written.
         ConfigValues.EnsureSafe(options.ReplicationUser, "replication role name");
-        var rules = ResolveStandbys(options.Standbys, options.ReplicationUser, options.RequireSsl, node.Name);
+        var rules = ResolveStandbys(options.Standbys, options.ReplicationUser, options.RequireSsl, node.Name, options.AllowNetwork);
         var archive = options.WalArchive is null ? null : WalArchive.Parse(options.WalArchive);
         if (options.SynchronousStandbys.Count > 0)
             SynchronousStandbyNames.Build(options.SynchronousMode, options.SynchronousCount, options.SynchronousStandbys);
@@ -387,8 +389,12 @@ public static class PrimaryConfig
         session.Query("SELECT h.line_number, h.error FROM pg_catalog.pg_hba_file_rules h WHERE h.error IS NOT NULL ORDER BY h.line_number")
             .Select(r => $"line {r.Text("line_number")}: {r.Text("error")}").ToList();
 
-    /// <summary>Standby addresses to rules: a CIDR as given, an address as /32 or /128, a name as each address it resolves to.</summary>
-    internal static IReadOnlyList<HbaReplicationRule> ResolveStandbys(IEnumerable<string> standbys, string role, bool requireSsl, string host)
+    /// <summary>
+    /// Standby addresses to rules: an address as /32 or /128, a name as each address it resolves to, a CIDR as given. One
+    /// address per standby is the promise: a network wider than one host only with <paramref name="allowNetwork"/>, a /0
+    /// (every address there is) never.
+    /// </summary>
+    internal static IReadOnlyList<HbaReplicationRule> ResolveStandbys(IEnumerable<string> standbys, string role, bool requireSsl, string host, bool allowNetwork = false)
     {
         var rules = new List<HbaReplicationRule>();
         foreach (var text in standbys)
@@ -400,6 +406,12 @@ public static class PrimaryConfig
             {
                 if (!HbaFile.TryParseCidr(value, out var network, out var prefix))
                     throw new ArgumentException($"The standby address '{text}' (for {host}) is not a valid CIDR network.");
+                var hostPrefix = network.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 128 : 32;
+                if (prefix == 0)
+                    throw new ArgumentException($"The standby network '{text}' (for {host}) is every address there is: refused, even with -AllowNetwork. Give each standby's address.");
+                if (prefix < hostPrefix && !allowNetwork)
+                    throw new ArgumentException($"The standby network '{text}' (for {host}) lets every host in it replicate, not one standby: " +
+                                                "give each standby's address, or -AllowNetwork to write a replication line for the whole network.");
                 rules.Add(new HbaReplicationRule(role, network, prefix, requireSsl));
             }
             else if (IPAddress.TryParse(value, out var ip) && !value.Contains('%'))

@@ -153,7 +153,7 @@ public static class Promotion
         var candidate = plan.Chosen.Node;
         var summary = new PromotionSummary { NewPrimary = candidate.Name, OldPrimary = plan.OldPrimary?.Name, OldTimeline = plan.Chosen.Timeline };
         if (request.FenceOldPrimary && plan.OldPrimary is not null)
-            summary.OldPrimaryFenced = Fence(plan.OldPrimary, plan.OldPrimaryAlive, summary, log);
+            summary.OldPrimaryFenced = Fence(plan.OldPrimary, plan.OldPrimaryAlive, candidate, summary, log);
 
         var promoteStart = clock.Elapsed;
         if (plan.AlreadyPromoted)
@@ -246,7 +246,7 @@ public static class Promotion
     /// Stops the old primary if it runs and leaves a standby marker in its data directory, so a restart
     /// (by an init system, or an admin) brings it back in recovery, never as a second primary.
     /// </summary>
-    internal static bool Fence(PgNode oldPrimary, bool alive, PromotionSummary summary, IOperationLog log)
+    internal static bool Fence(PgNode oldPrimary, bool alive, PgNode candidate, PromotionSummary summary, IOperationLog log)
     {
         try
         {
@@ -254,6 +254,7 @@ public static class Promotion
             if (oldPrimary.DataDirectory is null)
                 throw new InvalidOperationException($"The data directory of {oldPrimary.Name} is not known: discover the node before fencing it.");
             using var shell = HostShells.Open(oldPrimary, log);
+            EnsureIsOldPrimary(oldPrimary, candidate, shell);
             if (ServerController.IsRunning(oldPrimary, shell))
             {
                 try { ServerController.Stop(oldPrimary, shell, log, TimeSpan.FromSeconds(30)); }
@@ -274,6 +275,23 @@ public static class Promotion
             log.Warning($"The old primary {oldPrimary.Name} does not answer and could not be fenced ({ex.Message}); make sure it cannot start again as a primary.");
             return false;
         }
+    }
+
+    /// <summary>
+    /// Fencing stops a server and marks its directory: only the old primary's, a cluster of the candidate's system identifier,
+    /// and, where a server runs there, the one on the old primary's port (not another cluster's server on the same host).
+    /// </summary>
+    private static void EnsureIsOldPrimary(PgNode oldPrimary, PgNode candidate, IHostShell shell)
+    {
+        var major = oldPrimary.MajorVersion ?? candidate.MajorVersion ?? throw new InvalidOperationException($"The version of {oldPrimary.Name} is not known.");
+        var target = DataDirectoryGuard.Inspect(shell, oldPrimary.Name, oldPrimary.DataDirectory!, oldPrimary.OsUser,
+            ServerController.TryBinDirectory(oldPrimary, shell, out _, major), major);
+        var where = $"On {oldPrimary.Name}, {target.Path} is {target.Describe(candidate)}";
+        if (target.Kind is not (DataDirectoryKind.Stopped or DataDirectoryKind.RunningPrimary or DataDirectoryKind.RunningStandby) ||
+            candidate.SystemIdentifier is not null && !target.SameCluster(candidate))
+            throw new InvalidOperationException($"{where}: not the old primary of {candidate.Name}'s cluster, so it is not fenced.");
+        if (target.IsRunning && target.PostmasterPort is { } port && port != oldPrimary.Port)
+            throw new InvalidOperationException($"{where}: its server listens on port {port}, not {oldPrimary.Port}, so it is not the old primary and is not fenced.");
     }
 
     private static PgNode? OldPrimaryFromConninfo(IReadOnlyList<StandbyPosition> reachable, IReadOnlyList<PgNode> candidates)

@@ -17,6 +17,8 @@ public sealed class RejoinRequest
     /// <summary>The primary it must follow now.</summary>
     public required PgNode Primary { get; init; }
     public NetworkCredential? Replication { get; init; }
+    /// <summary>The node's data directory, where it was not discovered (a node that is down).</summary>
+    public string? DataDirectory { get; init; }
     /// <summary>A fresh base backup instead of pg_rewind.</summary>
     public bool Reclone { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
@@ -48,18 +50,20 @@ public static class Rejoin
         NodeDiscovery.Discover(primary, log);
         if (primary.Role != NodeRole.Primary)
             throw new InvalidOperationException($"{primary.Name} is not a primary (Role {primary.Role}): give the node to follow as -Primary.");
-        if (node.DataDirectory is null)
+        if (request.DataDirectory is null && node.DataDirectory is null)
         {
             try { NodeDiscovery.Discover(node, log); }
             catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { }
         }
-        var data = node.DataDirectory ?? primary.DataDirectory
+        // Never a guess (the primary's path, say): what is there gets stopped, rewound or replaced.
+        var data = request.DataDirectory ?? node.DataDirectory
             ?? throw new InvalidOperationException($"The data directory of {node.Name} is not known: discover the node while it runs, or give -DataDirectory.");
         node.DataDirectory = data;
         node.ServerVersion ??= primary.ServerVersion;
         node.ServerVersionNumber ??= primary.ServerVersionNumber;
         if (node.MajorVersion != primary.MajorVersion)
             throw new InvalidOperationException($"{node.Name} runs PostgreSQL {node.ServerVersion} but {primary.Name} runs {primary.ServerVersion}: a standby needs the same major.");
+        var target = InspectTarget(node, primary, shell, log);
 
         var position = StandbyPositions.Read(node, log, TimeSpan.FromSeconds(5));
         // Configured to follow is not enough: a standby whose WAL the primary removed is set up right and never streams.
@@ -73,13 +77,16 @@ public static class Rejoin
 
         var replication = request.Replication ?? node.ReplicationCredential ?? primary.ReplicationCredential ?? ReplicationOf(primary, log)
             ?? throw new ArgumentException($"No replication role for {node.Name}: give -Credential.");
-        var running = ServerController.IsRunning(node, shell);
-        var control = ControlData.Read(node, shell);
+        var running = target.IsRunning;
         string? impossible = null;
-        if (control.GetValueOrDefault("Database system identifier") != primary.SystemIdentifier?.ToString())
-            impossible = $"{node.Name} is not a copy of {primary.Name} (system identifiers differ)";
-        else if (control.GetValueOrDefault("wal_log_hints setting") != "on" && control.GetValueOrDefault("Data page checksum version") is null or "0")
-            impossible = $"{node.Name} has neither wal_log_hints nor data checksums, which pg_rewind needs";
+        if (target.Kind is DataDirectoryKind.Empty or DataDirectoryKind.UnfinishedCopy)
+            impossible = $"{node.Name}'s {data} is {target.Describe(primary)}";
+        else
+        {
+            var control = ControlData.Read(node, shell);
+            if (control.GetValueOrDefault("wal_log_hints setting") != "on" && control.GetValueOrDefault("Data page checksum version") is null or "0")
+                impossible = $"{node.Name} has neither wal_log_hints nor data checksums, which pg_rewind needs";
+        }
         if (!request.Reclone && impossible is not null) log.Warning($"pg_rewind cannot be used: {impossible}; taking a new base backup instead.");
 
         var plan = new RejoinPlan
@@ -87,13 +94,13 @@ public static class Rejoin
             Method = request.Reclone || impossible is not null ? RejoinMethod.Reclone : RejoinMethod.Rewind,
             Replication = replication, Running = running, RewindImpossible = impossible,
         };
-        if (running) plan.Steps.Add($"stop the server on {node.Name}");
+        if (running) plan.Steps.Add($"stop the server on {node.Name}: {target.Describe(primary)}");
         if (plan.Method == RejoinMethod.Rewind)
         {
             plan.Steps.Add($"bring {data} to a clean shutdown if it crashed (start it in recovery, stop it)");
             plan.Steps.Add($"pg_rewind {data} from {primary.Name}");
         }
-        else plan.Steps.Add($"replace {data} with a new base backup of {primary.Name}");
+        else plan.Steps.Add($"replace {data} ({target.Describe(primary)}) with a new base backup of {primary.Name}");
         plan.Steps.Add($"configure {node.Name} as a standby of {primary.Name}, start it and check it streams");
         return plan;
     }
@@ -125,6 +132,37 @@ public static class Rejoin
         var slot = node.SlotName ?? SlotNames.FromNodeName(node.Name);
         var follow = StandbyFollow.Prepare(new FollowRequest { Standby = node, Primary = primary, Replication = plan.Replication, SlotName = slot, Timeout = request.Timeout }, shell, log);
         return StandbyFollow.Apply(follow, shell, log);
+    }
+
+    /// <summary>
+    /// What the node's directory holds, checked before anything is stopped: a former member of the primary's cluster (a
+    /// standby, a stopped or crashed copy, or a stray old primary still running on an older timeline), an empty directory or
+    /// an unfinished copy (a reclone fills it). Never the primary's own directory, another cluster, or another major.
+    /// </summary>
+    private static DataDirectoryIdentity InspectTarget(PgNode node, PgNode primary, IHostShell shell, IOperationLog log)
+    {
+        var major = node.MajorVersion!.Value;
+        using var primaryShell = HostShells.Open(primary, log);
+        var target = DataDirectoryGuard.Inspect(shell, node.Name, node.DataDirectory!, node.OsUser,
+            ServerController.TryBinDirectory(node, shell, out _, major), major, primary, primaryShell);
+        var where = $"On {node.Name}, {target.Path} is {target.Describe(primary)}";
+        if (target.Kind is DataDirectoryKind.Empty or DataDirectoryKind.UnfinishedCopy && !target.IsSourcePrimary && !target.OverlapsSourcePrimary)
+            return target;
+        // A stray old primary of this cluster (restarted after a failover, unfenced) is what a rejoin is for, when it is behind
+        // the primary to follow; one on the same or a later timeline may hold the writes to keep.
+        if (target.Kind == DataDirectoryKind.RunningPrimary && target.SameCluster(primary) && !target.IsSourcePrimary && !target.OverlapsSourcePrimary)
+        {
+            if (target.Timeline is { } own && primary.Timeline is { } theirs && own < theirs) return target;
+            throw new InvalidOperationException(
+                $"{where}, not behind {primary.Name} (timeline {primary.Timeline}): it may hold the writes to keep, so it is not stopped. " +
+                "Check which of the two is the primary to keep; stop the other yourself.");
+        }
+        DataDirectoryGuard.EnsureMayReplace(target, primary, force: true, "rewind or replace", "");
+        if (target.Kind == DataDirectoryKind.NotACluster || !target.SameCluster(primary))
+            throw new InvalidOperationException(
+                $"{where}: Restore-PgStandby brings back a former member of {primary.Name}'s cluster, and this is not one. " +
+                "To replace it with a new copy, use Invoke-PgBaseBackup -Force -DataDirectory.");
+        return target;
     }
 
     private static bool Streams(PgNode node, IOperationLog log)

@@ -26,6 +26,11 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
     [Credential]
     public PSCredential? Credential { get; set; }
 
+    /// <summary>The node's data directory, where it cannot be discovered (the node is down). Never guessed.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? DataDirectory { get; set; }
+
     /// <summary>Replace the data directory with a new base backup instead of pg_rewind.</summary>
     [Parameter]
     public SwitchParameter Reclone { get; set; }
@@ -45,6 +50,7 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
                 var request = new RejoinRequest
                 {
                     Node = node, Primary = Primary, Replication = RoleCredential(Credential), Reclone = Reclone,
+                    DataDirectory = DataDirectory,
                     Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
                 };
                 using var shell = RunCore(log => HostShells.Open(node, log));

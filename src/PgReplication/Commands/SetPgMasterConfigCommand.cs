@@ -25,6 +25,10 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
     [ValidateNotNull]
     public object[] Standby { get; set; } = Array.Empty<object>();
 
+    /// <summary>Accept a -Standby network wider than one host (never a /0).</summary>
+    [Parameter]
+    public SwitchParameter AllowNetwork { get; set; }
+
     /// <summary>The replication role; default the one New-PgReplicationUser put on the node.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -118,6 +122,7 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
                     SynchronousCount = SynchronousCount,
                     WalArchive = WalArchive,
                     ListenAddresses = ListenAddress,
+                    AllowNetwork = AllowNetwork,
                 };
                 var plan = RunCore(log => PrimaryConfig.Plan(node, options, log));
                 var approved = plan.Changes.Where(c => ShouldProcess(node.Name, c.Description)).ToList();
