@@ -47,6 +47,10 @@ BeforeDiscovery {
         }
         @{ Case = "Set-PgMasterConfig -Standby 'not an address' (does not parse)"; Run = { $primary | Set-PgMasterConfig -Standby 'not an address' -Confirm:$false } }
         @{ Case = "Set-PgMasterConfig -Standby '10.0.0.0/33' (no such prefix)"; Run = { $primary | Set-PgMasterConfig -Standby '10.0.0.0/33' -Confirm:$false } }
+        # One address per standby: a network wider than one host only with -AllowNetwork, every address there is never.
+        @{ Case = "Set-PgMasterConfig -Standby '0.0.0.0/0' -AllowNetwork (every IPv4 address)"; Run = { $primary | Set-PgMasterConfig -Standby '0.0.0.0/0' -AllowNetwork -Confirm:$false } }
+        @{ Case = "Set-PgMasterConfig -Standby '::/0' -AllowNetwork (every IPv6 address)"; Run = { $primary | Set-PgMasterConfig -Standby '::/0' -AllowNetwork -Confirm:$false } }
+        @{ Case = "Set-PgMasterConfig -Standby '10.0.0.0/8' (a network, without -AllowNetwork)"; Run = { $primary | Set-PgMasterConfig -Standby '10.0.0.0/8' -Confirm:$false } }
         @{ Case = "Set-PgMasterConfig -Standby '-oProxyCommand=id' (resolves to nothing)"; Run = { $primary | Set-PgMasterConfig -Standby '-oProxyCommand=id' -Confirm:$false } }
         @{ Case = "Set-PgMasterConfig -WalArchive '/var/lib/postgresql/../../tmp/archive' (..)"; Run = { $primary | Set-PgMasterConfig -Standby $h2.Address -WalArchive '/var/lib/postgresql/../../tmp/archive' -Confirm:$false } }
         @{ Case = "Set-PgMasterConfig -WalArchive 'archive' (relative, no %p)"; Run = { $primary | Set-PgMasterConfig -Standby $h2.Address -WalArchive 'archive' -Confirm:$false } }

@@ -313,8 +313,8 @@ function Format-ErrorSummary($ErrorRecord) {
 
 # In AfterAll: every test of this block with its outcome, merged into out/reliability/<block>.json (a test the
 # tag filter left out keeps its last result, with the time it was run). A test tagged with an area is in that one.
-function Save-ScenarioResults([ValidateSet('Fault', 'BadInput', 'Secret', 'Access')] [string] $Area) {
-    $areas = 'Fault', 'BadInput', 'Secret', 'Access'
+function Save-ScenarioResults([ValidateSet('Fault', 'WrongTarget', 'BadInput', 'Secret', 'Access')] [string] $Area) {
+    $areas = 'Fault', 'WrongTarget', 'BadInput', 'Secret', 'Access'
     $block = $____Pester.CurrentBlock
     $null = New-Item -ItemType Directory -Force $ReliabilityDirectory
     $path = Join-Path $ReliabilityDirectory (($block.ExpandedName -replace '[^A-Za-z0-9]+', '-').Trim('-') + '.json')

@@ -16,7 +16,7 @@ $files = @(Get-ChildItem -Path $ResultDirectory -Filter '*.json' -ErrorAction Ig
 if ($files.Count -eq 0) { throw "No results in ${ResultDirectory}: run the Faults suite first (build.ps1 -Task Reliability)." }
 $blocks = @($files | ForEach-Object { Get-Content -Raw $_.FullName | ConvertFrom-Json })
 # The suite's order: the files as a reader meets them, faults first.
-$fileOrder = 'BaseBackupFaults.Tests.ps1', 'FailoverFaults.Tests.ps1', 'WalFaults.Tests.ps1', 'BadInput.Tests.ps1', 'SecretsAccess.Tests.ps1'
+$fileOrder = 'BaseBackupFaults.Tests.ps1', 'FailoverFaults.Tests.ps1', 'WalFaults.Tests.ps1', 'WrongTargetFaults.Tests.ps1', 'BadInput.Tests.ps1', 'SecretsAccess.Tests.ps1'
 $rows = @(foreach ($b in $blocks | Sort-Object { [array]::IndexOf($fileOrder, $_.File) }) {
     foreach ($s in $b.Scenarios | Sort-Object Order) { $s | Add-Member -NotePropertyName File -NotePropertyValue $b.File -PassThru -Force }
 })
@@ -50,6 +50,7 @@ function Write-MarkdownTable([object[]] $Items, [string[]] $Header) {
 }
 
 $faults = @($rows | Where-Object Area -EQ 'Fault')
+$wrongTarget = @($rows | Where-Object Area -EQ 'WrongTarget')
 $badInput = @($rows | Where-Object Area -EQ 'BadInput')
 $secrets = @($rows | Where-Object Area -EQ 'Secret')
 $access = @($rows | Where-Object Area -EQ 'Access')
@@ -84,6 +85,7 @@ $lines = @(
     '| What | Count |'
     '| --- | --- |'
     "| Faults survived | $(Get-Tally $faults) |"
+    "| Destructive steps aimed at the wrong place, refused with nothing changed | $(Get-Tally $wrongTarget) |"
     "| Bad inputs tried | $($badInput.Count): $($refusals.Count) refused before anything changed, $($badInput.Count - $refusals.Count) accepted and working where PostgreSQL allows them; $(Get-Tally $badInput) |"
     "| Acknowledged writes lost | $promisedLost of $promisedAcked where the mode promises none (synchronous replication, switchovers); asynchronous: $asyncLost of $asyncAcked lost at the crash (measured, not promised) |"
     "| Secrets checks | $(Get-Tally $secrets) |"
@@ -92,6 +94,16 @@ $lines = @(
     '## Faults'
     ''
     Write-MarkdownTable $faults 'Scenario', 'What the module does'
+    ''
+    '## A destructive step aimed at the wrong place'
+    ''
+    'Each step would stop, empty, rewind or reconfigure a data directory that is not the one it may touch. Before'
+    'anything is changed the module identifies what is there (postmaster.pid and its process, pg_control, the standby'
+    'marker, where the directory really is); the step is refused naming the host and what it found. The primary''s'
+    'configuration files, pid file and relation files are hashed before and after, its rows read back, and it still'
+    'takes a write.'
+    ''
+    Write-MarkdownTable $wrongTarget 'Aimed at', 'What the module does'
     ''
     '## Bad input'
     ''
