@@ -6,6 +6,8 @@
     dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 .EXAMPLE
     dotnet pwsh ./build.ps1 -Task Test -Matrix -Tag Majors    # every major 10..18 on the lab, then the docs
+.EXAMPLE
+    dotnet pwsh ./build.ps1 -Task Test -SkipLab    # no root: every test but the lab's and the xUnit sshd ones
 #>
 [CmdletBinding()]
 param(
@@ -16,7 +18,8 @@ param(
     # Also run the long suites (tagged Full); .ci/run leaves them out to stay under its time budget.
     # Reliability: the fault suite (tag Faults) on the lab, then docs/reliability.md from its results.
     [switch] $Full,
-    # Pester tags to run (default: all); e.g. -Tag Surface to skip the lab.
+    # Pester tags to run (default: all, with the xUnit projects); -Tag picks Pester tests only, e.g. -Tag Surface
+    # (module, help and views: no server, no package, no root).
     [string[]] $Tag,
     [string[]] $ExcludeTag,
     # Demo: keep the clusters running and print how to connect.
@@ -25,7 +28,10 @@ param(
     # results then become docs/matrix-results.json and the generated docs (as -Task Docs).
     [switch] $Matrix,
     # Bench: one run of each case on small data, written under out/bench-quick (what .ci/run does).
-    [switch] $Quick
+    [switch] $Quick,
+    # Test: leave out what needs root, the lab (Pester tag Acceptance) and the xUnit tests against a throwaway sshd
+    # (Category=Sshd); the summary says so. Without it, a test that cannot run on this machine fails the run.
+    [switch] $SkipLab
 )
 
 $ErrorActionPreference = 'Stop'
@@ -34,11 +40,21 @@ $Root = $PSScriptRoot
 $Out = Join-Path $Root 'out'
 $ModuleDir = Join-Path $Out 'PgReplication'
 $Cache = Join-Path $Root '.cache'
+# What each task needs from the machine, and its install (tools/Prerequisites.ps1).
+. (Join-Path $Root 'tools/Prerequisites.ps1')
 
 function Invoke-Native {
     param([string] $FilePath, [string[]] $ArgumentList)
     & $FilePath @ArgumentList
     if ($LASTEXITCODE -ne 0) { throw "'$FilePath $($ArgumentList -join ' ')' failed with exit code $LASTEXITCODE." }
+}
+
+# Before anything else: what this task needs from the machine is there, installed now (root on Debian), or the
+# task stops here naming the packages and the command that installs them.
+function Confirm-Prerequisite {
+    $scope = Get-PrerequisiteScope -Task $Task -Tag $Tag -ExcludeTag $ExcludeTag -SkipLab:$SkipLab
+    $stop = Install-MissingPrerequisite -Task $Task -Scope $scope
+    if ($stop) { Write-Host $stop -ForegroundColor Red; exit 1 }
 }
 
 function Invoke-Build {
@@ -74,30 +90,48 @@ function Install-Pester {
 function Get-TrxCounts([string] $Path) {
     [xml] $trx = Get-Content -Raw $Path
     $c = $trx.TestRun.ResultSummary.Counters
-    $failures = @($trx.TestRun.Results.UnitTestResult | Where-Object outcome -ne 'Passed' | Where-Object outcome -ne 'NotExecuted' |
-        ForEach-Object {
-            $message = "$($_.Output.ErrorInfo.Message)" -replace '\s+', ' '
-            '{0}: {1}' -f $_.testName, $message.Substring(0, [Math]::Min(300, $message.Length))
-        })
-    [pscustomobject]@{ Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted; Failures = $failures }
+    # Name and message of a result: a failure's error, or a skip's reason (the trx counters leave skips out).
+    $describe = {
+        $node = $_.SelectSingleNode('*[local-name()="Output"]/*[local-name()="ErrorInfo"]/*[local-name()="Message"]')
+        $message = $(if ($node) { $node.InnerText } else { '' }) -replace '\s+', ' '
+        '{0}: {1}' -f $_.testName, $message.Substring(0, [Math]::Min(300, $message.Length))
+    }
+    $results = @($trx.TestRun.Results.UnitTestResult)
+    $failures = @($results | Where-Object outcome -NotIn 'Passed', 'NotExecuted' | ForEach-Object $describe)
+    $skips = @($results | Where-Object outcome -EQ 'NotExecuted' | ForEach-Object $describe)
+    [pscustomobject]@{
+        Passed = [int]$c.passed; Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+        Skipped = $skips.Count; Failures = $failures; Skips = $skips
+    }
+}
+
+# The last line of a test task, which CI reads: "N passed, N failed", and ", N skipped" when anything was.
+function Format-Counts([int] $Passed, [int] $Failed, [int] $Skipped) {
+    "$Passed passed, $Failed failed" + $(if ($Skipped) { ", $Skipped skipped" } else { '' })
 }
 
 function Invoke-Test {
+    Confirm-Prerequisite
     Invoke-Build
     $results = Join-Path $Out 'test-results'
     if (Test-Path $results) { Remove-Item $results -Recurse -Force }
     New-Item -ItemType Directory -Force $results | Out-Null
-    $passed = 0; $failed = 0; $failures = @()
+    $passed = 0; $failed = 0; $skipped = 0; $failures = @(); $skips = @()
 
-    foreach ($project in 'PgReplication.Core.Tests', 'PgReplication.Tests') {
+    # -Tag picks Pester tests: the xUnit projects run when no tag is asked for. -SkipLab leaves out their sshd tests.
+    $xunitProjects = @('PgReplication.Core.Tests', 'PgReplication.Tests')
+    if ($Tag) { $xunitProjects = @(); Write-Host '== xUnit: not run (-Tag picks Pester tests only)' -ForegroundColor Cyan }
+    foreach ($project in $xunitProjects) {
         Write-Host "== xUnit: $project" -ForegroundColor Cyan
         $trx = Join-Path $results "$project.trx"
-        & dotnet test (Join-Path $Root "tests/$project/$project.csproj") -c $Configuration --no-build --nologo `
+        $filter = if ($SkipLab) { @('--filter', 'Category!=Sshd') } else { @() }
+        & dotnet test (Join-Path $Root "tests/$project/$project.csproj") -c $Configuration --no-build --nologo @filter `
             --logger "trx;LogFileName=$trx" --logger 'console;verbosity=normal'
         if (Test-Path $trx) {
             $counts = Get-TrxCounts $trx
-            $passed += $counts.Passed; $failed += $counts.Failed; $failures += $counts.Failures
-            Write-Host "   $project : $($counts.Passed) passed, $($counts.Failed) failed"
+            $passed += $counts.Passed; $failed += $counts.Failed; $skipped += $counts.Skipped
+            $failures += $counts.Failures; $skips += $counts.Skips
+            Write-Host "   $project : $(Format-Counts $counts.Passed $counts.Failed $counts.Skipped)"
         }
         else {
             Write-Host "   $project : no result file (the run itself failed)" -ForegroundColor Red
@@ -119,10 +153,12 @@ function Invoke-Test {
         '-PesterModules', $modules, '-ResultPath', $pesterOut)
     if ($Tag) { $pesterArgs += @('-Tag', ($Tag -join ',')) }
     if ($exclude) { $pesterArgs += @('-ExcludeTag', ($exclude -join ',')) }
+    if ($SkipLab) { $pesterArgs += '-SkipLab' }
     & dotnet @pesterArgs
     if (Test-Path $pesterOut) {
         $p = Get-Content -Raw $pesterOut | ConvertFrom-Json
-        $passed += $p.Passed; $failed += $p.Failed; $failures += @($p.Failures)
+        $passed += $p.Passed; $failed += $p.Failed; $skipped += $p.Skipped
+        $failures += @($p.Failures | Where-Object { $_ }); $skips += @($p.Skips | Where-Object { $_ })
         Write-Host "   Pester : $($p.Passed) passed, $($p.Failed) failed, $($p.Skipped) skipped"
     }
     else {
@@ -134,15 +170,21 @@ function Invoke-Test {
         else { Write-Host '   Matrix : not every major ran; the docs keep the last full run' -ForegroundColor Yellow }
     }
 
-    # The failed tests again, last but one: CI shows the end of the log.
+    # The skipped tests with their reasons, then the failed ones, then what ran and the counts: CI shows the end of the log.
+    foreach ($skip in $skips) { Write-Host "   SKIPPED $skip" -ForegroundColor Yellow }
     foreach ($failure in $failures) { Write-Host "   FAILED $failure" -ForegroundColor Red }
-    Write-Host "$passed passed, $failed failed"
+    $ran = "Tags run: $(if ($Tag) { $Tag -join ', ' } else { 'all' })" + $(if ($exclude) { " (excluded: $($exclude -join ', '))" } else { '' })
+    if ($Tag) { $ran += '; no xUnit (-Tag)' }
+    if ($SkipLab) { $ran += '; lab left out (-SkipLab: no tag Acceptance, no xUnit Category=Sshd)' }
+    Write-Host $ran
+    Write-Host (Format-Counts $passed $failed $skipped)
     if ($failed -gt 0) { exit 1 }
 }
 
 # The fault, bad-input and secrets suite (tests/Acceptance/Faults) alone, then docs/reliability.md from what it
 # recorded (out/reliability): the document is generated, never typed.
 function Invoke-Reliability {
+    Confirm-Prerequisite
     Invoke-Build
     Write-Host '== Pester: Faults' -ForegroundColor Cyan
     $modules = Install-Pester
@@ -155,12 +197,13 @@ function Invoke-Reliability {
     & dotnet @pesterArgs
     Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/Acceptance/Faults/Write-ReliabilityReport.ps1'))
     $p = Get-Content -Raw $pesterOut | ConvertFrom-Json
-    Write-Host "$($p.Passed) passed, $($p.Failed) failed"
+    Write-Host (Format-Counts $p.Passed $p.Failed $p.Skipped)
     if ($p.Failed -gt 0) { exit 1 }
 }
 
 # The main job, locally: a primary and two streaming hot standbys on 127.0.0.1, built by the cmdlets.
 function Invoke-Demo {
+    Confirm-Prerequisite
     Invoke-Build
     Write-Host '== Demo' -ForegroundColor Cyan
     $demoArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tests/Demo/Invoke-PgReplicationDemo.ps1'),
@@ -182,6 +225,7 @@ function Invoke-Docs([string] $NewResultPath) {
 
 # PgReplication against the raw commands and repmgr on a lab it makes (needs root): docs/benchmarks.md.
 function Invoke-Bench {
+    Confirm-Prerequisite
     Invoke-Build
     Write-Host '== Bench' -ForegroundColor Cyan
     $benchArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'bench/Invoke-PgBenchmark.ps1'), '-ModulePath', $ModuleDir)

@@ -8,7 +8,9 @@ param(
     [Parameter(Mandatory)] [string] $PesterModules,
     [Parameter(Mandatory)] [string] $ResultPath,
     [string] $Tag,        # comma-separated (passed through a native command line)
-    [string] $ExcludeTag
+    [string] $ExcludeTag,
+    # The user asked to leave out the lab (every test tagged Acceptance); without it a lab test that cannot run here fails.
+    [switch] $SkipLab
 )
 $ErrorActionPreference = 'Stop'
 $env:PSModulePath = $PesterModules + [IO.Path]::PathSeparator + $env:PSModulePath
@@ -25,7 +27,8 @@ $config.TestResult.Enabled = $true
 $config.TestResult.OutputFormat = 'JUnitXml'
 $config.TestResult.OutputPath = [IO.Path]::ChangeExtension($ResultPath, '.junit.xml')
 if ($Tag) { $config.Filter.Tag = $Tag -split ',' }
-if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag -split ',' }
+$exclude = @($ExcludeTag -split ',' | Where-Object { $_ }) + @(if ($SkipLab) { 'Acceptance' })
+if ($exclude) { $config.Filter.ExcludeTag = $exclude }
 
 $result = Invoke-Pester -Configuration $config
 # A container that failed to run at all (a syntax error, a throwing file) counts as a failure too.
@@ -38,9 +41,17 @@ $failures = @(
     }
     foreach ($container in $result.FailedContainers) { '{0}: the file did not run' -f $container.Item }
 )
+# And what was skipped, with the reason the test gave (Set-ItResult -Skipped -Because).
+$skips = @(
+    foreach ($test in $result.Skipped) {
+        $reason = if ("$($test.ErrorRecord)" -match 'is skipped, because (.+)') { $Matches[1].Trim() } else { 'no reason given' }
+        '{0}: {1}' -f $test.ExpandedPath, $reason
+    }
+)
 [pscustomobject]@{
     Passed   = $result.PassedCount
     Failed   = $result.FailedCount + $failedBlocks
     Skipped  = $result.SkippedCount
     Failures = $failures
+    Skips    = $skips
 } | ConvertTo-Json | Set-Content -Path $ResultPath

@@ -2,13 +2,6 @@
 # Restore-PgStandby (pg_rewind and -Reclone), Invoke-PgSwitchover under a write load, -FenceOldPrimary, and
 # clients that follow the primary with the strings of Get-PgConnectionString. One lab, one story: each It
 # starts from the cluster the one before it left.
-BeforeDiscovery {
-    Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
-    $support = Test-PgLabSupported -Detailed
-    $script:SkipLab = (-not $support.Supported) -and ($env:CI -ne 'true')
-    if ($SkipLab) { Write-Warning "Failover acceptance tests skipped: $($support.Reason)" }
-}
-
 BeforeAll {
     Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
     Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1') -Force
@@ -53,7 +46,7 @@ BeforeAll {
     }
 }
 
-Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clients' -Tag Acceptance, Failover -Skip:$SkipLab {
+Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clients' -Tag Acceptance, Failover {
     BeforeAll {
         $lab = New-PgLab -HostCount 3 -Layout Upstream, Upstream, Upstream -NoCluster 2, 3
         $h1, $h2, $h3 = $lab.Hosts

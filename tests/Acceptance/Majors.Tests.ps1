@@ -9,10 +9,6 @@
 # Install-PgLabMajor (no client programs: the copy goes by -Method Rsync). Per major the outcome and times
 # go to $env:PGREPLICATION_MAJORS_RESULT (JSON), which build.ps1 -Task Docs turns into docs/versions.md.
 BeforeDiscovery {
-    Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
-    $support = Test-PgLabSupported -Detailed
-    $script:SkipLab = (-not $support.Supported) -and ($env:CI -ne 'true')
-    if ($SkipLab) { Write-Warning "Majors acceptance tests skipped: $($support.Reason)" }
     $majors = if ($env:PGREPLICATION_MAJORS) { $env:PGREPLICATION_MAJORS -split ',' | ForEach-Object { [int] $_.Trim() } } else { 11, 13, 15, 16, 18 }
     $script:Cases = @($majors | ForEach-Object { @{ Major = $_ } })
 }
@@ -73,7 +69,7 @@ BeforeAll {
     }
 }
 
-Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptance, Majors -ForEach $Cases -Skip:$SkipLab {
+Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptance, Majors -ForEach $Cases {
     BeforeAll {
         $run = @{
             Major = $Major; Clock = [Diagnostics.Stopwatch]::StartNew(); StepClock = [Diagnostics.Stopwatch]::new()

@@ -3,20 +3,10 @@
 # PostgreSQL, in both layouts (Debian pg_ctlcluster, upstream pg_ctl). Host 3 has no cluster: it is the standby
 # address that pg_hba.conf lets in; the other primary's address is the one it keeps out.
 BeforeDiscovery {
-    $script:LabModule = Join-Path $PSScriptRoot '../Lab/PgLab.psd1'
-    $script:SkipLab = $true
-    if (Test-Path $LabModule) {
-        Import-Module $LabModule -Force
-        $support = Test-PgLabSupported -Detailed
-        $script:SkipLab = (-not $support.Supported) -and ($env:CI -ne 'true')
-        if ($SkipLab) { Write-Warning "Primary-side acceptance tests skipped: $($support.Reason)" }
-    }
-    else { Write-Warning 'Primary-side acceptance tests skipped: the lab (tests/Lab/PgLab.psd1) is not here.' }
     $script:Layouts = @(@{ Index = 0; Other = 1; Layout = 'Debian' }, @{ Index = 1; Other = 0; Layout = 'Upstream' })
 }
 
 BeforeAll {
-    if ($SkipLab) { return }
     $modulePath = if ($env:PGREPLICATION_MODULE) { $env:PGREPLICATION_MODULE } else { Join-Path $PSScriptRoot '../../out/PgReplication' }
     Import-Module (Join-Path $modulePath 'PgReplication.psd1') -Force
     Import-Module (Join-Path $PSScriptRoot '../Lab/PgLab.psd1') -Force
@@ -57,7 +47,7 @@ AfterAll {
     if ($script:lab) { Remove-PgLab -Lab $script:lab }
 }
 
-Describe 'New-PgReplicationUser on a <Layout> primary' -Tag Acceptance, Primary -Skip:$SkipLab -ForEach $Layouts {
+Describe 'New-PgReplicationUser on a <Layout> primary' -Tag Acceptance, Primary -ForEach $Layouts {
     BeforeAll {
         $h = $lab.Hosts[$Index]
         $node = New-LabNode $h
@@ -99,7 +89,7 @@ Describe 'New-PgReplicationUser on a <Layout> primary' -Tag Acceptance, Primary 
     }
 }
 
-Describe 'Set-PgMasterConfig on a <Layout> primary' -Tag Acceptance, Primary -Skip:$SkipLab -ForEach $Layouts {
+Describe 'Set-PgMasterConfig on a <Layout> primary' -Tag Acceptance, Primary -ForEach $Layouts {
     BeforeAll {
         $h = $lab.Hosts[$Index]
         $other = $lab.Hosts[$Other]

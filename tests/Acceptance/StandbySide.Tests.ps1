@@ -1,12 +1,5 @@
 # The standby side on real hosts: Invoke-PgBaseBackup | Enable-PgHotStandby | Test-PgReplication over SSH,
 # on both layouts, with the faults and secrets checks of the standby-side issue.
-BeforeDiscovery {
-    Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
-    $support = Test-PgLabSupported -Detailed
-    $script:SkipLab = (-not $support.Supported) -and ($env:CI -ne 'true')
-    if ($SkipLab) { Write-Warning "Standby-side acceptance tests skipped: $($support.Reason)" }
-}
-
 BeforeAll {
     Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
     Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1') -Force
@@ -33,7 +26,7 @@ BeforeAll {
     }
 }
 
-Describe 'Standby side: Debian primary, two standbys over SSH' -Tag Acceptance, StandbySide -Skip:$SkipLab {
+Describe 'Standby side: Debian primary, two standbys over SSH' -Tag Acceptance, StandbySide {
     BeforeAll {
         $lab = New-PgLab -HostCount 3 -Layout Debian, Debian, Upstream -NoCluster 2, 3
         $h1, $h2, $h3 = $lab.Hosts
@@ -159,7 +152,7 @@ Describe 'Standby side: Debian primary, two standbys over SSH' -Tag Acceptance, 
     }
 }
 
-Describe 'Standby side: Upstream primary, Rsync method, and a backup cut off' -Tag Acceptance, StandbySide -Skip:$SkipLab {
+Describe 'Standby side: Upstream primary, Rsync method, and a backup cut off' -Tag Acceptance, StandbySide {
     BeforeAll {
         $lab = New-PgLab -HostCount 3 -Layout Upstream, Upstream, Upstream -NoCluster 2, 3
         $h1, $h2, $h3 = $lab.Hosts

@@ -2,7 +2,7 @@
 # both hosts hashed, and the roles and slots listed, before and after), and the odd role names and passwords
 # PostgreSQL allows are accepted and work: they log in for replication, and stream.
 BeforeDiscovery {
-    . "$PSScriptRoot/FaultSuite.ps1"; $script:SkipLab = Test-LabSkipped
+    . "$PSScriptRoot/FaultSuite.ps1"
 
     $lf = "`n"; $cr = "`r"; $nul = [string] [char] 0
     # What an ssh option would create if anything ran it.
@@ -99,7 +99,7 @@ BeforeDiscovery {
 
 BeforeAll { . "$PSScriptRoot/FaultSuite.ps1" -WithModule }
 
-Describe 'Bad input' -Tag Acceptance, Faults -Skip:$SkipLab {
+Describe 'Bad input' -Tag Acceptance, Faults {
     BeforeAll {
         $lab = New-PgLab -HostCount 2 -Layout Debian, Debian -NoCluster 2
         $h1, $h2 = $lab.Hosts

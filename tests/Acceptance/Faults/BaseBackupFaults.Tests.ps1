@@ -2,11 +2,11 @@
 # frozen sshd ends within its timeout with an error naming the host, leaves nothing that starts as a primary, and
 # the same command run again succeeds. The copy is slowed down (a token bucket on the primary's link) so that the
 # fault lands in the middle of it.
-BeforeDiscovery { . "$PSScriptRoot/FaultSuite.ps1"; $script:SkipLab = Test-LabSkipped }
+BeforeDiscovery { . "$PSScriptRoot/FaultSuite.ps1" }
 
 BeforeAll { . "$PSScriptRoot/FaultSuite.ps1" -WithModule }
 
-Describe 'Faults during a base backup' -Tag Acceptance, Faults -Skip:$SkipLab {
+Describe 'Faults during a base backup' -Tag Acceptance, Faults {
     BeforeAll {
         $lab = New-PgLab -HostCount 2 -Layout Upstream, Upstream -NoCluster 2
         $h1, $h2 = $lab.Hosts

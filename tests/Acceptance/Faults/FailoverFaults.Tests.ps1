@@ -2,11 +2,11 @@
 # restarted after a failover, the primary partitioned from its standbys while alive, and switchovers under load.
 # A client that follows the primary records every acknowledged id; each scenario counts those missing on the new
 # primary. One lab, one story: each It starts from the cluster the one before left.
-BeforeDiscovery { . "$PSScriptRoot/FaultSuite.ps1"; $script:SkipLab = Test-LabSkipped }
+BeforeDiscovery { . "$PSScriptRoot/FaultSuite.ps1" }
 
 BeforeAll { . "$PSScriptRoot/FaultSuite.ps1" -WithModule }
 
-Describe 'Faults around a failover' -Tag Acceptance, Faults -Skip:$SkipLab {
+Describe 'Faults around a failover' -Tag Acceptance, Faults {
     BeforeAll {
         $lab = New-PgLab -HostCount 3 -Layout Upstream, Upstream, Upstream -NoCluster 2, 3
         $h1, $h2, $h3 = $lab.Hosts

@@ -9,14 +9,6 @@ $FaultSuiteFile = $PSCommandPath
 $ReliabilityDirectory = [IO.Path]::GetFullPath((Join-Path $PSScriptRoot '../../../out/reliability'))
 $ScenarioData = @{}
 
-# For BeforeDiscovery: as the lab's own tests, skip outside CI on a machine that cannot run the lab; fail under CI=true.
-function Test-LabSkipped {
-    $support = Test-PgLabSupported -Detailed
-    $skip = (-not $support.Supported) -and ($env:CI -ne 'true')
-    if ($skip) { Write-Warning "Fault tests skipped: $($support.Reason)" }
-    $skip
-}
-
 function Import-PgReplicationModule {
     $path = if ($env:PGREPLICATION_MODULE) { $env:PGREPLICATION_MODULE } else { Join-Path $PSScriptRoot '../../../out/PgReplication' }
     Import-Module (Join-Path $path 'PgReplication.psd1') -Force -Global

@@ -2,11 +2,11 @@
 # crash, a rejoin with pg_rewind) with -Verbose -Debug, all streams captured, while a sampler reads every process's
 # command line on the machine and pg_stat_activity on every host every 50 ms. Then the replication and admin
 # passwords are looked for everywhere they must not be, and the access rules are tried from the hosts themselves.
-BeforeDiscovery { . "$PSScriptRoot/FaultSuite.ps1"; $script:SkipLab = Test-LabSkipped }
+BeforeDiscovery { . "$PSScriptRoot/FaultSuite.ps1" }
 
 BeforeAll { . "$PSScriptRoot/FaultSuite.ps1" -WithModule }
 
-Describe 'Secrets and access' -Tag Acceptance, Faults -Skip:$SkipLab {
+Describe 'Secrets and access' -Tag Acceptance, Faults {
     BeforeAll {
         $startedAt = [DateTime]::Now
         $lab = New-PgLab -HostCount 3 -Layout Debian, Debian, Debian -NoCluster 2, 3

@@ -1,11 +1,11 @@
 # Issue 9, faults 7 to 9: WAL removed before a standby fetched it (without a slot, and a slot past
 # max_slot_wal_keep_size), an archive target that cannot be written, and a data directory of another cluster.
 # Debian layout for the cluster (config in /etc), an Upstream host with a cluster of its own for the last.
-BeforeDiscovery { . "$PSScriptRoot/FaultSuite.ps1"; $script:SkipLab = Test-LabSkipped }
+BeforeDiscovery { . "$PSScriptRoot/FaultSuite.ps1" }
 
 BeforeAll { . "$PSScriptRoot/FaultSuite.ps1" -WithModule }
 
-Describe 'Faults of WAL, archive and identity' -Tag Acceptance, Faults -Skip:$SkipLab {
+Describe 'Faults of WAL, archive and identity' -Tag Acceptance, Faults {
     BeforeAll {
         $lab = New-PgLab -HostCount 3 -Layout Debian, Debian, Upstream -NoCluster 2
         $h1, $h2, $h3 = $lab.Hosts
