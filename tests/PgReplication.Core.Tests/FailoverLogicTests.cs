@@ -87,6 +87,22 @@ public sealed class FailoverLogicTests
     }
 
     [Fact]
+    public void The_entry_written_comes_before_a_wildcard_line_so_libpq_uses_it()
+    {
+        // A cluster built by hand: a stale wildcard line for the role, first in the file.
+        var file = "*:*:*:replicator:stale\n10.0.0.9:5432:*:other:keep\n";
+        Assert.False(PassFile.Contains(file, "10.0.0.2", 5432, "replicator", "fresh"));
+        var updated = PassFile.Upsert(file, "10.0.0.2", 5432, "*", "replicator", "fresh");
+        Assert.Equal("fresh", PassFile.Find(updated, "10.0.0.2", 5432, "replicator"));
+        Assert.True(PassFile.Contains(updated, "10.0.0.2", 5432, "replicator", "fresh"));
+        Assert.Equal("stale", PassFile.Find(updated, "10.0.0.3", 5432, "replicator")); // other lines kept
+        Assert.Equal("keep", PassFile.Find(updated, "10.0.0.9", 5432, "other"));
+        // Written again: still one entry for that key.
+        var twice = PassFile.Upsert(updated, "10.0.0.2", 5432, "*", "replicator", "fresh");
+        Assert.Single(twice.Split('\n'), l => l.StartsWith("10.0.0.2:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_passfile_line_round_trips_through_find_with_any_password()
     {
         foreach (var password in new[] { "plain", "co:lon", "back\\slash", "ünï cødé $ 'q'", "trailing\\" })

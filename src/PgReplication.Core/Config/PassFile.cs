@@ -12,18 +12,21 @@ public static class PassFile
         return string.Join(':', fields.Select(Escape));
     }
 
-    /// <summary>The file with the entry for host:port:database:user replaced (or added); other lines kept.</summary>
+    /// <summary>
+    /// The file with the entry for host:port:database:user replaced, first: libpq takes the first line that matches, so an
+    /// entry after a wildcard line (*:*:*:replicator:old) would never be used. Other lines are kept, in their order.
+    /// </summary>
     public static string Upsert(string existing, string host, int port, string database, string user, string password)
     {
         var key = string.Join(':', new[] { host, port.ToString(System.Globalization.CultureInfo.InvariantCulture), database, user }.Select(Escape)) + ":";
         var lines = existing.Split('\n').Where(l => l.Length > 0 && !l.StartsWith(key, StringComparison.Ordinal)).ToList();
-        lines.Add(Line(host, port, database, user, password));
+        lines.Insert(0, Line(host, port, database, user, password));
         return string.Join('\n', lines) + "\n";
     }
 
-    /// <summary>True when the file already holds exactly this entry.</summary>
-    public static bool Contains(string existing, string host, int port, string database, string user, string password) =>
-        existing.Split('\n').Contains(Line(host, port, database, user, password));
+    /// <summary>True when a replication connection to host:port as user would use exactly this password (the entry, or an earlier line with it).</summary>
+    public static bool Contains(string existing, string host, int port, string user, string password) =>
+        Find(existing, host, port, user) == password;
 
     /// <summary>
     /// The password libpq would use for host:port:user (database wildcard or "replication"), or null:

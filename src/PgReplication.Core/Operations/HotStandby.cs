@@ -79,7 +79,7 @@ public static class HotStandby
                 $"On {standby.Name}, {data} belongs to another cluster (system identifier {standbySysid}), not to {primary.Name} (system identifier {primarySysid}): " +
                 $"it cannot be its standby. Copy {primary.Name} into it first (Invoke-PgBaseBackup -Force).");
 
-        var passFileChange = !PassFile.Contains(passFileText.Join(), primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
+        var passFileChange = !PassFile.Contains(passFileText.Join(), primary.ComputerName, primary.Port, request.Replication.UserName, request.Replication.Password);
 
         var slot = request.SlotName ?? standby.SlotName;
         if (slot is not null) SlotNames.Validate(slot);

@@ -40,6 +40,7 @@ public static class ReplicationCheck
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() ELSE false END AS replay_paused,
                (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier,
                pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name,
+               pg_catalog.current_setting('cluster_name') AS cluster_name, pg_catalog.host(pg_catalog.inet_server_addr()) AS server_addr,
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn
         FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
         """;
@@ -93,15 +94,29 @@ public static class ReplicationCheck
             var (senders, archiverFailing, primaryLsn, wal, primaryTimeline) = (reading.Senders!, reading.ArchiverFailing, reading.Lsn, reading.Wal!, primary.Timeline);
 
             var mine = standbys.Where(s => Follows(s, primary)).ToList();
+            // What names the standby for sure first (its slot, an application_name its conninfo gives it), then, for the
+            // rest (a standby built by hand: no slot, application_name "walreceiver"), its address.
+            var rows = new Dictionary<PgNode, SqlRow?>();
             foreach (var standby in mine)
             {
-                var (facts, error) = standbyReads[standby];
+                var facts = standbyReads[standby].Facts;
                 var appName = facts is null ? null : ApplicationName(facts.Text("conninfo"));
-                var slot = facts?.Text("receiver_slot") ?? facts?.Text("primary_slot_name") ?? standby.SlotName;
+                var slot = facts?.Text("receiver_slot") ?? NullIfEmpty(facts?.Text("primary_slot_name")) ?? standby.SlotName;
                 var row = senders.FirstOrDefault(r => slot is { Length: > 0 } && r.Text("slot_name") == slot)
                           ?? senders.FirstOrDefault(r => appName is not null && r.Text("application_name") == appName);
                 if (row is not null) claimed.Add((primary, row.Get<int>("pid")));
-                results.Add(Build(standby.Name, standby, primary, row, facts, error, primaryTimeline, archiverFailing, primaryLsn, wal, options));
+                rows[standby] = row;
+            }
+            foreach (var standby in mine.Where(s => rows[s] is null))
+            {
+                var row = SenderByAddress(senders.Where(r => !claimed.Contains((primary, r.Get<int>("pid")))).ToList(), standby, standbyReads[standby].Facts);
+                if (row is not null) claimed.Add((primary, row.Get<int>("pid")));
+                rows[standby] = row;
+            }
+            foreach (var standby in mine)
+            {
+                var (facts, error) = standbyReads[standby];
+                results.Add(Build(standby.Name, standby, primary, rows[standby], facts, error, primaryTimeline, archiverFailing, primaryLsn, wal, options));
             }
             // Standbys that the primary shows but that were not given.
             foreach (var row in senders.Where(r => givenPrimaries.Contains(primary) && !claimed.Contains((primary, r.Get<int>("pid")))))
@@ -114,6 +129,38 @@ public static class ReplicationCheck
             results.Add(Unreachable(orphan, null, $"no primary is known for {orphan.Name}: give the primary node too"));
         results.AddRange(SplitBrain(givenPrimaries));
         return results;
+    }
+
+    /// <summary>
+    /// The WAL sender of a standby that has no slot and no application_name of its own (built by hand): one whose client
+    /// address is the standby's, under the name its WAL receiver gives itself (cluster_name, else "walreceiver"), without
+    /// a slot (a slot would be another standby's); of several (two standbys on one host), the one at the standby's own
+    /// replay position. Never one that merely carries a shared name.
+    /// </summary>
+    internal static SqlRow? SenderByAddress(IReadOnlyList<SqlRow> senders, PgNode standby, SqlRow? facts)
+    {
+        if (facts is null) return null;
+        var addresses = AddressesOf(standby.ComputerName);
+        if (NullIfEmpty(facts.Text("server_addr")) is { } own) addresses.Add(own);
+        var name = ApplicationName(facts.Text("conninfo")) ?? NullIfEmpty(facts.Text("cluster_name")) ?? "walreceiver";
+        var candidates = senders.Where(r => r.Text("client_addr") is { } client && addresses.Contains(client) &&
+                                            r.Text("application_name") == name && r.Text("slot_name") is null).ToList();
+        if (candidates.Count <= 1) return candidates.FirstOrDefault();
+        var replayed = facts.Text("standby_replay_lsn");
+        return candidates.OrderBy(r => Lsn.Distance(r.Text("replay_lsn"), replayed) is { } d ? Math.Abs(d) : long.MaxValue).First();
+    }
+
+    private static HashSet<string> AddressesOf(string computerName)
+    {
+        var addresses = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var bare = computerName.Trim('[', ']');
+        if (System.Net.IPAddress.TryParse(bare, out var ip)) addresses.Add(ip.ToString());
+        else
+        {
+            try { foreach (var a in System.Net.Dns.GetHostAddresses(bare)) addresses.Add((a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).ToString()); }
+            catch (System.Net.Sockets.SocketException) { }
+        }
+        return addresses;
     }
 
     /// <summary>
@@ -212,7 +259,7 @@ public static class ReplicationCheck
         if (standby is not null)
             checks.Add(new("connected", standbyError is null, standbyError ?? $"{standby.Name} answers"));
         checks.Add(new("streaming", state == "streaming",
-            row is null ? $"{primary.Name} shows no WAL sender for {name}" : $"state is {state}"));
+            row is null ? $"{primary.Name} shows no WAL sender for {name} (matched by its slot, its application_name, or its address)" : $"state is {state}"));
         // Not streaming: say so when the reason is WAL the primary no longer has.
         if (row is null && facts is not null && slotWalStatus is null or "lost" && WalRemoved(facts.Text("standby_replay_lsn"), wal.OldestSegment, wal.SegmentBytes))
             checks.Add(new("WAL still on the primary", false,

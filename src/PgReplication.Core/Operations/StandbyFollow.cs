@@ -194,7 +194,11 @@ public static class StandbyFollow
             : $"{standby.Name} is on timeline {standbyTli}, which is not in the history of {primary.Name}'s timeline {primaryTli}.");
     }
 
-    /// <summary>The replication role the standby uses now: user from its primary_conninfo, password from its passfile.</summary>
+    /// <summary>
+    /// The replication role the standby uses now, found where libpq finds it: the user in its primary_conninfo (else its OS
+    /// user), the password in primary_conninfo itself, else the first matching line of the passfile it names (else
+    /// ~/.pgpass). A cluster built by hand often has the password in primary_conninfo and a stale wildcard line in ~/.pgpass.
+    /// </summary>
     internal static NetworkCredential? CurrentReplicationCredential(PgNode standby, IHostShell shell) =>
         CurrentReplicationCredential(standby, shell, RecoverySettingsFile(standby, shell));
 
@@ -203,7 +207,9 @@ public static class StandbyFollow
         var conninfoText = Setting(settings, "primary_conninfo");
         if (conninfoText is null) return null;
         var conninfo = Conninfo.Parse(conninfoText);
-        if (!conninfo.TryGetValue("user", out var user) || !conninfo.TryGetValue("host", out var host)) return null;
+        if (!conninfo.TryGetValue("host", out var host)) return null;
+        var user = conninfo.GetValueOrDefault("user") is { Length: > 0 } u ? u : standby.OsUser;
+        if (conninfo.GetValueOrDefault("password") is { Length: > 0 } inline) return new NetworkCredential(user, inline);
         var port = conninfo.TryGetValue("port", out var p) && int.TryParse(p, out var n) ? n : PgNode.DefaultPort;
         var passFile = conninfo.GetValueOrDefault("passfile") ?? Path.Combine(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass");
         var password = PassFile.Find(HostFiles.ReadTextOrEmpty(shell, passFile, standby.OsUser), host, port, user);
