@@ -145,14 +145,33 @@ public static class HotStandby
     public static PgNode Apply(HotStandbyRequest request, HotStandbyPlan plan, IHostShell shell, IOperationLog log)
     {
         var (standby, primary) = (request.Standby, request.Primary);
-        var data = standby.DataDirectory!;
         if (plan.ChangesNothing)
             log.Verbose($"{standby.Name}: already configured as a standby of {primary.Name} and running; nothing to change.");
 
+        // A running standby is re-pointed: if it does not stream from the new upstream after all, it is put back as it was
+        // (its passfile and recovery settings, running), so a failed follow never leaves it worse than it was found.
+        var passFileBefore = plan.PassFileChange ? HostFiles.ReadTextOrEmpty(shell, plan.PassFilePath, standby.OsUser) : null;
+        try
+        {
+            Reconfigure(request, plan, passFileBefore, shell, log);
+            WaitUntilStreaming(standby, primary, request.Timeout, log);
+        }
+        catch (Exception ex) when (plan.ServerRunning && (plan.PassFileChange || plan.SettingChanges.Count > 0) &&
+                                   ex is TimeoutException or HostCommandException or PgConnectionException or PgQueryException)
+        {
+            throw new InvalidOperationException(PutBack(request, plan, passFileBefore, shell, log, ex), ex);
+        }
+        standby.UpstreamNode = primary;
+        return standby;
+    }
+
+    private static void Reconfigure(HotStandbyRequest request, HotStandbyPlan plan, string? passFileBefore, IHostShell shell, IOperationLog log)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var data = standby.DataDirectory!;
         if (plan.PassFileChange)
         {
-            var existing = HostFiles.ReadTextOrEmpty(shell, plan.PassFilePath, standby.OsUser);
-            var updated = PassFile.Upsert(existing, primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
+            var updated = PassFile.Upsert(passFileBefore ?? "", primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
             HostFiles.Write(shell, plan.PassFilePath, Encoding.UTF8.GetBytes(updated), "0600", standby.OsUser);
             log.Verbose($"{standby.Name}: stored the replication password in {plan.PassFilePath} (0600).");
         }
@@ -187,9 +206,26 @@ public static class HotStandby
             s.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()");
         }
 
-        WaitUntilStreaming(standby, primary, request.Timeout, log);
-        standby.UpstreamNode = primary;
-        return standby;
+    }
+
+    /// <summary>The passfile and the recovery settings as they were, the server restarted on them; the message says what happened.</summary>
+    private static string PutBack(HotStandbyRequest request, HotStandbyPlan plan, string? passFileBefore, IHostShell shell, IOperationLog log, Exception cause)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var failed = $"{standby.Name} did not stream from {primary.Name} ({cause.Message})";
+        try
+        {
+            if (passFileBefore is not null) HostFiles.Write(shell, plan.PassFilePath, Encoding.UTF8.GetBytes(passFileBefore), "0600", standby.OsUser);
+            if (plan.SettingChanges.Count > 0) HostFiles.Write(shell, plan.ConfigFile, Encoding.UTF8.GetBytes(plan.ConfigText), "0600", standby.OsUser);
+            if (ServerController.IsRunning(standby, shell)) ServerController.Restart(standby, shell, log, request.Timeout);
+            else ServerController.Start(standby, shell, log, request.Timeout);
+            log.Warning($"{failed}: put back as it was (its passfile and recovery settings), and running.");
+            return $"{failed}. It was put back as it was: its passfile and recovery settings restored, and it runs on them again.";
+        }
+        catch (Exception ex) when (ex is TimeoutException or HostCommandException or PgConnectionException or PgQueryException)
+        {
+            return $"{failed}, and putting it back failed too ({ex.Message}): check {plan.ConfigFile} and start it.";
+        }
     }
 
     /// <summary>Where a standby's recovery settings live: postgresql.auto.conf from 12, recovery.conf before.</summary>

@@ -31,6 +31,8 @@ public sealed class RejoinPlan
     public bool Running { get; init; }
     /// <summary>Why pg_rewind cannot be used, when Method fell back to Reclone.</summary>
     public string? RewindImpossible { get; init; }
+    /// <summary>The replication line the primary's pg_hba.conf lacks for this node (a copy or pg_rewind needs it first).</summary>
+    public PrimaryConfigPlan? PrimaryHba { get; init; }
     /// <summary>The node already streams from the primary on its timeline: a second run changes nothing.</summary>
     public bool AlreadyFollowing { get; init; }
     public List<string> Steps { get; } = new();
@@ -93,7 +95,10 @@ public static class Rejoin
         {
             Method = request.Reclone || impossible is not null ? RejoinMethod.Reclone : RejoinMethod.Rewind,
             Replication = replication, Running = running, RewindImpossible = impossible,
+            PrimaryHba = StandbyFollow.UpstreamHbaPlan(primary, node, replication.UserName),
         };
+        if (plan.PrimaryHba is { } hba)
+            foreach (var line in hba.Changes.Where(c => c.Kind == PrimaryChangeKind.HbaLine)) plan.Steps.Add($"{line.Description} on {primary.Name}");
         if (running) plan.Steps.Add($"stop the server on {node.Name}: {target.Describe(primary)}");
         if (plan.Method == RejoinMethod.Rewind)
         {
@@ -113,6 +118,7 @@ public static class Rejoin
             log.Verbose($"{node.Name}: already a standby of {primary.Name}; nothing to change.");
             return NodeDiscovery.Discover(node, log);
         }
+        if (plan.PrimaryHba is { } hba) StandbyFollow.AddUpstreamHbaLines(hba, request.Timeout, log);
         if (plan.Running) ServerController.Stop(node, shell, log, request.Timeout);
         node.Role = NodeRole.Unknown;
         if (plan.Method == RejoinMethod.Rewind)

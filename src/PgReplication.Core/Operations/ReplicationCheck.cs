@@ -22,7 +22,7 @@ public sealed class ReplicationCheckOptions
 public static class ReplicationCheck
 {
     private const string SendersQuery = $$"""
-        SELECT r.pid, r.application_name, r.client_addr::text AS client_addr, r.state,
+        SELECT r.pid, r.application_name, pg_catalog.host(r.client_addr) AS client_addr, r.state,
                r.sent_lsn::text AS sent_lsn, r.write_lsn::text AS write_lsn, r.flush_lsn::text AS flush_lsn,
                r.replay_lsn::text AS replay_lsn,
                pg_catalog.pg_wal_lsn_diff({{WalPosition.Expression}}, r.replay_lsn)::bigint AS lag_bytes,

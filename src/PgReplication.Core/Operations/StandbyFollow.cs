@@ -83,13 +83,7 @@ public static class StandbyFollow
 
         var standbyRequest = new HotStandbyRequest { Standby = standby, Primary = primary, Replication = replication, SlotName = slot, Timeout = request.Timeout };
         var slotCheck = Concurrently.Start(() => ReplicationSlots.Exists(primary, slot, log));
-        // The new upstream was set up for other standbys: it may have no pg_hba.conf line for this one (a former primary).
-        var hbaPlan = Concurrently.Start(() =>
-        {
-            if (primary.Role != NodeRole.Primary) return null;
-            var hba = PrimaryConfig.Plan(primary, new PrimaryConfigOptions { Standbys = new[] { standby.ComputerName }, ReplicationUser = replication.UserName }, NullOperationLog.Instance);
-            return hba.Changes.Any(c => c.Kind == PrimaryChangeKind.HbaLine) ? hba : null;
-        });
+        var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName));
         var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log);
         var (slotExists, hba) = (slotCheck.Join(), hbaPlan.Join());
 
@@ -115,8 +109,7 @@ public static class StandbyFollow
     {
         var request = plan.StandbyRequest;
         if (plan.SlotToCreate is { } slot) ReplicationSlots.Create(request.Primary, slot, log);
-        if (plan.UpstreamHba is { } hba)
-            PrimaryConfig.Apply(hba, HbaLines(hba), restart: false, request.Timeout, log);
+        if (plan.UpstreamHba is { } hba) AddUpstreamHbaLines(hba, request.Timeout, log);
         if (plan.ResumeReplay)
         {
             using var session = PgSession.Open(request.Standby, log: log);
@@ -147,6 +140,21 @@ public static class StandbyFollow
             log.Verbose($"Left the slot {slot} on {oldUpstream.Name}: {ex.Message}");
         }
     }
+
+    /// <summary>
+    /// The replication line the new upstream's pg_hba.conf lacks for this standby, or null: the upstream was set up for
+    /// other standbys (a former primary, or a cluster built by hand has lines only for the standbys of its first primary).
+    /// </summary>
+    internal static PrimaryConfigPlan? UpstreamHbaPlan(PgNode upstream, PgNode standby, string role)
+    {
+        if (upstream.Role != NodeRole.Primary) return null;
+        var hba = PrimaryConfig.Plan(upstream, new PrimaryConfigOptions { Standbys = new[] { standby.ComputerName }, ReplicationUser = role }, NullOperationLog.Instance);
+        return hba.Changes.Any(c => c.Kind == PrimaryChangeKind.HbaLine) ? hba : null;
+    }
+
+    /// <summary>Adds the lines <see cref="UpstreamHbaPlan"/> found missing.</summary>
+    internal static void AddUpstreamHbaLines(PrimaryConfigPlan hba, TimeSpan timeout, IOperationLog log) =>
+        PrimaryConfig.Apply(hba, HbaLines(hba), restart: false, timeout, log);
 
     private static IReadOnlyCollection<PrimaryConfigChange> HbaLines(PrimaryConfigPlan? plan) =>
         plan?.Changes.Where(c => c.Kind == PrimaryChangeKind.HbaLine).ToList() ?? new List<PrimaryConfigChange>();

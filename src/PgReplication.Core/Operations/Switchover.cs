@@ -22,6 +22,10 @@ public sealed class SwitchoverPlan
 {
     public required StandbyPosition Standby { get; init; }
     public long LagBytes { get; init; }
+    /// <summary>The role and password the old primary will stream from the new one with: proved before the demotion.</summary>
+    public required NetworkCredential Replication { get; init; }
+    /// <summary>Each sibling's login to the new primary (the one it uses now, or -Credential): proved before the demotion.</summary>
+    public required IReadOnlyDictionary<PgNode, NetworkCredential> SiblingLogins { get; init; }
     public List<string> Steps { get; } = new();
 }
 
@@ -57,7 +61,8 @@ public static class Switchover
         if (lag > request.MaxLagBytes)
             throw new PromotionRefusedException("CandidateBehind", $"{standby.Name} is {lag} bytes behind {primary.Name}, more than -MaxLagBytes {request.MaxLagBytes}: nothing was changed. Retry when it has caught up.", standby);
 
-        var plan = new SwitchoverPlan { Standby = position, LagBytes = lag };
+        var (replication, siblingLogins) = ProveFollowerLogins(request, log);
+        var plan = new SwitchoverPlan { Standby = position, LagBytes = lag, Replication = replication, SiblingLogins = siblingLogins };
         plan.Steps.Add($"shut down {primary.Name} cleanly (fast mode, shutdown checkpoint) and read its final checkpoint from pg_controldata");
         plan.Steps.Add($"wait until {standby.Name} has replayed that checkpoint (it is {lag} bytes behind now)");
         plan.Steps.Add($"promote {standby.Name}");
@@ -71,15 +76,7 @@ public static class Switchover
         var (primary, standby) = (request.Primary, request.Standby);
         var clock = Stopwatch.StartNew();
         var summary = new PromotionSummary { NewPrimary = standby.Name, OldPrimary = primary.Name, OldTimeline = primary.Timeline };
-        // The old primary's own passfile may lack an entry for the new one: carry the standby's role over.
-        var replication = request.Replication ?? standby.ReplicationCredential ?? primary.ReplicationCredential;
-        if (replication is null)
-        {
-            using var shell = HostShells.Open(standby, log);
-            replication = StandbyFollow.CurrentReplicationCredential(standby, shell)
-                ?? throw new ArgumentException($"No replication role for {primary.Name} to follow {standby.Name}: give -Credential.");
-        }
-
+        var replication = plan.Replication;
         // Open until the old primary follows the new one: one SSH login for its stop and its rejoin.
         using var primaryShell = HostShells.Open(primary, log);
         ServerController.Stop(primary, primaryShell, log, request.Timeout);
@@ -103,10 +100,56 @@ public static class Switchover
         var rejoined = StandbyFollow.TryFollow(new FollowRequest { Standby = primary, Primary = standby, Replication = replication, Timeout = request.Timeout }, log, primaryShell);
         summary.Siblings.Add(rejoined);
         foreach (var sibling in request.Siblings.Where(s => s != primary && s != standby))
-            summary.Siblings.Add(StandbyFollow.TryFollow(new FollowRequest { Standby = sibling, Primary = standby, Replication = request.Replication, Timeout = request.Timeout }, log));
+            summary.Siblings.Add(StandbyFollow.TryFollow(new FollowRequest
+            {
+                Standby = sibling, Primary = standby, Replication = plan.SiblingLogins.GetValueOrDefault(sibling) ?? request.Replication, Timeout = request.Timeout,
+            }, log));
         summary.TimeToSiblingsStreaming = clock.Elapsed;
         foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());
         return summary;
+    }
+
+    /// <summary>
+    /// The login each follower will use with the new primary (the old primary: -Credential, else the role the new primary
+    /// streams with now; a sibling: -Credential, else its own), each checked against the role's verifier on the primary.
+    /// Refused here, before anything is stopped: a switchover whose followers cannot log in leaves a primary with no standby.
+    /// </summary>
+    private static (NetworkCredential, IReadOnlyDictionary<PgNode, NetworkCredential>) ProveFollowerLogins(SwitchoverRequest request, IOperationLog log)
+    {
+        var (primary, standby) = (request.Primary, request.Standby);
+        var siblings = request.Siblings.Where(s => s != primary && s != standby).Distinct().ToList();
+        NetworkCredential? Current(PgNode node)
+        {
+            using var shell = HostShells.Open(node, log);
+            return StandbyFollow.CurrentReplicationCredential(node, shell);
+        }
+        var fromStandby = request.Replication is null && standby.ReplicationCredential is null && primary.ReplicationCredential is null
+            ? Concurrently.Start(() => Current(standby)) : null;
+        var siblingReads = request.Replication is null
+            ? siblings.ToDictionary(s => s, s => Concurrently.Start(() => { try { return Current(s); } catch (HostCommandException) { return null; } }))
+            : new();
+
+        var (replication, source) = request.Replication is { } given ? (given, "-Credential")
+            : standby.ReplicationCredential is { } own ? (own, $"the role {standby.Name} was set up with")
+            : primary.ReplicationCredential is { } carried ? (carried, $"the role {primary.Name} carries")
+            : (fromStandby!.Join() ?? throw new ArgumentException($"No replication role for {primary.Name} to follow {standby.Name}: give -Credential."),
+               $"{standby.Name}'s primary_conninfo or passfile");
+        var logins = new Dictionary<PgNode, NetworkCredential>();
+        var refusals = new List<string>();
+        using var session = PgSession.Open(primary, log: log);
+        if (ReplicationLogin.Refusal(session, replication, primary.Name, standby.Name, source, log) is { } refused) refusals.Add(refused);
+        foreach (var sibling in siblings)
+        {
+            var login = request.Replication ?? siblingReads[sibling].Join();
+            if (login is null) { log.Warning($"{sibling.Name}: its replication login could not be read; it is re-pointed with its own settings."); continue; }
+            logins[sibling] = login;
+            var from = request.Replication is null ? $"{sibling.Name}'s primary_conninfo or passfile" : "-Credential";
+            if (ReplicationLogin.Refusal(session, login, sibling.Name, standby.Name, from, log) is { } no) refusals.Add(no);
+        }
+        if (refusals.Count > 0)
+            throw new PromotionRefusedException("ReplicationLoginRefused",
+                $"{string.Join("; ", refusals)}. Nothing was changed: give -Credential with the replication role's password.", primary);
+        return (replication, logins);
     }
 
     /// <summary>The final checkpoint of a cleanly shut down server, from pg_controldata; refuses anything but "shut down".</summary>

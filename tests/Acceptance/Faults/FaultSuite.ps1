@@ -179,7 +179,8 @@ function Start-AckedWriteLoad([string] $ConnectionString, [int] $FirstId, [int] 
 function Wait-AckedWrites($Load, [int] $Count = 20, [int] $Seconds = 30) {
     $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
     while ($Load.AckedSoFar.Count -lt $Count) {
-        if ([DateTime]::UtcNow -gt $deadline -or $Load.Job.State -ne 'Running') {
+        # A thread job waits as NotStarted while the throttle's threads are busy: only an ended job cannot write.
+        if ([DateTime]::UtcNow -gt $deadline -or $Load.Job.State -notin 'Running', 'NotStarted') {
             $result = Stop-AckedWriteLoad $Load
             throw "The write load had $($result.Acked.Count) inserts acknowledged after $Seconds s, not $Count (refused $($result.Failures): $($result.Errors -join ' | '))."
         }
@@ -256,18 +257,6 @@ function Start-SecretSampler([string[]] $Secrets, $Lab, [pscredential] $Credenti
     [pscustomobject]@{ Job = $job; Stop = $stop; AckedSoFar = $ackedSoFar; Result = $null }
 }
 
-# Waits until the load has had at least -Count inserts acknowledged, so a fault never hits a client that has not
-# written yet; throws with the load's own reasons when it cannot write within -Seconds.
-function Wait-AckedWrites($Load, [int] $Count = 20, [int] $Seconds = 30) {
-    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
-    while ($Load.AckedSoFar.Count -lt $Count) {
-        if ([DateTime]::UtcNow -gt $deadline -or $Load.Job.State -ne 'Running') {
-            $result = Stop-AckedWriteLoad $Load
-            throw "The write load had $($result.Acked.Count) inserts acknowledged after $Seconds s, not $Count (refused $($result.Failures): $($result.Errors -join ' | '))."
-        }
-        Start-Sleep -Milliseconds 50
-    }
-}
 
 function Stop-SecretSampler($Sampler) {
     $Sampler.Stop.Set()
