@@ -71,7 +71,8 @@ public static class BaseBackup
             throw new InvalidOperationException($"{standby.Name} runs PostgreSQL {standby.ServerVersion} but {primary.Name} runs {primary.ServerVersion}: a standby needs the same major.");
 
         // Hosts of one cluster mostly have the same layout: without -DataDirectory, and none discovered, the primary's path
-        // is the guess. A guess may fill an empty directory, or redo a copy of this primary; it never replaces anything else.
+        // is the guess. A guess may fill an empty directory, or (-Force) replace a member of this primary's cluster there
+        // (a standby, a stopped copy, a crashed former primary); it never replaces anything else.
         var guessedPath = request.DataDirectory is null && standby.DataDirectory is null;
         var dataDirectory = request.DataDirectory ?? standby.DataDirectory ?? primary.DataDirectory
             ?? throw new InvalidOperationException($"No data directory for {standby.Name}: give -DataDirectory.");
@@ -135,10 +136,10 @@ public static class BaseBackup
         {
             DataDirectoryGuard.EnsureMayReplace(target, primary, request.Force, running ? "stop and empty" : "empty",
                 running ? "Use -Force to stop it and replace the directory." : "Use -Force to empty it and copy the primary over it.");
-            if (guessedPath && !alreadyCopied && !unfinished)
+            if (guessedPath && !target.SameCluster(primary) && !unfinished)
                 throw new InvalidOperationException(
                     $"On {standby.Name}, {dataDirectory} is {target.Describe(primary)}. That path is {primary.Name}'s data directory, taken as a guess for " +
-                    $"{standby.Name}: -Force replaces only a directory named with -DataDirectory (or discovered), never a guessed one.");
+                    $"{standby.Name}: on a guessed path -Force replaces only a member of {primary.Name}'s cluster. Name the directory with -DataDirectory to replace what is there.");
         }
         var slotExists = slotExistsTask.Join();
         int? staleHolder = null;

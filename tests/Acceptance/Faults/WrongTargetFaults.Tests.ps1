@@ -115,6 +115,20 @@ Describe 'A destructive step aimed at the wrong place' -Tag Acceptance, Faults {
         Assert-ClusterUnchanged $h2 $before2
     }
 
+    It 'a stopped cluster of another system at the guessed path (no -DataDirectory) -> Invoke-PgBaseBackup -Force refuses it, and it starts again unchanged' {
+        $before2 = Get-ClusterFingerprint $h2
+        Stop-PgLabPostgres $h2
+        try {
+            $text = Get-Refusal { New-LabNode $lab $h2 -NoConnect | Invoke-PgBaseBackup -Primary $primary -Credential $replication -Force -Confirm:$false }
+            $text | Should -Match 'a stopped cluster, system identifier'
+            $text | Should -Match 'guess'
+        }
+        finally { Start-PgLabPostgres $h2 }
+        # postmaster.pid is the new server's: compare the rest.
+        $strip = { param($t) ($t -split "`n" | Where-Object { $_ -notmatch 'postmaster.pid' }) -join "`n" }
+        & $strip (Get-ClusterFingerprint $h2) | Should -Be (& $strip $before2)
+    }
+
     It 'a data directory of another major (13, running) -> Invoke-PgBaseBackup -Force refuses it, and that cluster still runs with its files' {
         $before1 = Get-ClusterFingerprint $h1
         $version = Invoke-PgLabCommand -LabHost $h3 -User postgres -ArgumentList cat, "$($h3.DataDirectory)/PG_VERSION"
