@@ -1,10 +1,12 @@
 <#
     The standard acceptance checks of a streaming replication cluster, run by Invoke-PgReplicationAcceptance
     (which reads the servers and passes the readings in as this container's data). Each test carries a tag
-    that -ExcludeCheck takes: Connected, Streaming, Lag, Slots, Archiver, Hba, Roles, Synchronous.
+    that -ExcludeCheck takes: Connected, Streaming, Lag, Slots, Archiver, Hba, Roles, Synchronous, Passwords, Trigger,
+    Files. A security failure's message names the host, what is wrong (never a secret) and the command that fixes it.
 
     Health: the ReplicationHealth objects of Test-PgReplication, one per standby.
-    Audits: one NodeAudit per node (pg_hba trust rules; on primaries roles, slots, sync standbys, archiver).
+    Audits: one NodeAudit per node (pg_hba trust rules, security findings; on primaries roles, slots, sync standbys,
+    archiver).
 #>
 param(
     [Parameter(Mandatory)] [AllowEmptyCollection()] [object[]] $Health,
@@ -28,6 +30,22 @@ Describe 'Node <Name>' -ForEach $nodes {
     It 'has no trust rule in pg_hba.conf' -Tag Hba {
         $A.TrustRules | Should -BeNullOrEmpty -Because 'trust lets anyone who reaches the port in as any role, with no password'
     }
+
+    It 'keeps no replication password in primary_conninfo' -Tag Passwords -Skip:([bool]$A.Error) {
+        @($A.SecurityFindings | Where-Object Kind -EQ PasswordInConninfo | ForEach-Object Message) |
+            Should -BeNullOrEmpty -Because 'a password in plain text in postgresql.auto.conf or recovery.conf goes wherever the file goes (base backups, copies)'
+    }
+
+    It 'has no promote trigger file in a directory anyone can write to' -Tag Trigger -Skip:([bool]$A.Error) {
+        @($A.SecurityFindings | Where-Object Kind -EQ TriggerFileInSharedDirectory | ForEach-Object Message) |
+            Should -BeNullOrEmpty -Because 'whoever creates that file promotes the standby'
+    }
+
+    It 'keeps its configuration and password files from other users' -Tag Files -Skip:([bool]$A.Error) {
+        if ($A.FilesError) { Set-ItResult -Skipped -Because $A.FilesError }
+        @($A.SecurityFindings | Where-Object Kind -EQ ReadableByOthers | ForEach-Object Message) |
+            Should -BeNullOrEmpty -Because 'passwords and access rules are for the server''s OS user only'
+    }
 }
 
 Describe 'Primary <Name>' -ForEach $primaries {
@@ -44,7 +62,13 @@ Describe 'Primary <Name>' -ForEach $primaries {
     }
 
     It 'lets its standbys in as a role that is not a superuser' -Tag Roles {
-        $A.SuperuserReplicationRoles | Should -BeNullOrEmpty -Because 'a replication role needs REPLICATION, and a superuser password on every standby is the whole server'
+        $fix = @($A.SecurityFindings | Where-Object Kind -EQ SuperuserReplicationRole | ForEach-Object Message) -join ' '
+        $A.SuperuserReplicationRoles | Should -BeNullOrEmpty -Because "a replication role needs REPLICATION, and a superuser password on every standby is the whole server ($fix)"
+    }
+
+    It 'admits replication with scram-sha-256 only (no trust, md5 or password line)' -Tag Hba {
+        @($A.SecurityFindings | Where-Object Kind -EQ WeakReplicationLine | ForEach-Object Message) |
+            Should -BeNullOrEmpty -Because 'a replication login copies the whole cluster'
     }
 
     It 'has its synchronous standbys streaming' -Tag Synchronous -Skip:(-not $A.SynchronousStandbyNames) {

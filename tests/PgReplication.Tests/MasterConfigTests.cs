@@ -167,6 +167,44 @@ public sealed class MasterConfigTests : IClassFixture<LocalCluster>, IDisposable
     }
 
     [Fact]
+    public void Trust_and_md5_replication_lines_become_scram_for_the_same_address_and_role_unless_a_role_has_no_scram_password()
+    {
+        var original = File.ReadAllText(HbaPath);
+        var mode = File.GetUnixFileMode(HbaPath);
+        // A role whose password is an md5 hash: a scram-sha-256 line would lock it out.
+        var md5 = "md5" + Convert.ToHexString(System.Security.Cryptography.MD5.HashData(System.Text.Encoding.UTF8.GetBytes("Md5-only-1md5_only"))).ToLowerInvariant();
+        Execute(_cluster, $"CREATE ROLE md5_only LOGIN REPLICATION PASSWORD '{md5}'");
+        File.AppendAllText(HbaPath,
+            "host    replication     replicator      127.0.0.7/32            md5   # by hand\n" +
+            "host    replication     replicator      127.0.0.9/32            trust\n" +
+            "host    replication     md5_only        127.0.0.8/32            md5\n");
+        Execute(_cluster, "SELECT pg_catalog.pg_reload_conf()");
+        try
+        {
+            var r = Run("-Confirm:$false 3>&1");
+            Assert.Empty(r.Errors);
+            var lines = HbaFile.Parse(File.ReadAllText(HbaPath));
+            Assert.Contains(lines, l => l.Text == "host    replication     replicator      127.0.0.7/32            scram-sha-256   # by hand");
+            Assert.Equal("scram-sha-256", lines.Single(l => l.Address == "127.0.0.9/32").Method);
+            Assert.Equal("md5", lines.Single(l => l.Address == "127.0.0.8/32").Method);
+            Assert.Contains(r.Output, o => o.BaseObject is WarningRecord w && w.Message.Contains("'md5_only'") && w.Message.Contains("127.0.0.8/32"));
+            Assert.Equal(mode, File.GetUnixFileMode(HbaPath));
+            Assert.Equal(2L, Scalar<long>(_cluster,
+                "SELECT pg_catalog.count(*) FROM pg_catalog.pg_hba_file_rules h WHERE h.address IN ('127.0.0.7', '127.0.0.9') AND h.auth_method = 'scram-sha-256'"));
+            // The role keeps logging in from the same address, now with SCRAM.
+            Assert.NotNull(IdentifySystemFrom("127.0.0.7"));
+            Assert.NotNull(IdentifySystemFrom("127.0.0.9"));
+        }
+        finally
+        {
+            File.WriteAllText(HbaPath, original);
+            File.SetUnixFileMode(HbaPath, mode);
+            Execute(_cluster, "SELECT pg_catalog.pg_reload_conf()");
+            Execute(_cluster, "DROP ROLE md5_only");
+        }
+    }
+
+    [Fact]
     public void Without_a_replication_user_the_error_says_what_to_give()
     {
         var r = _ps.Invoke("New-PgNode -Local -Port $port -Credential $cred | Set-PgMasterConfig -Standby 127.0.0.2", Vars(_cluster));

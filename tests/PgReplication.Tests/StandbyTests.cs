@@ -47,13 +47,16 @@ public sealed class StandbyTests : IClassFixture<LocalCluster>, IDisposable
     {
         var (port, dir) = _primary.NewStandbySpace("standby-a");
         _standbyDirectories.Add(dir);
-        var r = _ps.Invoke(Pipeline + " | Test-PgReplication", Vars(port, dir));
+        var r = _ps.Invoke(Pipeline + " | Test-PgReplication 3>&1", Vars(port, dir));
         Assert.Empty(r.Errors);
+        // One result, and no warning: built by the module (the password in the passfile, SCRAM lines, a plain replication
+        // role), the standby has no security finding.
         var health = Assert.IsType<ReplicationHealth>(Assert.Single(r.Output).BaseObject);
         Assert.True(health.IsHealthy, string.Join("; ", health.Checks));
         Assert.Equal("streaming", health.State);
         Assert.Equal("127_0_0_1_" + port, health.SlotName);
         Assert.True(health.SlotActive);
+        Assert.Empty(health.SecurityFindings);
 
         _primary.Sql("CREATE TABLE IF NOT EXISTS demo_rows (id int); INSERT INTO demo_rows SELECT generate_series(1, 100)");
         var deadline = DateTime.UtcNow.AddSeconds(20);

@@ -84,11 +84,58 @@ public sealed record HbaEdit(string NewText, IReadOnlyList<string> AddedLines, I
     public bool Changed => AddedLines.Count > 0 || RemovedLines.Count > 0;
 }
 
-/// <summary>Plans the lines to add to pg_hba.conf. Pure: text in, text out.</summary>
+/// <summary>Plans the lines to add to pg_hba.conf, and the weak replication lines to make SCRAM. Pure: text in, text out.</summary>
 public static class HbaEditor
 {
     public const string Marker = "# added by PgReplication";
 
+    /// <summary>The methods weaker than scram-sha-256 for a replication login: trust (none), md5, password (clear text).</summary>
+    public static readonly IReadOnlySet<string> WeakMethods = new HashSet<string>(StringComparer.Ordinal) { "trust", "md5", "password" };
+
+    /// <summary>
+    /// A TCP line that admits replication, and only replication, with trust, md5 or password, on one line: one that
+    /// <see cref="ReplicationLinesToScram"/> rewrites. (A line that also names other databases would change their
+    /// logins too, and is left to the admin.)
+    /// </summary>
+    public static bool IsWeakReplicationLine(HbaLine line) =>
+        line.IsRule && line.IsTcp && line.Database is { Items.Count: 1 } db && db.Items[0].IsKeyword("replication") &&
+        line.Method is { } method && WeakMethods.Contains(method) && !line.Text.Contains('\n');
+
+    /// <summary>
+    /// The weak replication lines <paramref name="which"/> picks, with their method made scram-sha-256: the same type,
+    /// database, role and addresses, the rest of the line as written. Removed holds the old lines, Added the new ones.
+    /// </summary>
+    public static HbaEdit ReplicationLinesToScram(string text, Func<HbaLine, bool> which)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var newline = text.Contains("\r\n") ? "\r\n" : "\n";
+        var parsed = HbaFile.Parse(text);
+        var lines = parsed.Select(l => l.Text).ToList();
+        var added = new List<string>();
+        var removed = new List<string>();
+        for (var i = 0; i < parsed.Count; i++)
+        {
+            if (!IsWeakReplicationLine(parsed[i]) || !which(parsed[i])) continue;
+            if (HbaFile.WithField(parsed[i], parsed[i].MethodIndex, "scram-sha-256") is not { } converted) continue;
+            removed.Add(lines[i]);
+            added.Add(converted);
+            lines[i] = converted;
+        }
+        if (added.Count == 0) return new HbaEdit(text, added, removed);
+        return new HbaEdit(string.Join(newline, lines) + newline, added, removed);
+    }
+
+    /// <summary>
+    /// The roles a replication line admits, out of <paramref name="replicationRoles"/> (the roles that may log in for
+    /// replication): the one it names, or, for all, a +group, an @file or a /regex, every one of them (a group's
+    /// members are not worked out: counting all is the safe side).
+    /// </summary>
+    public static IEnumerable<string> RolesAdmitted(HbaLine line, IReadOnlyCollection<string> replicationRoles)
+    {
+        if (line.User is not { } user) return Array.Empty<string>();
+        var any = user.Items.Any(i => i.IsKeyword("all") || !i.Quoted && i.Value.Length > 0 && i.Value[0] is '+' or '@' or '/');
+        return any ? replicationRoles : replicationRoles.Where(r => user.Items.Any(i => i.Value == r));
+    }
     /// <summary>
     /// Puts each rule where a connection will meet it: above the first line that could match the
     /// same connection, or at the end when none could. A rule already in force changes nothing;

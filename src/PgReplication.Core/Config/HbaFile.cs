@@ -30,15 +30,10 @@ public sealed class HbaLine
     /// <summary>The separate netmask field (old style "addr mask"), when the address has no '/'.</summary>
     public string? Netmask => IsTcp && Fields.Count > 5 && Address is { } a && !a.Contains('/') && IPAddress.TryParse(Fields[4].Items[0].Value, out _)
         ? Fields[4].Items[0].Value : null;
-    public string? Method
-    {
-        get
-        {
-            if (!IsRule) return null;
-            var index = Type == "local" ? 3 : Netmask is null ? 4 : 5;
-            return Fields.Count > index ? Fields[index].Items[0].Value : null;
-        }
-    }
+    public string? Method => IsRule && Fields.Count > MethodIndex ? Fields[MethodIndex].Items[0].Value : null;
+
+    /// <summary>Which field is the method: after the user for local, after the address (and its netmask) for TCP.</summary>
+    internal int MethodIndex => Type == "local" ? 3 : Netmask is null ? 4 : 5;
 
     public override string ToString() => Text;
 }
@@ -89,8 +84,11 @@ public static class HbaFile
 
     private static bool EndsWithContinuation(StringBuilder s) => s.Length > 0 && s[^1] == '\\';
 
-    /// <summary>Splits one logical line into fields of comma-separated items, as hba.c's next_field_expand does.</summary>
-    internal static IReadOnlyList<HbaToken> Tokenize(string line, int lineNumber)
+    /// <summary>
+    /// Splits one logical line into fields of comma-separated items, as hba.c's next_field_expand does;
+    /// <paramref name="spans"/>, when given, gets where each field starts and ends in the line.
+    /// </summary>
+    internal static IReadOnlyList<HbaToken> Tokenize(string line, int lineNumber, List<(int Start, int End)>? spans = null)
     {
         var fields = new List<HbaToken>();
         var i = 0;
@@ -98,6 +96,7 @@ public static class HbaFile
         {
             while (i < line.Length && (line[i] == ' ' || line[i] == '\t')) i++;
             if (i >= line.Length || line[i] == '#') break;
+            var start = i;
             var items = new List<HbaItem>();
             while (true)
             {
@@ -120,8 +119,23 @@ public static class HbaFile
                 break;
             }
             fields.Add(new HbaToken(items));
+            spans?.Add((start, i));
         }
         return fields;
+    }
+
+    /// <summary>
+    /// The line with one field replaced by <paramref name="value"/>, every other character as written (alignment,
+    /// comments, options). A continued line (16+) is not rewritten: it returns null.
+    /// </summary>
+    internal static string? WithField(HbaLine line, int field, string value)
+    {
+        if (line.Text.Contains('\n')) return null;
+        var spans = new List<(int Start, int End)>();
+        Tokenize(line.Text, line.LineNumber, spans);
+        if (field >= spans.Count) return null;
+        var (start, end) = spans[field];
+        return line.Text[..start] + value + line.Text[end..];
     }
 
     /// <summary>

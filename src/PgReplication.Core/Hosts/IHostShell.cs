@@ -61,6 +61,33 @@ public static class HostFiles
         return r.EnsureSuccess().StandardOutput;
     }
 
+    /// <summary>
+    /// The file's text and its permission bits (stat's %a), or ("", null) when it does not exist: one command on the
+    /// host, so a plan that reads a file learns whether other users can read it at no extra cost.
+    /// </summary>
+    public static (string Text, int? Mode) ReadTextAndMode(IHostShell shell, string path, string user, TimeSpan? timeout = null)
+    {
+        ValidatePath(shell, path);
+        // Exit 3 says "missing"; the first line is the mode in octal, the rest the file as it is.
+        var r = shell.Run(new HostCommand("sh", "-c", "[ -e \"$1\" ] || exit 3; stat -L -c %a -- \"$1\" && exec cat -- \"$1\"", "sh", path)
+        { RunAs = user, Timeout = timeout ?? TimeSpan.FromSeconds(60) });
+        if (r.ExitCode == 3 && !r.TimedOut && r.Signal is null) return ("", null);
+        var output = r.EnsureSuccess().StandardOutput;
+        var newline = output.IndexOf('\n');
+        if (newline < 0) throw new InvalidOperationException($"On {shell.HostName}, stat printed no mode for {path}.");
+        return (output[(newline + 1)..], Convert.ToInt32(output[..newline].Trim(), 8));
+    }
+
+    /// <summary>The permission bits of a path (stat's %a), or null when it does not exist.</summary>
+    public static int? Mode(IHostShell shell, string path, string user)
+    {
+        ValidatePath(shell, path);
+        var r = shell.Run(new HostCommand("sh", "-c", "[ -e \"$1\" ] || exit 3; exec stat -L -c %a -- \"$1\"", "sh", path)
+        { RunAs = user, Timeout = TimeSpan.FromSeconds(30) });
+        if (r.ExitCode == 3 && !r.TimedOut && r.Signal is null) return null;
+        return Convert.ToInt32(r.EnsureSuccess().StandardOutput.Trim(), 8);
+    }
+
     /// <summary>True when the path exists (as <paramref name="user"/> sees it).</summary>
     public static bool Exists(IHostShell shell, string path, string user)
     {

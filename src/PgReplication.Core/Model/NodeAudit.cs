@@ -2,7 +2,8 @@ namespace PgReplication.Core.Model;
 
 /// <summary>
 /// What the acceptance kit reads from one node beside its replication state: the pg_hba.conf rules that trust
-/// anyone, and on a primary the roles its standbys log in as, its slots, synchronous standbys and archiver.
+/// anyone, its security findings, and on a primary the roles its standbys log in as, its slots, synchronous
+/// standbys and archiver.
 /// Plain readings: the kit's Pester tests decide what passes.
 /// </summary>
 public sealed class NodeAudit
@@ -31,5 +32,14 @@ public sealed class NodeAudit
     /// <summary>Failed archiving attempts since the last success.</summary>
     public long ArchiverFailures { get; init; }
     public string? LastFailedWal { get; init; }
+
+    /// <summary>
+    /// Security faults, each naming the command that fixes it: a password in primary_conninfo, a trigger file anyone can
+    /// create, weak replication lines and superuser replication roles (a primary's), and configuration files or passfiles
+    /// other users can read (through the host's shell).
+    /// </summary>
+    public IReadOnlyList<SecurityFinding> SecurityFindings { get; init; } = Array.Empty<SecurityFinding>();
+    /// <summary>Why the files' modes could not be read (no shell to the host); null when they were.</summary>
+    public string? FilesError { get; init; }
     public PgNode? Node { get; init; }
 }

@@ -29,7 +29,14 @@ public sealed class ReplicationHealth
     public int? PrimaryTimeline { get; init; }
     public int? StandbyTimeline { get; init; }
     public IReadOnlyList<HealthCheck> Checks { get; init; } = Array.Empty<HealthCheck>();
+    /// <summary>Whether the standby replicates: every check passed. Security findings do not count: they are about safety, not replication.</summary>
     public bool IsHealthy => Checks.Count > 0 && Checks.All(c => c.Passed);
+    /// <summary>
+    /// The security faults of this standby (a password in its primary_conninfo, a trigger file anyone can create) and of
+    /// its primary (weak replication lines in pg_hba.conf, a superuser replication role), each naming the command that
+    /// fixes it. Test-PgReplication writes each one once as a warning.
+    /// </summary>
+    public IReadOnlyList<SecurityFinding> SecurityFindings { get; init; } = Array.Empty<SecurityFinding>();
     /// <summary>The names of the failing checks, for a table column.</summary>
     public string Failing => string.Join(",", Checks.Where(c => !c.Passed).Select(c => c.Name));
     public PgNode? StandbyNode { get; init; }

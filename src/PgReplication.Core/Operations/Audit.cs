@@ -1,6 +1,8 @@
 using PgReplication.Core.Config;
+using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
 
 namespace PgReplication.Core.Operations;
 
@@ -17,9 +19,11 @@ public static class Audit
         """;
 
     private const string ReplicationRolesQuery = """
-        SELECT DISTINCT r.usename::text AS role, a.rolsuper
+        SELECT r.usename::text AS role, pg_catalog.bool_or(a.rolsuper) AS rolsuper,
+               pg_catalog.string_agg(DISTINCT r.application_name || '@' || COALESCE(pg_catalog.host(r.client_addr), 'local'), ', ') AS standbys
         FROM pg_catalog.pg_stat_replication r
         JOIN pg_catalog.pg_roles a ON a.oid = r.usesysid
+        GROUP BY r.usename
         ORDER BY 1
         """;
 
@@ -33,37 +37,79 @@ public static class Audit
                      WHERE r.sync_state IN ('sync', 'quorum') ORDER BY 1) AS sync_standbys
         """;
 
-    public static NodeAudit Read(PgNode node, IOperationLog log)
+    /// <param name="node">The node to read.</param>
+    /// <param name="log">Where progress goes.</param>
+    /// <param name="primary">The name of the primary a standby follows, for the fixes its findings name.</param>
+    public static NodeAudit Read(PgNode node, IOperationLog log, string? primary = null)
     {
         try
         {
             using var session = PgSession.Open(node, log: log, connectTimeout: TimeSpan.FromSeconds(5));
             NodeDiscovery.Discover(node, session, NullOperationLog.Instance);
             var trust = session.Query(TrustRulesQuery).Select(TrustLine).ToList();
+            var (findings, filesError) = SecurityFindings(node, session, primary ?? node.UpstreamNode?.Name ?? node.Upstream, log);
             if (node.Role != NodeRole.Primary)
-                return new NodeAudit { Name = node.Name, Role = node.Role, TrustRules = trust, Node = node };
+                return new NodeAudit { Name = node.Name, Role = node.Role, TrustRules = trust, SecurityFindings = findings, FilesError = filesError, Node = node };
 
             var roles = session.Query(ReplicationRolesQuery);
-            var primary = session.Query(PrimaryQuery).Single();
-            var syncNames = primary.Text("sync_names");
+            var superusers = session.Query(SecurityChecks.SuperusersQuery).ToDictionary(r => r.Text("role")!, r => r.Get<bool>("bootstrap"), StringComparer.Ordinal);
+            findings.AddRange(SecurityChecks.WeakReplicationLines(node.Name, node.HbaFile,
+                session.Query(SecurityChecks.WeakReplicationLinesQuery(node.MajorVersion ?? VersionRules.NewestMajor)).Select(HbaRuleRow.From)));
+            findings.AddRange(SecurityChecks.SuperuserRoles(node.Name, superusers, node.AdminCredential?.UserName,
+                roles.Select(r => (r.Text("role")!, r.Text("standbys") ?? ""))));
+            var primaryRow = session.Query(PrimaryQuery).Single();
+            var syncNames = primaryRow.Text("sync_names");
             return new NodeAudit
             {
-                Name = node.Name, Role = node.Role, TrustRules = trust, Node = node,
+                Name = node.Name, Role = node.Role, TrustRules = trust, SecurityFindings = findings, FilesError = filesError, Node = node,
                 ReplicationRoles = roles.Select(r => r.Text("role")!).ToList(),
                 SuperuserReplicationRoles = roles.Where(r => r.Get<bool>("rolsuper")).Select(r => r.Text("role")!).ToList(),
-                InactiveSlots = primary.Get<string[]>("inactive_slots") ?? Array.Empty<string>(),
+                InactiveSlots = primaryRow.Get<string[]>("inactive_slots") ?? Array.Empty<string>(),
                 SynchronousStandbyNames = string.IsNullOrWhiteSpace(syncNames) ? null : syncNames,
                 SynchronousRequired = SynchronousStandbyNames.RequiredCount(syncNames),
-                SynchronousStandbys = primary.Get<string[]>("sync_standbys") ?? Array.Empty<string>(),
-                Archiving = primary.Get<bool>("archiving"),
+                SynchronousStandbys = primaryRow.Get<string[]>("sync_standbys") ?? Array.Empty<string>(),
+                Archiving = primaryRow.Get<bool>("archiving"),
                 ArchiverFailures = session.Scalar<long>(ReplicationCheck.ArchiverFailuresQuery),
-                LastFailedWal = primary.Text("last_failed_wal"),
+                LastFailedWal = primaryRow.Text("last_failed_wal"),
             };
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException or NotSupportedException)
         {
             return new NodeAudit { Name = node.Name, Role = node.Role, Error = ex.Message, Node = node };
         }
+    }
+
+    /// <summary>
+    /// The node's own findings: a password in primary_conninfo and a shared trigger file (from its settings, recovery.conf
+    /// before 12), and the files other users can read, through its host's shell (which also gives the trigger file's
+    /// directory its real mode). A shell that cannot be had is said in the second value, and leaves the files unread.
+    /// </summary>
+    private static (List<SecurityFinding> Findings, string? FilesError) SecurityFindings(PgNode node, PgSession session, string? primary, IOperationLog log)
+    {
+        var major = node.MajorVersion ?? VersionRules.NewestMajor;
+        var row = session.Query($"SELECT {SecurityChecks.SettingsColumns} FROM {SecurityChecks.SettingsRelation}").Single();
+        var recoveryConf = StandbyConfigRules.UsesStandbySignal(major) || node.IsInRecovery != true ? null
+            : session.Query(SecurityChecks.RecoveryConfQuery).Single().Text("recovery_conf");
+        var settings = SecurityChecks.Settings(major, node.DataDirectory, row, recoveryConf);
+        var findings = new List<SecurityFinding>();
+        var inRecovery = node.IsInRecovery == true;
+        if (SecurityChecks.PasswordInConninfo(node.Name, inRecovery, primary, major, settings) is { } password) findings.Add(password);
+
+        bool? triggerWorldWritable = null;
+        string? filesError = null;
+        try
+        {
+            using var shell = HostShells.Open(node, log);
+            var (files, worldWritable) = SecurityChecks.ReadFiles(node, shell, settings, primary);
+            findings.AddRange(files);
+            triggerWorldWritable = worldWritable;
+        }
+        catch (Exception ex) when (ex is HostCommandException or SshHostKeyException or InvalidOperationException or ArgumentException or IOException)
+        {
+            filesError = $"the files on {node.Name} could not be looked at: {ex.Message}";
+        }
+        if (inRecovery && SecurityChecks.TriggerFile(node.Name, primary, major, settings, triggerWorldWritable) is { } trigger) findings.Add(trigger);
+        return (findings, filesError);
     }
 
     private static string TrustLine(SqlRow r)

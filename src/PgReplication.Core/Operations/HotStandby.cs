@@ -25,8 +25,11 @@ public sealed class HotStandbyPlan
 {
     public required string PassFilePath { get; init; }
     public bool PassFileChange { get; init; }
+    /// <summary>The settings to write; a null value removes the setting (a trigger file anyone could create).</summary>
     public required Dictionary<string, string?> SettingChanges { get; init; }
     public required string ConfigFile { get; init; }
+    /// <summary>The recovery settings file lets other users read it: written again with mode 0600.</summary>
+    public bool ConfigFileModeChange { get; init; }
     public required string ConfigText { get; init; }
     public bool WriteSignal { get; init; }
     public bool ServerRunning { get; init; }
@@ -35,7 +38,7 @@ public sealed class HotStandbyPlan
     public HbaEdit? HbaEdit { get; init; }
     public string? HbaFilePath { get; init; }
     public List<string> Steps { get; } = new();
-    public bool ChangesNothing => !PassFileChange && SettingChanges.Count == 0 && !WriteSignal && ServerRunning && HbaEdit is not { Changed: true };
+    public bool ChangesNothing => !PassFileChange && SettingChanges.Count == 0 && !ConfigFileModeChange && !WriteSignal && ServerRunning && HbaEdit is not { Changed: true };
 }
 
 /// <summary>Turns a base backup into a running hot standby that streams from its primary.</summary>
@@ -55,9 +58,10 @@ public static class HotStandby
         // What the directory holds, and whether a server runs there (as a standby, or as a primary: never reconfigured).
         var target = Concurrently.Start(() => DataDirectoryGuard.Inspect(shell, standby.Name, data, standby.OsUser, bin.Join(), major));
         var passFile = Concurrently.Start(() => Path.Combine(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass"));
-        var passFileText = Concurrently.Start(() => HostFiles.ReadTextOrEmpty(shell, passFile.Join(), standby.OsUser));
+        // With their modes: a passfile others can read is one libpq ignores, and both are written again 0600.
+        var passFileText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, passFile.Join(), standby.OsUser));
         var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, Path.Combine(data, "standby.signal"), standby.OsUser));
-        var configText = Concurrently.Start(() => HostFiles.ReadTextOrEmpty(shell, configFile, standby.OsUser));
+        var configText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, configFile, standby.OsUser));
         var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log));
         // Joined in the order of the checks, so the first failure reported is the one a step-by-step plan would meet.
         bin.Join();
@@ -79,7 +83,9 @@ public static class HotStandby
                 $"On {standby.Name}, {data} belongs to another cluster (system identifier {standbySysid}), not to {primary.Name} (system identifier {primarySysid}): " +
                 $"it cannot be its standby. Copy {primary.Name} into it first (Invoke-PgBaseBackup -Force).");
 
-        var passFileChange = !PassFile.Contains(passFileText.Join(), primary.ComputerName, primary.Port, request.Replication.UserName, request.Replication.Password);
+        var (passText, passMode) = passFileText.Join();
+        var passFileOpen = passMode is { } pm && (pm & 0x3F) != 0; // group or other bits: libpq ignores the file
+        var passFileChange = passFileOpen || !PassFile.Contains(passText, primary.ComputerName, primary.Port, request.Replication.UserName, request.Replication.Password);
 
         var slot = request.SlotName ?? standby.SlotName;
         if (slot is not null) SlotNames.Validate(slot);
@@ -115,24 +121,52 @@ public static class HotStandby
             desired["standby_mode"] = "on";
             // hot_standby stays a server setting before 12: Apply puts it in postgresql.auto.conf.
         }
-        var text = configText.Join();
+        var (text, configMode) = configText.Join();
         var current = OfflineSettings.Read(text);
         var changes = desired
             // A setting not asked for (null) is left as it is.
             .Where(d => d.Value is not null && (!current.TryGetValue(d.Key, out var v) || v != d.Value))
             .ToDictionary(d => d.Key, d => d.Value);
 
-        var (isRunning, hba, passFilePath) = (identity.IsRunning, hbaEdit.Join(), passFile.Join());
+        var isRunning = identity.IsRunning;
+        // What a running standby (12+) runs with: a setting it already has needs no restart to be written down (a
+        // standby built by hand has hot_standby and recovery_target_timeline from the defaults, not from this file).
+        var running = isRunning && StandbyConfigRules.UsesStandbySignal(major) && (changes.Count > 0 || VersionRules.Applies(VersionRules.PromoteTriggerFile, major))
+            ? RunningSettings(standby, desired.Keys.Append(VersionRules.PromoteTriggerFile), log) : null;
+        // A promote trigger file in a directory anyone can write to: anyone could promote the standby. The module
+        // promotes with pg_promote() (pg_ctl promote before 12), so the setting goes: '' from 12 (it may come from
+        // postgresql.conf, which the file overrides), trigger_file removed from recovery.conf before.
+        if (VersionRules.Applies(VersionRules.PromoteTriggerFile, major))
+        {
+            var trigger = running?.GetValueOrDefault(VersionRules.PromoteTriggerFile).Setting ?? current.GetValueOrDefault(VersionRules.PromoteTriggerFile);
+            if (InSharedDirectory(trigger, shell, standby.OsUser)) changes[VersionRules.PromoteTriggerFile] = "";
+        }
+        else if (!StandbyConfigRules.UsesStandbySignal(major) && InSharedDirectory(current.GetValueOrDefault("trigger_file"), shell, standby.OsUser))
+        {
+            changes["trigger_file"] = null;
+        }
+        bool Restarts(string key, string? value) => running is not null && running.TryGetValue(key, out var now)
+            ? now.Context == "postmaster" && now.Setting != (value ?? "")
+            : key is not ("primary_conninfo" or "primary_slot_name") || !StandbyConfigRules.ReloadsPrimaryConninfo(major);
+
+        var (hba, passFilePath) = (hbaEdit.Join(), passFile.Join());
         var plan = new HotStandbyPlan
         {
             HbaEdit = hba, HbaFilePath = hbaPath,
             PassFilePath = passFilePath, PassFileChange = passFileChange, SettingChanges = changes, ConfigFile = configFile,
-            ConfigText = text, WriteSignal = writeSignal, ServerRunning = isRunning,
-            NeedsRestart = isRunning && (writeSignal || changes.Keys.Any(k => k != "primary_conninfo" && k != "primary_slot_name") ||
-                                       !StandbyConfigRules.ReloadsPrimaryConninfo(major) && changes.Count > 0),
+            ConfigText = text, ConfigFileModeChange = configMode is { } cm && (cm & 0x7) != 0,
+            WriteSignal = writeSignal, ServerRunning = isRunning,
+            // Before 12 recovery.conf is read at start only.
+            NeedsRestart = isRunning && (writeSignal || (StandbyConfigRules.UsesStandbySignal(major)
+                ? changes.Any(c => Restarts(c.Key, c.Value)) : changes.Count > 0)),
         };
-        if (passFileChange) plan.Steps.Add($"add the replication password of {request.Replication.UserName}@{primary.ComputerName}:{primary.Port} to {passFilePath} (0600)");
-        foreach (var (k, v) in changes) plan.Steps.Add($"set {k} = '{v}' in {configFile}");
+        if (passFileChange)
+            plan.Steps.Add(passFileOpen && PassFile.Contains(passText, primary.ComputerName, primary.Port, request.Replication.UserName, request.Replication.Password)
+                ? $"write {passFilePath} again with mode 0600 (its group or other users had access, and libpq ignores such a passfile)"
+                : $"add the replication password of {request.Replication.UserName}@{primary.ComputerName}:{primary.Port} to {passFilePath} (0600)");
+        foreach (var (k, v) in changes)
+            plan.Steps.Add(v is null ? $"remove {k} from {configFile} (a trigger file anyone on the host could create)" : $"set {k} = '{v}' in {configFile}");
+        if (plan.ConfigFileModeChange && changes.Count == 0) plan.Steps.Add($"write {configFile} again with mode 0600 (other users could read it)");
         if (hba is { Changed: true })
             foreach (var line in hba.AddedLines) plan.Steps.Add($"add '{line}' to {hbaPath} (a replication line of the primary, or for it)");
         if (writeSignal) plan.Steps.Add($"create {Path.Combine(data, "standby.signal")}");
@@ -175,10 +209,13 @@ public static class HotStandby
             HostFiles.Write(shell, plan.PassFilePath, Encoding.UTF8.GetBytes(updated), "0600", standby.OsUser);
             log.Verbose($"{standby.Name}: stored the replication password in {plan.PassFilePath} (0600).");
         }
-        if (plan.SettingChanges.Count > 0)
+        if (plan.SettingChanges.Count > 0 || plan.ConfigFileModeChange)
         {
-            HostFiles.Write(shell, plan.ConfigFile, Encoding.UTF8.GetBytes(OfflineSettings.Apply(plan.ConfigText, plan.SettingChanges)), "0600", standby.OsUser);
-            log.Verbose($"{standby.Name}: set {string.Join(", ", plan.SettingChanges.Keys)} in {plan.ConfigFile}.");
+            var text = plan.SettingChanges.Count > 0 ? OfflineSettings.Apply(plan.ConfigText, plan.SettingChanges) : plan.ConfigText;
+            HostFiles.Write(shell, plan.ConfigFile, Encoding.UTF8.GetBytes(text), "0600", standby.OsUser);
+            log.Verbose(plan.SettingChanges.Count > 0
+                ? $"{standby.Name}: set {string.Join(", ", plan.SettingChanges.Keys)} in {plan.ConfigFile}."
+                : $"{standby.Name}: wrote {plan.ConfigFile} again with mode 0600.");
         }
         if (standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major))
         {
@@ -227,6 +264,40 @@ public static class HotStandby
             return $"{failed}, and putting it back failed too ({ex.Message}): check {plan.ConfigFile} and start it.";
         }
     }
+
+    /// <summary>The settings a running standby runs with (name -> setting, context); null when it cannot be asked.</summary>
+    private static Dictionary<string, (string? Setting, string Context)>? RunningSettings(PgNode standby, IEnumerable<string> names, IOperationLog log)
+    {
+        try
+        {
+            using var session = PgSession.Open(standby, log: log, connectTimeout: TimeSpan.FromSeconds(5), pooled: true);
+            return session.Query("SELECT s.name, s.setting, s.context FROM pg_catalog.pg_settings s WHERE s.name = ANY(@names)", ("names", names.Distinct().ToArray()))
+                .ToDictionary(r => r.Text("name")!, r => (r.Text("setting"), r.Text("context")!), StringComparer.OrdinalIgnoreCase);
+        }
+        catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
+        {
+            log.Verbose($"{standby.Name}: its running settings could not be read ({ex.Message}); a changed setting that needs a restart is counted as one.");
+            return null;
+        }
+    }
+
+    /// <summary>An absolute trigger file whose directory every local user may write to (its mode on the host, else /tmp and the like).</summary>
+    private static bool InSharedDirectory(string? triggerFile, IHostShell shell, string user)
+    {
+        if (SecurityChecks.TriggerDirectory(triggerFile) is not { } directory) return false;
+        try
+        {
+            if (HostFiles.Mode(shell, directory, user) is { } mode) return (mode & 0x2) != 0;
+        }
+        catch (HostCommandException) { }
+        return SecurityChecks.IsSharedDirectory(directory);
+    }
+
+    /// <summary>
+    /// The replication credential the standby uses now, found where libpq finds it (the password in its primary_conninfo,
+    /// else its passfile): what Enable-PgHotStandby on a running standby moves to the passfile when no -Credential is given.
+    /// </summary>
+    public static NetworkCredential? CredentialInUse(PgNode standby, IHostShell shell) => StandbyFollow.CurrentReplicationCredential(standby, shell);
 
     /// <summary>Where a standby's recovery settings live: postgresql.auto.conf from 12, recovery.conf before.</summary>
     public static string RecoveryConfigFile(string dataDirectory, int major) =>

@@ -14,8 +14,8 @@ public sealed class PrimaryConfigOptions
 {
     /// <summary>Standby addresses: IPv4, IPv6, host names (resolved here) or CIDR networks.</summary>
     public IReadOnlyList<string> Standbys { get; init; } = Array.Empty<string>();
-    /// <summary>The replication role the pg_hba.conf lines name.</summary>
-    public required string ReplicationUser { get; init; }
+    /// <summary>The replication role the pg_hba.conf lines name; needed only with <see cref="Standbys"/>.</summary>
+    public string? ReplicationUser { get; init; }
     /// <summary>hostssl lines instead of host.</summary>
     public bool RequireSsl { get; init; }
     /// <summary>WAL kept for standbys, in MB (wal_keep_size; wal_keep_segments before 13).</summary>
@@ -33,10 +33,15 @@ public sealed class PrimaryConfigOptions
     public IReadOnlyList<string>? ListenAddresses { get; init; }
     /// <summary>Accept a CIDR network wider than one host in Standbys (a /0 never).</summary>
     public bool AllowNetwork { get; init; }
+    /// <summary>
+    /// Turn the replication lines that use trust, md5 or password into scram-sha-256 ones (Set-PgMasterConfig does; a
+    /// follow that only adds its standby's line does not).
+    /// </summary>
+    public bool ScramReplicationLines { get; init; }
 }
 
 /// <summary>The kinds of change Set-PgMasterConfig makes.</summary>
-public enum PrimaryChangeKind { Setting, HbaLine, ArchiveDirectory }
+public enum PrimaryChangeKind { Setting, HbaLine, ArchiveDirectory, HbaMethod }
 
 /// <summary>One planned change; <see cref="Description"/> is what -WhatIf and verbose print.</summary>
 public sealed record PrimaryConfigChange(PrimaryChangeKind Kind, string Target, string? OldValue, string NewValue, bool NeedsRestart)
@@ -45,9 +50,12 @@ public sealed record PrimaryConfigChange(PrimaryChangeKind Kind, string Target, 
     {
         PrimaryChangeKind.Setting => $"set {Target}: '{OldValue}' -> '{NewValue}'" + (NeedsRestart ? " (needs a restart)" : ""),
         PrimaryChangeKind.HbaLine => $"add to {Target}: {NewValue}",
+        PrimaryChangeKind.HbaMethod => $"make scram-sha-256 in {Target}: '{OldValue}' -> '{NewValue}'",
         _ => $"create WAL archive directory {NewValue} (owner {Target}, mode 0700)",
     };
     internal HbaReplicationRule? Rule { get; init; }
+    /// <summary>For an HbaMethod change: the line as the file has it.</summary>
+    internal string? HbaLineText { get; init; }
 }
 
 /// <summary>The read-only checks' result: what would change on one primary.</summary>
@@ -123,8 +131,10 @@ public static class PrimaryConfig
     public static PrimaryConfigPlan Plan(PgNode node, PrimaryConfigOptions options, IOperationLog log)
     {
         // Everything the user gave is validated before anything is read or written.
-        ConfigValues.EnsureSafe(options.ReplicationUser, "replication role name");
-        var rules = ResolveStandbys(options.Standbys, options.ReplicationUser, options.RequireSsl, node.Name, options.AllowNetwork);
+        if (options.ReplicationUser is { } role) ConfigValues.EnsureSafe(role, "replication role name");
+        else if (options.Standbys.Count > 0) throw new ArgumentException($"No replication role for the pg_hba.conf lines of {node.Name}'s standbys: give -ReplicationUser.");
+        var rules = options.Standbys.Count == 0 ? Array.Empty<HbaReplicationRule>()
+            : ResolveStandbys(options.Standbys, options.ReplicationUser!, options.RequireSsl, node.Name, options.AllowNetwork);
         var archive = options.WalArchive is null ? null : WalArchive.Parse(options.WalArchive);
         if (options.SynchronousStandbys.Count > 0)
             SynchronousStandbyNames.Build(options.SynchronousMode, options.SynchronousCount, options.SynchronousStandbys);
@@ -145,7 +155,8 @@ public static class PrimaryConfig
                 r.Get<bool>("pending_restart"), r.Text("file_setting")))
             .ToDictionary(s => s.Name, StringComparer.Ordinal);
 
-        if (session.Scalar<long>("SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles r WHERE r.rolname = @n", ("n", options.ReplicationUser)) == 0)
+        if (options.ReplicationUser is not null &&
+            session.Scalar<long>("SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles r WHERE r.rolname = @n", ("n", options.ReplicationUser)) == 0)
             log.Warning($"On {node.Name}, the role '{options.ReplicationUser}' does not exist yet; create it with New-PgReplicationUser.");
 
         var listen = options.ListenAddresses ?? new[] { node.ComputerName };
@@ -162,16 +173,27 @@ public static class PrimaryConfig
                 throw new InvalidOperationException($"On {node.Name}, the WAL archive directory {dir} exists but is not a directory {node.OsUser} can write to.");
         }
 
-        if (rules.Count > 0)
+        if (rules.Count > 0 || options.ScramReplicationLines)
         {
             var hbaPath = node.HbaFile ?? throw new InvalidOperationException($"The hba_file of {node.Name} is not known.");
             var existingErrors = HbaErrors(session);
-            if (existingErrors.Count > 0)
+            if (existingErrors.Count > 0 && rules.Count > 0)
                 throw new InvalidOperationException($"On {node.Name}, {hbaPath} already has errors, so it was not edited: {string.Join("; ", existingErrors)}");
-            var text = ReadHbaText(node, session, hbaPath, log);
-            foreach (var rule in rules)
+            var text = existingErrors.Count > 0 ? null : ReadHbaText(node, session, hbaPath, log);
+            if (text is null)
+                log.Warning($"On {node.Name}, {hbaPath} has errors ({string.Join("; ", existingErrors)}), so its replication lines were not made scram-sha-256.");
+            else if (options.ScramReplicationLines)
             {
-                var edit = HbaEditor.AddReplicationRules(text, new[] { rule });
+                var scram = PlanScram(node, session, hbaPath, text, log).ToList();
+                changes.AddRange(scram);
+                // The lines to add are planned on the file as it will be: a weak line for a standby made scram-sha-256
+                // is that standby's line, and nothing is added for it.
+                var lines = scram.Select(c => c.HbaLineText).ToHashSet(StringComparer.Ordinal);
+                text = HbaEditor.ReplicationLinesToScram(text, l => lines.Contains(l.Text)).NewText;
+            }
+            foreach (var rule in text is null ? Array.Empty<HbaReplicationRule>() : rules)
+            {
+                var edit = HbaEditor.AddReplicationRules(text!, new[] { rule });
                 if (edit.Changed)
                     changes.Add(new PrimaryConfigChange(PrimaryChangeKind.HbaLine, hbaPath, null, rule.Line, false) { Rule = rule });
                 else
@@ -182,6 +204,47 @@ public static class PrimaryConfig
         var pending = current.Values.Where(s => s.PendingRestart).Select(s => s.Name).ToList();
         if (changes.Count == 0) log.Verbose($"{node.Name}: the primary is already configured; nothing to change.");
         return new PrimaryConfigPlan(node, changes, pending);
+    }
+
+    /// <summary>
+    /// The weak replication lines (trust, md5, password) to make scram-sha-256, for the same addresses and role. A line is
+    /// left, with a warning, when a role it admits has no SCRAM-SHA-256 password (pg_authid): the new line would lock it out.
+    /// </summary>
+    private static IEnumerable<PrimaryConfigChange> PlanScram(PgNode node, PgSession session, string hbaPath, string text, IOperationLog log)
+    {
+        var weak = HbaFile.Parse(text).Where(HbaEditor.IsWeakReplicationLine).ToList();
+        if (weak.Count == 0) return Array.Empty<PrimaryConfigChange>();
+        IReadOnlyDictionary<string, bool> scram;
+        try
+        {
+            // The roles that may log in for replication, and whether their password is a SCRAM verifier.
+            scram = session.Query(
+                    "SELECT a.rolname::text AS role, COALESCE(a.rolpassword LIKE 'SCRAM-SHA-256$%', false) AS scram " +
+                    "FROM pg_catalog.pg_authid a WHERE a.rolcanlogin AND (a.rolreplication OR a.rolsuper)")
+                .ToDictionary(r => r.Text("role")!, r => r.Get<bool>("scram"), StringComparer.Ordinal);
+        }
+        catch (PgQueryException ex)
+        {
+            log.Warning($"On {node.Name}, pg_authid could not be read ({ex.Message}), so whether its roles have SCRAM passwords is not known: " +
+                        $"the trust, md5 and password replication lines of {hbaPath} were left as they are.");
+            return Array.Empty<PrimaryConfigChange>();
+        }
+        var changes = new List<PrimaryConfigChange>();
+        foreach (var line in weak)
+        {
+            var locked = HbaEditor.RolesAdmitted(line, scram.Keys.ToList()).Where(r => !scram[r]).Order(StringComparer.Ordinal).ToList();
+            if (locked.Count > 0)
+            {
+                log.Warning($"On {node.Name}, line {line.LineNumber} of {hbaPath} ('{line.Text.Trim()}') was left as it is: {string.Join(", ", locked.Select(r => $"'{r}'"))} " +
+                            "has no SCRAM-SHA-256 password, and a scram-sha-256 line would lock it out. Give it one (New-PgReplicationUser -Force for the replication role; " +
+                            "ALTER ROLE ... PASSWORD with password_encryption = 'scram-sha-256' for another), then run Set-PgMasterConfig again.");
+                continue;
+            }
+            var converted = HbaEditor.ReplicationLinesToScram(line.Text + "\n", _ => true).AddedLines.SingleOrDefault();
+            if (converted is not null)
+                changes.Add(new PrimaryConfigChange(PrimaryChangeKind.HbaMethod, hbaPath, line.Text.Trim(), converted.Trim(), false) { HbaLineText = line.Text });
+        }
+        return changes;
     }
 
     /// <summary>
@@ -300,13 +363,15 @@ public static class PrimaryConfig
             }
 
             var rules = approved.Where(c => c.Kind == PrimaryChangeKind.HbaLine).Select(c => c.Rule!).ToList();
-            if (rules.Count > 0)
+            var scram = approved.Where(c => c.Kind == PrimaryChangeKind.HbaMethod).ToList();
+            if (rules.Count > 0 || scram.Count > 0)
             {
-                EditHba(node, shell, session, rules, log);
-                foreach (var change in approved.Where(c => c.Kind == PrimaryChangeKind.HbaLine)) Done(change);
+                var converted = EditHba(node, shell, session, rules, scram.Select(c => c.HbaLineText!).ToHashSet(StringComparer.Ordinal), log);
+                foreach (var change in approved.Where(c => c.Kind == PrimaryChangeKind.HbaLine || c.Kind == PrimaryChangeKind.HbaMethod && converted.Contains(c.HbaLineText!)))
+                    Done(change);
             }
 
-            if (settings.Count > 0 || rules.Count > 0)
+            if (settings.Count > 0 || rules.Count > 0 || scram.Count > 0)
             {
                 session.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()");
                 log.Verbose($"{node.Name}: configuration reloaded.");
@@ -357,15 +422,21 @@ public static class PrimaryConfig
     }
 
     /// <summary>
-    /// Adds the rules to pg_hba.conf: written atomically with the old copy kept, checked through
-    /// pg_hba_file_rules, and put back as it was when the server finds an error in it.
+    /// Makes the weak replication lines <paramref name="toScram"/> (as the file has them) scram-sha-256 and adds the rules
+    /// to pg_hba.conf, in one write: atomic with the old copy kept, its mode kept, checked through pg_hba_file_rules, and
+    /// put back as it was when the server finds an error in it. Returns the lines made scram-sha-256.
     /// </summary>
-    private static void EditHba(PgNode node, IHostShell shell, PgSession session, IReadOnlyList<HbaReplicationRule> rules, IOperationLog log)
+    private static IReadOnlySet<string> EditHba(PgNode node, IHostShell shell, PgSession session, IReadOnlyList<HbaReplicationRule> rules,
+        IReadOnlySet<string> toScram, IOperationLog log)
     {
         var path = node.HbaFile!;
         var old = HostFiles.ReadText(shell, path, node.OsUser);
-        var edit = HbaEditor.AddReplicationRules(old, rules);
-        if (!edit.Changed) return;
+        var scram = HbaEditor.ReplicationLinesToScram(old, l => toScram.Contains(l.Text));
+        var converted = scram.RemovedLines.ToHashSet(StringComparer.Ordinal);
+        foreach (var gone in toScram.Where(l => !converted.Contains(l)))
+            log.Warning($"On {node.Name}, '{gone.Trim()}' is no longer in {path} as it was when planned; it was not changed.");
+        var edit = HbaEditor.AddReplicationRules(scram.NewText, rules);
+        if (!edit.Changed && !scram.Changed) return converted;
         var problems = HbaFile.Check(edit.NewText);
         if (problems.Count > 0)
             throw new InvalidOperationException($"On {node.Name}, the edited {path} would not parse, so it was not written: {string.Join("; ", problems)}");
@@ -382,6 +453,7 @@ public static class PrimaryConfig
             throw new InvalidOperationException(
                 $"On {node.Name}, the server rejected the edited {path} ({string.Join("; ", errors)}); the previous file was put back and nothing was reloaded.");
         }
+        return converted;
     }
 
     /// <summary>pg_hba_file_rules rows with an error: the server's own parse of the file on disk.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using PgReplication.Core.Config;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
 using PgReplication.Core.Versions;
@@ -22,7 +23,7 @@ public sealed class ReplicationCheckOptions
 public static class ReplicationCheck
 {
     private const string SendersQuery = $$"""
-        SELECT r.pid, r.application_name, pg_catalog.host(r.client_addr) AS client_addr, r.state,
+        SELECT r.pid, r.application_name, pg_catalog.host(r.client_addr) AS client_addr, r.state, r.usename::text AS usename,
                r.sent_lsn::text AS sent_lsn, r.write_lsn::text AS write_lsn, r.flush_lsn::text AS flush_lsn,
                r.replay_lsn::text AS replay_lsn,
                pg_catalog.pg_wal_lsn_diff({{WalPosition.Expression}}, r.replay_lsn)::bigint AS lag_bytes,
@@ -32,8 +33,9 @@ public static class ReplicationCheck
         LEFT JOIN pg_catalog.pg_replication_slots s ON s.active_pid = r.pid
         """;
 
-    // The receiver's view is read once (a standby that does not stream has no row in it).
-    private const string StandbyQuery = """
+    // The receiver's view is read once (a standby that does not stream has no row in it); the recovery settings that
+    // security findings need ride along (NULL where the role may not see them, never an error).
+    private const string StandbyQuery = $$"""
         SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
                pg_catalog.current_setting('transaction_read_only') AS read_only,
                r.status AS receiver_status, r.slot_name AS receiver_slot, r.conninfo, r.received_tli,
@@ -41,8 +43,10 @@ public static class ReplicationCheck
                (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier,
                pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name,
                pg_catalog.current_setting('cluster_name') AS cluster_name, pg_catalog.host(pg_catalog.inet_server_addr()) AS server_addr,
-               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn
+               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn,
+               {{SecurityChecks.SettingsColumns}}
         FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
+        CROSS JOIN {{SecurityChecks.SettingsRelation}}
         """;
 
     /// <summary>Failed archiving attempts since the last success (0 when the last attempt succeeded, or none failed).</summary>
@@ -92,6 +96,7 @@ public static class ReplicationCheck
                 continue;
             }
             var (senders, archiverFailing, primaryLsn, wal, primaryTimeline) = (reading.Senders!, reading.ArchiverFailing, reading.Lsn, reading.Wal!, primary.Timeline);
+            var showsAll = givenPrimaries.Contains(primary);
 
             var mine = standbys.Where(s => Follows(s, primary)).ToList();
             // What names the standby for sure first (its slot, an application_name its conninfo gives it), then, for the
@@ -113,17 +118,24 @@ public static class ReplicationCheck
                 if (row is not null) claimed.Add((primary, row.Get<int>("pid")));
                 rows[standby] = row;
             }
+            // Standbys that the primary shows but that were not given.
+            var unlisted = senders.Where(r => showsAll && !claimed.Contains((primary, r.Get<int>("pid"))))
+                .Select(r => (Name: $"{r.Text("application_name")}@{r.Text("client_addr") ?? "local"}", Row: r)).ToList();
+
+            // The primary's security findings, once for all its standbys: weak replication lines, and a superuser role
+            // any of them logs in as (by pg_stat_replication, or by its own primary_conninfo when it does not stream).
+            var logins = mine.SelectMany(s => new[] { rows[s]?.Text("usename"), ConninfoUser(standbyReads[s]) }.OfType<string>().Distinct().Select(role => (role, s.Name)))
+                .Concat(unlisted.Where(u => u.Row.Text("usename") is not null).Select(u => (u.Row.Text("usename")!, u.Name)))
+                .ToList();
+            var primaryFindings = PrimaryFindings(primary, reading, logins);
             foreach (var standby in mine)
             {
-                var (facts, error) = standbyReads[standby];
-                results.Add(Build(standby.Name, standby, primary, rows[standby], facts, error, primaryTimeline, archiverFailing, primaryLsn, wal, options));
+                var read = standbyReads[standby];
+                var findings = StandbyFindings(standby, primary, read).Concat(primaryFindings).ToList();
+                results.Add(Build(standby.Name, standby, primary, rows[standby], read.Facts, read.Error, primaryTimeline, archiverFailing, primaryLsn, wal, options, findings));
             }
-            // Standbys that the primary shows but that were not given.
-            foreach (var row in senders.Where(r => givenPrimaries.Contains(primary) && !claimed.Contains((primary, r.Get<int>("pid")))))
-            {
-                var name = $"{row.Text("application_name")}@{row.Text("client_addr") ?? "local"}";
-                results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, wal, options));
-            }
+            foreach (var (name, row) in unlisted)
+                results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, wal, options, primaryFindings));
         }
         foreach (var orphan in standbys.Where(s => !results.Any(r => r.StandbyNode == s)))
             results.Add(Unreachable(orphan, null, $"no primary is known for {orphan.Name}: give the primary node too"));
@@ -189,8 +201,39 @@ public static class ReplicationCheck
         }
     }
 
-    /// <summary>What a primary (or an upstream standby) said, or why it said nothing.</summary>
-    private sealed record PrimaryReading(List<SqlRow>? Senders, long ArchiverFailing, string? Lsn, PrimaryWal? Wal, string? Error);
+    /// <summary>
+    /// What a primary (or an upstream standby) said, or why it said nothing. Superusers: role -> bootstrap; WeakLines is
+    /// null when the role may not read pg_hba_file_rules.
+    /// </summary>
+    private sealed record PrimaryReading(List<SqlRow>? Senders, long ArchiverFailing, string? Lsn, PrimaryWal? Wal, string? Error,
+        IReadOnlyDictionary<string, bool>? Superusers = null, IReadOnlyList<HbaRuleRow>? WeakLines = null);
+
+    /// <summary>The primary's findings: weak replication lines in its pg_hba.conf, superuser roles its standbys log in as.</summary>
+    private static IReadOnlyList<SecurityFinding> PrimaryFindings(PgNode primary, PrimaryReading reading, IReadOnlyList<(string Role, string UsedBy)> logins)
+    {
+        // Only a primary's: Set-PgMasterConfig and New-PgReplicationUser, the fixes, work on a primary.
+        if (primary.Role != NodeRole.Primary) return Array.Empty<SecurityFinding>();
+        var findings = new List<SecurityFinding>();
+        if (reading.WeakLines is { } weak) findings.AddRange(SecurityChecks.WeakReplicationLines(primary.Name, primary.HbaFile, weak));
+        if (reading.Superusers is { } superusers)
+            findings.AddRange(SecurityChecks.SuperuserRoles(primary.Name, superusers, primary.AdminCredential?.UserName, logins));
+        return findings;
+    }
+
+    /// <summary>The standby's own findings: a password in its primary_conninfo, a trigger file anyone can create.</summary>
+    private static IEnumerable<SecurityFinding> StandbyFindings(PgNode standby, PgNode primary, StandbyReading read)
+    {
+        if (read.Facts is not { } facts || standby.MajorVersion is not { } major) yield break;
+        var settings = SecurityChecks.Settings(major, standby.DataDirectory, facts, read.RecoveryConf);
+        if (SecurityChecks.PasswordInConninfo(standby.Name, facts["in_recovery"] is true, primary.Name, major, settings) is { } password) yield return password;
+        if (SecurityChecks.TriggerFile(standby.Name, primary.Name, major, settings) is { } trigger) yield return trigger;
+    }
+
+    /// <summary>The role a standby logs in as: its primary_conninfo's user (the receiver's view shows it, the password hidden).</summary>
+    private static string? ConninfoUser(StandbyReading read) =>
+        read.Facts is not { } facts ? null
+        : SecurityChecks.UserOf(facts.Text("primary_conninfo_setting")) ?? Conninfo.DisplayedValue(facts.Text("conninfo"), "user")
+          ?? (read.RecoveryConf is { } text && OfflineSettings.Read(text).GetValueOrDefault("primary_conninfo") is { } c ? SecurityChecks.UserOf(c) : null);
 
     private static async Task<PrimaryReading> ReadPrimaryAsync(PgNode primary, IOperationLog log)
     {
@@ -199,7 +242,8 @@ public static class ReplicationCheck
             using var p = await PgSession.OpenAsync(primary, log, pooled: true).ConfigureAwait(false);
             // One round trip for everything, the node's own facts too: while 7 standbys are read at once on 2
             // cores, the primary's statements one after another were the check's longest path.
-            var slotsKnown = VersionRules.Applies(VersionRules.MaxSlotWalKeepSize, primary.MajorVersion ?? VersionRules.NewestMajor);
+            var major = primary.MajorVersion ?? VersionRules.NewestMajor;
+            var slotsKnown = VersionRules.Applies(VersionRules.MaxSlotWalKeepSize, major);
             var results = await p.QueryBatchAsync(new[]
             {
                 NodeDiscovery.FactsQuery,
@@ -210,18 +254,25 @@ public static class ReplicationCheck
                 "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting('wal_segment_size')) AS segment_bytes",
                 // wal_status came with max_slot_wal_keep_size (13).
                 slotsKnown ? "SELECT s.slot_name::text AS slot_name, s.wal_status FROM pg_catalog.pg_replication_slots s" : "SELECT 1 AS nothing WHERE false",
-            },
-            // The oldest WAL file still there: listing pg_wal needs superuser or pg_monitor, and without it only
-            // the cause of a gap goes unnamed.
-            refusable: "SELECT pg_catalog.min(w.name) AS oldest FROM pg_catalog.pg_ls_waldir() w WHERE w.name ~ '^[0-9A-F]{24}$'").ConfigureAwait(false);
+                SecurityChecks.SuperusersQuery,
+            }, new[]
+            {
+                // The oldest WAL file still there: listing pg_wal needs superuser or pg_monitor, and without it only
+                // the cause of a gap goes unnamed.
+                "SELECT pg_catalog.min(w.name) AS oldest FROM pg_catalog.pg_ls_waldir() w WHERE w.name ~ '^[0-9A-F]{24}$'",
+                // Weak replication lines: pg_hba_file_rules is a superuser's; without it they go unreported.
+                SecurityChecks.WeakReplicationLinesQuery(major),
+            }).ConfigureAwait(false);
             NodeDiscovery.Apply(primary, results[0]!.Single(), NullOperationLog.Instance);
             var senders = results[1]!.ToList();
             var lsn = results[2]!.Single()[0]?.ToString();
             var archiverFailing = Convert.ToInt64(results[3]!.Single()[0] ?? 0L, CultureInfo.InvariantCulture);
             var segmentBytes = Convert.ToInt64(results[4]!.Single()[0], CultureInfo.InvariantCulture);
             var slots = results[5]!.ToDictionary(r => r.Text("slot_name")!, r => r.Text("wal_status"));
-            var oldest = results[6]?.Single().Text("oldest");
-            return new PrimaryReading(senders, archiverFailing, lsn, new PrimaryWal(oldest, segmentBytes, slots), null);
+            var superusers = results[6]!.ToDictionary(r => r.Text("role")!, r => r.Get<bool>("bootstrap"), StringComparer.Ordinal);
+            var oldest = results[7]?.Single().Text("oldest");
+            var weak = results[8]?.Select(HbaRuleRow.From).ToList();
+            return new PrimaryReading(senders, archiverFailing, lsn, new PrimaryWal(oldest, segmentBytes, slots), null, superusers, weak);
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
         {
@@ -241,7 +292,7 @@ public static class ReplicationCheck
         Lsn.Segment(replay, segmentBytes) < oldest;
 
     private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, SqlRow? row, SqlRow? facts, string? standbyError,
-        int? primaryTimeline, long archiverFailing, string? primaryLsn, PrimaryWal wal, ReplicationCheckOptions options)
+        int? primaryTimeline, long archiverFailing, string? primaryLsn, PrimaryWal wal, ReplicationCheckOptions options, IReadOnlyList<SecurityFinding> findings)
     {
         var checks = new List<HealthCheck>();
         var state = row?.Text("state") ?? (standbyError is not null ? "unreachable" : "stopped");
@@ -301,7 +352,7 @@ public static class ReplicationCheck
             SentLsn = row?.Text("sent_lsn"), WriteLsn = row?.Text("write_lsn"), FlushLsn = row?.Text("flush_lsn"), ReplayLsn = row?.Text("replay_lsn"),
             LagBytes = lag, ReplayLag = replayLag, SyncState = row?.Text("sync_state"), SlotName = slotName,
             SlotActive = row?["slot_active"] as bool?, SlotWalStatus = slotWalStatus, PrimaryTimeline = primaryTimeline, StandbyTimeline = standbyTimeline,
-            Checks = checks, StandbyNode = standby, PrimaryNode = primary,
+            Checks = checks, SecurityFindings = findings, StandbyNode = standby, PrimaryNode = primary,
         };
     }
 
@@ -311,16 +362,25 @@ public static class ReplicationCheck
         Checks = new[] { new HealthCheck("connected", false, message) }, StandbyNode = standby, PrimaryNode = primary,
     };
 
-    private static async Task<(SqlRow? Facts, string? Error)> ReadStandbyAsync(PgNode standby, IOperationLog log)
+    /// <summary>What a standby said (RecoveryConf: recovery.conf's text before 12, null when none or not readable), or why it said nothing.</summary>
+    private sealed record StandbyReading(SqlRow? Facts, string? Error, string? RecoveryConf = null);
+
+    private static async Task<StandbyReading> ReadStandbyAsync(PgNode standby, IOperationLog log)
     {
         try
         {
             using var s = await PgSession.OpenAsync(standby, log, connectTimeout: TimeSpan.FromSeconds(5), pooled: true).ConfigureAwait(false);
-            return ((await s.QueryAsync(StandbyQuery).ConfigureAwait(false)).Single(), null);
+            // Before 12 the recovery settings are in recovery.conf, read in the same round trip where the role may.
+            if (standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major))
+            {
+                var results = await s.QueryBatchAsync(new[] { StandbyQuery }, SecurityChecks.RecoveryConfQuery).ConfigureAwait(false);
+                return new StandbyReading(results[0]!.Single(), null, results[1]?.Single().Text("recovery_conf"));
+            }
+            return new StandbyReading((await s.QueryAsync(StandbyQuery).ConfigureAwait(false)).Single(), null);
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
         {
-            return (null, ex.Message);
+            return new StandbyReading(null, ex.Message);
         }
     }
 
@@ -329,7 +389,7 @@ public static class ReplicationCheck
         var upstream = standby.Upstream;
         if (upstream is null)
         {
-            var (facts, _) = ReadStandbyAsync(standby, log).GetAwaiter().GetResult();
+            var facts = ReadStandbyAsync(standby, log).GetAwaiter().GetResult().Facts;
             upstream = NodeDiscovery.UpstreamFromConninfo(facts?.Text("conninfo"));
         }
         if (upstream is null || !NodeAddress.TryParse(upstream, out var address, out _)) return null;

@@ -134,30 +134,60 @@ public sealed class PgSession : IDisposable
     /// <paramref name="refusable"/> last: its result is null when the role may not run it (insufficient
     /// privilege), and the others' results stand. Any other failure fails them all (one implicit transaction).
     /// </summary>
-    public Task<IReadOnlyList<IReadOnlyList<SqlRow>?>> QueryBatchAsync(IReadOnlyList<string> statements, string? refusable = null)
+    public Task<IReadOnlyList<IReadOnlyList<SqlRow>?>> QueryBatchAsync(IReadOnlyList<string> statements, string? refusable = null) =>
+        QueryBatchAsync(statements, refusable is null ? Array.Empty<string>() : new[] { refusable });
+
+    /// <summary>
+    /// As above, with several refusable statements after the others, each null when the role may not run it. A
+    /// refusal skips what follows it in the batch (the server's implicit transaction ends there), so the refusables
+    /// after it go in another round trip: a role allowed everything still pays one.
+    /// </summary>
+    public async Task<IReadOnlyList<IReadOnlyList<SqlRow>?>> QueryBatchAsync(IReadOnlyList<string> statements, IReadOnlyList<string> refusables)
     {
-        var all = refusable is null ? statements : statements.Append(refusable).ToList();
+        var (results, refused) = await RunBatch(statements, refusables).ConfigureAwait(false);
+        while (refused && results.Count < statements.Count + refusables.Count)
+        {
+            var (more, again) = await RunBatch(Array.Empty<string>(), refusables.Skip(results.Count - statements.Count).ToList()).ConfigureAwait(false);
+            results.AddRange(more);
+            refused = again;
+        }
+        return results;
+    }
+
+    // One round trip: the statements, then the refusables; stops at the first refusal (its result null).
+    private Task<(List<IReadOnlyList<SqlRow>?> Results, bool Refused)> RunBatch(IReadOnlyList<string> statements, IReadOnlyList<string> refusables)
+    {
+        var all = statements.Concat(refusables).ToList();
         var what = string.Join("; ", all);
-        return WrapCore<IReadOnlyList<IReadOnlyList<SqlRow>?>>(async () =>
+        return WrapCore<(List<IReadOnlyList<SqlRow>?>, bool)>(async () =>
         {
             using var batch = new NpgsqlBatch(_connection);
             foreach (var sql in all) batch.BatchCommands.Add(new NpgsqlBatchCommand(sql));
             _log.Debug($"SQL on {_host}: {what}");
-            using var reader = await batch.ExecuteReaderAsync().ConfigureAwait(false);
-            var results = new List<IReadOnlyList<SqlRow>?> { await ReadRows(reader, async: true).ConfigureAwait(false) };
-            while (results.Count < all.Count)
+            var results = new List<IReadOnlyList<SqlRow>?>();
+            NpgsqlDataReader reader;
+            // A refusable first in the batch (a second round trip) is refused as the batch starts.
+            try { reader = await batch.ExecuteReaderAsync().ConfigureAwait(false); }
+            catch (PostgresException ex) when (IsRefusal(ex, results.Count)) { results.Add(null); return (results, true); }
+            using (reader)
             {
-                // The refusal of the last statement comes as that result is reached; the ones before were read.
-                try { if (!await reader.NextResultAsync().ConfigureAwait(false)) break; }
-                catch (PostgresException ex) when (refusable is not null && results.Count == all.Count - 1 && ex.SqlState == PostgresErrorCodes.InsufficientPrivilege)
-                {
-                    _log.Debug($"On {_host}, not allowed: {refusable} ({ex.MessageText}).");
-                    results.Add(null);
-                    break;
-                }
                 results.Add(await ReadRows(reader, async: true).ConfigureAwait(false));
+                while (results.Count < all.Count)
+                {
+                    // The refusal of a statement comes as its result is reached; the ones before were read.
+                    try { if (!await reader.NextResultAsync().ConfigureAwait(false)) break; }
+                    catch (PostgresException ex) when (IsRefusal(ex, results.Count)) { results.Add(null); return (results, true); }
+                    results.Add(await ReadRows(reader, async: true).ConfigureAwait(false));
+                }
             }
-            return results;
+            return (results, false);
+
+            bool IsRefusal(PostgresException ex, int index)
+            {
+                if (index < statements.Count || ex.SqlState != PostgresErrorCodes.InsufficientPrivilege) return false;
+                _log.Debug($"On {_host}, not allowed: {all[index]} ({ex.MessageText}).");
+                return true;
+            }
         }, what, async: true);
     }
 

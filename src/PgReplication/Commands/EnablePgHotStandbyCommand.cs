@@ -53,18 +53,23 @@ public sealed class EnablePgHotStandbyCommand : PgCmdlet
                 var primary = Primary ?? standby.UpstreamNode
                     ?? throw new ArgumentException($"No primary for {standby.Name}: give -Primary, or pipe the node from Invoke-PgBaseBackup.");
                 if (primary.Role != NodeRole.Primary) RunCore(log => NodeDiscovery.Discover(primary, log));
-                var replication = RoleCredential(Credential) ?? standby.ReplicationCredential ?? primary.ReplicationCredential
-                    ?? throw new ArgumentException($"No replication role for {standby.Name}: give -Credential.");
+                var replication = RoleCredential(Credential) ?? standby.ReplicationCredential ?? primary.ReplicationCredential;
                 standby.AdminCredential ??= primary.AdminCredential;
                 if (standby.DataDirectory is null && standby.Role is NodeRole.Unknown) TryDiscover(standby);
+                if (replication is null && standby.DataDirectory is null)
+                    throw new ArgumentException($"No replication role for {standby.Name}: give -Credential.");
 
+                using var shell = RunCore(log => HostShells.Open(standby, log));
+                // A standby that already replicates (one built by hand): the credential it uses now, from its primary_conninfo
+                // or its passfile, which the run then keeps in the passfile only.
+                replication ??= RunCore(log => HotStandby.CredentialInUse(standby, shell))
+                    ?? throw new ArgumentException($"No replication role for {standby.Name}: give -Credential (its primary_conninfo and passfile hold none).");
                 var request = new HotStandbyRequest
                 {
                     Standby = standby, Primary = primary, Replication = replication, SlotName = SlotName,
                     RestoreCommand = RestoreCommand, ArchiveCleanupCommand = ArchiveCleanupCommand,
                     Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
                 };
-                using var shell = RunCore(log => HostShells.Open(standby, log));
                 var plan = RunCore(log => HotStandby.Prepare(request, shell, log));
                 if (!plan.ChangesNothing)
                 {

@@ -8,7 +8,8 @@ namespace PgReplication.Commands;
 /// <summary>
 /// Runs the module's standard acceptance checks (PgReplication.Acceptance.Tests.ps1, shipped beside the module)
 /// with Pester against the nodes given, and returns Pester's result; NUnit or JUnit XML for CI systems.
-/// Reads the servers only: the cmdlet gathers the readings (Core), the Pester file decides what passes.
+/// Reads the servers (and, for the files' modes, each host through its shell) only: the cmdlet gathers the readings
+/// (Core), the Pester file decides what passes.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "PgReplicationAcceptance")]
 [OutputType("Pester.Run")]
@@ -37,7 +38,7 @@ public sealed class InvokePgReplicationAcceptanceCommand : PgCmdlet
 
     /// <summary>Checks to leave out, by the tag each test carries.</summary>
     [Parameter]
-    [ValidateSet("Connected", "Streaming", "Lag", "Slots", "Archiver", "Hba", "Roles", "Synchronous")]
+    [ValidateSet("Connected", "Streaming", "Lag", "Slots", "Archiver", "Hba", "Roles", "Synchronous", "Passwords", "Trigger", "Files")]
     public string[] ExcludeCheck { get; set; } = Array.Empty<string>();
 
     /// <summary>Where to write the test report for a CI system; none is written without it.</summary>
@@ -97,7 +98,10 @@ public sealed class InvokePgReplicationAcceptanceCommand : PgCmdlet
         // The primaries found from the standbys' primary_conninfo are audited too.
         var audited = nodes.Concat(health.Select(h => h.PrimaryNode).OfType<PgNode>())
             .GroupBy(n => (n.ComputerName, n.Port)).Select(g => g.First()).ToList();
-        var audits = RunCore(log => audited.Select(n => Audit.Read(n, log)).ToList());
+        // A standby's findings name its primary in their fixes (Enable-PgHotStandby db2 -Primary db1).
+        var primaryOf = health.Where(h => h.StandbyNode is not null && h.PrimaryNode is not null)
+            .GroupBy(h => h.StandbyNode!).ToDictionary(g => g.Key, g => g.First().PrimaryNode!.Name);
+        var audits = RunCore(log => audited.Select(n => Audit.Read(n, log, primaryOf.GetValueOrDefault(n))).ToList());
 
         var data = new Hashtable
         {

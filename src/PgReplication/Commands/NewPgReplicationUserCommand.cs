@@ -86,6 +86,14 @@ public sealed class NewPgReplicationUserCommand : PgCmdlet
         }
         foreach (var text in ComputerName!)
         {
+            // A session node's name stands for that node (its credentials and SSH settings), as for node parameters;
+            // the fixes Test-PgReplication names ("New-PgReplicationUser db1 ...") rely on it.
+            if (!MyInvocation.BoundParameters.ContainsKey(nameof(Port)) && SessionNodes.Find(text) is { } known)
+            {
+                known.AdminCredential ??= RoleCredential(AdminCredential);
+                yield return known;
+                continue;
+            }
             if (!NodeAddress.TryParse(text, out var address, out var error))
             {
                 WriteNodeError(new ArgumentException(error), "InvalidComputerName", text);

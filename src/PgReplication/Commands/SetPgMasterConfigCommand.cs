@@ -8,14 +8,17 @@ namespace PgReplication.Commands;
 /// <summary>
 /// <para type="synopsis">Prepares primary nodes for streaming replication: settings, pg_hba.conf, WAL archiving.</para>
 /// <para type="description">Settings are written with ALTER SYSTEM, each only where what is there is not already
-/// enough; pg_hba.conf gets one scram-sha-256 replication line per standby, checked by the server before the reload
-/// and rolled back on error. -WhatIf lists each planned change after the read-only checks.</para>
+/// enough; pg_hba.conf gets one scram-sha-256 replication line per standby, and its trust, md5 and password replication
+/// lines become scram-sha-256 ones, checked by the server before the reload and rolled back on error. -WhatIf lists each
+/// planned change after the read-only checks.</para>
 /// </summary>
 [Cmdlet(VerbsCommon.Set, "PgMasterConfig", SupportsShouldProcess = true)]
 [OutputType(typeof(PgNode))]
 public sealed class SetPgMasterConfigCommand : PgCmdlet
 {
-    [Parameter(Mandatory = true, ValueFromPipeline = true)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [PgNodeTransformation]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
     [ValidateNotNull]
     public PgNode[]? InputObject { get; set; }
 
@@ -104,7 +107,8 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
             try
             {
                 var role = ReplicationUser ?? node.ReplicationCredential?.UserName;
-                if (string.IsNullOrEmpty(role))
+                // The role is what the standbys' lines name: without -Standby there are none to write.
+                if (string.IsNullOrEmpty(role) && _standbys!.Count > 0)
                 {
                     WriteNodeError(new ArgumentException($"No replication role for {node.Name}: give -ReplicationUser, or pipe the node from New-PgReplicationUser."),
                         "NoReplicationUser", node);
@@ -113,7 +117,7 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
                 var options = new PrimaryConfigOptions
                 {
                     Standbys = _standbys!,
-                    ReplicationUser = role!,
+                    ReplicationUser = string.IsNullOrEmpty(role) ? null : role,
                     RequireSsl = RequireSsl,
                     WalKeepSizeMB = WalKeepSize,
                     MaxSlotWalKeepSizeMB = MyInvocation.BoundParameters.ContainsKey(nameof(MaxSlotWalKeepSize)) ? MaxSlotWalKeepSize : null,
@@ -123,6 +127,8 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
                     WalArchive = WalArchive,
                     ListenAddresses = ListenAddress,
                     AllowNetwork = AllowNetwork,
+                    // Replication lines with trust, md5 or password become scram-sha-256 ones (each shown under -WhatIf).
+                    ScramReplicationLines = true,
                 };
                 var plan = RunCore(log => PrimaryConfig.Plan(node, options, log));
                 var approved = plan.Changes.Where(c => ShouldProcess(node.Name, c.Description)).ToList();

@@ -36,6 +36,10 @@ public sealed class TestPgReplicationCommand : PgCmdlet
         DiscoverUndiscovered(_nodes);
         var options = new ReplicationCheckOptions { MaxLagBytes = MaxLagBytes, MaxLag = TimeSpan.FromSeconds(MaxLagSeconds) };
         var results = RunCore(log => ReplicationCheck.Check(_nodes, options, log));
+        // Security faults are warnings, each once (a primary's are on each of its standbys' results), with -Quiet too:
+        // they say nothing about whether the standbys replicate, so IsHealthy leaves them out.
+        foreach (var finding in results.SelectMany(r => r.SecurityFindings).DistinctBy(f => f.Message))
+            WriteWarning(finding.Message);
         if (Quiet)
         {
             WriteObject(results.Count > 0 && results.All(r => r.IsHealthy));

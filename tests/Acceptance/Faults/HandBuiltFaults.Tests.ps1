@@ -71,6 +71,107 @@ Describe 'A cluster built by hand with the raw tools, <Layout> layout' -Tag Acce
         }
     }
 
+    # Issue 18, point 3: the classic faults are named with their fix, and the fix works. The cluster comes with a password in
+    # each standby's primary_conninfo; an md5 replication line (first, so it is the one in force for db2), a superuser
+    # replication role, a promote trigger file in /tmp (12 to 15) and a passfile others can read are added here by hand.
+    It 'the classic security faults of a hand-built cluster -> Test-PgReplication warns naming host, value and fix (never the password), the kit fails on each' {
+        $line = "host replication replicator $($h2.Address)/32 md5"
+        $prepend = '{ printf "%s\n" "$2"; cat "$1"; } > "$1.new" && cat "$1.new" > "$1" && rm -f "$1.new"'
+        Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList sh, -c, $prepend, sh, $h1.HbaFile, $line | Out-Null
+        Invoke-PgLabSql -LabHost $h1 -Sql 'ALTER ROLE replicator SUPERUSER; SELECT pg_reload_conf()' | Out-Null
+        $triggerMajor = $h3.Major -ge 12 -and $h3.Major -le 15
+        if ($triggerMajor) { Invoke-PgLabSql -LabHost $h3 -Sql "ALTER SYSTEM SET promote_trigger_file = '/tmp/promote_now'; SELECT pg_reload_conf()" | Out-Null }
+        Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList sh, -c, 'chmod 0644 "$HOME/.pgpass"' | Out-Null
+        Wait-Condition { (Get-LabValue $h1 "SELECT auth_method FROM pg_hba_file_rules WHERE line_number = 1") -eq 'md5' } | Should -BeTrue
+
+        $results = @($nodes | Test-PgReplication -WarningVariable warned -WarningAction SilentlyContinue)
+        $warnings = @($warned | ForEach-Object { "$_" })
+        Add-ScenarioNote "warned: $($warnings[0])"
+        foreach ($r in $results) { $r.IsHealthy | Should -BeTrue -Because 'security findings are not replication health' }
+        $warnings -join "`n" | Should -Not -Match ([regex]::Escape($replicationPassword)) -Because 'a finding names "a password", never the password'
+        foreach ($h in $h2, $h3) {
+            $password = @($warnings | Where-Object { $_ -like "$($h.Name): primary_conninfo (*user=replicator*) in $($h.DataDirectory)/postgresql.auto.conf holds a password in plain text. Fix: Enable-PgHotStandby $($h.Name) -Primary $($h1.Name) *" })
+            $password.Count | Should -Be 1 -Because ($warnings -join "`n")
+        }
+        $md5 = @($warnings | Where-Object { $_ -like "$($h1.Name): line 1 of $($h1.HbaFile) (host replication replicator $($h2.Address) 255.255.255.255 md5) admits replication connections with md5*Fix: Set-PgMasterConfig $($h1.Name) turns it into a scram-sha-256 line*" })
+        $md5.Count | Should -Be 1 -Because ($warnings -join "`n")
+        $super = @($warnings | Where-Object { $_ -like "$($h1.Name): the replication role 'replicator' (used by *) is a superuser*Fix: New-PgReplicationUser $($h1.Name) -Credential replicator -Force*" })
+        $super.Count | Should -Be 1 -Because ($warnings -join "`n")
+        if ($triggerMajor) {
+            @($warnings | Where-Object { $_ -like "$($h3.Name): promote_trigger_file '/tmp/promote_now' is in /tmp*Fix: Enable-PgHotStandby $($h3.Name) -Primary $($h1.Name) removes the setting*" }).Count |
+                Should -Be 1 -Because ($warnings -join "`n")
+        }
+        ($results | Where-Object Standby -EQ $h2.Name).SecurityFindings.Kind | Should -Contain 'PasswordInConninfo'
+
+        $run = $nodes | Invoke-PgReplicationAcceptance -Output None
+        $run.Result | Should -Be 'Failed'
+        $expected = @(
+            "Node $($h2.Name).keeps no replication password in primary_conninfo"
+            "Node $($h2.Name).keeps its configuration and password files from other users"
+            "Node $($h3.Name).keeps no replication password in primary_conninfo"
+            if ($triggerMajor) { "Node $($h3.Name).has no promote trigger file in a directory anyone can write to" }
+            "Primary $($h1.Name).lets its standbys in as a role that is not a superuser"
+            "Primary $($h1.Name).admits replication with scram-sha-256 only (no trust, md5 or password line)"
+        )
+        $failed = @($run.Failed | ForEach-Object ExpandedPath)
+        ($failed | Sort-Object) | Should -Be ($expected | Sort-Object) -Because (@($run.Failed | ForEach-Object { "$($_.ExpandedPath): $($_.ErrorRecord)" }) -join "`n")
+        $messages = @($run.Failed | ForEach-Object { "$($_.ErrorRecord)" }) -join "`n"
+        $messages | Should -Match "Fix: Enable-PgHotStandby $([regex]::Escape($h2.Name)) -Primary $([regex]::Escape($h1.Name))"
+        $messages | Should -Match "$([regex]::Escape($h2.Name)): the passfile \S+/\.pgpass \(mode 0644\)"
+        $messages | Should -Not -Match ([regex]::Escape($replicationPassword))
+    }
+
+    It 'the fixes the findings name, run on the hand-built cluster -> md5 line made scram for the same address and role (-WhatIf first), SUPERUSER dropped, passwords in the 0600 passfile with a reload only, trigger file off; no finding left' {
+        # Fresh nodes: the Its after this one use $nodes as New-PgNode made them (no credential carried).
+        $p, $s2, $s3 = @($h1, $h2, $h3 | ForEach-Object { New-LabNode $lab $_ })
+        $triggerMajor = $h3.Major -ge 12 -and $h3.Major -le 15
+        $hbaBefore = Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList cat, $h1.HbaFile
+        $modeBefore = Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList stat, -c, '%a', $h1.HbaFile
+
+        # -WhatIf shows the conversion and changes nothing (its text goes to the host: a transcript catches it).
+        $transcript = Join-Path ([IO.Path]::GetTempPath()) "whatif-$([guid]::NewGuid().ToString('N')).txt"
+        Start-Transcript -Path $transcript | Out-Null
+        try { $p | Set-PgMasterConfig -WhatIf | Out-Null } finally { Stop-Transcript | Out-Null }
+        $whatIf = Get-Content -Raw $transcript
+        Remove-Item $transcript
+        $whatIf | Should -Match ([regex]::Escape("make scram-sha-256 in $($h1.HbaFile): 'host replication replicator $($h2.Address)/32 md5' -> 'host replication replicator $($h2.Address)/32 scram-sha-256'"))
+        Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList cat, $h1.HbaFile | Should -Be $hbaBefore
+
+        $p | Set-PgMasterConfig -Confirm:$false -WarningAction SilentlyContinue | Out-Null
+        $hba = Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList cat, $h1.HbaFile
+        ($hba -split "`n")[0] | Should -Be "host replication replicator $($h2.Address)/32 scram-sha-256"
+        ($hba -split "`n").Count | Should -Be ($hbaBefore -split "`n").Count -Because 'only the method changed'
+        Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList stat, -c, '%a', $h1.HbaFile | Should -Be $modeBefore
+        Get-LabValue $h1 'SELECT auth_method FROM pg_hba_file_rules WHERE line_number = 1' | Should -Be 'scram-sha-256'
+        # The run also wrote the settings it manages (wal_keep_size; wal_log_hints, for a restart): back to the hand-built
+        # ones, so the Its after this one meet the cluster as built (with wal_log_hints on h1 only, a rejoin of h1 would
+        # take the pg_rewind path instead of a new copy).
+        Invoke-PgLabSql -LabHost $h1 -Sql 'ALTER SYSTEM RESET wal_log_hints; ALTER SYSTEM RESET wal_keep_size; SELECT pg_reload_conf()' | Out-Null
+
+        $replication = [pscredential]::new('replicator', (ConvertTo-SecureString $replicationPassword -AsPlainText -Force))
+        $p | New-PgReplicationUser -Credential $replication -Force -Confirm:$false | Out-Null
+        Get-LabValue $h1 "SELECT rolsuper FROM pg_roles WHERE rolname = 'replicator'" | Should -Be 'f'
+
+        foreach ($pair in @(@{ H = $h2; N = $s2 }, @{ H = $h3; N = $s3 })) {
+            $h = $pair.H
+            $started = Get-LabValue $h 'SELECT pg_postmaster_start_time()'
+            $pair.N | Enable-PgHotStandby -Primary $p -Confirm:$false | Out-Null
+            Get-AutoConf $h | Should -Not -Match 'password=' -Because "$($h.Name)'s password moves to the passfile"
+            Get-AutoConf $h | Should -Match "passfile="
+            Invoke-PgLabCommand -LabHost $h -User postgres -ArgumentList sh, -c, 'stat -c %a "$HOME/.pgpass"' | Should -Be '600'
+            if ($h.Major -ge 13) { Get-LabValue $h 'SELECT pg_postmaster_start_time()' | Should -Be $started -Because 'from 13 primary_conninfo changes on a reload' }
+            Wait-Streaming $h $h1.Address | Should -BeTrue
+        }
+        if ($triggerMajor) { Get-LabValue $h3 "SELECT current_setting('promote_trigger_file')" | Should -BeNullOrEmpty }
+
+        $again = @($p, $s2, $s3 | Test-PgReplication -WarningVariable left -WarningAction SilentlyContinue)
+        @($left | ForEach-Object { "$_" }) | Should -BeNullOrEmpty
+        foreach ($r in $again) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')"; $r.SecurityFindings | Should -BeNullOrEmpty }
+        $run = $p, $s2, $s3 | Invoke-PgReplicationAcceptance -Output None
+        $run.Result | Should -Be 'Passed' -Because (@($run.Failed | ForEach-Object { "$($_.ExpandedPath): $($_.ErrorRecord)" }) -join "`n")
+        Assert-ClusterWhole $h1.Name | Out-Null
+    }
+
     It 'a switchover with a wrong -Credential on a hand-built cluster -> refused before the demotion (ReplicationLoginRefused), every node running as before' {
         $wrong = [pscredential]::new('replicator', (ConvertTo-SecureString 'not-the-password' -AsPlainText -Force))
         $nodes[1] | Invoke-PgSwitchover -Primary $nodes[0] -Sibling $nodes[2] -Credential $wrong -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue | Out-Null
