@@ -85,9 +85,7 @@ public static class Rejoin
             impossible = $"{node.Name}'s {data} is {target.Describe(primary)}";
         else
         {
-            var control = ControlData.Read(node, shell);
-            if (control.GetValueOrDefault("wal_log_hints setting") != "on" && control.GetValueOrDefault("Data page checksum version") is null or "0")
-                impossible = $"{node.Name} has neither wal_log_hints nor data checksums, which pg_rewind needs";
+            impossible = RewindImpossible(ControlData.Read(node, shell), node);
         }
         if (!request.Reclone && impossible is not null) log.Warning($"pg_rewind cannot be used: {impossible}; taking a new base backup instead.");
 
@@ -121,9 +119,20 @@ public static class Rejoin
         if (plan.PrimaryHba is { } hba) StandbyFollow.AddUpstreamHbaLines(hba, request.Timeout, log);
         if (plan.Running) ServerController.Stop(node, shell, log, request.Timeout);
         node.Role = NodeRole.Unknown;
-        if (plan.Method == RejoinMethod.Rewind)
+        var method = plan.Method;
+        if (method == RejoinMethod.Rewind)
         {
             EnsureCleanShutdown(node, shell, log, request.Timeout);
+            // Recovering a crashed directory replays the new primary's parameter changes into its control file (its
+            // wal_log_hints off, say): pg_rewind would refuse what the plan found fit. Read again; a new copy instead.
+            if (RewindImpossible(ControlData.Read(node, shell), node) is { } why)
+            {
+                log.Warning($"pg_rewind cannot be used after all: {why}; taking a new base backup instead.");
+                method = RejoinMethod.Reclone;
+            }
+        }
+        if (method == RejoinMethod.Rewind)
+        {
             Rewind(node, primary, shell, log, request.Timeout);
             BaseBackup.SetHostSettings(node, primary, node.DataDirectory!, shell, log);
         }
@@ -176,6 +185,11 @@ public static class Rejoin
         using var session = PgSession.Open(node, log: log, connectTimeout: TimeSpan.FromSeconds(5));
         return session.Scalar<string>("SELECT r.status FROM pg_catalog.pg_stat_wal_receiver r") == "streaming";
     }
+
+    /// <summary>Why pg_rewind would refuse the directory whose pg_controldata this is, or null.</summary>
+    private static string? RewindImpossible(IReadOnlyDictionary<string, string> control, PgNode node) =>
+        control.GetValueOrDefault("wal_log_hints setting") != "on" && control.GetValueOrDefault("Data page checksum version") is null or "0"
+            ? $"{node.Name} has neither wal_log_hints nor data checksums, which pg_rewind needs" : null;
 
     /// <summary>pg_rewind refuses a data directory that crashed: recover it as a standby (so it cannot take writes), then stop it.</summary>
     private static void EnsureCleanShutdown(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
