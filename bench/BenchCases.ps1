@@ -133,6 +133,74 @@ primary_conninfo` to host 2 and `pg_reload_conf()`. repmgr: `repmgr standby prom
 '@
 }
 
+function Invoke-FailoverAtCrashCase {
+    <#
+    Case 2b (issue 19): the clock starts at the kill -9 of the primary's postmaster, and the promotion is fired at
+    once (within 100 ms), while the standbys' WAL receivers are still dying and being started again: the moment an
+    automatic failover acts in. PgReplication against the raw pg_promote(false) and poll, in the same rounds.
+    #>
+    param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] [int] $Runs)
+    $h1, $h2, $h3 = $Cluster.Hosts[0..2]
+    $state = @{ Crashed = $null; Nodes = $null }
+    $reset = {
+        if ($state.Crashed) { Wait-BenchProcessesGone $state.Crashed; $state.Crashed = $null }
+        $state.Nodes = Reset-BenchCluster -Cluster $Cluster -Standby $h2, $h3
+    }
+    # As the issue's user did it: 1000 rows, 300 ms, kill -9 of the postmaster, then at once the promotion.
+    $atCrash = {
+        param([scriptblock] $Command)
+        $probe = Start-FailoverProbe -Standby $h2, $h3 -Password $Cluster.AdminPassword -Deferred -WritableOnly
+        try {
+            $state.Crashed = Get-BenchPostmaster $h1
+            $postmaster = [Diagnostics.Process]::GetProcessById($state.Crashed.Postmaster)
+            Invoke-BenchSql $h1.Address $Cluster.AdminPassword "INSERT INTO bench_probe (at) SELECT now() FROM generate_series(1, 1000)" | Out-Null
+            Start-Sleep -Milliseconds 300
+            $killedAt = [DateTime]::UtcNow
+            Start-BenchClock $probe
+            $postmaster.Kill()   # SIGKILL
+            $fired = Get-BenchElapsed $probe
+            $run = & $Command
+            $done = Get-BenchElapsed $probe
+        }
+        catch { $probe.Job | Remove-Job -Force; throw }
+        $found = Complete-FailoverProbe $probe
+        if ($fired -gt 0.1) { throw "The promotion was fired $([Math]::Round($fired, 3)) s after the kill, not within 0.1 s." }
+        # The new primary's own account (its server log): where its startup process was when the promotion came.
+        $promoted = $Cluster.Hosts | Where-Object Name -EQ $found.NewPrimary
+        $events = try { Get-BenchRecoveryEvents -LabHost $promoted -Since $killedAt } catch { "its log not read: $(Get-BenchErrorText $_)" }
+        $figures = @{ writable = $found.Writable; fired = $fired; done = $done; Note = "$($found.NewPrimary): $events" }
+        if ($run -and $run.PSObject.Properties['Profile']) {
+            $figures.Profile = $run.Profile
+            $again = @($run.Steps | Where-Object Message -Match 'signalled it again').Count
+            if ($again) { $figures.Note += "; PgReplication signalled the promotion again ($again)" }
+        }
+        $figures
+    }
+    $contenders = @(
+        @{ Key = 'ours-warm'; Name = 'PgReplication (warm)'; Reset = $reset; Run = {
+                & $atCrash { Measure-BenchProfiled { $state.Nodes.Standbys | Invoke-PgPromotion -Confirm:$false -Verbose } }
+            }
+        }
+        @{ Key = 'raw'; Name = 'raw pg_promote(false) and poll'; Reset = $reset; Run = { & $atCrash { Invoke-RawPromote -NewPrimary $h2 -Password $Cluster.AdminPassword } } }
+    )
+    $rounds = Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case 'failover-at-crash'
+    # The primary's last crash: its processes gone before whatever comes next starts it.
+    if ($state.Crashed) { Wait-BenchProcessesGone $state.Crashed }
+    New-BenchCase -Id 'failover-at-crash' -Group '2. Failover' -Title "Promotion fired at the crash: the clock starts at kill -9 (pgbench scale $($Cluster.Scale))" `
+        -Figures ([ordered]@{ writable = @('kill -9 to a standby accepting a write', 's'); fired = @('kill -9 to the command start', 's')
+            done = @('kill -9 to the command returning', 's') }) `
+        -Contenders $rounds -Ratios @(@{ Metric = 'writable'; Of = 'ours-warm'; To = 'raw' }) -Method @'
+Issue 19: an automatic failover promotes within moments of the crash, while the standbys' WAL receivers are still
+dying and being started again. Before each run: host 1 primary, hosts 2 and 3 fresh standbys built by the
+pipeline. The run: the probe's sessions to both standbys opened, 1000 rows inserted on host 1, 300 ms, then kill -9
+of host 1's postmaster (by PID; its children leave by themselves) and, at once, the command (fired within 0.1 s of
+the kill, else the run fails). The clock starts at the kill; the probe (as in case 2, every 10 ms) records the first
+write a standby accepts. PgReplication: `$standbys | Invoke-PgPromotion` with all its checks (it also re-points
+the sibling: the command's return is later). Raw: a new session to host 2 from the bench host, `SELECT
+pg_promote(false)`, then `SELECT pg_is_in_recovery()` every 10 ms until false.
+'@
+}
+
 function Invoke-SwitchoverCase {
     <# Case 3: planned switchover host 1 -> host 2 under a write load; time and acknowledged writes lost. #>
     param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] [int] $Runs)

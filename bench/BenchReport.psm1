@@ -73,7 +73,8 @@ function Test-BenchTarget {
     <#
     .SYNOPSIS
         One target of the issue against the figures. Kinds: Ratio (median of the pairwise ratios Of/To <= Limit),
-        Absolute (median <= Limit), Growth (median of Case / median of Base <= Limit), Zero (no run above 0).
+        RatioEvery (every pairwise ratio Of/To <= Limit: the largest is the value), Absolute (median <= Limit),
+        Growth (median of Case / median of Base <= Limit), Zero (no run above 0).
     #>
     param([Parameter(Mandatory)] [hashtable] $Target, [Parameter(Mandatory)] [object[]] $Cases)
     $case = $Cases | Where-Object Id -EQ $Target.Case | Select-Object -First 1
@@ -85,6 +86,17 @@ function Test-BenchTarget {
                 $to = Find-BenchContender $case $Target.To
                 $stats = if ($of -and $to) { Get-BenchStats (Get-BenchPairRatios $of $to $Target.Metric) }
                 if ($stats) { $value = $stats.Median; $measured = "$(Format-BenchRatio $stats.Median) (pairs $(Format-BenchRatio $stats.Min) to $(Format-BenchRatio $stats.Max))" }
+            }
+            'RatioEvery' {
+                $to = Find-BenchContender $case $Target.To
+                $pairs = @(if ($of -and $to) { Get-BenchPairRatios $of $to $Target.Metric })
+                if ($pairs.Count) {
+                    $value = ($pairs | Measure-Object -Maximum).Maximum
+                    $rounds = [Math]::Min($of.Rounds.Count, $to.Rounds.Count)
+                    $measured = "at most $(Format-BenchRatio $value) (round by round: $(($pairs | ForEach-Object { Format-BenchRatio $_ }) -join ', ')$(if ($pairs.Count -lt $rounds) { "; $($rounds - $pairs.Count) of $rounds rounds without a pair" }))"
+                    # A round without both figures is a round not shown to be within the limit.
+                    if ($pairs.Count -lt $rounds) { $value = [double]::MaxValue }
+                }
             }
             'Absolute' {
                 $stats = if ($of) { Get-BenchStats (Get-BenchValues $of $Target.Metric) }

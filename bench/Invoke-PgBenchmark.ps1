@@ -3,12 +3,16 @@
     The benchmarks of issue 8: PgReplication's cmdlets against the raw commands and repmgr, on a lab of
     network-namespace hosts this script makes (and removes) itself.
 .DESCRIPTION
-    Cases: 1 standby build (1 and 4 GiB), 2 failover after kill -9, 3 switchover under a write load, 4 health
-    check fan-out (1, 2, 3, 7 standbys), 5 module start-up, and the demo. Full run: docs/benchmarks.md and
-    docs/benchmarks.json. -Quick: one run of each case on small data (pgbench scale 1-2), written under
-    out/bench-quick; it exits non-zero unless every contender produced every figure. Needs root (the lab).
+    Cases: 1 standby build (1 and 4 GiB), 2 failover after kill -9 (and 2b: the promotion fired at the kill,
+    issue 19), 3 switchover under a write load, 4 health check fan-out (1, 2, 3, 7 standbys), 5 module start-up,
+    and the demo. Full run: docs/benchmarks.md and docs/benchmarks.json. Some cases only (-Case): under
+    out/bench-<cases>, so a partial run never replaces the full run's report. -Quick: one run of each case on small
+    data (pgbench scale 1-2), written under out/bench-quick; it exits non-zero unless every contender produced every
+    figure. Needs root (the lab).
 .EXAMPLE
     dotnet pwsh ./build.ps1 -Task Bench -Quick
+.EXAMPLE
+    dotnet pwsh bench/Invoke-PgBenchmark.ps1 -ModulePath out/PgReplication -Case Failover    # out/bench-failover
 #>
 [CmdletBinding()]
 param(
@@ -16,7 +20,7 @@ param(
     [switch] $Quick,
     # Runs of each figure (the issue asks for at least 5); -Quick makes it 1.
     [ValidateRange(1, 50)] [int] $Runs = 5,
-    # Default: docs (full run), out/bench-quick (-Quick).
+    # Default: docs (full run), out/bench-quick (-Quick), out/bench-<cases> (some cases only).
     [string] $OutputDirectory,
     # Some cases only, while working on the harness (comma-separated through -File).
     [string[]] $Case = @('Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'Demo'),
@@ -32,7 +36,12 @@ if ($unknown) { throw "Unknown case(s): $($unknown -join ', '). Cases: Build, Fa
 $root = Split-Path -Parent $PSScriptRoot
 $ModulePath = (Resolve-Path $ModulePath).Path
 Import-Module (Join-Path $PSScriptRoot 'BenchReport.psm1')
-if (-not $OutputDirectory) { $OutputDirectory = if ($Quick) { Join-Path $root 'out/bench-quick' } else { Join-Path $root 'docs' } }
+$allCases = -not @('Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'Demo' | Where-Object { $_ -notin $Case })
+if (-not $OutputDirectory) {
+    $OutputDirectory = if ($Quick) { Join-Path $root 'out/bench-quick' }
+    elseif (-not $allCases) { Join-Path $root "out/bench-$(($Case | ForEach-Object ToLowerInvariant) -join '-')" }
+    else { Join-Path $root 'docs' }
+}
 $jsonPath = Join-Path $OutputDirectory 'benchmarks.json'
 $mdPath = Join-Path $OutputDirectory 'benchmarks.md'
 # The reading of a full run's profiles, written by hand after it (bench/README.md says how).
@@ -52,7 +61,8 @@ Initialize-PgBench -ModulePath $ModulePath
 
 if ($Quick) { $Runs = 1 }
 New-Item -ItemType Directory -Force $OutputDirectory | Out-Null
-$command = 'dotnet pwsh ./build.ps1 -Task Bench' + $(if ($Quick) { ' -Quick' } elseif ($Runs -ne 5) { " (bench/Invoke-PgBenchmark.ps1 -Runs $Runs)" })
+$command = if ($allCases) { 'dotnet pwsh ./build.ps1 -Task Bench' + $(if ($Quick) { ' -Quick' } elseif ($Runs -ne 5) { " (bench/Invoke-PgBenchmark.ps1 -Runs $Runs)" }) }
+else { "dotnet pwsh bench/Invoke-PgBenchmark.ps1 -ModulePath out/PgReplication -Case $($Case -join ',')" + $(if ($Quick) { ' -Quick' } elseif ($Runs -ne 5) { " -Runs $Runs" }) }
 $machine = Get-BenchMachine
 $clock = [Diagnostics.Stopwatch]::StartNew()
 $cases = [Collections.Generic.List[object]]::new()
@@ -94,12 +104,15 @@ if ('Build' -in $Case) {
 
 $clusterCases = @($Case | Where-Object { $_ -in 'Failover', 'Switchover', 'Fanout' })
 if ($clusterCases) {
-    $ids = @(if ('Failover' -in $Case) { 'failover' }) + @(if ('Switchover' -in $Case) { 'switchover' }) + @(if ('Fanout' -in $Case) { $fanoutSizes | ForEach-Object { "fanout-$_" } })
+    $ids = @(if ('Failover' -in $Case) { 'failover', 'failover-at-crash' }) + @(if ('Switchover' -in $Case) { 'switchover' }) + @(if ('Fanout' -in $Case) { $fanoutSizes | ForEach-Object { "fanout-$_" } })
     Invoke-Guarded '2-4. Failover, switchover, fan-out' $ids {
         # One lab for the three: cases 2 and 3 use hosts 1-3; case 4 (last) all eight.
         $cluster = New-BenchCluster -HostCount $(if ('Fanout' -in $Case) { 8 } else { 3 }) -Scale $(if ($Quick) { 1 } else { 5 })
         try {
-            if ('Failover' -in $Case) { Invoke-FailoverCase -Cluster $cluster -Runs $Runs }
+            if ('Failover' -in $Case) {
+                Invoke-FailoverCase -Cluster $cluster -Runs $Runs
+                Invoke-FailoverAtCrashCase -Cluster $cluster -Runs $Runs
+            }
             if ('Switchover' -in $Case) { Invoke-SwitchoverCase -Cluster $cluster -Runs $Runs }
             if ('Fanout' -in $Case) { Invoke-FanoutCase -Cluster $cluster -Runs $Runs -Size $fanoutSizes }
         }
@@ -110,7 +123,7 @@ if ($clusterCases) {
 if ('Startup' -in $Case) { Invoke-Guarded '5. Start-up' @('startup') { Invoke-StartupCase -Runs ([Math]::Max($Runs, $(if ($Quick) { 1 } else { 20 }))) -ModulePath $ModulePath } }
 if ('Demo' -in $Case) { Invoke-Guarded 'The demo' @('demo') { Invoke-DemoCase -ModulePath $ModulePath } }
 
-# The targets of issue 8, on warm figures.
+# The targets of issue 8 (and 19), on warm figures.
 $targets = @(
     foreach ($size in $buildSizes) {
         @{ Text = "Standby build, $($size.Title): PgReplication <= 1.05 x the raw commands"; Kind = 'Ratio'; Case = $size.Id; Metric = 'streaming'; Of = 'ours-warm'; To = 'raw'; Limit = 1.05 }
@@ -129,6 +142,7 @@ $targets = @(
     @{ Text = 'Failover: sibling streaming <= 2.0 s'; Kind = 'Absolute'; Case = 'failover'; Metric = 'siblings'; Of = 'ours-warm'; Limit = 2.0; Unit = 's' }
     @{ Text = 'Failover: writable <= 0.8 x repmgr'; Kind = 'Ratio'; Case = 'failover'; Metric = 'writable'; Of = 'ours-warm'; To = 'repmgr'; Limit = 0.8 }
     @{ Text = 'Failover: sibling streaming <= 0.8 x repmgr'; Kind = 'Ratio'; Case = 'failover'; Metric = 'siblings'; Of = 'ours-warm'; To = 'repmgr'; Limit = 0.8 }
+    @{ Text = 'Failover at the crash (issue 19): writable <= 1.5 x raw pg_promote(false), in every round'; Kind = 'RatioEvery'; Case = 'failover-at-crash'; Metric = 'writable'; Of = 'ours-warm'; To = 'raw'; Limit = 1.5 }
     @{ Text = 'Switchover: <= 1.0 x repmgr'; Kind = 'Ratio'; Case = 'switchover'; Metric = 'switchover'; Of = 'ours-warm'; To = 'repmgr'; Limit = 1.0 }
     @{ Text = 'Switchover: no acknowledged write lost (PgReplication)'; Kind = 'Zero'; Case = 'switchover'; Metric = 'lost'; Of = 'ours-warm' }
     @{ Text = 'Switchover: no acknowledged write lost (repmgr, for reference)'; Kind = 'Zero'; Case = 'switchover'; Metric = 'lost'; Of = 'repmgr' }

@@ -409,6 +409,84 @@ function Invoke-RepmgrFailover {
     Invoke-Repmgr -LabHost $Sibling -ArgumentList standby, follow | Out-Null
 }
 
+function Invoke-RawPromote {
+    <#
+    .SYNOPSIS
+        The raw promotion of a standby whose primary just crashed, from the bench host: a new session, `SELECT
+        pg_promote(false)`, then `SELECT pg_is_in_recovery()` every 10 ms on it until false (what a script does).
+    #>
+    param([Parameter(Mandatory)] $NewPrimary, [Parameter(Mandatory)] [string] $Password, [int] $TimeoutSeconds = 60)
+    $c = [Npgsql.NpgsqlConnection]::new((New-BenchConnectionString $NewPrimary.Address $Password))
+    try {
+        $c.Open()
+        $cmd = $c.CreateCommand()
+        $cmd.CommandText = 'SELECT pg_catalog.pg_promote(false)'
+        if ($cmd.ExecuteScalar() -ne $true) { throw "pg_promote(false) on $($NewPrimary.Name) did not return true." }
+        $cmd.CommandText = 'SELECT pg_catalog.pg_is_in_recovery()'
+        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+        while ($cmd.ExecuteScalar() -eq $true) {
+            if ([DateTime]::UtcNow -gt $deadline) { throw "$($NewPrimary.Name) was still in recovery $TimeoutSeconds s after pg_promote(false)." }
+            Start-Sleep -Milliseconds 10
+        }
+    }
+    finally { $c.Dispose() }
+}
+
+function Get-BenchRecoveryEvents {
+    <#
+    .SYNOPSIS
+        What a standby's server log says happened to its recovery since $Since (UTC): its WAL receiver losing the
+        primary and failing to connect again, the startup process's retry sleep, the promotion seen, recovery ended;
+        each as seconds after $Since, on one line (a run's note).
+    #>
+    param([Parameter(Mandatory)] $LabHost, [Parameter(Mandatory)] [DateTime] $Since)
+    $events = [ordered]@{
+        'could not receive data from WAL stream|replication terminated by primary' = 'WAL receiver lost the primary'
+        'could not connect to the primary server' = 'WAL receiver could not connect'
+        'waiting for WAL to become available' = 'startup sleeps out wal_retrieve_retry_interval'
+        'received promote request' = 'promotion seen'
+        'archive recovery complete' = 'recovery ended'
+    }
+    $lines = (Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList tail, -n, 80, $LabHost.LogFile) -split "`n"
+    $seen = foreach ($l in $lines) {
+        if ($l -notmatch '^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) UTC') { continue }
+        $at = [DateTime]::SpecifyKind([DateTime]::ParseExact($Matches[1], 'yyyy-MM-dd HH:mm:ss.fff', [cultureinfo]::InvariantCulture), 'Utc')
+        if ($at -lt $Since) { continue }
+        foreach ($pattern in $events.Keys) {
+            if ($l -match $pattern) { [string]::Format([cultureinfo]::InvariantCulture, '+{0:0.000} s {1}', ($at - $Since).TotalSeconds, $events[$pattern]); break }
+        }
+    }
+    @($seen) -join ', '
+}
+
+function Get-BenchPostmaster {
+    <# The PID of a lab host's postmaster and of its children (read before a crash: they are re-parented after it). #>
+    param([Parameter(Mandatory)] $LabHost)
+    $pm = [int] (Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList head, -n, 1, "$($LabHost.DataDirectory)/postmaster.pid")
+    $children = foreach ($dir in [IO.Directory]::GetDirectories('/proc')) {
+        $id = 0
+        if (-not [int]::TryParse([IO.Path]::GetFileName($dir), [ref] $id)) { continue }
+        try { $stat = [IO.File]::ReadAllText("$dir/stat") } catch { continue }
+        if ($stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')[1] -eq "$pm") { $id }
+    }
+    [pscustomobject]@{ Postmaster = $pm; Children = @($children) }
+}
+
+function Wait-BenchProcessesGone {
+    <# Until every process of a crashed postmaster (Get-BenchPostmaster) has exited: its shared memory is then free for a start. #>
+    param([Parameter(Mandatory)] $Processes, [int] $TimeoutSeconds = 20)
+    $alive = {
+        param([int] $Id)
+        try { $stat = [IO.File]::ReadAllText("/proc/$Id/stat") } catch { return $false }
+        $stat.Substring($stat.LastIndexOf(')') + 2)[0] -notin 'Z', 'X'
+    }
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while (@(@($Processes.Postmaster) + $Processes.Children | Where-Object { & $alive $_ }).Count) {
+        if ([DateTime]::UtcNow -gt $deadline) { throw "The processes of the crashed postmaster $($Processes.Postmaster) were still there after $TimeoutSeconds s." }
+        Start-Sleep -Milliseconds 50
+    }
+}
+
 #endregion
 
 #region rounds and probes
@@ -492,7 +570,7 @@ function Get-BenchStepSeconds($Run, [string] $From, [string] $To) {
 
 # The probe of a failover, in a thread of its own. See Start-FailoverProbe.
 $script:FailoverProbe = {
-    param($Targets, $State, $TimeoutSeconds)
+    param($Targets, $State, $TimeoutSeconds, $WritableOnly)
     function Open-Target($t) { try { $c = [Npgsql.NpgsqlConnection]::new($t.ConnectionString); $c.Open(); $c } catch { $null } }
     function Get-Seconds { ([Diagnostics.Stopwatch]::GetTimestamp() - $State.Start) / [Diagnostics.Stopwatch]::Frequency }
     $open = @{}
@@ -528,7 +606,7 @@ $script:FailoverProbe = {
             }
             catch { } # a session broken by a restart is reopened on the next pass
         }
-        if ($primary -and $streaming.Count -eq $Targets.Count - 1) { break }
+        if ($primary -and ($WritableOnly -or $streaming.Count -eq $Targets.Count - 1)) { break }
         Start-Sleep -Milliseconds 10
     }
     foreach ($c in $open.Values) { if ($c) { $c.Dispose() } }
@@ -544,20 +622,26 @@ function Start-FailoverProbe {
     .SYNOPSIS
         Times a failover from outside, the same way for every contender: which standby accepts a write first, and
         when the others stream from it (pg_stat_wal_receiver), polled every 10 ms over sessions opened before the
-        clock starts (a session survives its server's promotion). The clock starts when this returns.
+        clock starts (a session survives its server's promotion). The clock starts when this returns, or with
+        -Deferred at Start-BenchClock (the kill). -WritableOnly: done at the first write accepted.
     #>
-    param([Parameter(Mandatory)] [object[]] $Standby, [Parameter(Mandatory)] [string] $Password, [int] $TimeoutSeconds = 120)
+    param([Parameter(Mandatory)] [object[]] $Standby, [Parameter(Mandatory)] [string] $Password, [int] $TimeoutSeconds = 120,
+        [switch] $Deferred, [switch] $WritableOnly)
     $state = [hashtable]::Synchronized(@{})
     $targets = @($Standby | ForEach-Object { [pscustomobject]@{ Name = $_.Name; Address = $_.Address; ConnectionString = (New-BenchConnectionString $_.Address $Password) } })
-    $job = Start-ThreadJob -ScriptBlock $script:FailoverProbe -ArgumentList $targets, $state, $TimeoutSeconds
+    $job = Start-ThreadJob -ScriptBlock $script:FailoverProbe -ArgumentList $targets, $state, $TimeoutSeconds, ([bool] $WritableOnly)
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
     while (-not $state.ContainsKey('Ready')) {
         if ([DateTime]::UtcNow -gt $deadline) { $job | Remove-Job -Force; throw 'The failover probe did not start within 30 s.' }
         Start-Sleep -Milliseconds 5
     }
-    $state.Start = [Diagnostics.Stopwatch]::GetTimestamp()
-    [pscustomobject]@{ Job = $job; State = $state; TimeoutSeconds = $TimeoutSeconds }
+    $probe = [pscustomobject]@{ Job = $job; State = $state; TimeoutSeconds = $TimeoutSeconds; WritableOnly = [bool] $WritableOnly }
+    if (-not $Deferred) { Start-BenchClock $probe }
+    $probe
 }
+
+# The probe's clock starts now (it polls from then on).
+function Start-BenchClock($Probe) { $Probe.State.Start = [Diagnostics.Stopwatch]::GetTimestamp() }
 
 function Get-BenchElapsed($Probe) { ([Diagnostics.Stopwatch]::GetTimestamp() - $Probe.State.Start) / [Diagnostics.Stopwatch]::Frequency }
 
@@ -566,7 +650,7 @@ function Complete-FailoverProbe($Probe) {
     try { $r = $Probe.Job | Wait-Job -Timeout ($Probe.TimeoutSeconds + 30) | Receive-Job }
     finally { $Probe.Job | Remove-Job -Force }
     if ($null -eq $r -or $null -eq $r.Writable) { throw "No standby accepted a write within $($Probe.TimeoutSeconds) s." }
-    if ($null -eq $r.SiblingsStreaming) { throw "$($r.NewPrimary) became writable, but not every other standby streamed from it within $($Probe.TimeoutSeconds) s." }
+    if ($null -eq $r.SiblingsStreaming -and -not $Probe.WritableOnly) { throw "$($r.NewPrimary) became writable, but not every other standby streamed from it within $($Probe.TimeoutSeconds) s." }
     $r
 }
 
@@ -650,6 +734,7 @@ function Get-BenchMachine {
 Export-ModuleMember -Function Initialize-PgBench, New-BenchSecret, New-BenchCredential, Write-PrivateFile, Get-BenchErrorText,
     Invoke-BenchProcess, Invoke-BenchShell, Invoke-Repmgr, Invoke-ColdPwsh, New-BenchConnectionString, Invoke-BenchSql,
     Wait-BenchStreaming, New-BenchCluster, Initialize-BenchData, Get-BenchDatabaseBytes, Get-BenchAppName, Reset-BenchCluster,
-    Clear-BenchSlots, Register-RepmgrCluster, Set-BenchRunningStandby, Invoke-BenchRounds, Measure-BenchProfiled, Get-BenchStepSeconds, Start-FailoverProbe, Get-BenchElapsed,
+    Clear-BenchSlots, Register-RepmgrCluster, Set-BenchRunningStandby, Invoke-BenchRounds, Measure-BenchProfiled, Get-BenchStepSeconds, Start-FailoverProbe, Start-BenchClock, Get-BenchElapsed,
     Complete-FailoverProbe, Start-BenchWriteLoad, Stop-BenchWriteLoad, Get-BenchLostCount, Get-BenchMachine, New-BenchNode,
-    Invoke-RawStandbyBuild, Invoke-RepmgrStandbyBuild, Invoke-RawFailover, Invoke-RepmgrFailover
+    Invoke-RawStandbyBuild, Invoke-RepmgrStandbyBuild, Invoke-RawFailover, Invoke-RepmgrFailover, Invoke-RawPromote, Get-BenchPostmaster,
+    Wait-BenchProcessesGone, Get-BenchRecoveryEvents

@@ -76,6 +76,7 @@ public sealed class VersionRulesTests
         new object?[] { "pg_read_file() outside the data directory", 11, null },
         new object?[] { "pg_hba_file_rules", 10, null }, new object?[] { "pg_hba_file_rules.rule_number", 16, null },
         new object?[] { "initdb data checksums by default", 18, null }, new object?[] { "promote_trigger_file", 12, 15 },
+        new object?[] { "wait event RecoveryRetrieveRetryInterval", 13, null },
     };
 
     [Theory]
@@ -102,6 +103,7 @@ public sealed class VersionRulesTests
     {
         Assert.Equal(VersionRules.Applies(VersionRules.StandbySignal, major), StandbyConfigRules.UsesStandbySignal(major));
         Assert.Equal(VersionRules.Applies(VersionRules.PrimaryConninfoReload, major), StandbyConfigRules.ReloadsPrimaryConninfo(major));
+        Assert.Equal(major >= 13 ? "RecoveryRetrieveRetryInterval" : "RecoveryWalStream", StandbyConfigRules.RetrieveRetryWaitEvent(major));
     }
 
     [Theory]

@@ -200,15 +200,9 @@ public static class Promotion
             if (VersionRules.Applies(VersionRules.PgPromote, major))
             {
                 // pg_promote(true) looks for the end of recovery only every 100 ms: we ask more often ourselves.
-                if (!session.Scalar<bool>("SELECT pg_catalog.pg_promote(false)"))
+                if (SignalPromotion(session) == false)
                     throw new InvalidOperationException($"{candidate.Name} could not be sent the promotion signal (pg_promote returned false); see its server log.");
-                var ends = DateTime.UtcNow + timeout;
-                while (session.Scalar<bool>("SELECT pg_catalog.pg_is_in_recovery()"))
-                {
-                    if (DateTime.UtcNow > ends)
-                        throw new TimeoutException($"{candidate.Name} did not finish its promotion within {timeout.TotalSeconds:0} s; see its server log.");
-                    Thread.Sleep(10);
-                }
+                WaitOutOfRecovery(candidate, major, session, timeout, log);
                 WaitForNewTimeline(candidate, oldTimeline, timeout, activity, log, session);
             }
         }
@@ -224,6 +218,61 @@ public static class Promotion
         summary.Steps.Add($"promoted {candidate.Name}: timeline {oldTimeline} -> {candidate.Timeline}");
         log.Progress(new OperationProgress(activity, "writable", 100, Completed: true));
         log.Verbose($"{candidate.Name}: promoted, accepting writes on timeline {candidate.Timeline}.");
+    }
+
+    /// <summary>
+    /// How long after a promotion signal the startup process may still be seen in its retry sleep before the signal
+    /// counts as missed: it takes a signal in well under a millisecond, and two polls are 20 ms.
+    /// </summary>
+    internal static readonly TimeSpan MissedSignalAfter = TimeSpan.FromMilliseconds(20);
+
+    // Whether recovery goes on, and whether the startup process sleeps out wal_retrieve_retry_interval meanwhile.
+    private const string RecoveryStateQuery = """
+        SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
+               EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                        WHERE a.backend_type = 'startup' AND a.wait_event = @retry_sleep) AS retry_sleep
+        """;
+
+    /// <summary>
+    /// Polls every 10 ms until the promoted node leaves recovery. A startup process found sleeping out
+    /// wal_retrieve_retry_interval after the promotion was sent is signalled again: the startup process
+    /// (WaitForWALToBecomeAvailable, seen on 15) can take the promotion's wakeup in with its WAL receiver's exit, or
+    /// see the promotion while its next WAL receiver is only requested, and then sleep out the rest of the interval
+    /// (5 s by default) before it ends recovery. Its WAL receiver dies, and is started again, in the first tenth of a
+    /// second after a primary's crash: a promotion sent then waited seconds (issue 19; docs/design.md, "A promotion
+    /// right after the crash").
+    /// </summary>
+    private static void WaitOutOfRecovery(PgNode candidate, int major, PgSession session, TimeSpan timeout, IOperationLog log)
+    {
+        var sleepEvent = StandbyConfigRules.RetrieveRetryWaitEvent(major);
+        var ends = DateTime.UtcNow + timeout;
+        var sinceSignal = Stopwatch.StartNew();
+        var signals = 1;
+        while (true)
+        {
+            var row = session.Query(RecoveryStateQuery, ("retry_sleep", sleepEvent)).Single();
+            if (!row.Get<bool>("in_recovery")) return;
+            if (row.Get<bool>("retry_sleep") && sinceSignal.Elapsed >= MissedSignalAfter)
+            {
+                // Signalled again, the startup process wakes, finds no more WAL in pg_wal, sees the promotion and
+                // ends recovery. Null: recovery had ended meanwhile.
+                if (SignalPromotion(session) is null) return;
+                signals++;
+                log.Verbose($"{candidate.Name}: its startup process was sleeping out wal_retrieve_retry_interval after its WAL receiver stopped, " +
+                            $"the promotion not acted on {sinceSignal.Elapsed.TotalMilliseconds:0} ms after it was sent: signalled it again ({signals} signals).");
+                sinceSignal.Restart();
+            }
+            if (DateTime.UtcNow > ends)
+                throw new TimeoutException($"{candidate.Name} did not finish its promotion within {timeout.TotalSeconds:0} s; see its server log.");
+            Thread.Sleep(10);
+        }
+    }
+
+    /// <summary>pg_promote(false): whether the signal was sent; null when the node is not in recovery (any more).</summary>
+    private static bool? SignalPromotion(PgSession session)
+    {
+        try { return session.Scalar<bool>("SELECT pg_catalog.pg_promote(false)"); }
+        catch (PgQueryException ex) when (ex.SqlState == "55000") { return null; } // recovery is not in progress
     }
 
     /// <summary>Rediscovers the promoted node until it is a primary on a newer timeline, on the promotion's session when it has one.</summary>

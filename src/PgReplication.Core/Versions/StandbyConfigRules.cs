@@ -8,4 +8,11 @@ public static class StandbyConfigRules
 
     /// <summary>From 13 a changed primary_conninfo is taken on reload; before, the server must restart.</summary>
     public static bool ReloadsPrimaryConninfo(int major) => VersionRules.Applies(VersionRules.PrimaryConninfoReload, major);
+
+    /// <summary>
+    /// The wait event pg_stat_activity shows while a standby's startup process sleeps out wal_retrieve_retry_interval:
+    /// RecoveryRetrieveRetryInterval from 13, RecoveryWalStream before (a name 13 gave to the wait for streamed WAL).
+    /// </summary>
+    public static string RetrieveRetryWaitEvent(int major) =>
+        VersionRules.Applies(VersionRules.RetrieveRetryWaitEvent, major) ? "RecoveryRetrieveRetryInterval" : "RecoveryWalStream";
 }
