@@ -273,7 +273,8 @@ function Get-SecretSpellings([string] $Secret) {
 # --- Scenario results ------------------------------------------------------------------------------------------
 
 function Get-ScenarioEntry {
-    $key = $____Pester.CurrentTest.ExpandedName
+    # By the test's full path: two Describes of one file (a -ForEach over layouts) may hold Its of the same name.
+    $key = $____Pester.CurrentTest.ExpandedPath
     if (-not $ScenarioData[$key]) { $ScenarioData[$key] = @{ Notes = [Collections.Generic.List[string]]::new(); Counts = @{} } }
     $ScenarioData[$key]
 }
@@ -311,7 +312,7 @@ function Save-ScenarioResults([ValidateSet('Fault', 'WrongTarget', 'BadInput', '
             continue
         }
         $message = "$(@($t.ErrorRecord)[0])" -replace '\s+', ' '
-        $data = $ScenarioData[$t.ExpandedName]
+        $data = $ScenarioData[$t.ExpandedPath]
         [pscustomobject]@{
             Name = $t.ExpandedName; Order = $order; Area = $testArea; Tags = @($t.Tag)
             Result = if ($t.Skipped) { 'skipped' } elseif ($t.Passed) { 'passed' } else { 'failed' }
