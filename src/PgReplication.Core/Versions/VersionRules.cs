@@ -145,7 +145,7 @@ public static class VersionRules
             "Rule numbers and the file each rule comes from."),
         new(DataChecksumsByDefault, RuleKind.Mechanism, 18, null, "PostgreSQL 18 release notes: initdb enables data checksums by default",
             "Clusters made by initdb 18 have checksums, so wal_log_hints (for pg_rewind) is left alone."),
-        new(RetrieveRetryWaitEvent, RuleKind.Function, 13, null, "PostgreSQL 13: recovery wait events renamed (commit 1d253ba), RecoveryWalStream became RecoveryRetrieveRetryInterval",
+        new(RetrieveRetryWaitEvent, RuleKind.Mechanism, 13, null, "PostgreSQL 13: recovery wait events renamed (commit 1d253ba), RecoveryWalStream became RecoveryRetrieveRetryInterval",
             "pg_stat_activity's name for the startup process sleeping out wal_retrieve_retry_interval (RecoveryWalStream before 13): a promotion that finds it there is signalled again."),
         new(PromoteTriggerFile, RuleKind.Setting, 12, 15, "PostgreSQL 16 release notes: promote_trigger_file removed",
             "A file whose creation promotes a standby (trigger_file in recovery.conf before 12)."),
