@@ -340,7 +340,7 @@ public static class BaseBackup
     private static void Verify(BaseBackupRequest request, BaseBackupPlan plan, IHostShell shell, IOperationLog log)
     {
         var (standby, primary) = (request.Standby, request.Primary);
-        var sysid = SystemIdentifierOf(shell, plan.BinDirectory, plan.DataDirectory, standby.OsUser);
+        var sysid = DataDirectoryGuard.Inspect(shell, standby.Name, plan.DataDirectory, standby.OsUser, plan.BinDirectory, primary.MajorVersion!.Value).SystemIdentifier;
         if (sysid is null || sysid != primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture))
         {
             EmptyDirectory(shell, plan.DataDirectory, standby.OsUser, log, standby.Name);
@@ -413,24 +413,6 @@ public static class BaseBackup
         HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, changes)), "0600", target.OsUser);
         log.Verbose($"{target.Name}: set {string.Join(", ", changes.Select(c => $"{c.Key} = {c.Value}"))} for this host.");
         return true;
-    }
-
-    /// <summary>
-    /// The system identifier in a data directory's pg_control: from pg_controldata (which checks the CRC), or
-    /// where a server-only install has none, the file's first field (a uint64 in host byte order in every major).
-    /// </summary>
-    internal static string? SystemIdentifierOf(IHostShell shell, string bin, string dataDirectory, string user)
-    {
-        var controldata = Path.Combine(bin, "pg_controldata");
-        if (!HostFiles.Exists(shell, controldata, user))
-        {
-            var raw = shell.Run(new HostCommand("od", "-An", "-t", "u8", "-N", "8", Path.Combine(dataDirectory, "global", "pg_control")) { RunAs = user, Timeout = Short });
-            return raw.Succeeded && ulong.TryParse(raw.StandardOutput.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id != 0
-                ? id.ToString(CultureInfo.InvariantCulture) : null;
-        }
-        var r = shell.Run(new HostCommand(controldata, dataDirectory) { RunAs = user, Timeout = Short });
-        var m = Regex.Match(r.StandardOutput, @"Database system identifier:\s+(\d+)");
-        return r.Succeeded && m.Success ? m.Groups[1].Value : null;
     }
 
     internal static void EmptyDirectory(IHostShell shell, string directory, string user, IOperationLog log, string node)

@@ -303,8 +303,8 @@ public static class Promotion
             if (oldPrimary.DataDirectory is null)
                 throw new InvalidOperationException($"The data directory of {oldPrimary.Name} is not known: discover the node before fencing it.");
             using var shell = HostShells.Open(oldPrimary, log);
-            EnsureIsOldPrimary(oldPrimary, candidate, shell);
-            if (ServerController.IsRunning(oldPrimary, shell))
+            // The inspection already knows whether a postmaster lives there: no second look.
+            if (EnsureIsOldPrimary(oldPrimary, candidate, shell).IsRunning)
             {
                 try { ServerController.Stop(oldPrimary, shell, log, TimeSpan.FromSeconds(30)); }
                 catch (HostCommandException) { ServerController.Stop(oldPrimary, shell, log, TimeSpan.FromSeconds(30), "immediate"); }
@@ -330,7 +330,7 @@ public static class Promotion
     /// Fencing stops a server and marks its directory: only the old primary's, a cluster of the candidate's system identifier,
     /// and, where a server runs there, the one on the old primary's port (not another cluster's server on the same host).
     /// </summary>
-    private static void EnsureIsOldPrimary(PgNode oldPrimary, PgNode candidate, IHostShell shell)
+    private static DataDirectoryIdentity EnsureIsOldPrimary(PgNode oldPrimary, PgNode candidate, IHostShell shell)
     {
         var major = oldPrimary.MajorVersion ?? candidate.MajorVersion ?? throw new InvalidOperationException($"The version of {oldPrimary.Name} is not known.");
         var target = DataDirectoryGuard.Inspect(shell, oldPrimary.Name, oldPrimary.DataDirectory!, oldPrimary.OsUser,
@@ -341,6 +341,7 @@ public static class Promotion
             throw new InvalidOperationException($"{where}: not the old primary of {candidate.Name}'s cluster, so it is not fenced.");
         if (target.IsRunning && target.PostmasterPort is { } port && port != oldPrimary.Port)
             throw new InvalidOperationException($"{where}: its server listens on port {port}, not {oldPrimary.Port}, so it is not the old primary and is not fenced.");
+        return target;
     }
 
     private static PgNode? OldPrimaryFromConninfo(IReadOnlyList<StandbyPosition> reachable, IReadOnlyList<PgNode> candidates)
