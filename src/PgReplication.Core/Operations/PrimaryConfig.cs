@@ -191,19 +191,44 @@ public static class PrimaryConfig
                 var lines = scram.Select(c => c.HbaLineText).ToHashSet(StringComparer.Ordinal);
                 text = HbaEditor.ReplicationLinesToScram(text, l => lines.Contains(l.Text)).NewText;
             }
-            foreach (var rule in text is null ? Array.Empty<HbaReplicationRule>() : rules)
-            {
-                var edit = HbaEditor.AddReplicationRules(text!, new[] { rule });
-                if (edit.Changed)
-                    changes.Add(new PrimaryConfigChange(PrimaryChangeKind.HbaLine, hbaPath, null, rule.Line, false) { Rule = rule });
-                else
-                    log.Verbose($"{node.Name}: {hbaPath} already has '{rule.Line}' in force.");
-            }
+            if (text is not null) changes.AddRange(MissingHbaLines(node, hbaPath, text, rules, log));
         }
 
         var pending = current.Values.Where(s => s.PendingRestart).Select(s => s.Name).ToList();
         if (changes.Count == 0) log.Verbose($"{node.Name}: the primary is already configured; nothing to change.");
         return new PrimaryConfigPlan(node, changes, pending);
+    }
+
+    /// <summary>The rules <paramref name="text"/> does not already have in force, as pg_hba.conf line changes.</summary>
+    private static IEnumerable<PrimaryConfigChange> MissingHbaLines(PgNode node, string hbaPath, string text,
+        IEnumerable<HbaReplicationRule> rules, IOperationLog log)
+    {
+        foreach (var rule in rules)
+        {
+            if (HbaEditor.AddReplicationRules(text, new[] { rule }).Changed)
+                yield return new PrimaryConfigChange(PrimaryChangeKind.HbaLine, hbaPath, null, rule.Line, false) { Rule = rule };
+            else
+                log.Verbose($"{node.Name}: {hbaPath} already has '{rule.Line}' in force.");
+        }
+    }
+
+    /// <summary>
+    /// The replication lines <paramref name="node"/>'s pg_hba.conf lacks for nodes about to stream from it (one line per
+    /// address, SCRAM): a standby about to be promoted, a new primary, or the upstream of a cascade. Unlike
+    /// <see cref="Plan"/> it works on a node of any role and plans nothing else. Throws, naming the host and the file,
+    /// when the file cannot be edited safely (it has errors the server reports): the caller refuses before any change.
+    /// </summary>
+    public static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, IReadOnlyCollection<string> followers, string role, IOperationLog log)
+    {
+        ConfigValues.EnsureSafe(role, "replication role name");
+        var rules = ResolveStandbys(followers, role, requireSsl: false, node.Name);
+        using var session = PgSession.Open(node, log: log);
+        NodeDiscovery.Discover(node, session, log);
+        var hbaPath = node.HbaFile ?? throw new InvalidOperationException($"The hba_file of {node.Name} is not known.");
+        if (HbaErrors(session) is { Count: > 0 } errors)
+            throw new InvalidOperationException($"On {node.Name}, {hbaPath} has errors, so no replication line can be added to it: {string.Join("; ", errors)}");
+        var changes = MissingHbaLines(node, hbaPath, ReadHbaText(node, session, hbaPath, log), rules, log).ToList();
+        return new PrimaryConfigPlan(node, changes, Array.Empty<string>());
     }
 
     /// <summary>

@@ -147,9 +147,8 @@ public static class StandbyFollow
     /// </summary>
     internal static PrimaryConfigPlan? UpstreamHbaPlan(PgNode upstream, PgNode standby, string role)
     {
-        if (upstream.Role != NodeRole.Primary) return null;
-        var hba = PrimaryConfig.Plan(upstream, new PrimaryConfigOptions { Standbys = new[] { standby.ComputerName }, ReplicationUser = role }, NullOperationLog.Instance);
-        return hba.Changes.Any(c => c.Kind == PrimaryChangeKind.HbaLine) ? hba : null;
+        var hba = PrimaryConfig.PlanFollowerAdmission(upstream, new[] { standby.ComputerName }, role, NullOperationLog.Instance);
+        return hba.Changes.Count > 0 ? hba : null;
     }
 
     /// <summary>Adds the lines <see cref="UpstreamHbaPlan"/> found missing.</summary>

@@ -26,6 +26,8 @@ public sealed class SwitchoverPlan
     public required NetworkCredential Replication { get; init; }
     /// <summary>Each sibling's login to the new primary (the one it uses now, or -Credential): proved before the demotion.</summary>
     public required IReadOnlyDictionary<PgNode, NetworkCredential> SiblingLogins { get; init; }
+    /// <summary>The replication lines the new primary's pg_hba.conf lacks for its followers: added before the demotion.</summary>
+    public IReadOnlyList<PrimaryConfigPlan> FollowerAdmission { get; init; } = Array.Empty<PrimaryConfigPlan>();
     public List<string> Steps { get; } = new();
 }
 
@@ -62,7 +64,9 @@ public static class Switchover
             throw new PromotionRefusedException("CandidateBehind", $"{standby.Name} is {lag} bytes behind {primary.Name}, more than -MaxLagBytes {request.MaxLagBytes}: nothing was changed. Retry when it has caught up.", standby);
 
         var (replication, siblingLogins) = ProveFollowerLogins(request, log);
-        var plan = new SwitchoverPlan { Standby = position, LagBytes = lag, Replication = replication, SiblingLogins = siblingLogins };
+        var admission = ProveFollowerAdmission(request, replication, siblingLogins, log);
+        var plan = new SwitchoverPlan { Standby = position, LagBytes = lag, Replication = replication, SiblingLogins = siblingLogins, FollowerAdmission = admission };
+        foreach (var change in admission.SelectMany(a => a.Changes)) plan.Steps.Add($"{change.Description} on {standby.Name}, before anything is stopped");
         plan.Steps.Add($"shut down {primary.Name} cleanly (fast mode, shutdown checkpoint) and read its final checkpoint from pg_controldata");
         plan.Steps.Add($"wait until {standby.Name} has replayed that checkpoint (it is {lag} bytes behind now)");
         plan.Steps.Add($"promote {standby.Name}");
@@ -79,6 +83,12 @@ public static class Switchover
         var replication = plan.Replication;
         // Open until the old primary follows the new one: one SSH login for its stop and its rejoin.
         using var primaryShell = HostShells.Open(primary, log);
+        // The followers' pg_hba lines go in first: if the file cannot take them, nothing has been stopped yet.
+        foreach (var admission in plan.FollowerAdmission)
+        {
+            PrimaryConfig.Apply(admission, admission.Changes, restart: false, request.Timeout, log);
+            summary.Steps.AddRange(admission.Changes.Select(c => $"{c.Description} on {standby.Name}"));
+        }
         ServerController.Stop(primary, primaryShell, log, request.Timeout);
         var finalCheckpoint = CleanShutdownCheckpoint(primary, primaryShell);
         summary.Steps.Add($"shut down {primary.Name} cleanly; final checkpoint {Lsn.Format(finalCheckpoint)}");
@@ -152,6 +162,47 @@ public static class Switchover
         return (replication, logins);
     }
 
+    /// <summary>
+    /// What the new primary must offer its followers, proved before the demotion: a pg_hba.conf that admits each of them
+    /// (lines it lacks are planned, and added first thing in Apply) and room for their slots and WAL senders.
+    /// </summary>
+    private static IReadOnlyList<PrimaryConfigPlan> ProveFollowerAdmission(SwitchoverRequest request, NetworkCredential replication,
+        IReadOnlyDictionary<PgNode, NetworkCredential> siblingLogins, IOperationLog log)
+    {
+        var (primary, standby) = (request.Primary, request.Standby);
+        var followers = new List<(PgNode Node, string Role)> { (primary, replication.UserName) };
+        followers.AddRange(request.Siblings.Where(s => s != primary && s != standby).Distinct()
+            .Select(s => (s, (siblingLogins.GetValueOrDefault(s) ?? request.Replication ?? replication).UserName)));
+        var plans = new List<PrimaryConfigPlan>();
+        try
+        {
+            foreach (var group in followers.GroupBy(f => f.Role, StringComparer.Ordinal))
+                plans.Add(PrimaryConfig.PlanFollowerAdmission(standby, group.Select(f => f.Node.ComputerName).Distinct().ToList(), group.Key, log));
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or HostCommandException or PgQueryException)
+        {
+            throw new PromotionRefusedException("FollowerNotAdmitted",
+                $"{standby.Name} could not be made to admit its followers' replication connections: {ex.Message} Nothing was changed.", standby);
+        }
+
+        FollowerCapacity capacity;
+        using (var session = PgSession.Open(standby, log: log))
+        {
+            var row = session.Query("""
+                SELECT pg_catalog.current_setting('max_replication_slots')::int AS max_slots,
+                       pg_catalog.current_setting('max_wal_senders')::int AS max_senders,
+                       (SELECT pg_catalog.array_agg(s.slot_name::text) FROM pg_catalog.pg_replication_slots s) AS slots,
+                       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_replication)::int AS senders
+                """).Single();
+            capacity = new FollowerCapacity(row.Get<int>("max_slots"), row.Get<string[]?>("slots") ?? Array.Empty<string>(),
+                row.Get<int>("max_senders"), row.Get<int>("senders"));
+        }
+        var slotNames = followers.Select(f => f.Node.SlotName ?? SlotNames.FromNodeName(f.Node.Name)).ToList();
+        if (capacity.Refusal(standby.Name, slotNames) is { } refusal)
+            throw new PromotionRefusedException("FollowerNotAdmitted", refusal + " Nothing was changed.", standby);
+        return plans.Where(p => p.Changes.Count > 0).ToList();
+    }
+
     /// <summary>The final checkpoint of a cleanly shut down server, from pg_controldata; refuses anything but "shut down".</summary>
     private static ulong CleanShutdownCheckpoint(PgNode node, IHostShell shell)
     {
@@ -182,3 +233,19 @@ public static class Switchover
         }
     }
 }
+
+/// <summary>What a node about to become an upstream has room for: slots and WAL senders, as its settings and state are now.</summary>
+public sealed record FollowerCapacity(int MaxSlots, IReadOnlyCollection<string> Slots, int MaxWalSenders, int SendersInUse)
+{
+    /// <summary>Why these followers (by the slot each will use) would not all fit, or null when they do.</summary>
+    public string? Refusal(string upstream, IReadOnlyCollection<string> followerSlots)
+    {
+        var newSlots = followerSlots.Distinct(StringComparer.Ordinal).Count(s => !Slots.Contains(s, StringComparer.Ordinal));
+        if (Slots.Count + newSlots > MaxSlots)
+            return $"{upstream} has max_replication_slots = {MaxSlots} with {Slots.Count} in use: its {followerSlots.Count} followers need {newSlots} more. Raise max_replication_slots on {upstream} (a restart), or drop slots no one uses.";
+        if (SendersInUse + followerSlots.Count > MaxWalSenders)
+            return $"{upstream} has max_wal_senders = {MaxWalSenders} with {SendersInUse} in use: its {followerSlots.Count} followers need one each. Raise max_wal_senders on {upstream} (a restart).";
+        return null;
+    }
+}
+

@@ -182,6 +182,45 @@ Describe 'A cluster built by hand with the raw tools, <Layout> layout' -Tag Acce
         Assert-ClusterWhole $h1.Name | Out-Null
     }
 
+    # Issue 18, point 2: what the new primary must offer its followers is proved (and its missing pg_hba lines added)
+    # before the old primary is stopped.
+    It 'a switchover to a standby whose pg_hba.conf lacks the followers'' lines -> the lines are added before the demotion, both followers stream from it, and back' {
+        $drop = 'grep -v -e "$2" -e "$3" "$1" > "$1.new"; cat "$1.new" > "$1"; rm -f "$1.new"'
+        Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList sh, -c, $drop, sh, $h2.HbaFile, " $($h1.Address)/32 ", " $($h3.Address)/32 " | Out-Null
+        Invoke-PgLabSql -LabHost $h2 -Sql 'SELECT pg_reload_conf()' | Out-Null
+        $before = Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList cat, $h2.HbaFile
+        $before | Should -Not -Match ([regex]::Escape("$($h3.Address)/32"))
+        $new = $nodes[1] | Invoke-PgSwitchover -Primary $nodes[0] -Sibling $nodes[2] -Confirm:$false
+        $new.PromotionSummary.Siblings.Streaming | Should -Be @($true, $true) -Because "$($new.PromotionSummary.Siblings)"
+        $steps = $new.PromotionSummary.Steps -join "`n"
+        $steps | Should -Match ([regex]::Escape($h3.Address)) -Because "the line for $($h3.Name) is a step of its own: $steps"
+        $steps.IndexOf($h3.Address) | Should -BeLessThan $steps.IndexOf('shut down') -Because 'the lines go in before the old primary is stopped'
+        $after = Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList cat, $h2.HbaFile
+        foreach ($h in $h1, $h3) { $after | Should -Match "replication\s+replicator\s+$([regex]::Escape($h.Address))/32\s+scram-sha-256" }
+        Add-ScenarioNote "added on $($h2.Name) before the demotion: $(@($new.PromotionSummary.Steps | Where-Object { $_ -match 'pg_hba' }) -join '; ')"
+        Assert-ClusterWhole $h2.Name | Out-Null
+        $back = $nodes[0] | Invoke-PgSwitchover -Primary $nodes[1] -Sibling $nodes[2] -Confirm:$false
+        $back.PromotionSummary.Siblings.Streaming | Should -Be @($true, $true) -Because "$($back.PromotionSummary.Siblings)"
+        Assert-ClusterWhole $h1.Name | Out-Null
+    }
+
+    It 'a switchover to a standby whose pg_hba.conf has an error -> refused before the demotion (FollowerNotAdmitted), every node running as before' {
+        $bad = 'hostx replication replicator 10.0.0.1/32 scram-sha-256'
+        Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList sh, -c, 'printf "%s\n" "$2" >> "$1"', sh, $h2.HbaFile, $bad | Out-Null
+        try {
+            Get-LabValue $h2 'SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL' | Should -Be 1
+            $nodes[1] | Invoke-PgSwitchover -Primary $nodes[0] -Sibling $nodes[2] -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue | Out-Null
+            $refused | Should -Not -BeNullOrEmpty
+            "$($refused[0].FullyQualifiedErrorId)" | Should -Match 'FollowerNotAdmitted'
+            "$refused" | Should -Match ([regex]::Escape($h2.HbaFile))
+            Add-ScenarioNote "refused: $(Format-ErrorSummary $refused[0])"
+            Assert-ClusterWhole $h1.Name | Out-Null
+        }
+        finally {
+            Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList sh, -c, 'grep -v "^hostx " "$1" > "$1.new"; cat "$1.new" > "$1"; rm -f "$1.new"', sh, $h2.HbaFile | Out-Null
+        }
+    }
+
     It 'a switchover there and back under a write load on a hand-built cluster, no -Credential -> 0 acknowledged writes lost, every node streams, no password left in postgresql.auto.conf' {
         $load = Start-AckedWriteLoad $client 100000 -MaxSeconds 600
         try {
@@ -202,6 +241,17 @@ Describe 'A cluster built by hand with the raw tools, <Layout> layout' -Tag Acce
         $lost.Count | Should -Be 0 -Because "$($result.Acked.Count) writes were acknowledged"
         foreach ($h in $h1, $h2, $h3) { Get-AutoConf $h | Should -Not -Match 'password=' -Because "$($h.Name) must keep no replication password in postgresql.auto.conf" }
         foreach ($r in $nodes | Test-PgReplication) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
+    }
+
+    It 'Set-PgStandbyUpstream alone on a hand-built cluster, no -Credential -> a standby cascades from the other (its pg_hba line added there), then follows the primary again' {
+        $cascaded = $nodes[2] | Set-PgStandbyUpstream -Primary $nodes[1] -Confirm:$false
+        $cascaded.Role | Should -Be 'Standby'
+        Wait-Streaming $h3 $h2.Address | Should -BeTrue -Because "$($h3.Name) must stream from $($h2.Name)"
+        Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList cat, $h2.HbaFile | Should -Match "replication\s+replicator\s+$([regex]::Escape($h3.Address))/32\s+scram-sha-256"
+        $back = $nodes[2] | Set-PgStandbyUpstream -Primary $nodes[0] -Confirm:$false
+        $back.Role | Should -Be 'Standby'
+        Assert-ClusterWhole $h1.Name | Out-Null
+        Get-AutoConf $h3 | Should -Not -Match 'password=' -Because 'a re-pointed standby keeps its password in the passfile'
     }
 
     It 'kill -9 of the primary of a hand-built cluster -> Invoke-PgPromotion promotes a standby, the other follows, Restore-PgStandby rejoins the old primary' {
