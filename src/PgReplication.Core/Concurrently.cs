@@ -1,4 +1,4 @@
-namespace PgReplication.Core.Operations;
+namespace PgReplication.Core;
 
 /// <summary>
 /// Reads that wait on the network (a command on a host, a query), started at once so their round trips

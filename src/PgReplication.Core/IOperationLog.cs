@@ -1,4 +1,4 @@
-namespace PgReplication.Core.Operations;
+namespace PgReplication.Core;
 
 /// <summary>
 /// Where operations report what they do. The cmdlets turn these into Write-Verbose, Write-Debug,

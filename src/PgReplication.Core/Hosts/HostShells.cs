@@ -1,6 +1,4 @@
 using PgReplication.Core.Model;
-using PgReplication.Core.Operations;
-using PgReplication.Core.Sql;
 
 namespace PgReplication.Core.Hosts;
 
@@ -79,7 +77,7 @@ public static class HostShells
     /// tunnel (opened on <paramref name="shell"/>, closed with it) when the node's SSH settings ask for one.
     /// Pass the result to PgSession.Open(..., via: ...).
     /// </summary>
-    public static PgSession.Endpoint? SqlEndpoint(PgNode node, IHostShell shell) =>
+    public static PgEndpoint? SqlEndpoint(PgNode node, IHostShell shell) =>
         node.Access == HostAccess.Ssh && node.Ssh?.UseTunnel == true && shell is SshShell ssh
             ? ssh.ForwardPostgres(node.Port)
             : null;

@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using PgReplication.Core.Model;
-using PgReplication.Core.Operations;
-using PgReplication.Core.Sql;
 using Renci.SshNet;
 using Renci.SshNet.Common;
 
@@ -332,7 +330,7 @@ public sealed class SshShell : IHostShell
     /// An endpoint here that reaches 127.0.0.1:<paramref name="port"/> on the host through this connection
     /// (pass it to PgSession.Open as via:). Opened once per port; closed with the shell.
     /// </summary>
-    public PgSession.Endpoint ForwardPostgres(int port)
+    public PgEndpoint ForwardPostgres(int port)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         lock (_tunnels)

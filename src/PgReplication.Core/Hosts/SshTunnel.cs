@@ -1,4 +1,3 @@
-using PgReplication.Core.Sql;
 using Renci.SshNet;
 
 namespace PgReplication.Core.Hosts;
@@ -30,11 +29,11 @@ internal sealed class SshTunnel : IDisposable
             throw new HostCommandException(hostName,
                 $"Could not open an SSH tunnel to port {remotePort} on {hostName}: {ex.Message}", ex);
         }
-        Endpoint = new PgSession.Endpoint("127.0.0.1", (int)_forward.BoundPort);
+        Endpoint = new PgEndpoint("127.0.0.1", (int)_forward.BoundPort);
     }
 
     public int RemotePort { get; }
-    public PgSession.Endpoint Endpoint { get; }
+    public PgEndpoint Endpoint { get; }
 
     public void Dispose()
     {

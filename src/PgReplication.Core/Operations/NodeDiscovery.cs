@@ -34,7 +34,7 @@ public static class NodeDiscovery
         """;
 
     /// <summary>Connects and fills <paramref name="node"/>; on failure marks it Unreachable and rethrows.</summary>
-    public static PgNode Discover(PgNode node, IOperationLog log, PgSession.Endpoint? via = null)
+    public static PgNode Discover(PgNode node, IOperationLog log, PgEndpoint? via = null)
     {
         try
         {

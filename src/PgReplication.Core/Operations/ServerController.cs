@@ -42,7 +42,7 @@ public static class ServerController
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Waits until the server accepts SQL connections (after a start, or a restart).</summary>
-    public static void WaitUntilAccepting(PgNode node, IOperationLog log, TimeSpan timeout, PgSession.Endpoint? via = null)
+    public static void WaitUntilAccepting(PgNode node, IOperationLog log, TimeSpan timeout, PgEndpoint? via = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)

@@ -1,7 +1,6 @@
 using System.Net;
 using Npgsql;
 using PgReplication.Core.Model;
-using PgReplication.Core.Operations;
 
 namespace PgReplication.Core.Sql;
 
@@ -39,12 +38,9 @@ public sealed class PgSession : IDisposable
         _connection = connection; _connectionString = connectionString; _log = log; _host = host; _pooledUnchecked = pooled;
     }
 
-    /// <summary>The TCP endpoint to use instead of the node's own (an SSH tunnel's local end).</summary>
-    public sealed record Endpoint(string Host, int Port);
-
     public static PgSession Open(PgNode node, NetworkCredential? credential = null, IOperationLog? log = null,
         string? database = null, TimeSpan? connectTimeout = null, TimeSpan? commandTimeout = null,
-        Endpoint? via = null, bool pooled = false) =>
+        PgEndpoint? via = null, bool pooled = false) =>
         OpenCore(node, credential, log, database, connectTimeout, commandTimeout, via, pooled, async: false).GetAwaiter().GetResult();
 
     /// <summary>
@@ -57,7 +53,7 @@ public sealed class PgSession : IDisposable
 
     // One body for both: with async false every await below completes at once, on the caller's thread.
     private static async Task<PgSession> OpenCore(PgNode node, NetworkCredential? credential, IOperationLog? log,
-        string? database, TimeSpan? connectTimeout, TimeSpan? commandTimeout, Endpoint? via, bool pooled, bool async)
+        string? database, TimeSpan? connectTimeout, TimeSpan? commandTimeout, PgEndpoint? via, bool pooled, bool async)
     {
         log ??= NullOperationLog.Instance;
         credential ??= node.AdminCredential;
