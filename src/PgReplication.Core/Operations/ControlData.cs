@@ -10,7 +10,7 @@ public static class ControlData
     /// <summary>Its "Name: value" lines, e.g. ["Database cluster state"] = "shut down".</summary>
     public static Dictionary<string, string> Read(PgNode node, IHostShell shell)
     {
-        var r = shell.Run(new HostCommand(Path.Combine(ServerController.BinDirectory(node, shell), "pg_controldata"), node.DataDirectory!)
+        var r = shell.Run(new HostCommand(RemotePath.Join(ServerController.BinDirectory(node, shell), "pg_controldata"), node.DataDirectory!)
         { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
         return Parse(r.StandardOutput);
     }

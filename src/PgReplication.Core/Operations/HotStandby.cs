@@ -53,14 +53,14 @@ public static class HotStandby
         var major = standby.MajorVersion ?? primary.MajorVersion ?? throw new InvalidOperationException($"The version of {standby.Name} is not known.");
         // What the plan needs to know, asked at once: each is a round trip to the standby's host or the primary.
         var configFile = RecoveryConfigFile(data, major);
-        var hbaPath = standby.HbaFile ?? Path.Combine(data, "pg_hba.conf");
+        var hbaPath = standby.HbaFile ?? RemotePath.Join(data, "pg_hba.conf");
         var bin = Concurrently.Start(() => ServerController.BinDirectory(standby, shell, major)); // fails naming the host when the programs are missing
         // What the directory holds, and whether a server runs there (as a standby, or as a primary: never reconfigured).
         var target = Concurrently.Start(() => DataDirectoryGuard.Inspect(shell, standby.Name, data, standby.OsUser, bin.Join(), major));
-        var passFile = Concurrently.Start(() => Path.Combine(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass"));
+        var passFile = Concurrently.Start(() => RemotePath.Join(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass"));
         // With their modes: a passfile others can read is one libpq ignores, and both are written again 0600.
         var passFileText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, passFile.Join(), standby.OsUser));
-        var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, Path.Combine(data, "standby.signal"), standby.OsUser));
+        var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, RemotePath.Join(data, "standby.signal"), standby.OsUser));
         var configText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, configFile, standby.OsUser));
         var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log));
         // Joined in the order of the checks, so the first failure reported is the one a step-by-step plan would meet.
@@ -169,7 +169,7 @@ public static class HotStandby
         if (plan.ConfigFileModeChange && changes.Count == 0) plan.Steps.Add($"write {configFile} again with mode 0600 (other users could read it)");
         if (hba is { Changed: true })
             foreach (var line in hba.AddedLines) plan.Steps.Add($"add '{line}' to {hbaPath} (a replication line of the primary, or for it)");
-        if (writeSignal) plan.Steps.Add($"create {Path.Combine(data, "standby.signal")}");
+        if (writeSignal) plan.Steps.Add($"create {RemotePath.Join(data, "standby.signal")}");
         if (!isRunning) plan.Steps.Add($"start the server on {standby.Name}");
         else if (plan.NeedsRestart) plan.Steps.Add($"restart the server on {standby.Name}");
         else if (changes.Count > 0 || hba is { Changed: true }) plan.Steps.Add($"reload the server on {standby.Name}");
@@ -219,7 +219,7 @@ public static class HotStandby
         }
         if (standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major))
         {
-            var autoConf = Path.Combine(data, "postgresql.auto.conf");
+            var autoConf = RemotePath.Join(data, "postgresql.auto.conf");
             var autoText = HostFiles.ReadTextOrEmpty(shell, autoConf, standby.OsUser);
             if (!OfflineSettings.Read(autoText).TryGetValue("hot_standby", out var hs) || hs != "on")
                 HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(autoText, new Dictionary<string, string?> { ["hot_standby"] = "on" })), "0600", standby.OsUser);
@@ -231,7 +231,7 @@ public static class HotStandby
         }
         if (plan.WriteSignal)
         {
-            HostFiles.Write(shell, Path.Combine(data, "standby.signal"), Array.Empty<byte>(), "0600", standby.OsUser);
+            HostFiles.Write(shell, RemotePath.Join(data, "standby.signal"), Array.Empty<byte>(), "0600", standby.OsUser);
             log.Verbose($"{standby.Name}: created standby.signal.");
         }
 
@@ -301,7 +301,7 @@ public static class HotStandby
 
     /// <summary>Where a standby's recovery settings live: postgresql.auto.conf from 12, recovery.conf before.</summary>
     public static string RecoveryConfigFile(string dataDirectory, int major) =>
-        Path.Combine(dataDirectory, StandbyConfigRules.UsesStandbySignal(major) ? "postgresql.auto.conf" : "recovery.conf");
+        RemotePath.Join(dataDirectory, StandbyConfigRules.UsesStandbySignal(major) ? "postgresql.auto.conf" : "recovery.conf");
 
     /// <summary>
     /// The replication lines of the primary's pg_hba.conf (one role, one network, SCRAM) that this node's

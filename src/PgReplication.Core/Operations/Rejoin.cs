@@ -206,7 +206,7 @@ public static class Rejoin
     {
         var admin = primary.AdminCredential ?? throw new ArgumentException($"pg_rewind needs the admin role of {primary.Name}: give New-PgNode -Credential.");
         var home = HostFiles.HomeOf(shell, node.OsUser);
-        var passFile = Path.Combine(home, $".pgpass.pgreplication-rewind.{Guid.NewGuid():N}");
+        var passFile = RemotePath.Join(home, $".pgpass.pgreplication-rewind.{Guid.NewGuid():N}");
         var source = Conninfo.Build(new Dictionary<string, string>
         {
             ["host"] = primary.ComputerName, ["port"] = primary.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -219,7 +219,7 @@ public static class Rejoin
         HostFiles.Write(shell, passFile, Encoding.UTF8.GetBytes(PassFile.Line(primary.ComputerName, primary.Port, "*", admin.UserName, admin.Password)), "0600", node.OsUser);
         try
         {
-            var command = new HostCommand(Path.Combine(ServerController.BinDirectory(node, shell), "pg_rewind"),
+            var command = new HostCommand(RemotePath.Join(ServerController.BinDirectory(node, shell), "pg_rewind"),
                 "--target-pgdata=" + node.DataDirectory, "--source-server=" + source, "--progress")
             {
                 RunAs = node.OsUser, Timeout = timeout,

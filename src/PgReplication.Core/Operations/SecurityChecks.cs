@@ -84,7 +84,7 @@ public static class SecurityChecks
                 VersionRules.Applies(VersionRules.PromoteTriggerFile, major) ? NullIfEmpty(promoteTriggerFile) : null, VersionRules.PromoteTriggerFile);
         var settings = recoveryConf is null ? null : OfflineSettings.Read(recoveryConf);
         return new RecoverySecuritySettings(NullIfEmpty(settings?.GetValueOrDefault("primary_conninfo")),
-            dataDirectory is null ? VersionRules.RecoveryConf : Path.Combine(dataDirectory, VersionRules.RecoveryConf),
+            dataDirectory is null ? VersionRules.RecoveryConf : RemotePath.Join(dataDirectory, VersionRules.RecoveryConf),
             NullIfEmpty(settings?.GetValueOrDefault("trigger_file")), "trigger_file");
     }
 
@@ -244,7 +244,7 @@ public static class SecurityChecks
     public static string? TriggerDirectory(string? triggerFile)
     {
         if (string.IsNullOrWhiteSpace(triggerFile) || !triggerFile.StartsWith('/')) return null;
-        var directory = Path.GetDirectoryName(triggerFile.TrimEnd('/'));
+        var directory = RemotePath.Parent(triggerFile.TrimEnd('/'));
         return string.IsNullOrEmpty(directory) ? "/" : directory;
     }
 
@@ -310,17 +310,17 @@ public static class SecurityChecks
         if (node.DataDirectory is { } data && node.MajorVersion is { } major)
         {
             // Enable-PgHotStandby writes a standby's recovery settings file (postgresql.auto.conf from 12, recovery.conf before).
-            var autoConf = Path.Combine(data, "postgresql.auto.conf");
+            var autoConf = RemotePath.Join(data, "postgresql.auto.conf");
             files.Add(("the settings file", autoConf, false, StandbyConfigRules.UsesStandbySignal(major) ? standbyFix ?? Chmod(autoConf, node.OsUser) : Chmod(autoConf, node.OsUser)));
             if (!StandbyConfigRules.UsesStandbySignal(major))
             {
-                var recoveryConf = Path.Combine(data, VersionRules.RecoveryConf);
+                var recoveryConf = RemotePath.Join(data, VersionRules.RecoveryConf);
                 files.Add(("the recovery settings", recoveryConf, false, standbyFix ?? Chmod(recoveryConf, node.OsUser)));
             }
         }
         if (node.HbaFile is { } hba) files.Add(("the access rules", hba, false, Chmod(hba, node.OsUser, "o-rwx")));
         var home = HostFiles.HomeOf(shell, node.OsUser);
-        var passfiles = new List<string> { Path.Combine(home, ".pgpass") };
+        var passfiles = new List<string> { RemotePath.Join(home, ".pgpass") };
         if (settings.PrimaryConninfo is { } conninfo && PassfileOf(conninfo) is { } named && named.StartsWith('/') && !passfiles.Contains(named)) passfiles.Add(named);
         foreach (var p in passfiles) files.Add(("the passfile", p, true, standbyFix ?? Chmod(p, node.OsUser)));
         var triggerDirectory = TriggerDirectory(settings.TriggerFile);

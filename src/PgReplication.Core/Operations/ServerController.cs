@@ -20,7 +20,7 @@ public static class ServerController
     public static void Promote(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
     {
         var seconds = ((int)Math.Ceiling(timeout.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var command = new HostCommand(Path.Combine(BinDirectory(node, shell), "pg_ctl"), "promote", "-D", Require(node.DataDirectory, node, "data directory"), "-w", "-t", seconds)
+        var command = new HostCommand(RemotePath.Join(BinDirectory(node, shell), "pg_ctl"), "promote", "-D", Require(node.DataDirectory, node, "data directory"), "-w", "-t", seconds)
         { RunAs = node.OsUser, Timeout = timeout + TimeSpan.FromSeconds(15) };
         log.Debug($"On {shell.HostName}: {command.ToShellText(shell.CurrentUser)}");
         shell.Run(command).EnsureSuccess();
@@ -32,7 +32,7 @@ public static class ServerController
     /// </summary>
     public static bool IsRunning(PgNode node, IHostShell shell)
     {
-        var r = shell.Run(new HostCommand(Path.Combine(BinDirectory(node, shell), "pg_ctl"), "status", "-D", Require(node.DataDirectory, node, "data directory"))
+        var r = shell.Run(new HostCommand(RemotePath.Join(BinDirectory(node, shell), "pg_ctl"), "status", "-D", Require(node.DataDirectory, node, "data directory"))
         { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) });
         if (r.TimedOut || r.Signal is not null) r.EnsureSuccess();
         return r.ExitCode == 0;
@@ -83,7 +83,7 @@ public static class ServerController
         {
             if (candidate is null || tried.Contains(candidate)) continue;
             tried.Add(candidate);
-            var r = shell.Run(new HostCommand(Path.Combine(candidate, "pg_ctl"), "--version") { Timeout = TimeSpan.FromSeconds(30) });
+            var r = shell.Run(new HostCommand(RemotePath.Join(candidate, "pg_ctl"), "--version") { Timeout = TimeSpan.FromSeconds(30) });
             if (!r.Succeeded) continue;
             if (major is null || Versions.PgVersion.TryParse(r.StandardOutput, out var v) && v.Major == major)
             {
@@ -116,7 +116,7 @@ public static class ServerController
         if (node.DataDirectory is not { } data) return null;
         var r = shell.Run(new HostCommand("sh", "-c", "p=$(head -n 1 \"$1/postmaster.pid\") && readlink \"/proc/$p/exe\"", "sh", data)
         { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) });
-        return r.Succeeded && r.StandardOutput.Trim() is { Length: > 0 } exe && exe.StartsWith('/') ? Path.GetDirectoryName(exe) : null;
+        return r.Succeeded && r.StandardOutput.Trim() is { Length: > 0 } exe && exe.StartsWith('/') ? RemotePath.Parent(exe) : null;
     }
 
     private static void Control(PgNode node, IHostShell shell, IOperationLog log, string action, TimeSpan timeout, string? mode = null)
@@ -136,11 +136,11 @@ public static class ServerController
             var args = new List<string> { "-D", data, "-w", "-t", seconds };
             if (mode is not null) args.AddRange(new[] { "-m", mode });
             // pg_ctl's server output must go to a file: an inherited stdout would keep our pipe open forever.
-            if (action != "stop") args.AddRange(new[] { "-l", Path.Combine(data, "log", "pg_ctl.log") });
+            if (action != "stop") args.AddRange(new[] { "-l", RemotePath.Join(data, "log", "pg_ctl.log") });
             args.Add(action);
             if (action != "stop")
-                shell.Run(new HostCommand("mkdir", "-p", "-m", "0700", Path.Combine(data, "log")) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
-            command = new HostCommand(Path.Combine(BinDirectory(node, shell), "pg_ctl"), args.ToArray()) { RunAs = node.OsUser, Timeout = timeout + TimeSpan.FromSeconds(15) };
+                shell.Run(new HostCommand("mkdir", "-p", "-m", "0700", RemotePath.Join(data, "log")) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
+            command = new HostCommand(RemotePath.Join(BinDirectory(node, shell), "pg_ctl"), args.ToArray()) { RunAs = node.OsUser, Timeout = timeout + TimeSpan.FromSeconds(15) };
         }
         log.Verbose($"{node.Name}: {action} the server.");
         log.Debug($"On {shell.HostName}: {command.ToShellText(shell.CurrentUser)}");

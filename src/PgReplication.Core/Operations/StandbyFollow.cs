@@ -218,7 +218,7 @@ public static class StandbyFollow
         var user = conninfo.GetValueOrDefault("user") is { Length: > 0 } u ? u : standby.OsUser;
         if (conninfo.GetValueOrDefault("password") is { Length: > 0 } inline) return new NetworkCredential(user, inline);
         var port = conninfo.TryGetValue("port", out var p) && int.TryParse(p, out var n) ? n : PgNode.DefaultPort;
-        var passFile = conninfo.GetValueOrDefault("passfile") ?? Path.Combine(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass");
+        var passFile = conninfo.GetValueOrDefault("passfile") ?? RemotePath.Join(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass");
         var password = PassFile.Find(HostFiles.ReadTextOrEmpty(shell, passFile, standby.OsUser), host, port, user);
         return password is null ? null : new NetworkCredential(user, password);
     }

@@ -18,7 +18,7 @@ public static class StandbyMarker
         var major = node.MajorVersion ?? throw new InvalidOperationException($"The version of {node.Name} is not known.");
         if (StandbyConfigRules.UsesStandbySignal(major))
         {
-            var signal = Path.Combine(data, VersionRules.StandbySignal);
+            var signal = RemotePath.Join(data, VersionRules.StandbySignal);
             if (!HostFiles.Exists(shell, signal, node.OsUser)) HostFiles.Write(shell, signal, Array.Empty<byte>(), "0600", node.OsUser);
         }
         else
