@@ -5,7 +5,7 @@
 .EXAMPLE
     dotnet tool restore && dotnet pwsh ./build.ps1 -Task Test
 .EXAMPLE
-    dotnet pwsh ./build.ps1 -Task Test -Matrix -Tag Majors    # every major 10..18 on the lab, then the docs
+    dotnet pwsh ./build.ps1 -Task Test -Matrix -Tag Majors    # every supported major on the lab, then the docs
 .EXAMPLE
     dotnet pwsh ./build.ps1 -Task Test -SkipLab    # no root: every test but the lab's and the xUnit sshd ones
 #>
@@ -24,7 +24,7 @@ param(
     [string[]] $ExcludeTag,
     # Demo: keep the clusters running and print how to connect.
     [switch] $Keep,
-    # Test: the Majors suite runs every major 10..18 (default: the CI set 11, 13, 15, 16, 18), and its
+    # Test: the Majors suite runs every supported major (VersionRules; default: the CI set 11, 13, 15, 16, 18), and its
     # results then become docs/matrix-results.json and the generated docs (as -Task Docs).
     [switch] $Matrix,
     # Bench: one run of each case on small data, written under out/bench-quick (what .ci/run does).
@@ -148,7 +148,8 @@ function Invoke-Test {
     $runner = Join-Path $Root 'tests/Invoke-PesterSuite.ps1'
     $majorsResult = Join-Path $results 'majors.json'
     $env:PGREPLICATION_MAJORS_RESULT = $majorsResult
-    if ($Matrix) { $env:PGREPLICATION_MAJORS = (10..18) -join ',' }
+    # 'all': the suite takes the majors from the module's VersionRules, the one list of what is supported.
+    if ($Matrix) { $env:PGREPLICATION_MAJORS = 'all' }
     $pesterArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', $runner, '-ModulePath', $ModuleDir,
         '-PesterModules', $modules, '-ResultPath', $pesterOut)
     if ($Tag) { $pesterArgs += @('-Tag', ($Tag -join ',')) }

@@ -52,13 +52,10 @@ Describe 'Failover: promotion, split brain, rejoin, switchover, fencing and clie
         $h1, $h2, $h3 = $lab.Hosts
         $admin = $h1.AdminCredential   # the standbys are copies: the same roles and passwords
         $repl = [pscredential]::new('replicator', (ConvertTo-SecureString ("Fo'v\e`$r-" + [guid]::NewGuid().ToString('N').Substring(0, 12)) -AsPlainText -Force))
-        function New-LabNode($LabHost, [switch] $NoConnect) {
-            New-PgNode -ComputerName $LabHost.Address -SshUser postgres -SshKeyPath $LabHost.PostgresKeyPath -KnownHostsPath $lab.KnownHostsPath `
-                -Credential $admin -Name $LabHost.Name -NoConnect:$NoConnect
-        }
-        $n1 = New-LabNode $h1
-        $n2 = New-LabNode $h2 -NoConnect
-        $n3 = New-LabNode $h3 -NoConnect
+        . "$PSScriptRoot/LabNode.ps1"
+        $n1 = New-LabNode $lab $h1 -Credential $admin
+        $n2 = New-LabNode $lab $h2 -Credential $admin -NoConnect
+        $n3 = New-LabNode $lab $h3 -Credential $admin -NoConnect
         $n1 | New-PgReplicationUser -Credential $repl | Set-PgMasterConfig -Standby $n2, $n3 -Restart -Confirm:$false | Out-Null
         $null = $n2, $n3 | Invoke-PgBaseBackup -Primary $n1 -Confirm:$false | Enable-PgHotStandby
         Invoke-PgLabSql -LabHost $h1 -Sql 'CREATE TABLE acked (id int PRIMARY KEY, at timestamptz DEFAULT now())' | Out-Null

@@ -4,12 +4,18 @@
 # on the server or on disk what that major must do (recovery.conf or standby.signal, wal_keep_segments or
 # wal_keep_size, pg_ctl promote or pg_promote(), restart or reload).
 #
-# The majors: $env:PGREPLICATION_MAJORS (comma-separated; build.ps1 -Matrix sets all of 10..18), else the
+# The majors: $env:PGREPLICATION_MAJORS (comma-separated, or 'all': every major the module's VersionRules support,
+# which build.ps1 -Matrix asks for), else the
 # CI set. 15 is Debian's packages (pg_basebackup on the host); the others are upstream builds fetched by
 # Install-PgLabMajor (no client programs: the copy goes by -Method Rsync). Per major the outcome and times
 # go to $env:PGREPLICATION_MAJORS_RESULT (JSON), which build.ps1 -Task Docs turns into docs/versions.md.
 BeforeDiscovery {
-    $majors = if ($env:PGREPLICATION_MAJORS) { $env:PGREPLICATION_MAJORS -split ',' | ForEach-Object { [int] $_.Trim() } } else { 11, 13, 15, 16, 18 }
+    $majors = if ($env:PGREPLICATION_MAJORS -eq 'all') {
+        Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1')
+        [PgReplication.Core.Versions.VersionRules]::OldestMajor..[PgReplication.Core.Versions.VersionRules]::NewestMajor
+    }
+    elseif ($env:PGREPLICATION_MAJORS) { $env:PGREPLICATION_MAJORS -split ',' | ForEach-Object { [int] $_.Trim() } }
+    else { 11, 13, 15, 16, 18 }
     $script:Cases = @($majors | ForEach-Object { @{ Major = $_ } })
 }
 
@@ -82,10 +88,7 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
         $lab = New-PgLab -HostCount 3 -NoCluster 2, 3 -Major $Major -Layout $layout, $layout, $layout
         $h1, $h2, $h3 = $lab.Hosts
         $repl = [pscredential]::new('replicator', (ConvertTo-SecureString ("M'a\j`$or-" + [guid]::NewGuid().ToString('N').Substring(0, 12)) -AsPlainText -Force))
-        function New-LabNode($LabHost, [switch] $NoConnect) {
-            New-PgNode -ComputerName $LabHost.Address -SshUser postgres -SshKeyPath $LabHost.PostgresKeyPath -KnownHostsPath $lab.KnownHostsPath `
-                -Credential $LabHost.AdminCredential -Name $LabHost.Name -NoConnect:$NoConnect
-        }
+        . "$PSScriptRoot/LabNode.ps1"
         $usesSignal = [PgReplication.Core.Versions.VersionRules]::Applies([PgReplication.Core.Versions.VersionRules]::StandbySignal, $Major)
     }
     AfterAll {
@@ -98,14 +101,14 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
 
     It 'discovers the primary: PostgreSQL <Major>, its paths from the server' {
         Enter-Step $run 'discover'
-        $primary = New-LabNode $h1
+        $primary = New-LabNode $lab $h1 -Credential $h1.AdminCredential
         $primary.Role | Should -Be 'Primary'
         $primary.ServerVersion.Major | Should -Be $Major
         $primary.DataDirectory | Should -Be $h1.DataDirectory
         $primary.HbaFile | Should -Be $h1.HbaFile
         $run.Version = "$($primary.ServerVersion)"
         $script:primary = $primary
-        $script:standbys = @((New-LabNode $h2 -NoConnect), (New-LabNode $h3 -NoConnect))
+        $script:standbys = @((New-LabNode $lab $h2 -Credential $h2.AdminCredential -NoConnect), (New-LabNode $lab $h3 -Credential $h3.AdminCredential -NoConnect))
         Complete-Step $run
     }
 

@@ -4,13 +4,7 @@ BeforeAll {
     Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
     Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1') -Force
 
-    function New-LabNode($Lab, $LabHost, [switch] $NoConnect) {
-        $params = @{
-            ComputerName = $LabHost.Address; SshUser = 'postgres'; SshKeyPath = $LabHost.PostgresKeyPath
-            KnownHostsPath = $Lab.KnownHostsPath; Credential = $LabHost.AdminCredential; Name = $LabHost.Name
-        }
-        New-PgNode @params -NoConnect:$NoConnect
-    }
+    . "$PSScriptRoot/LabNode.ps1"
     function New-ReplicationCredential {
         # Quotes, a backslash, a dollar and unicode: the password must survive every hop unchanged.
         [pscredential]::new('replicator', (ConvertTo-SecureString ("R'e\p`$l-ü-" + [guid]::NewGuid().ToString('N').Substring(0, 10)) -AsPlainText -Force))
@@ -32,8 +26,8 @@ Describe 'Standby side: Debian primary, two standbys over SSH' -Tag Acceptance, 
         $h1, $h2, $h3 = $lab.Hosts
         $repl = New-ReplicationCredential
         $replPassword = $repl.GetNetworkCredential().Password
-        $primary = New-LabNode $lab $h1
-        $standbys = @((New-LabNode $lab $h2 -NoConnect), (New-LabNode $lab $h3 -NoConnect))
+        $primary = New-LabNode $lab $h1 -Credential $h1.AdminCredential
+        $standbys = @((New-LabNode $lab $h2 -Credential $h2.AdminCredential -NoConnect), (New-LabNode $lab $h3 -Credential $h3.AdminCredential -NoConnect))
 
         # Sample every process's command line on the machine (hosts share the PID namespace) during the backup.
         $sampler = Start-ThreadJob -ScriptBlock {
@@ -157,9 +151,9 @@ Describe 'Standby side: Upstream primary, Rsync method, and a backup cut off' -T
         $lab = New-PgLab -HostCount 3 -Layout Upstream, Upstream, Upstream -NoCluster 2, 3
         $h1, $h2, $h3 = $lab.Hosts
         $repl = New-ReplicationCredential
-        $primary = New-LabNode $lab $h1
-        $s2 = New-LabNode $lab $h2 -NoConnect
-        $s3 = New-LabNode $lab $h3 -NoConnect
+        $primary = New-LabNode $lab $h1 -Credential $h1.AdminCredential
+        $s2 = New-LabNode $lab $h2 -Credential $h2.AdminCredential -NoConnect
+        $s3 = New-LabNode $lab $h3 -Credential $h3.AdminCredential -NoConnect
         $primary | New-PgReplicationUser -Credential $repl | Set-PgMasterConfig -Standby $s2, $s3 -Restart -Confirm:$false | Out-Null
     }
     AfterAll { Remove-PgLab -Lab $lab }

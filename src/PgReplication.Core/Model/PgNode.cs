@@ -93,6 +93,16 @@ public sealed class PgNode
 
     /// <summary>The PostgreSQL role used to discover and manage the node.</summary>
     public NetworkCredential? AdminCredential { get; set; }
+
+    /// <summary>
+    /// Nodes of one cluster have the same roles (a standby is a copy of its primary): each node given without an admin
+    /// credential takes the first one any of them has.
+    /// </summary>
+    public static void ShareAdminCredential(params PgNode[] nodes)
+    {
+        var known = nodes.Select(n => n.AdminCredential).FirstOrDefault(c => c is not null);
+        foreach (var node in nodes) node.AdminCredential ??= known;
+    }
     /// <summary>The replication role, carried along the pipeline by New-PgReplicationUser.</summary>
     public NetworkCredential? ReplicationCredential { get; set; }
     public string Database { get; set; } = "postgres";

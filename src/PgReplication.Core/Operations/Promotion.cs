@@ -100,7 +100,7 @@ public static class Promotion
         var alive = false;
         if (oldPrimary is not null)
         {
-            oldPrimary.AdminCredential ??= reachable[0].Node.AdminCredential;
+            PgNode.ShareAdminCredential(reachable[0].Node, oldPrimary);
             var answers = StandbyPositions.AnswersAsPrimary(oldPrimary, log, request.ProbeTimeout);
             alive = answers != false;
             if (alive && !request.Force && !request.FenceOldPrimary)

@@ -43,7 +43,7 @@ public static class Switchover
         var (primary, standby) = (request.Primary, request.Standby);
         NodeDiscovery.Discover(primary, log);
         if (primary.Role != NodeRole.Primary)
-            throw new PromotionRefusedException("NotAPrimary", $"{primary.Name} is not a primary (Role {primary.Role}): a switchover starts from the primary.", primary);
+            throw new PromotionRefusedException("NotPrimary", $"{primary.Name} is not a primary (Role {primary.Role}): a switchover starts from the primary.", primary);
         var position = StandbyPositions.Read(standby, log);
         if (!position.Reachable || !position.InRecovery)
             throw new PromotionRefusedException("NotAStandby", $"{standby.Name} is {(position.Reachable ? "not in recovery" : "unreachable: " + position.Error)}: it cannot take over.", standby);

@@ -36,7 +36,6 @@ public static class ScramVerifier
     }
 
     /// <summary>True when the text has the shape of a SCRAM-SHA-256 verifier (not a plain or md5 password).</summary>
-    public static bool IsVerifier(string? text) => TryParse(text, out _, out _, out _, out _);
 
     public static bool TryParse(string? verifier, out int iterations, out byte[] salt, out byte[] storedKey, out byte[] serverKey)
     {

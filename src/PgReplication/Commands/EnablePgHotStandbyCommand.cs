@@ -54,7 +54,7 @@ public sealed class EnablePgHotStandbyCommand : PgCmdlet
                     ?? throw new ArgumentException($"No primary for {standby.Name}: give -Primary, or pipe the node from Invoke-PgBaseBackup.");
                 if (primary.Role != NodeRole.Primary) RunCore(log => NodeDiscovery.Discover(primary, log));
                 var replication = RoleCredential(Credential) ?? standby.ReplicationCredential ?? primary.ReplicationCredential;
-                standby.AdminCredential ??= primary.AdminCredential;
+                PgNode.ShareAdminCredential(primary, standby);
                 if (standby.DataDirectory is null && standby.Role is NodeRole.Unknown) TryDiscover(standby);
                 if (replication is null && standby.DataDirectory is null)
                     throw new ArgumentException($"No replication role for {standby.Name}: give -Credential.");

@@ -56,8 +56,7 @@ public sealed class InvokePgSwitchoverCommand : PgCmdlet
     protected override void ProcessRecord()
     {
         ValidateHook(OnPromoted);
-        InputObject.AdminCredential ??= Primary.AdminCredential;
-        Primary.AdminCredential ??= InputObject.AdminCredential;
+        PgNode.ShareAdminCredential(Primary, InputObject);
         var request = new SwitchoverRequest
         {
             Primary = Primary, Standby = InputObject, Siblings = Sibling, MaxLagBytes = MaxLagBytes,

@@ -45,8 +45,7 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
         {
             try
             {
-                node.AdminCredential ??= Primary.AdminCredential;
-                Primary.AdminCredential ??= node.AdminCredential;
+                PgNode.ShareAdminCredential(node, Primary);
                 var request = new RejoinRequest
                 {
                     Node = node, Primary = Primary, Replication = RoleCredential(Credential), Reclone = Reclone,

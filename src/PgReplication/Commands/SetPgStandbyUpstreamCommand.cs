@@ -45,8 +45,7 @@ public sealed class SetPgStandbyUpstreamCommand : PgCmdlet
         {
             try
             {
-                Primary.AdminCredential ??= standby.AdminCredential;
-                standby.AdminCredential ??= Primary.AdminCredential;
+                PgNode.ShareAdminCredential(Primary, standby);
                 var request = new FollowRequest
                 {
                     Standby = standby, Primary = Primary, Replication = RoleCredential(Credential) ?? standby.ReplicationCredential,

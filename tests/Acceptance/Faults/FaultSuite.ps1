@@ -18,10 +18,7 @@ function Import-PgReplicationModule {
 
 # --- Nodes and credentials -------------------------------------------------------------------------------------
 
-function New-LabNode($Lab, $LabHost, [pscredential] $Credential = $Lab.Hosts[0].AdminCredential, [switch] $NoConnect) {
-    New-PgNode -ComputerName $LabHost.Address -SshUser postgres -SshKeyPath $LabHost.PostgresKeyPath -KnownHostsPath $Lab.KnownHostsPath `
-        -Credential $Credential -Name $LabHost.Name -NoConnect:$NoConnect
-}
+. "$PSScriptRoot/../LabNode.ps1"
 
 # Every character that breaks naive quoting (quote, double quote, backslash, $(...), backtick, ';', ':' for the
 # passfile, unicode): the password must reach the server and the passfiles unchanged.
@@ -254,7 +251,7 @@ function Start-SecretSampler([string[]] $Secrets, $Lab, [pscredential] $Credenti
         foreach ($c in $connections.Values) { if ($c) { $c.Dispose() } }
         [pscustomobject]@{ Samples = $samples; Queries = $queries; Hits = $hits.ToArray(); Times = $times.ToArray() }
     }
-    [pscustomobject]@{ Job = $job; Stop = $stop; AckedSoFar = $ackedSoFar; Result = $null }
+    [pscustomobject]@{ Job = $job; Stop = $stop; Result = $null }
 }
 
 
