@@ -24,6 +24,7 @@
         'Get-PgConnectionString'
         'Get-PgReplicationTopology'
         'Invoke-PgReplicationAcceptance'
+        'Set-PgReplicationPassword'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

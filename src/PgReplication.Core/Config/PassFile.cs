@@ -24,6 +24,25 @@ public static class PassFile
         return string.Join('\n', lines) + "\n";
     }
 
+    /// <summary>
+    /// The file with the password of every line for <paramref name="user"/> at one of <paramref name="hosts"/> (host and port
+    /// as written, database * or replication) replaced: the lines a node keeps for the other members of its cluster. Other
+    /// lines, comments and the order are kept.
+    /// </summary>
+    public static string WithPassword(string existing, IReadOnlyCollection<(string Host, int Port)> hosts, string user, string password)
+    {
+        var lines = existing.Split('\n').ToList();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            if (lines[i].StartsWith('#')) continue;
+            var fields = SplitFields(lines[i].TrimEnd('\r'));
+            if (fields.Count != 5 || fields[3] != user || fields[2] is not ("*" or "replication")) continue;
+            if (!hosts.Any(h => h.Host == fields[0] && h.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) == fields[1])) continue;
+            if (fields[4] != password) lines[i] = Line(fields[0], int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture), fields[2], user, password);
+        }
+        return string.Join('\n', lines);
+    }
+
     /// <summary>True when a replication connection to host:port as user would use exactly this password (the entry, or an earlier line with it).</summary>
     public static bool Contains(string existing, string host, int port, string user, string password) =>
         Find(existing, host, port, user) == password;

@@ -145,21 +145,7 @@ public static class ReplicationUser
 
             using var session = PgSession.Open(node, log: log);
             EnsurePrimary(node, session, "create the replication user");
-            session.Execute("BEGIN");
-            try
-            {
-                // The statement carries the verifier: keep it out of the server log whatever the logging settings.
-                session.Execute("SET LOCAL log_statement = 'none'");
-                session.Execute("SET LOCAL log_min_duration_statement = -1");
-                session.Execute("SET LOCAL log_min_error_statement = 'panic'");
-                session.ExecuteSecret(statement, $"{(plan.Exists ? "ALTER" : "CREATE")} ROLE {SqlQuote.Identifier(plan.RoleName)} ...");
-                session.Execute("COMMIT");
-            }
-            catch
-            {
-                try { session.Execute("ROLLBACK"); } catch (PgConnectionException) { } catch (PgQueryException) { }
-                throw;
-            }
+            ExecuteUnlogged(session, statement, $"{(plan.Exists ? "ALTER" : "CREATE")} ROLE {SqlQuote.Identifier(plan.RoleName)} ...");
             foreach (var change in plan.Changes) log.Verbose($"{node.Name}: {change}.");
         }
         else
@@ -167,6 +153,29 @@ public static class ReplicationUser
             log.Verbose($"{node.Name}: the role '{plan.RoleName}' already has the right attributes; nothing changed.");
         }
         node.ReplicationCredential = new NetworkCredential(options.Credential.UserName, options.Credential.Password);
+    }
+
+    /// <summary>
+    /// Runs a statement that carries a password verifier in one transaction in which the server logs no statement
+    /// text, whatever its logging settings; the debug stream gets <paramref name="description"/> only.
+    /// </summary>
+    internal static void ExecuteUnlogged(PgSession session, string statement, string description)
+    {
+        session.Execute("BEGIN");
+        try
+        {
+            session.Execute("SET LOCAL log_statement = 'none'");
+            session.Execute("SET LOCAL log_min_duration_statement = -1");
+            session.Execute("SET LOCAL log_min_error_statement = 'panic'");
+            session.ExecuteSecret(statement, description);
+            session.Execute("COMMIT");
+        }
+        catch
+        {
+            // A rollback on a connection the failure closed must not hide the failure.
+            try { session.Execute("ROLLBACK"); } catch (Exception ex) when (ex is PgConnectionException or PgQueryException or InvalidOperationException) { }
+            throw;
+        }
     }
 
     internal static void EnsurePrimary(PgNode node, string what)

@@ -224,7 +224,7 @@ public static class StandbyFollow
     }
 
     /// <summary>The recovery settings as the standby's config file has them (postgresql.auto.conf from 12, recovery.conf before); empty when unknown.</summary>
-    private static IReadOnlyDictionary<string, string> RecoverySettingsFile(PgNode standby, IHostShell shell)
+    internal static IReadOnlyDictionary<string, string> RecoverySettingsFile(PgNode standby, IHostShell shell)
     {
         if (standby.DataDirectory is not { } data || standby.MajorVersion is not { } major) return new Dictionary<string, string>();
         var file = HotStandby.RecoveryConfigFile(data, major);

@@ -83,6 +83,32 @@ SELECT string_agg(r.rolname || ':' || r.rolsuper || r.rolreplication || r.rolcan
     }
 }
 
+# --- Bad input -------------------------------------------------------------------------------------------------
+
+function New-TestCredential([string] $UserName, [string] $Password) {
+    [pscredential]::new($UserName, (ConvertTo-SecureString $Password -AsPlainText -Force))
+}
+
+# Runs a case; returns every error it gave, terminating or not.
+function Invoke-Case([scriptblock] $Run) {
+    $ErrorActionPreference = 'Continue'
+    $errors = @()
+    try { & $Run -WarningAction SilentlyContinue 2>&1 | ForEach-Object { if ($_ -is [System.Management.Automation.ErrorRecord]) { $errors += $_ } } }
+    catch { $errors += $_ }
+    $errors
+}
+
+# A case that must be refused and change nothing: its errors, the lab's state compared with $State.Baseline (taken
+# again afterwards, so that one failure stays one).
+function Assert-RefusedUnchanged($Lab, [hashtable] $State, [scriptblock] $Run) {
+    $errors = @(Invoke-Case $Run)
+    $errors.Count | Should -BeGreaterThan 0 -Because 'the input must be refused'
+    Add-ScenarioNote (Format-ErrorSummary $errors[0])
+    $after = Get-LabState $Lab
+    try { $after | Should -Be $State.Baseline -Because 'a refused input must change nothing' }
+    finally { $State.Baseline = $after }
+}
+
 # --- Faults ----------------------------------------------------------------------------------------------------
 
 # Slows the host's outgoing traffic (a token bucket on its eth0), so that a copy from it lasts long enough to break.
