@@ -67,8 +67,11 @@ public abstract class PgCmdlet : PSCmdlet
     protected void WriteNodeError(Exception exception, string errorId, object? target, ErrorCategory? category = null) =>
         WriteError(NodeError(exception, errorId, target, category));
 
+    /// <remarks>A refusal with a known reason is reported under that reason, not under the cmdlet's general id.</remarks>
     protected static ErrorRecord NodeError(Exception exception, string errorId, object? target, ErrorCategory? category = null) =>
-        new(exception, "PgReplication." + errorId, category ?? CategoryOf(exception), target);
+        exception is RefusedException refused
+            ? new(exception, "PgReplication." + refused.Reason, category ?? ErrorCategory.InvalidOperation, target)
+            : new(exception, "PgReplication." + errorId, category ?? CategoryOf(exception), target);
 
     /// <summary>Bad arguments: stop the cmdlet.</summary>
     protected void ThrowArgumentError(string message, string errorId, object? target) =>

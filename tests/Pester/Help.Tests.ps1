@@ -123,6 +123,8 @@ Describe 'about_PgReplication' -Tag Surface {
             [regex]::Matches($text, '"PgReplication\.([A-Z][A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
             [regex]::Matches($text, 'new PromotionRefusedException\("([A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
         }
+        # The reasons Core refuses with, by reflection: each becomes PgReplication.<Reason> whatever cmdlet ran it.
+        $ids += [PgReplication.Core.ErrorReasons].GetFields('Public, Static') | Where-Object IsLiteral | ForEach-Object { $_.GetValue($null) }
         $ids = @($ids | Sort-Object -Unique)
         $ids.Count | Should -BeGreaterThan 25 -Because 'the search must find the ids (if it finds few, it is broken)'
         foreach ($id in $ids) {

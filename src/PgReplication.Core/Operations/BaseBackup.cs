@@ -65,10 +65,10 @@ public static class BaseBackup
     {
         var (standby, primary) = (request.Standby, request.Primary);
         if (primary.Role != NodeRole.Primary)
-            throw new InvalidOperationException($"{primary.Name} is not a primary (Role {primary.Role}); a base backup is taken from the primary.");
+            throw new RefusedException(ErrorReasons.SourceNotPrimary, $"{primary.Name} is not a primary (Role {primary.Role}); a base backup is taken from the primary.");
         var major = primary.MajorVersion ?? throw new InvalidOperationException($"The version of {primary.Name} is not known: discover it first.");
         if (standby.Role is NodeRole.Primary or NodeRole.Standby && standby.MajorVersion is { } sm && sm != major)
-            throw new InvalidOperationException($"{standby.Name} runs PostgreSQL {standby.ServerVersion} but {primary.Name} runs {primary.ServerVersion}: a standby needs the same major.");
+            throw new RefusedException(ErrorReasons.VersionMismatch, $"{standby.Name} runs PostgreSQL {standby.ServerVersion} but {primary.Name} runs {primary.ServerVersion}: a standby needs the same major.");
 
         // Hosts of one cluster mostly have the same layout: without -DataDirectory, and none discovered, the primary's path
         // is the guess. A guess may fill an empty directory, or (-Force) replace a member of this primary's cluster there
@@ -116,12 +116,12 @@ public static class BaseBackup
                 throw new HostCommandException(standbyShell.HostName,
                     $"On {standby.Name}, {tool} is missing or does not run ({version.StandardError.Trim()}); -Method Rsync needs no client programs.");
             if (toolMajor.Major != major)
-                throw new InvalidOperationException($"On {standby.Name}, {tool} is version {toolMajor} but {primary.Name} runs {primary.ServerVersion}.");
+                throw new RefusedException(ErrorReasons.VersionMismatch, $"On {standby.Name}, {tool} is version {toolMajor} but {primary.Name} runs {primary.ServerVersion}.");
         }
 
         var (standbyArch, primaryArch) = (standbyArchTask.Join(), primaryArchTask.Join());
         if (standbyArch != primaryArch)
-            throw new InvalidOperationException($"{standby.Name} is {standbyArch} but {primary.Name} is {primaryArch}: a physical copy needs the same architecture.");
+            throw new RefusedException(ErrorReasons.ArchitectureMismatch, $"{standby.Name} is {standbyArch} but {primary.Name} is {primaryArch}: a physical copy needs the same architecture.");
 
         var target = targetTask.Join();
         var (inUse, running) = (target.InUse, target.IsRunning);
@@ -137,7 +137,7 @@ public static class BaseBackup
             DataDirectoryGuard.EnsureMayReplace(target, primary, request.Force, running ? "stop and empty" : "empty",
                 running ? "Use -Force to stop it and replace the directory." : "Use -Force to empty it and copy the primary over it.");
             if (guessedPath && !target.SameCluster(primary) && !unfinished)
-                throw new InvalidOperationException(
+                throw new RefusedException(ErrorReasons.GuessedPathNotOurs, 
                     $"On {standby.Name}, {dataDirectory} is {target.Describe(primary)}. That path is {primary.Name}'s data directory, taken as a guess for " +
                     $"{standby.Name}: on a guessed path -Force replaces only a member of {primary.Name}'s cluster. Name the directory with -DataDirectory to replace what is there.");
         }

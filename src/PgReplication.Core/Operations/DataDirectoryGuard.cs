@@ -227,14 +227,14 @@ public static class DataDirectoryGuard
         var what = target.Describe(source);
         var where = $"On {target.Node}, {target.Path} is {what}";
         if (target.IsSourcePrimary || target.OverlapsSourcePrimary)
-            throw new InvalidOperationException($"{where}: refused to {step} it, with or without -Force. Give the standby's own data directory (-DataDirectory).");
+            throw new RefusedException(ErrorReasons.TargetIsSourcePrimary, $"{where}: refused to {step} it, with or without -Force. Give the standby's own data directory (-DataDirectory).");
         if (target.Kind == DataDirectoryKind.RunningPrimary)
-            throw new InvalidOperationException($"{where}: a running primary is never replaced, with or without -Force. Stop it yourself if it really is to go, or give another directory.");
+            throw new RefusedException(ErrorReasons.TargetIsRunningPrimary, $"{where}: a running primary is never replaced, with or without -Force. Stop it yourself if it really is to go, or give another directory.");
         if (target.Kind == DataDirectoryKind.OtherMajor)
-            throw new InvalidOperationException($"{where}, but {source.Name} runs PostgreSQL {source.MajorVersion}: refused to {step} it, with or without -Force. Remove it yourself, or give another directory.");
+            throw new RefusedException(ErrorReasons.TargetIsOtherMajor, $"{where}, but {source.Name} runs PostgreSQL {source.MajorVersion}: refused to {step} it, with or without -Force. Remove it yourself, or give another directory.");
         if (target.Kind == DataDirectoryKind.NotACluster && target.NestedDataDirectory is not null)
-            throw new InvalidOperationException($"{where}: refused to {step} it, with or without -Force. Give the data directory itself.");
+            throw new RefusedException(ErrorReasons.TargetHoldsDataDirectories, $"{where}: refused to {step} it, with or without -Force. Give the data directory itself.");
         if (target.InUse && !force)
-            throw new InvalidOperationException($"{where}. {forceHint}");
+            throw new RefusedException(ErrorReasons.TargetNotEmpty, $"{where}. {forceHint}");
     }
 }

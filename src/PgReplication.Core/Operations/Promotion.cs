@@ -8,13 +8,10 @@ using PgReplication.Core.Versions;
 
 namespace PgReplication.Core.Operations;
 
-/// <summary>A promotion refused by its preflight; <see cref="Reason"/> is the stable part of the ErrorId.</summary>
-public sealed class PromotionRefusedException : InvalidOperationException
+/// <summary>A promotion or switchover refused by its preflight (PrimaryStillAlive, CandidateBehind, NotSynchronous, ...).</summary>
+public sealed class PromotionRefusedException : RefusedException
 {
-    public PromotionRefusedException(string reason, string message, PgNode? node = null) : base(message) { Reason = reason; Node = node; }
-    /// <summary>PrimaryStillAlive, CandidateBehind, NotSynchronous, NoCandidate, NotAStandby.</summary>
-    public string Reason { get; }
-    public PgNode? Node { get; }
+    public PromotionRefusedException(string reason, string message, PgNode? node = null) : base(reason, message, node) { }
 }
 
 public sealed class PromotionRequest

@@ -41,6 +41,8 @@ Describe 'A destructive step aimed at the wrong place' -Tag Acceptance, Faults {
             @($all | Where-Object { $_ -isnot [System.Management.Automation.ErrorRecord] }) | Should -BeNullOrEmpty -Because 'a refused step outputs no node'
             $refused | Should -Not -BeNullOrEmpty -Because 'the step must be refused'
             $text = (@($refused) | ForEach-Object { if ($_.ErrorDetails) { $_.ErrorDetails.Message } else { "$_" } }) -join ' '
+            # The reason is the ErrorId, whatever cmdlet refused: scripts tell the cases apart without reading the text.
+            $script:RefusalIds = @($refused | ForEach-Object { "$($_.FullyQualifiedErrorId)" }) -join ' '
             Add-ScenarioNote ("refused: " + ($text -replace '\s+', ' '))
             $text
         }
@@ -69,6 +71,7 @@ Describe 'A destructive step aimed at the wrong place' -Tag Acceptance, Faults {
         try {
             $text = Get-Refusal { New-SecondNode $h1 | Invoke-PgBaseBackup -Primary $primary -Credential $replication -DataDirectory $link -Force -Confirm:$false }
             $text | Should -Match 'itself'
+            $RefusalIds | Should -Match 'PgReplication\.TargetIsSourcePrimary'
         }
         finally { Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList rm, -f, $link | Out-Null }
         Assert-ClusterUnchanged $h1 $before
@@ -97,6 +100,7 @@ Describe 'A destructive step aimed at the wrong place' -Tag Acceptance, Faults {
                     Invoke-PgBaseBackup -Primary $localPrimary -Credential $replication -DataDirectory $data -Force -Confirm:$false
             }
             $text | Should -Match 'itself'
+            $RefusalIds | Should -Match 'PgReplication\.TargetIsSourcePrimary'
             Get-Content -Raw (Join-Path $data 'postmaster.pid') | Should -Be $pidBefore
             Invoke-LocalSql -Port $port -Password $password -Sql 'SELECT count(*) FROM precious' | Should -Be 1
             Invoke-LocalSql -Port $port -Password $password -Sql 'INSERT INTO precious VALUES (2)' | Out-Null
@@ -110,6 +114,7 @@ Describe 'A destructive step aimed at the wrong place' -Tag Acceptance, Faults {
         $text = Get-Refusal { New-LabNode $lab $h2 -NoConnect | Invoke-PgBaseBackup -Primary $primary -Credential $replication -DataDirectory $h2.DataDirectory -Force -Confirm:$false }
         $text | Should -Match 'a running primary of another cluster'
         $text | Should -Match 'never replaced'
+        $RefusalIds | Should -Match 'PgReplication\.TargetIsRunningPrimary'
         $other = New-LabNode $lab $h2 -Credential $h2.AdminCredential
         $text = Get-Refusal { $other | Enable-PgHotStandby -Primary $primary -Credential $replication -TimeoutSeconds 10 }
         $text | Should -Match 'never reconfigures a running primary'

@@ -1,0 +1,35 @@
+using PgReplication.Core.Model;
+
+namespace PgReplication.Core;
+
+/// <summary>
+/// A refusal whose reason is known: <see cref="Reason"/> (one of <see cref="ErrorReasons"/>) becomes the ErrorId
+/// (PgReplication.&lt;Reason&gt;) whatever cmdlet ran it, so a script can tell "the target is the primary's own directory"
+/// from "the directory is not empty" without reading the message. Thrown before anything was changed, unless the message
+/// says otherwise.
+/// </summary>
+public class RefusedException : InvalidOperationException
+{
+    public RefusedException(string reason, string message, PgNode? node = null) : base(message) { Reason = reason; Node = node; }
+    public string Reason { get; }
+    public PgNode? Node { get; }
+}
+
+/// <summary>
+/// The reasons Core refuses with (the help test reads these by reflection: each must be documented in
+/// about_PgReplication). One per refusal a user can act on differently.
+/// </summary>
+public static class ErrorReasons
+{
+    // The data directory guard (Invoke-PgBaseBackup, Enable-PgHotStandby, Restore-PgStandby).
+    public const string TargetIsSourcePrimary = nameof(TargetIsSourcePrimary);
+    public const string TargetIsRunningPrimary = nameof(TargetIsRunningPrimary);
+    public const string TargetIsOtherMajor = nameof(TargetIsOtherMajor);
+    public const string TargetHoldsDataDirectories = nameof(TargetHoldsDataDirectories);
+    public const string TargetNotEmpty = nameof(TargetNotEmpty);
+    public const string GuessedPathNotOurs = nameof(GuessedPathNotOurs);
+    // Invoke-PgBaseBackup's preflight.
+    public const string SourceNotPrimary = nameof(SourceNotPrimary);
+    public const string VersionMismatch = nameof(VersionMismatch);
+    public const string ArchitectureMismatch = nameof(ArchitectureMismatch);
+}
