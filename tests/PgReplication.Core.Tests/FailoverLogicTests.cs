@@ -108,4 +108,17 @@ public sealed class FailoverLogicTests
         foreach (var password in new[] { "plain", "co:lon", "back\\slash", "ünï cødé $ 'q'", "trailing\\" })
             Assert.Equal(password, PassFile.Find(PassFile.Line("h", 1, "*", "u", password), "h", 1, "u"));
     }
+
+    // Issue 22: a primary that crashed before its first checkpoint after a promotion must not be recovered as a standby
+    // (its control file would keep the old timeline, and pg_rewind look for the fork there).
+    [Theory]
+    [InlineData("shut down", Operations.Rejoin.CleanShutdown.None)]
+    [InlineData("shut down in recovery", Operations.Rejoin.CleanShutdown.None)]
+    [InlineData("in production", Operations.Rejoin.CleanShutdown.CrashRecovery)]
+    [InlineData("in crash recovery", Operations.Rejoin.CleanShutdown.CrashRecovery)]
+    [InlineData("shutting down", Operations.Rejoin.CleanShutdown.CrashRecovery)]
+    [InlineData("in archive recovery", Operations.Rejoin.CleanShutdown.AsStandby)]
+    [InlineData(null, Operations.Rejoin.CleanShutdown.AsStandby)]
+    public void A_crashed_primary_gets_crash_recovery_and_a_crashed_standby_recovery_as_a_standby(string? state, Operations.Rejoin.CleanShutdown expected) =>
+        Assert.Equal(expected, Operations.Rejoin.CleanShutdownFor(state));
 }

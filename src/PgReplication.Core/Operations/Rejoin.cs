@@ -10,6 +10,15 @@ namespace PgReplication.Core.Operations;
 
 public enum RejoinMethod { Rewind, Reclone }
 
+/// <summary>A rejoin refused or stopped; <see cref="Reason"/> is the stable part of the ErrorId (RewindFailed, HalfRewound).</summary>
+public sealed class RejoinRefusedException : InvalidOperationException
+{
+    public RejoinRefusedException(string reason, string what, string advice) : base($"{what}. {advice}") { Reason = reason; What = what; }
+    public string Reason { get; }
+    /// <summary>What happened, without the advice.</summary>
+    public string What { get; }
+}
+
 public sealed class RejoinRequest
 {
     /// <summary>The former primary (or any diverged standby) to bring back.</summary>
@@ -21,6 +30,8 @@ public sealed class RejoinRequest
     public string? DataDirectory { get; init; }
     /// <summary>A fresh base backup instead of pg_rewind.</summary>
     public bool Reclone { get; init; }
+    /// <summary>A new base backup when pg_rewind fails, or a directory an interrupted rewind left is found.</summary>
+    public bool AllowReclone { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
 }
 
@@ -83,6 +94,12 @@ public static class Rejoin
         string? impossible = null;
         if (target.Kind is DataDirectoryKind.Empty or DataDirectoryKind.UnfinishedCopy)
             impossible = $"{node.Name}'s {data} is {target.Describe(primary)}";
+        else if (HalfRewound(node, shell) is { } half)
+        {
+            if (!request.Reclone && !request.AllowReclone)
+                throw new RejoinRefusedException("HalfRewound", half, "Nothing was changed; use -AllowReclone (or -Reclone) for a new copy.");
+            impossible = half;
+        }
         else
         {
             impossible = RewindImpossible(ControlData.Read(node, shell), node);
@@ -100,7 +117,7 @@ public static class Rejoin
         if (running) plan.Steps.Add($"stop the server on {node.Name}: {target.Describe(primary)}");
         if (plan.Method == RejoinMethod.Rewind)
         {
-            plan.Steps.Add($"bring {data} to a clean shutdown if it crashed (start it in recovery, stop it)");
+            plan.Steps.Add($"bring {data} to a clean shutdown if it crashed (crash recovery in single-user mode, no connections)");
             plan.Steps.Add($"pg_rewind {data} from {primary.Name}");
         }
         else plan.Steps.Add($"replace {data} ({target.Describe(primary)}) with a new base backup of {primary.Name}");
@@ -133,14 +150,24 @@ public static class Rejoin
         }
         if (method == RejoinMethod.Rewind)
         {
-            Rewind(node, primary, shell, log, request.Timeout);
-            BaseBackup.SetHostSettings(node, primary, node.DataDirectory!, shell, log);
+            try
+            {
+                Rewind(node, primary, shell, log, request.Timeout);
+                BaseBackup.SetHostSettings(node, primary, node.DataDirectory!, shell, log);
+            }
+            catch (RejoinRefusedException ex) when (request.AllowReclone)
+            {
+                log.Warning($"{ex.What}; -AllowReclone: taking a new base backup instead.");
+                method = RejoinMethod.Reclone;
+            }
         }
-        else
+        if (method == RejoinMethod.Reclone)
         {
             var backup = new BaseBackupRequest { Standby = node, Primary = primary, Replication = plan.Replication, Force = true, DataDirectory = node.DataDirectory, Timeout = request.Timeout };
             using var primaryShell = HostShells.Open(primary, log);
             var backupPlan = BaseBackup.Prepare(backup, shell, primaryShell, log);
+            // The mark of a rewind that did not finish would keep the new copy from starting: its content goes now anyway.
+            if (HalfRewound(node, shell) is not null) SetMode(shell, node, Convert.ToString(DirectoryMode(node, shell)!.Value & ~RewindMark, 8));
             BaseBackup.Run(backup, backupPlan, shell, primaryShell, log);
         }
         // Its own slot name: the copied postgresql.auto.conf names the slot the source used as a standby.
@@ -191,15 +218,85 @@ public static class Rejoin
         control.GetValueOrDefault("wal_log_hints setting") != "on" && control.GetValueOrDefault("Data page checksum version") is null or "0"
             ? $"{node.Name} has neither wal_log_hints nor data checksums, which pg_rewind needs" : null;
 
-    /// <summary>pg_rewind refuses a data directory that crashed: recover it as a standby (so it cannot take writes), then stop it.</summary>
+    /// <summary>How a stopped data directory is brought to the clean shutdown pg_rewind needs.</summary>
+    public enum CleanShutdown { None, CrashRecovery, AsStandby }
+
+    /// <summary>
+    /// From pg_controldata's "Database cluster state". A directory that crashed as a primary is recovered by crash recovery
+    /// in single-user mode, as pg_rewind (13+) does itself: it accepts no connection, and its end-of-recovery checkpoint is
+    /// on the timeline the directory was on. Recovered as a standby instead, a primary that crashed before its first
+    /// checkpoint after a promotion keeps a checkpoint of the timeline before, and pg_rewind (which takes the target's
+    /// timeline from that checkpoint before 16) looks for the fork on the wrong timeline: "could not find previous WAL
+    /// record". A directory that crashed in recovery (a standby) is recovered as a standby: crash recovery would end it.
+    /// </summary>
+    public static CleanShutdown CleanShutdownFor(string? state) => state switch
+    {
+        "shut down" or "shut down in recovery" => CleanShutdown.None,
+        "in production" or "in crash recovery" or "shutting down" => CleanShutdown.CrashRecovery,
+        _ => CleanShutdown.AsStandby,
+    };
+
+    /// <summary>pg_rewind refuses a data directory that crashed: recover it without letting it take a connection, then leave it shut down.</summary>
     private static void EnsureCleanShutdown(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
     {
         var state = ControlData.Read(node, shell).GetValueOrDefault("Database cluster state");
-        if (state is "shut down" or "shut down in recovery") return;
-        log.Verbose($"{node.Name}: the data directory is '{state}'; recovering it as a standby before pg_rewind.");
-        StandbyMarker.Write(node, shell, log);
-        ServerController.Start(node, shell, log, timeout);
-        ServerController.Stop(node, shell, log, timeout);
+        switch (CleanShutdownFor(state))
+        {
+            case CleanShutdown.None: return;
+            case CleanShutdown.CrashRecovery:
+                log.Verbose($"{node.Name}: the data directory is '{state}'; crash recovery in single-user mode before pg_rewind.");
+                RecoverSingleUser(node, shell, log, timeout);
+                return;
+            default:
+                log.Verbose($"{node.Name}: the data directory is '{state}'; recovering it as a standby before pg_rewind.");
+                StandbyMarker.Write(node, shell, log);
+                ServerController.Start(node, shell, log, timeout);
+                ServerController.Stop(node, shell, log, timeout);
+                return;
+        }
+    }
+
+    /// <summary>
+    /// postgres --single on the directory, with no input: crash recovery, then a shutdown checkpoint. A recovery marker (a fenced
+    /// primary's) is set aside meanwhile, since single-user mode refuses standby mode, and put back whatever happens.
+    /// </summary>
+    private static void RecoverSingleUser(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
+    {
+        var data = node.DataDirectory!;
+        var markers = StandbyMarker.Present(node, shell);
+        foreach (var marker in markers) Rename(shell, node, $"{data}/{marker}", $"{data}/{marker}{AsideSuffix}");
+        try
+        {
+            var arguments = new List<string> { "--single", "-D", data };
+            if (ConfigFileOutside(node, shell) is { } config) arguments.AddRange(new[] { "-c", "config_file=" + config });
+            arguments.Add("template1");
+            var command = new HostCommand($"{ServerController.BinDirectory(node, shell)}/postgres", arguments.ToArray()) { RunAs = node.OsUser, Timeout = timeout };
+            log.Debug($"On {shell.HostName}: {command.ToShellText(shell.CurrentUser)}");
+            var r = shell.Run(command);
+            if (!r.Succeeded)
+                throw new HostCommandException(shell.HostName, $"On {node.Name}, crash recovery of {data} in single-user mode failed; nothing was rewound. {r.Describe()}");
+        }
+        finally
+        {
+            foreach (var marker in markers) Rename(shell, node, $"{data}/{marker}{AsideSuffix}", $"{data}/{marker}");
+        }
+        var after = ControlData.Read(node, shell).GetValueOrDefault("Database cluster state");
+        if (after != "shut down")
+            throw new HostCommandException(shell.HostName, $"On {node.Name}, {data} is '{after}' after crash recovery in single-user mode, not shut down; nothing was rewound.");
+    }
+
+    private const string AsideSuffix = ".pgreplication-aside";
+
+    private static void Rename(IHostShell shell, PgNode node, string from, string to) =>
+        shell.Run(new HostCommand("mv", "-f", "--", from, to) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
+
+    /// <summary>The server's postgresql.conf when it is not in the data directory (Debian's /etc/postgresql/&lt;major&gt;/&lt;cluster&gt;).</summary>
+    private static string? ConfigFileOutside(PgNode node, IHostShell shell)
+    {
+        var data = node.DataDirectory!;
+        if (node.ConfigFile is { } known) return known == $"{data}/postgresql.conf" ? null : known;
+        if (HostFiles.Exists(shell, $"{data}/postgresql.conf", node.OsUser)) return null;
+        return node.ClusterName is { } cluster && node.MajorVersion is { } major ? $"/etc/postgresql/{major}/{cluster}/postgresql.conf" : null;
     }
 
     private static void Rewind(PgNode node, PgNode primary, IHostShell shell, IOperationLog log, TimeSpan timeout)
@@ -217,22 +314,57 @@ public static class Rejoin
         using (var session = PgSession.Open(primary, log: log, commandTimeout: timeout))
             session.Execute("CHECKPOINT");
         HostFiles.Write(shell, passFile, Encoding.UTF8.GetBytes(PassFile.Line(primary.ComputerName, primary.Port, "*", admin.UserName, admin.Password)), "0600", node.OsUser);
+        // While pg_rewind copies, the directory is neither the old one nor the new one, and its control file (written last) still says
+        // "shut down": a start would run it as a primary. Group write on the directory makes every PostgreSQL refuse to start it
+        // ("invalid permissions") until the rewind has finished; an interrupted rewind leaves the mark, which a later run finds.
+        var mode = DirectoryMode(node, shell) ?? Convert.ToInt32("700", 8);
+        SetMode(shell, node, Convert.ToString(mode | RewindMark, 8));
+        var copyStarted = false;
         try
         {
             var command = new HostCommand(RemotePath.Join(ServerController.BinDirectory(node, shell), "pg_rewind"),
                 "--target-pgdata=" + node.DataDirectory, "--source-server=" + source, "--progress")
             {
                 RunAs = node.OsUser, Timeout = timeout,
-                OnErrorLine = line => log.Progress(new OperationProgress($"pg_rewind of {node.Name}", line)),
+                OnErrorLine = line =>
+                {
+                    if (line.Contains("need to copy", StringComparison.Ordinal)) copyStarted = true;
+                    log.Progress(new OperationProgress($"pg_rewind of {node.Name}", line));
+                },
             };
             log.Debug($"On {shell.HostName}: {command.ToShellText(shell.CurrentUser)}");
             var r = shell.Run(command);
             if (!r.Succeeded)
-                throw new HostCommandException(shell.HostName, $"On {node.Name}, pg_rewind from {primary.Name} failed; use -Reclone for a new copy. {r.Describe()}");
+            {
+                copyStarted |= r.StandardError.Contains("need to copy", StringComparison.Ordinal);
+                // Before its copy pg_rewind has changed nothing: the directory is as it was, and may start again.
+                if (!copyStarted) SetMode(shell, node, Convert.ToString(mode, 8));
+                throw new RejoinRefusedException("RewindFailed",
+                    $"On {node.Name}, pg_rewind from {primary.Name} failed " +
+                    (copyStarted ? $"while copying: {node.DataDirectory} is half-rewound and marked so that it cannot start"
+                                 : "before changing anything") + $" ({r.Describe()})",
+                    "Use -AllowReclone (or -Reclone) for a new copy.");
+            }
+            SetMode(shell, node, Convert.ToString(mode, 8));
             log.Verbose($"{node.Name}: pg_rewind from {primary.Name} done.");
         }
         finally { HostFiles.Remove(shell, passFile, node.OsUser); }
     }
+
+    /// <summary>Group write, which PostgreSQL refuses on a data directory: set while pg_rewind runs.</summary>
+    private const int RewindMark = 0b000_010_000; // 0020
+
+    private static int? DirectoryMode(PgNode node, IHostShell shell) => HostFiles.Mode(shell, node.DataDirectory!, node.OsUser);
+
+    private static void SetMode(IHostShell shell, PgNode node, string octal) =>
+        shell.Run(new HostCommand("chmod", octal, "--", node.DataDirectory!) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
+
+    /// <summary>Why the directory is one an interrupted pg_rewind left (it carries the mark set while pg_rewind runs), or null.</summary>
+    private static string? HalfRewound(PgNode node, IHostShell shell) =>
+        DirectoryMode(node, shell) is { } mode && (mode & RewindMark) != 0
+            ? $"{node.Name}'s {node.DataDirectory} has group write (mode {Convert.ToString(mode, 8)}), the mark Restore-PgStandby sets while pg_rewind runs: " +
+              "a rewind did not finish there, and the directory is half-rewound (PostgreSQL refuses to start it)"
+            : null;
 
     /// <summary>The replication role the new primary used as a standby: its own passfile still has it.</summary>
     private static NetworkCredential? ReplicationOf(PgNode primary, IOperationLog log)

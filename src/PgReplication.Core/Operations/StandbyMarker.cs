@@ -30,4 +30,12 @@ public static class StandbyMarker
         }
         log.Verbose($"{node.Name}: marked {data} as a standby ({(StandbyConfigRules.UsesStandbySignal(major) ? VersionRules.StandbySignal : "recovery.conf")}).");
     }
+
+    /// <summary>The files in the data directory that make it start in recovery (standby.signal, recovery.signal, recovery.conf).</summary>
+    public static IReadOnlyList<string> Present(PgNode node, IHostShell shell)
+    {
+        var data = node.DataDirectory ?? throw new InvalidOperationException($"The data directory of {node.Name} is not known.");
+        return new[] { VersionRules.StandbySignal, "recovery.signal", "recovery.conf" }
+            .Where(f => HostFiles.Exists(shell, $"{data}/{f}", node.OsUser)).ToList();
+    }
 }

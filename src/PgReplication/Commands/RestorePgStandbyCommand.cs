@@ -35,6 +35,10 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
     [Parameter]
     public SwitchParameter Reclone { get; set; }
 
+    /// <summary>Take a new base backup when pg_rewind fails, or when an interrupted rewind left the directory half-rewound.</summary>
+    [Parameter]
+    public SwitchParameter AllowReclone { get; set; }
+
     [Parameter]
     [ValidateRange(10, 7 * 24 * 3600)]
     public int TimeoutSeconds { get; set; } = 600;
@@ -48,7 +52,7 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
                 PgNode.ShareAdminCredential(node, Primary);
                 var request = new RejoinRequest
                 {
-                    Node = node, Primary = Primary, Replication = RoleCredential(Credential), Reclone = Reclone,
+                    Node = node, Primary = Primary, Replication = RoleCredential(Credential), Reclone = Reclone, AllowReclone = AllowReclone,
                     DataDirectory = DataDirectory,
                     Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
                 };
@@ -62,6 +66,10 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
                 if (!ShouldProcessPlan($"Rejoin of {node.Name} as a standby of {Primary.Name} ({plan.Method})", $"Turn {node.Name} into a standby of {Primary.Name}? Its changes since the fork are discarded.", plan.Steps, "Restore-PgStandby"))
                     continue;
                 WriteObject(RunCore(log => Rejoin.Apply(request, plan, shell, log)));
+            }
+            catch (RejoinRefusedException ex)
+            {
+                WriteNodeError(ex, ex.Reason, node);
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {

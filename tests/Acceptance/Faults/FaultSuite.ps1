@@ -132,9 +132,10 @@ function Get-LabSshd($LabHost, [switch] $SessionsOnly) {
 }
 
 # The named faults, so that a thread job can inject one at the right moment (it dot-sources this file).
-function Invoke-LabFault([ValidateSet('KillPostgres', 'KillCopy', 'CutHost', 'HealHost', 'DropSsh', 'FreezeSshd', 'ThawSshd')] [string] $Fault, $LabHost) {
+function Invoke-LabFault([ValidateSet('KillPostgres', 'KillCopy', 'KillRewind', 'CutHost', 'HealHost', 'DropSsh', 'FreezeSshd', 'ThawSshd')] [string] $Fault, $LabHost) {
     switch ($Fault) {
         'KillPostgres' { Stop-PgLabPostgres -LabHost $LabHost }
+        'KillRewind' { Get-LabProcess $LabHost '*/pg_rewind *' | ForEach-Object { kill -9 $_.Id } }
         # pg_basebackup and the WAL streamer it forks: the standby's side of the copy.
         'KillCopy' { Get-LabProcess $LabHost '/usr/lib/postgresql/*/pg_basebackup *' | ForEach-Object { kill -9 $_.Id } }
         'CutHost' { Disconnect-PgLabHost -LabHost $LabHost }

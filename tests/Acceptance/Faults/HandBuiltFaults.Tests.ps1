@@ -144,8 +144,8 @@ Describe 'A cluster built by hand with the raw tools, <Layout> layout' -Tag Acce
         Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList stat, -c, '%a', $h1.HbaFile | Should -Be $modeBefore
         Get-LabValue $h1 'SELECT auth_method FROM pg_hba_file_rules WHERE line_number = 1' | Should -Be 'scram-sha-256'
         # The run also wrote wal_log_hints (for a restart) on h1 only: it takes effect when h1 restarts as a standby in the
-        # switchover below, and the rejoin of h1 after the kill -9 then plans pg_rewind, while recovering the crashed h1
-        # replays the new primary's wal_log_hints = off into its control file: Restore-PgStandby must notice and re-copy.
+        # switchover below, and the rejoin of h1 after the kill -9 then plans pg_rewind, which works: h1's crash recovery
+        # (single-user) keeps its own wal_log_hints = on (a recovery as a standby replayed the new primary's off: a new copy).
         Invoke-PgLabSql -LabHost $h1 -Sql 'ALTER SYSTEM RESET wal_keep_size; SELECT pg_reload_conf()' | Out-Null
 
         $replication = [pscredential]::new('replicator', (ConvertTo-SecureString $replicationPassword -AsPlainText -Force))
