@@ -264,13 +264,13 @@ public static class Rejoin
     {
         var data = node.DataDirectory!;
         var markers = StandbyMarker.Present(node, shell);
-        foreach (var marker in markers) Rename(shell, node, $"{data}/{marker}", $"{data}/{marker}{AsideSuffix}");
+        foreach (var marker in markers) Rename(shell, node, RemotePath.Join(data, marker), RemotePath.Join(data, marker + AsideSuffix));
         try
         {
             var arguments = new List<string> { "--single", "-D", data };
             if (ConfigFileOutside(node, shell) is { } config) arguments.AddRange(new[] { "-c", "config_file=" + config });
             arguments.Add("template1");
-            var command = new HostCommand($"{ServerController.BinDirectory(node, shell)}/postgres", arguments.ToArray()) { RunAs = node.OsUser, Timeout = timeout };
+            var command = new HostCommand(RemotePath.Join(ServerController.BinDirectory(node, shell), "postgres"), arguments.ToArray()) { RunAs = node.OsUser, Timeout = timeout };
             log.Debug($"On {shell.HostName}: {command.ToShellText(shell.CurrentUser)}");
             var r = shell.Run(command);
             if (!r.Succeeded)
@@ -278,7 +278,7 @@ public static class Rejoin
         }
         finally
         {
-            foreach (var marker in markers) Rename(shell, node, $"{data}/{marker}{AsideSuffix}", $"{data}/{marker}");
+            foreach (var marker in markers) Rename(shell, node, RemotePath.Join(data, marker + AsideSuffix), RemotePath.Join(data, marker));
         }
         var after = ControlData.Read(node, shell).GetValueOrDefault("Database cluster state");
         if (after != "shut down")
@@ -294,8 +294,8 @@ public static class Rejoin
     private static string? ConfigFileOutside(PgNode node, IHostShell shell)
     {
         var data = node.DataDirectory!;
-        if (node.ConfigFile is { } known) return known == $"{data}/postgresql.conf" ? null : known;
-        if (HostFiles.Exists(shell, $"{data}/postgresql.conf", node.OsUser)) return null;
+        if (node.ConfigFile is { } known) return known == RemotePath.Join(data, "postgresql.conf") ? null : known;
+        if (HostFiles.Exists(shell, RemotePath.Join(data, "postgresql.conf"), node.OsUser)) return null;
         return node.ClusterName is { } cluster && node.MajorVersion is { } major ? $"/etc/postgresql/{major}/{cluster}/postgresql.conf" : null;
     }
 

@@ -36,6 +36,6 @@ public static class StandbyMarker
     {
         var data = node.DataDirectory ?? throw new InvalidOperationException($"The data directory of {node.Name} is not known.");
         return new[] { VersionRules.StandbySignal, "recovery.signal", "recovery.conf" }
-            .Where(f => HostFiles.Exists(shell, $"{data}/{f}", node.OsUser)).ToList();
+            .Where(f => HostFiles.Exists(shell, RemotePath.Join(data, f), node.OsUser)).ToList();
     }
 }
