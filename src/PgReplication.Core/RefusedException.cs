@@ -32,4 +32,7 @@ public static class ErrorReasons
     public const string SourceNotPrimary = nameof(SourceNotPrimary);
     public const string VersionMismatch = nameof(VersionMismatch);
     public const string ArchitectureMismatch = nameof(ArchitectureMismatch);
+    // Restore-PgStandby: pg_rewind failed, or an interrupted one left the directory half-rewound (-AllowReclone).
+    public const string RewindFailed = nameof(RewindFailed);
+    public const string HalfRewound = nameof(HalfRewound);
 }

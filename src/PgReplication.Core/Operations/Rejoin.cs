@@ -10,11 +10,10 @@ namespace PgReplication.Core.Operations;
 
 public enum RejoinMethod { Rewind, Reclone }
 
-/// <summary>A rejoin refused or stopped; <see cref="Reason"/> is the stable part of the ErrorId (RewindFailed, HalfRewound).</summary>
-public sealed class RejoinRefusedException : InvalidOperationException
+/// <summary>A rejoin refused or stopped (<see cref="ErrorReasons.RewindFailed"/>, <see cref="ErrorReasons.HalfRewound"/>).</summary>
+public sealed class RejoinRefusedException : RefusedException
 {
-    public RejoinRefusedException(string reason, string what, string advice) : base($"{what}. {advice}") { Reason = reason; What = what; }
-    public string Reason { get; }
+    public RejoinRefusedException(string reason, string what, string advice, PgNode? node = null) : base(reason, $"{what}. {advice}", node) { What = what; }
     /// <summary>What happened, without the advice.</summary>
     public string What { get; }
 }
@@ -97,7 +96,7 @@ public static class Rejoin
         else if (HalfRewound(node, shell) is { } half)
         {
             if (!request.Reclone && !request.AllowReclone)
-                throw new RejoinRefusedException("HalfRewound", half, "Nothing was changed; use -AllowReclone (or -Reclone) for a new copy.");
+                throw new RejoinRefusedException(ErrorReasons.HalfRewound, half, "Nothing was changed; use -AllowReclone (or -Reclone) for a new copy.");
             impossible = half;
         }
         else
@@ -339,7 +338,7 @@ public static class Rejoin
                 copyStarted |= r.StandardError.Contains("need to copy", StringComparison.Ordinal);
                 // Before its copy pg_rewind has changed nothing: the directory is as it was, and may start again.
                 if (!copyStarted) SetMode(shell, node, Convert.ToString(mode, 8));
-                throw new RejoinRefusedException("RewindFailed",
+                throw new RejoinRefusedException(ErrorReasons.RewindFailed,
                     $"On {node.Name}, pg_rewind from {primary.Name} failed " +
                     (copyStarted ? $"while copying: {node.DataDirectory} is half-rewound and marked so that it cannot start"
                                  : "before changing anything") + $" ({r.Describe()})",

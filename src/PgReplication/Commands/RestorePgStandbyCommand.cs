@@ -67,10 +67,6 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
                     continue;
                 WriteObject(RunCore(log => Rejoin.Apply(request, plan, shell, log)));
             }
-            catch (RejoinRefusedException ex)
-            {
-                WriteNodeError(ex, ex.Reason, node);
-            }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
                 WriteNodeError(ex, "RejoinFailed", node);
