@@ -25,6 +25,8 @@
         'Get-PgReplicationTopology'
         'Invoke-PgReplicationAcceptance'
         'Set-PgReplicationPassword'
+        'Enable-PgAutoFailover'
+        'Disable-PgAutoFailover'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

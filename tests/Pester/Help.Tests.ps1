@@ -122,6 +122,7 @@ Describe 'about_PgReplication' -Tag Surface {
             }
             [regex]::Matches($text, '"PgReplication\.([A-Z][A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
             [regex]::Matches($text, 'new PromotionRefusedException\("([A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
+            [regex]::Matches($text, 'new AutoFailoverRefusedException\("([A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
         }
         # The reasons Core refuses with, by reflection: each becomes PgReplication.<Reason> whatever cmdlet ran it.
         $ids += [PgReplication.Core.ErrorReasons].GetFields('Public, Static') | Where-Object IsLiteral | ForEach-Object { $_.GetValue($null) }

@@ -37,4 +37,14 @@ public sealed class TopologyRow
     /// <summary>Why the status is not running (the connection error for an unreachable node).</summary>
     public string? Message { get; init; }
     public PgNode? Node { get; init; }
+    /// <summary>"patroni" when Enable-PgAutoFailover handed the cluster to Patroni, else null (the manual cmdlets drive it).</summary>
+    public string? Manager { get; init; }
+    /// <summary>The Patroni leader's member name, as the members' REST API says.</summary>
+    public string? Leader { get; init; }
+    /// <summary>Patroni's role of this member: leader, replica, sync_standby ...</summary>
+    public string? MemberRole { get; init; }
+    /// <summary>Patroni's state of this member: running, streaming, starting, stopped, crashed ...</summary>
+    public string? MemberState { get; init; }
+    /// <summary>Patroni says a setting waits for a restart of this member.</summary>
+    public bool? PendingRestart { get; init; }
 }

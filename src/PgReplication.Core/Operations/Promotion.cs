@@ -370,12 +370,12 @@ public static class Promotion
         return reachable.Select(p => p.SynchronousStandbyNames).FirstOrDefault(n => !string.IsNullOrWhiteSpace(n));
     }
 
-    private static StandbyPosition BestOf(IEnumerable<StandbyPosition> positions) =>
+    internal static StandbyPosition BestOf(IEnumerable<StandbyPosition> positions) =>
         positions.OrderByDescending(p => p.Timeline ?? 0).ThenByDescending(p => p.Position).First();
 
     private static bool IsBehind(StandbyPosition chosen, StandbyPosition ahead) =>
         (ahead.Timeline ?? 0) > (chosen.Timeline ?? 0) || ahead.Timeline == chosen.Timeline && ahead.Position > chosen.Position;
 
-    private static bool Matches(PgNode node, string name) =>
+    internal static bool Matches(PgNode node, string name) =>
         string.Equals(node.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(node.ComputerName, name, StringComparison.OrdinalIgnoreCase);
 }

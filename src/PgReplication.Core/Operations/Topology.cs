@@ -33,6 +33,8 @@ public sealed class NodeReading
     public string? Slot { get; init; }
     public IReadOnlyList<WalSender> Senders { get; init; } = Array.Empty<WalSender>();
     public IReadOnlyList<ReplicationSlot> Slots { get; init; } = Array.Empty<ReplicationSlot>();
+    /// <summary>The Patroni marker setting of the node, when Patroni manages it.</summary>
+    public PatroniMarker? Patroni { get; init; }
 }
 
 /// <summary>
@@ -73,7 +75,23 @@ public static class Topology
         // A thread of its own per node: the connects block, and a node that hangs must not hold up the others.
         var reads = nodes.Select(n => Concurrently.Start(() => ReadNode(n, timeout, log))).ToArray();
         Task.WaitAll(reads);
-        return Build(reads.Select(t => t.Result).ToList());
+        var readings = reads.Select(t => t.Result).ToList();
+        return Build(readings, PatroniState(readings, timeout, log));
+    }
+
+    /// <summary>The cluster as the first managed node's Patroni REST API that answers sees it; null when none is managed or none answers.</summary>
+    private static PatroniClusterState? PatroniState(IReadOnlyList<NodeReading> readings, TimeSpan timeout, IOperationLog log)
+    {
+        foreach (var r in readings.Where(r => r.Patroni is not null))
+        {
+            try
+            {
+                using var api = new PatroniApi(r.Node.ComputerName, r.Patroni!.ApiPort, r.Patroni.CaCertificate, timeout: timeout);
+                return api.Cluster();
+            }
+            catch (PatroniApiException ex) { log.Verbose($"{r.Node.Name}: {ex.Message}"); }
+        }
+        return null;
     }
 
     private static NodeReading ReadNode(PgNode node, TimeSpan timeout, IOperationLog log)
@@ -88,6 +106,7 @@ public static class Topology
             var senders = session.Query(SendersQuery).Select(r => new WalSender(r.Get<int>("pid"), r.Text("application_name"),
                 r.Text("client_addr"), r.Text("state"), r.Text("sync_state"), r.Text("replay_lsn"))).ToList();
             var major = node.MajorVersion!.Value;
+            var patroni = AutoFailover.ReadMarker(session);
             var slots = session.Query(SlotsQuery(major)).Select(r => new ReplicationSlot(r.Text("slot_name")!, r.Get<bool>("active"),
                 r["active_pid"] as int?, r.Text("wal_status"))).ToList();
             if (node.Role == NodeRole.Primary)
@@ -96,6 +115,7 @@ public static class Topology
                 {
                     Node = node, Role = NodeRole.Primary, SystemIdentifier = node.SystemIdentifier, Timeline = node.Timeline,
                     Lsn = session.Scalar<string>("SELECT pg_catalog.pg_current_wal_lsn()::text"), Senders = senders, Slots = slots,
+                    Patroni = patroni,
                 };
             }
             var s = session.Query(StandbyQuery(major)).Single();
@@ -111,7 +131,7 @@ public static class Topology
                 UpstreamHost = s.Text("sender_host") ?? Conninfo.DisplayedValue(conninfo, "host") ?? Conninfo.DisplayedValue(conninfo, "hostaddr"),
                 UpstreamPort = port,
                 Slot = s.Text("slot_name") ?? NullIfEmpty(recovery["primary_slot_name"]) ?? node.SlotName,
-                Senders = senders, Slots = slots,
+                Senders = senders, Slots = slots, Patroni = patroni,
             };
         }
         // Whatever one node does (refuses us, times out, runs 9.6, fails its SSH host key) is that node's row:
@@ -130,8 +150,9 @@ public static class Topology
     /// and orders the rows depth-first from each primary, then from the nodes whose upstream is not given
     /// (or not known), then the unreachable ones.
     /// </summary>
-    public static List<TopologyRow> Build(IReadOnlyList<NodeReading> readings)
+    public static List<TopologyRow> Build(IReadOnlyList<NodeReading> readings, PatroniClusterState? patroni = null)
     {
+        var managed = readings.Any(r => r.Patroni is not null);
         var primaries = readings.Where(r => r.Role == NodeRole.Primary).ToList();
         var parent = readings.ToDictionary(r => r, r => r.Role == NodeRole.Standby
             ? readings.FirstOrDefault(u => u != r && IsUpstreamOf(u, r)) : null);
@@ -152,8 +173,11 @@ public static class Topology
             var reference = rootPrimary ?? (primaries.Count == 1 ? primaries[0] : null);
             var (status, message) = StatusOf(r, reference, primaries);
             var up = parent[r];
+            var member = patroni is null ? null : MemberOf(r, patroni);
             return new TopologyRow
             {
+                Manager = managed ? "patroni" : null, Leader = patroni?.Leader?.Name,
+                MemberRole = member?.Role ?? (managed ? "unknown" : null), MemberState = member?.State, PendingRestart = member?.PendingRestart,
                 Name = r.Node.Name, ComputerName = r.Node.ComputerName, Port = r.Node.Port, Role = r.Role,
                 Status = status, Message = message, Depth = depth, Node = r.Node,
                 Upstream = up?.Node.Name ?? Endpoint(r.UpstreamHost, r.UpstreamPort),
@@ -200,6 +224,11 @@ public static class Topology
         if (names.Count < 2) return null;
         return $"Split brain: {string.Join(", ", names.SkipLast(1))} and {names[^1]} are {(names.Count == 2 ? "both" : "all")} primaries and accept writes.";
     }
+
+    // Patroni's member host is the address its connect_address names; its name is the node's slot name.
+    private static PatroniMember? MemberOf(NodeReading r, PatroniClusterState patroni) =>
+        patroni.Members.FirstOrDefault(m => string.Equals(m.Host, r.Node.ComputerName, StringComparison.OrdinalIgnoreCase) && (m.Port ?? PgNode.DefaultPort) == r.Node.Port)
+        ?? patroni.Members.FirstOrDefault(m => m.Name == SlotNames.FromNodeName(r.Node.Name) || (r.Slot is not null && m.Name == r.Slot));
 
     private static bool IsUpstreamOf(NodeReading upstream, NodeReading standby) =>
         standby.UpstreamHost is { } host && string.Equals(host, upstream.Node.ComputerName, StringComparison.OrdinalIgnoreCase)

@@ -71,6 +71,35 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
     protected override void EndProcessing()
     {
         ValidateHook(OnPromoted);
+        // Patroni fails over by itself: a promotion behind its back would fight its leader lock.
+        if (RunCore(log => PatroniControl.FindManaged(_candidates, log)) is { } managed)
+        {
+            if (!Force)
+            {
+                ThrowTerminatingError(NodeError(new InvalidOperationException(
+                    $"Patroni manages {managed.Node.Name}'s cluster (scope {managed.Marker.Scope}) and fails over by itself when the primary is lost. " +
+                    "Use Invoke-PgSwitchover for a planned change, -Force to ask Patroni for a failover to the chosen candidate, or Disable-PgAutoFailover first."),
+                    "ManagedByPatroni", managed.Node, ErrorCategory.InvalidOperation));
+                return;
+            }
+            if (!ShouldProcess($"Patroni cluster {managed.Marker.Scope}", $"Ask Patroni for a failover to {Name ?? "the most advanced candidate"}?", "Invoke-PgPromotion"))
+                return;
+            PromotionSummary patroni;
+            try { patroni = RunCore(log => PatroniControl.Failover(_candidates.Distinct().ToList(), Name, managed.Marker, TimeSpan.FromSeconds(TimeoutSeconds), log)); }
+            catch (PromotionRefusedException ex)
+            {
+                ThrowTerminatingError(NodeError(ex, ex.Reason, ex.Node, ErrorCategory.InvalidOperation));
+                return;
+            }
+            catch (Exception ex) when (ex is not PipelineStoppedException)
+            {
+                ThrowTerminatingError(NodeError(ex, "PromotionFailed", managed.Node));
+                return;
+            }
+            var promoted = _candidates.First(c => c.Name == patroni.NewPrimary);
+            WritePromotionResult(promoted, Primary, patroni, OnPromoted, IncludeSibling);
+            return;
+        }
         var request = new PromotionRequest
         {
             Candidates = _candidates.Distinct().ToList(), OldPrimary = Primary, Name = Name, Siblings = Sibling,

@@ -1,0 +1,167 @@
+# Automatic failover handed to Patroni and etcd (issue 19), on real lab hosts: real etcd 3.4 and Patroni 3.0 run on
+# each host as the module starts them. One lab, one story: each It starts from the cluster the one before it left.
+BeforeAll {
+    . "$PSScriptRoot/Faults/FaultSuite.ps1" -WithModule
+    Import-PgReplicationModule
+
+    # Patroni's timings for the lab: a dead leader's lock expires after 10 s, the loop runs every 2 s.
+    $script:Ttl = 10; $script:LoopWait = 2
+    # The host crashes: its supervisors, Patroni, etcd and postgres killed -9, in that order (a supervisor would restart the others).
+    function Stop-LabHostHa($LabHost) {
+        foreach ($like in '*supervise.sh *', '*/bin/patroni *', 'etcd --config-file*', '*/bin/postgres *', 'postgres: *') {
+            foreach ($p in @(Get-LabProcess $LabHost $like)) { kill -9 $p.Id 2>$null }
+        }
+        $global:LASTEXITCODE = 0
+    }
+    # The host boots again: what its init system would do, start the supervised etcd and Patroni (Patroni then starts postgres).
+    function Start-LabHostHa($LabHost) {
+        foreach ($daemon in @('etcd', 'etcd', '--config-file', '/var/lib/postgresql/autofailover/etcd.yml'), @('patroni', 'patroni', '/var/lib/postgresql/autofailover/patroni.yml')) {
+            Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList (@('sh', '-c', 'setsid sh /var/lib/postgresql/autofailover/supervise.sh "$@" </dev/null >/dev/null 2>&1 &', 'sh') + $daemon) | Out-Null
+        }
+    }
+    function Get-PatroniRow($Rows, $LabHost) { $Rows | Where-Object { $_.ComputerName -eq $LabHost.Address } }
+    function Get-Leader($Nodes) { (Get-PgReplicationTopology $Nodes -TimeoutSeconds 3 | Where-Object Role -eq 'Primary') }
+}
+
+Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
+    BeforeAll {
+        $lab = New-PgLab -HostCount 3 -NoCluster 2, 3
+        $h1, $h2, $h3 = $lab.Hosts
+        $repl = New-ReplicationCredential
+        $api = [pscredential]::new('patroni', (ConvertTo-SecureString (New-OddPassword) -AsPlainText -Force))
+        $nodes = Initialize-LabCluster $lab $repl
+        $n1, $n2, $n3 = $nodes
+        New-AckedTable $h1
+        Invoke-PgLabSql -LabHost $h1 -Sql 'INSERT INTO acked (id) SELECT g FROM generate_series(1, 100) g' | Out-Null
+        $connection = "$(Get-PgConnectionString $nodes -Format Npgsql -TargetSessionAttribute ReadWrite -Credential $h1.AdminCredential -IncludePassword -WarningAction SilentlyContinue)"
+
+        $timings = [ordered]@{}
+    }
+    AfterAll {
+        if ($timings.Count) { Write-Host ("Auto failover timings: " + (($timings.GetEnumerator() | ForEach-Object { "$($_.Key) $($_.Value)" }) -join '; ')) }
+        Remove-PgLab -Lab $lab
+    }
+
+    It '-WhatIf lists the files and daemons and changes nothing' {
+        $verbose = $nodes | Enable-PgAutoFailover -RestApiCredential $api -TtlSeconds $Ttl -LoopWaitSeconds $LoopWait -RetryTimeoutSeconds 3 -WhatIf -Verbose 4>&1
+        $planned = @($verbose | Where-Object { "$_" -like 'Planned:*' } | ForEach-Object { "$_" })
+        $planned | Where-Object { $_ -like '*patroni.yml*' } | Should -Not -BeNullOrEmpty
+        $planned | Where-Object { $_ -like '*start etcd member*' } | Should -HaveCount 3
+        @(Get-LabProcess $h1 '*patroni*').Count | Should -Be 0
+        Get-LabValue $h1 "SELECT current_setting('pgreplication.patroni', true)" | Should -BeNullOrEmpty
+    }
+
+    It 'hands the running cluster to Patroni under a write load: no acknowledged write lost, the primary keeps its role' {
+        $load = Start-AckedWriteLoad $connection -FirstId 1000
+        Wait-AckedWrites $load
+        $took = Measure-Command {
+            $out = $nodes | Enable-PgAutoFailover -RestApiCredential $api -TtlSeconds $Ttl -LoopWaitSeconds $LoopWait -RetryTimeoutSeconds 3 -Confirm:$false
+        }
+        $timings['hand-over'] = '{0:n1} s' -f $took.TotalSeconds
+        @($out).Count | Should -Be 3
+        Start-Sleep -Seconds 2
+        $result = Stop-AckedWriteLoad $load
+        $result.Acked.Count | Should -BeGreaterThan 20
+        Get-LabValue $h1 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        foreach ($h in $h2, $h3) { Wait-Streaming $h $h1.Address | Should -BeTrue }
+        Wait-Condition { (Get-LabValue $h3 "SELECT count(*) FROM acked WHERE id >= 1000") -eq "$($result.Acked.Count)" } | Should -BeTrue
+        Get-MissingIds $h1 $result.Acked | Should -BeNullOrEmpty
+        Get-MissingIds $h2 (@(1..100) + $result.Acked) | Should -BeNullOrEmpty
+        # Files with secrets are the postgres user's alone.
+        Invoke-PgLabCommand -LabHost $h2 -ArgumentList @('stat', '-c', '%a %U', '/var/lib/postgresql/autofailover/patroni.yml', '/var/lib/postgresql/autofailover/node.key', '/var/lib/postgresql/autofailover') |
+            Should -Be "600 postgres`n600 postgres`n700 postgres"
+    }
+
+    It 'Get-PgReplicationTopology shows Patroni as the manager, the leader and each member''s state' {
+        $rows = Get-PgReplicationTopology $nodes
+        $rows | ForEach-Object { $_.Manager | Should -Be 'patroni' }
+        (Get-PatroniRow $rows $h1).MemberRole | Should -BeIn 'leader', 'master'
+        (Get-PatroniRow $rows $h1).Leader | Should -Be (Get-StandbyAppName $h1)
+        (Get-PatroniRow $rows $h2).MemberRole | Should -Be 'replica'
+        (Get-PatroniRow $rows $h2).MemberState | Should -BeIn 'running', 'streaming'
+    }
+
+    It 'Invoke-PgPromotion refuses while Patroni manages the cluster, and changes nothing' {
+        { $n2, $n3 | Invoke-PgPromotion -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'PgReplication.ManagedByPatroni*'
+        Get-LabValue $h2 'SELECT pg_is_in_recovery()' | Should -Be 't'
+    }
+
+    It 'etcd and the REST API refuse a client without certificate or password' {
+        # etcd: TLS with client certificates; without one the handshake fails.
+        $noCert = Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList @('sh', '-c',
+            "etcdctl --endpoints https://$($h1.Address):2379 --cacert /var/lib/postgresql/autofailover/ca.crt --dial-timeout 2s put /x y 2>&1; echo rc=`$?")
+        $noCert | Should -Match 'rc=[1-9]'
+        $withCert = Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList @('sh', '-c',
+            "etcdctl --endpoints https://$($h1.Address):2379 --cacert /var/lib/postgresql/autofailover/ca.crt --cert /var/lib/postgresql/autofailover/node.crt --key /var/lib/postgresql/autofailover/node.key --dial-timeout 2s endpoint health 2>&1; echo rc=`$?")
+        $withCert | Should -Match 'rc=0'
+        # REST: a change without the password is refused (401), reading is open.
+        $noAuth = Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList @('sh', '-c',
+            "curl -s -o /dev/null -w '%{http_code}' --cacert /var/lib/postgresql/autofailover/ca.crt -X POST -d '{}' https://$($h1.Address):8008/restart")
+        $noAuth | Should -Be '401'
+        $read = Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList @('sh', '-c',
+            "curl -s -o /dev/null -w '%{http_code}' --cacert /var/lib/postgresql/autofailover/ca.crt https://$($h1.Address):8008/cluster")
+        $read | Should -Be '200'
+    }
+
+    It 'kill -9 of the primary''s postgres: Patroni starts it again in place, no failover' {
+        Stop-PgLabPostgres -LabHost $h1
+        Wait-Condition { (Get-LabValue $h1 'SELECT pg_is_in_recovery()') -eq 'f' } -Seconds 30 | Should -BeTrue
+        Get-LabValue $h2 'SELECT pg_is_in_recovery()' | Should -Be 't'
+        foreach ($h in $h2, $h3) { Wait-Streaming $h $h1.Address -Seconds 30 | Should -BeTrue }
+    }
+
+    It 'the primary host crashes (kill -9 of Patroni and postgres): a standby is writable within TTL + loop, the other follows, the old primary rejoins' {
+        $load = Start-AckedWriteLoad $connection -FirstId 100000
+        Wait-AckedWrites $load
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        Stop-LabHostHa $h1
+        $writable = $null
+        Wait-Condition {
+            foreach ($h in $h2, $h3) { if ((Get-LabValue $h 'SELECT pg_is_in_recovery()') -eq 'f') { $script:newPrimary = $h; return $true } }
+            $false
+        } -Seconds ($Ttl + $LoopWait + 20) -IntervalMilliseconds 100 | Should -BeTrue
+        $writable = $clock.Elapsed.TotalSeconds
+        $timings['kill -9 to writable'] = '{0:n1} s' -f $writable
+        $writable | Should -BeLessThan ($Ttl + $LoopWait + 5)
+        $sibling = if ($newPrimary -eq $h2) { $h3 } else { $h2 }
+        Wait-Streaming $sibling $newPrimary.Address -Seconds 30 | Should -BeTrue
+        $timings['kill -9 to sibling streaming'] = '{0:n1} s' -f $clock.Elapsed.TotalSeconds
+        Wait-AckedWrites $load -Count ($load.AckedSoFar.Count + 20)
+        $result = Stop-AckedWriteLoad $load
+        # The host comes back: Patroni finds the new leader, rewinds the old primary and starts it as a standby.
+        Start-LabHostHa $h1
+        Wait-Streaming $h1 $newPrimary.Address -Seconds 90 | Should -BeTrue
+        Get-LabValue $h1 'SELECT pg_is_in_recovery()' | Should -Be 't'
+        Get-MissingIds $newPrimary $result.Acked | Should -BeNullOrEmpty
+        Wait-Condition { (Get-MissingIds $h1 $result.Acked).Count -eq 0 } -Seconds 30 | Should -BeTrue
+        Get-LabValue $newPrimary 'SELECT count(*) - count(DISTINCT id) FROM acked' | Should -Be '0'
+    }
+
+    It 'Disable-PgAutoFailover hands back a streaming cluster; manual promotion works again' {
+        $primaryHost = ($lab.Hosts | Where-Object { (Get-LabValue $_ 'SELECT pg_is_in_recovery()') -eq 'f' })
+        $primaryHost | Should -HaveCount 1
+        $nodes | Disable-PgAutoFailover -Confirm:$false | Out-Null
+        foreach ($h in $lab.Hosts) {
+            @(Get-LabProcess $h '*patroni*').Count | Should -Be 0
+            @(Get-LabProcess $h '*etcd*').Count | Should -Be 0
+            Get-LabValue $h 'SELECT 1' | Should -Be '1'
+            Get-LabValue $h "SELECT coalesce(current_setting('pgreplication.patroni', true), '')" | Should -Be ''
+        }
+        foreach ($h in $lab.Hosts | Where-Object { $_ -ne $primaryHost }) { Wait-Streaming $h $primaryHost.Address | Should -BeTrue }
+        (Get-PgReplicationTopology $nodes | Where-Object Manager) | Should -BeNullOrEmpty
+        # The primary is lost; the manual cmdlets take over.
+        $oldPrimary = $nodes | Where-Object ComputerName -eq $primaryHost.Address
+        Stop-PgLabPostgres -LabHost $primaryHost
+        $promoted = $nodes | Where-Object { $_ -ne $oldPrimary } | Invoke-PgPromotion -Confirm:$false
+        Get-LabValue ($lab.Hosts | Where-Object Address -eq $promoted.ComputerName) 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+    }
+
+    It 'Remove-PgLab kills the lab''s etcd, Patroni and supervisors by PID' {
+        Start-LabHostHa $h1
+        $pids = @(Wait-Condition { @(Get-LabProcess $h1 '*/bin/patroni *').Count -gt 0 } -Seconds 10 | Out-Null
+            Get-LabProcess $h1 '*supervise.sh *'; Get-LabProcess $h1 '*/bin/patroni *'; Get-LabProcess $h1 'etcd --config-file*') | ForEach-Object Id
+        $pids.Count | Should -BeGreaterOrEqual 3
+        Remove-PgLab -Lab $lab
+        Wait-Condition { @($pids | Where-Object { Test-Path "/proc/$_" }).Count -eq 0 } -Seconds 10 | Should -BeTrue
+    }
+}
