@@ -78,7 +78,7 @@ Describe 'New-PgNode over SSH' -Tag 'Acceptance', 'Ssh' {
         $node.DataDirectory | Should -Be $debian.DataDirectory
 
         # The server sees the tunnel's connection coming from its own loopback.
-        $shell = [PgReplication.Core.Hosts.HostShells]::Open($node, [PgReplication.Core.Operations.NullOperationLog]::Instance)
+        $shell = [PgReplication.Core.Hosts.HostShells]::Open($node, [PgReplication.Core.NullOperationLog]::Instance)
         try {
             $via = [PgReplication.Core.Hosts.HostShells]::SqlEndpoint($node, $shell)
             $via.Host | Should -Be '127.0.0.1'
