@@ -84,11 +84,11 @@ public sealed class DataDirectoryGuardTests
     }
 
     [Theory]
-    [InlineData("the source", "itself")]
-    [InlineData("running primary", "never replaced")]
-    [InlineData("other major", "PostgreSQL 13")]
-    [InlineData("nested", "holds another data directory")]
-    public void What_no_Force_replaces_is_refused_naming_the_host_and_the_path(string what, string expected)
+    [InlineData("the source", "itself", ErrorReasons.TargetIsSourcePrimary)]
+    [InlineData("running primary", "never replaced", ErrorReasons.TargetIsRunningPrimary)]
+    [InlineData("other major", "PostgreSQL 13", ErrorReasons.TargetIsOtherMajor)]
+    [InlineData("nested", "holds another data directory", ErrorReasons.TargetHoldsDataDirectories)]
+    public void What_no_Force_replaces_is_refused_naming_the_host_and_the_path(string what, string expected, string reason)
     {
         var target = what switch
         {
@@ -97,7 +97,8 @@ public sealed class DataDirectoryGuardTests
             "other major" => Parse(Boot + "inuse=1\npg_version=13\ncontrol=1\n"),
             _ => Parse(Boot + "inuse=1\nnested=/var/lib/postgresql/15/main\n"),
         };
-        var ex = Assert.Throws<InvalidOperationException>(() => DataDirectoryGuard.EnsureMayReplace(target, Db1, force: true, "empty", "Use -Force."));
+        var ex = Assert.Throws<RefusedException>(() => DataDirectoryGuard.EnsureMayReplace(target, Db1, force: true, "empty", "Use -Force."));
+        Assert.Equal(reason, ex.Reason);
         Assert.Contains(expected, ex.Message);
         Assert.Contains("db2", ex.Message);
         Assert.Contains("/var/lib/postgresql/15/main", ex.Message);
@@ -112,7 +113,8 @@ public sealed class DataDirectoryGuardTests
         var standby = Parse(Cluster("in archive recovery", alive: true, marker: true));
         DataDirectoryGuard.EnsureMayReplace(standby, Db1, force: true, "stop and empty", "Use -Force.");
         Assert.Equal("a running standby of db1 on timeline 3", standby.Describe(Db1));
-        var refused = Assert.Throws<InvalidOperationException>(() => DataDirectoryGuard.EnsureMayReplace(other, Db1, force: false, "empty", "Use -Force to empty it."));
+        var refused = Assert.Throws<RefusedException>(() => DataDirectoryGuard.EnsureMayReplace(other, Db1, force: false, "empty", "Use -Force to empty it."));
+        Assert.Equal(ErrorReasons.TargetNotEmpty, refused.Reason);
         Assert.Contains("a stopped cluster, system identifier 42", refused.Message);
         Assert.Contains("Use -Force to empty it.", refused.Message);
         DataDirectoryGuard.EnsureMayReplace(Parse(Boot), Db1, force: false, "empty", "Use -Force.");
