@@ -67,6 +67,13 @@ function Invoke-Build {
     Copy-Item (Join-Path $Root 'PgReplication.psd1') $ModuleDir
     Copy-Item (Join-Path $Root 'en-US') $ModuleDir -Recurse
     Get-ChildItem $ModuleDir -Filter '*.pdb' | Remove-Item
+    # Only the cmdlets and the model stay beside the manifest (the default load context); Core and its packages go
+    # to Dependencies/, which the module loads into a context of its own (docs/design.md, issue 23).
+    $dependencies = New-Item -ItemType Directory -Force (Join-Path $ModuleDir 'Dependencies')
+    Get-ChildItem $ModuleDir -File | Where-Object { $_.Extension -in '.dll', '.xml' -and $_.BaseName -notin 'PgReplication', 'PgReplication.Model' } |
+        Move-Item -Destination $dependencies
+    # It lists the packages beside the cmdlets, where they no longer are; nothing reads it for a module.
+    Remove-Item (Join-Path $ModuleDir 'PgReplication.deps.json')
     # Help from docs/help/*.md and the cmdlets' real parameters, in a child pwsh that loads the built module:
     # a parameter without help (or help without a parameter) fails the build here.
     Invoke-Native dotnet @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'tools/New-MamlHelp.ps1'),

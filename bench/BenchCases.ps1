@@ -321,24 +321,24 @@ non-zero on a problem), started through nsenter as postgres: its time includes t
 
 function Invoke-StartupCase {
     <# Case 5: what importing the module adds to a fresh pwsh: time (minus a bare start, pair by pair) and working set. #>
-    param([Parameter(Mandatory)] [int] $Runs, [Parameter(Mandatory)] [string] $ModulePath)
+    param([Parameter(Mandatory)] [int] $Runs, [Parameter(Mandatory)] [string] $ModulePath, [string] $BaselineModulePath)
     $manifest = Join-Path $ModulePath 'PgReplication.psd1'
     $pwsh = { param([string] $Command) Invoke-BenchProcess -FilePath dotnet -ArgumentList 'pwsh', '-NoProfile', '-NonInteractive', '-c', $Command -TimeoutSeconds 120 }
     $timed = { param([string] $Command) $clock = [Diagnostics.Stopwatch]::StartNew(); & $pwsh $Command | Out-Null; @{ start = $clock.Elapsed.TotalSeconds } }
+    $workingSet = { param([string] $Manifest)
+        $added = & $pwsh ("`$p = [Diagnostics.Process]::GetCurrentProcess(); `$before = `$p.WorkingSet64; Import-Module '$Manifest'; " +
+            '$p.Refresh(); $p.WorkingSet64 - $before')
+        @{ addedMB = [long] $added / 1MB }
+    }
+    $importFirst = { param([string] $Manifest)
+        $ms = & $pwsh ('$c = [Diagnostics.Stopwatch]::StartNew(); ' + "Import-Module '$Manifest'; " + '$c.Elapsed.TotalMilliseconds')
+        @{ import = [double] $ms / 1000 }
+    }
     $contenders = @(
         @{ Key = 'bare'; Name = 'dotnet pwsh -NoProfile -c exit'; Run = { & $timed 'exit' } }
         @{ Key = 'import'; Name = 'dotnet pwsh -NoProfile -c "Import-Module ...; exit"'; Run = { & $timed "Import-Module '$manifest'; exit" } }
-        @{ Key = 'workingset'; Name = 'working set added by Import-Module'; Run = {
-                $added = & $pwsh ("`$p = [Diagnostics.Process]::GetCurrentProcess(); `$before = `$p.WorkingSet64; Import-Module '$manifest'; " +
-                    '$p.Refresh(); $p.WorkingSet64 - $before')
-                @{ addedMB = [long] $added / 1MB }
-            }
-        }
-        @{ Key = 'import-first'; Name = 'in a fresh pwsh: Import-Module as its first statement'; Run = {
-                $ms = & $pwsh ('$c = [Diagnostics.Stopwatch]::StartNew(); ' + "Import-Module '$manifest'; " + '$c.Elapsed.TotalMilliseconds')
-                @{ import = [double] $ms / 1000 }
-            }
-        }
+        @{ Key = 'workingset'; Name = 'working set added by Import-Module'; Run = { & $workingSet $manifest } }
+        @{ Key = 'import-first'; Name = 'in a fresh pwsh: Import-Module as its first statement'; Run = { & $importFirst $manifest } }
         # Where the import's time goes: a fresh session's first formatted output builds PowerShell's format tables,
         # which a module with a format file makes the import do; what is left is the module's own.
         @{ Key = 'breakdown'; Name = 'in a fresh pwsh: first formatted output, then Import-Module'; Run = {
@@ -349,23 +349,49 @@ function Invoke-StartupCase {
             }
         }
     )
-    $rounds = @(Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case 'startup')
-    $bare, $import = $rounds[0..1]
-    # The import's own cost: each import run minus the bare start of the same round.
-    $cost = [pscustomobject]@{ Key = 'import-cost'; Name = 'Import-Module (with import minus bare, pair by pair)'; Rounds = [Collections.Generic.List[object]]::new(); Errors = [Collections.Generic.List[string]]::new() }
-    for ($i = 0; $i -lt $Runs; $i++) {
-        $cost.Rounds.Add($(if ($bare.Rounds[$i] -and $import.Rounds[$i]) { @{ import = $import.Rounds[$i].start - $bare.Rounds[$i].start } } else { $null }))
+    # Another build of the module (e.g. main's before a change) in the same rounds, for side-by-side ratios.
+    if ($BaselineModulePath) {
+        $baseline = Join-Path $BaselineModulePath 'PgReplication.psd1'
+        $contenders += @(
+            @{ Key = 'import-baseline'; Name = "the same, importing $baseline"; Run = { & $timed "Import-Module '$baseline'; exit" } }
+            @{ Key = 'workingset-baseline'; Name = "working set added by importing $baseline"; Run = { & $workingSet $baseline } }
+            @{ Key = 'import-first-baseline'; Name = "in a fresh pwsh: Import-Module of $baseline as its first statement"; Run = { & $importFirst $baseline } }
+        )
     }
-    if (-not ($cost.Rounds | Where-Object { $_ })) { $cost.Errors.Add('no round with both a bare and an importing start') }
+    $rounds = @(Invoke-BenchRounds -Contender $contenders -Runs $Runs -Case 'startup')
+    $bare = $rounds | Where-Object Key -EQ 'bare'
+    # The import's own cost: each import run minus the bare start of the same round.
+    $costOf = {
+        param([string] $Key, [string] $CostKey, [string] $Name)
+        $import = $rounds | Where-Object Key -EQ $Key
+        $cost = [pscustomobject]@{ Key = $CostKey; Name = $Name; Rounds = [Collections.Generic.List[object]]::new(); Errors = [Collections.Generic.List[string]]::new() }
+        for ($i = 0; $i -lt $Runs; $i++) {
+            $cost.Rounds.Add($(if ($bare.Rounds[$i] -and $import.Rounds[$i]) { @{ import = $import.Rounds[$i].start - $bare.Rounds[$i].start } } else { $null }))
+        }
+        if (-not ($cost.Rounds | Where-Object { $_ })) { $cost.Errors.Add('no round with both a bare and an importing start') }
+        $cost
+    }
+    $costs = @(& $costOf 'import' 'import-cost' 'Import-Module (with import minus bare, pair by pair)')
+    $ratios = @()
+    if ($BaselineModulePath) {
+        $costs += & $costOf 'import-baseline' 'import-cost-baseline' 'Import-Module of the baseline (minus bare, pair by pair)'
+        $ratios = @(
+            @{ Metric = 'import'; Of = 'import-cost'; To = 'import-cost-baseline' }
+            @{ Metric = 'import'; Of = 'import-first'; To = 'import-first-baseline' }
+            @{ Metric = 'addedMB'; Of = 'workingset'; To = 'workingset-baseline' }
+        )
+    }
     New-BenchCase -Id 'startup' -Group '5. Start-up' -Title 'Import-Module PgReplication in a fresh pwsh' `
         -Figures ([ordered]@{ start = @('process start to exit', 's'); import = @('import time', 's'); addedMB = @('working set added', 'MB')
             formatting = @('first formatted output of the session', 's'); importAfter = @('Import-Module after it', 's') }) `
-        -Contenders ($rounds + $cost) -Method @'
+        -Contenders ($rounds + $costs) -Ratios $ratios -Method @'
 Fresh processes started by the bench, alternating: `dotnet pwsh -NoProfile -NonInteractive -c exit` and the same with
 `Import-Module <out>/PgReplication/PgReplication.psd1` first; the import time is the difference within each round
 (the target's figure; process starts vary by tenths of a second here, so it is also timed inside a fresh pwsh).
 The working set: `Process.WorkingSet64` of a fresh pwsh just before and just after the import. The last row splits
 the import in a fresh pwsh (in-process stopwatch): PowerShell's first formatted output of the session, then the import.
+With `-BaselineModulePath` another build of the module runs in the same rounds (the `-baseline` rows), and the
+ratios compare the two round by round.
 '@
 }
 

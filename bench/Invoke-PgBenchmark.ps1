@@ -25,7 +25,9 @@ param(
     # Some cases only, while working on the harness (comma-separated through -File).
     [string[]] $Case = @('Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'Demo'),
     # No run: write benchmarks.md again from the benchmarks.json in -OutputDirectory (after editing analysis.md).
-    [switch] $ReportOnly
+    [switch] $ReportOnly,
+    # Startup: another build of the module (e.g. main's, before a change) imported in the same rounds, with ratios.
+    [string] $BaselineModulePath
 )
 
 $ErrorActionPreference = 'Stop'
@@ -120,7 +122,7 @@ if ($clusterCases) {
     }
 }
 
-if ('Startup' -in $Case) { Invoke-Guarded '5. Start-up' @('startup') { Invoke-StartupCase -Runs ([Math]::Max($Runs, $(if ($Quick) { 1 } else { 20 }))) -ModulePath $ModulePath } }
+if ('Startup' -in $Case) { Invoke-Guarded '5. Start-up' @('startup') { Invoke-StartupCase -Runs ([Math]::Max($Runs, $(if ($Quick) { 1 } else { 20 }))) -ModulePath $ModulePath -BaselineModulePath $BaselineModulePath } }
 if ('Demo' -in $Case) { Invoke-Guarded 'The demo' @('demo') { Invoke-DemoCase -ModulePath $ModulePath } }
 
 # The targets of issue 8 (and 19), on warm figures.

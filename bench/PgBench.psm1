@@ -18,7 +18,10 @@ function Initialize-PgBench {
     param([Parameter(Mandatory)] [string] $ModulePath)
     $script:ModuleManifest = Join-Path $ModulePath 'PgReplication.psd1'
     Import-Module $script:ModuleManifest -Global
-    Add-Type -Path (Join-Path $ModulePath 'Npgsql.dll')
+    # The bench's own copies in this session's default context (the module keeps its own in a context of its own):
+    # Npgsql for the probes, Core for SlotNames.
+    Add-Type -Path (Join-Path $ModulePath 'Dependencies/Npgsql.dll')
+    Add-Type -Path (Join-Path $ModulePath 'Dependencies/PgReplication.Core.dll')
 }
 
 #region secrets, processes, host commands

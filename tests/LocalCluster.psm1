@@ -65,10 +65,33 @@ function Start-LocalPrimary {
 
 <#
 .SYNOPSIS
+    A primary (Root/primary) and its streaming standby (Root/standby) on 127.0.0.1, built by the module's own
+    pipeline as the demo does; the module must be imported. Returns the nodes, their ports, the standby's data
+    directory and the admin role's password.
+#>
+function New-LocalStreamingPair {
+    param([Parameter(Mandatory)] [string] $Root, [Parameter(Mandatory)] [string] $BinDirectory)
+    $password = New-Secret
+    $admin = New-Credential postgres $password
+    $primaryPort = Get-FreePort
+    $standbyPort = Get-FreePort
+    $standbyData = "$Root/standby"
+    Start-LocalPrimary -Root $Root -Name primary -Port $primaryPort -AdminPassword $password -BinDirectory $BinDirectory | Out-Null
+    $primary = New-PgNode -Local -Port $primaryPort -Credential $admin -Name primary
+    $standby = New-PgNode "127.0.0.1:$standbyPort" -Local -NoConnect -Credential $admin -Name standby
+    $primary | New-PgReplicationUser -Credential (New-Credential replicator (New-Secret)) |
+        Set-PgMasterConfig -Standby $standby -Restart -Confirm:$false | Out-Null
+    $standby | Invoke-PgBaseBackup -Primary $primary -DataDirectory $standbyData -Confirm:$false | Enable-PgHotStandby | Out-Null
+    [pscustomobject]@{ Primary = $primary; Standby = $standby; PrimaryPort = $primaryPort; StandbyPort = $standbyPort
+        StandbyData = $standbyData; Password = $password }
+}
+
+<#
+.SYNOPSIS
     Runs SQL on 127.0.0.1:Port as postgres and returns the first column of the first row (Npgsql of the module).
 #>
 function Invoke-LocalSql([int] $Port, [string] $Password, [string] $Sql) {
-    if (-not ('Npgsql.NpgsqlConnection' -as [type])) { Add-Type -Path (Join-Path (Get-Module PgReplication).ModuleBase 'Npgsql.dll') }
+    if (-not ('Npgsql.NpgsqlConnection' -as [type])) { Add-Type -Path (Join-Path (Get-Module PgReplication).ModuleBase 'Dependencies/Npgsql.dll') }
     $c = [Npgsql.NpgsqlConnection]::new("Host=127.0.0.1;Port=$Port;Username=postgres;Password=$Password;Database=postgres;Pooling=false")
     try { $c.Open(); $cmd = $c.CreateCommand(); $cmd.CommandText = $Sql; $cmd.ExecuteScalar() } finally { $c.Dispose() }
 }
@@ -84,5 +107,5 @@ function Remove-LocalClusterRoot([string] $Root, [string] $BinDirectory) {
     Remove-Item $Root -Recurse -Force
 }
 
-Export-ModuleMember -Function Invoke-AsOwner, Get-FreePort, New-Secret, New-Credential, New-LocalClusterRoot, Start-LocalPrimary, Invoke-LocalSql,
+Export-ModuleMember -Function Invoke-AsOwner, Get-FreePort, New-Secret, New-Credential, New-LocalClusterRoot, Start-LocalPrimary, New-LocalStreamingPair, Invoke-LocalSql,
     Remove-LocalClusterRoot

@@ -382,8 +382,9 @@ function Update-AboutTopic([string] $Path) {
 }
 
 $module = Import-Module (Join-Path $ModulePath 'PgReplication.psd1') -PassThru -Force
-# Core's types (RuleKind, VersionRules) load with the first cmdlet that needs them: here, before any placeholder.
-Add-Type -Path (Join-Path $ModulePath 'PgReplication.Core.dll')
+# Core's types (RuleKind, VersionRules) live in the module's own load context, where PowerShell does not look for
+# [type] names: a copy of Core in this session's default context answers for the placeholders.
+Add-Type -Path (Join-Path $ModulePath 'Dependencies/PgReplication.Core.dll')
 $commands = @($module.ExportedCommands.Values | Sort-Object Name)
 $problems = [Collections.Generic.List[string]]::new()
 foreach ($c in $commands | Where-Object { -not (Test-Path (Join-Path $MarkdownPath "$($_.Name).md")) }) {

@@ -5,7 +5,8 @@
 #
 # What needs a package (For):
 #   Demo    the demo's local clusters (-Task Demo)
-#   Server  local PostgreSQL 15 clusters on 127.0.0.1: the xUnit cmdlet tests and the Pester kit (tag Kit)
+#   Server  local PostgreSQL 15 clusters on 127.0.0.1: the xUnit cmdlet tests, the Pester kit (tag Kit) and the
+#           coexistence test (tag Coexistence)
 #   Sshd    the xUnit tests against a throwaway sshd on 127.0.0.1 (Category=Sshd); needs root
 #   Lab     the lab of network-namespace hosts: Pester tag Acceptance, -Task Reliability, -Task Bench; needs root
 #   Majors  the lab's hosts of the other majors (tag Majors)
@@ -41,7 +42,7 @@ $PrerequisiteRootScopes = [ordered]@{
     Sshd = 'the xUnit SSH tests start an sshd that logs in as root'
 }
 # Pester tags that need less than the lab; any other tag (Acceptance and its parts) is taken to need it.
-$PrerequisiteLightTags = @{ Surface = @(); Kit = @('Server') }
+$PrerequisiteLightTags = @{ Surface = @(); Kit = @('Server'); Coexistence = @('Server') }
 
 # The scopes one task needs, as build.ps1 is asked to run it. -Tag picks Pester tests only: the xUnit projects
 # run when no -Tag is given (without their Sshd tests under -SkipLab, which also leaves out tag Acceptance).

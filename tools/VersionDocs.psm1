@@ -10,7 +10,14 @@ $script:RepoRoot = [System.IO.Path]::GetFullPath((Join-Path $PSScriptRoot '..'))
 $script:MatrixCommand = 'dotnet pwsh ./build.ps1 -Task Test -Matrix -Tag Majors'
 $script:Kinds = [ordered]@{ Setting = 'Settings'; Function = 'Functions and views'; Mechanism = 'Files and mechanisms' }
 
-function Get-Rules { [PgReplication.Core.Versions.VersionRules] }
+# Core lives in the module's own load context, where PowerShell does not look for [type] names: this session
+# gets a copy of it in the default context, from the imported module's Dependencies folder.
+function Get-Rules {
+    if (-not ('PgReplication.Core.Versions.VersionRules' -as [type])) {
+        Add-Type -Path (Join-Path (Get-Module PgReplication).ModuleBase 'Dependencies/PgReplication.Core.dll')
+    }
+    'PgReplication.Core.Versions.VersionRules' -as [type]
+}
 
 # One row per major: what the module does differently there, each cell asked of the rules, plus the
 # last matrix run's outcome for that major (if it ran).

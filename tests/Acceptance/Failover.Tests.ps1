@@ -5,6 +5,8 @@
 BeforeAll {
     Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
     Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1') -Force
+    # The clients of the connection strings: Npgsql of our own (the module's is in its own load context).
+    Add-Type -Path (Join-Path $env:PGREPLICATION_MODULE 'Dependencies/Npgsql.dll')
 
     function Get-LabValue($LabHost, [string] $Sql) { try { Invoke-PgLabSql -LabHost $LabHost -Sql $Sql } catch { $null } }
     function Wait-LabValue($LabHost, [string] $Sql, [string] $Expected, [int] $Seconds = 30) {

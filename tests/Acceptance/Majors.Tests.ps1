@@ -22,6 +22,8 @@ BeforeDiscovery {
 BeforeAll {
     Import-Module "$PSScriptRoot/../Lab/PgLab.psd1" -Force
     Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1') -Force
+    # VersionRules is Core's, in the module's own load context: a copy in this session's default one for [type] names.
+    Add-Type -Path (Join-Path $env:PGREPLICATION_MODULE 'Dependencies/PgReplication.Core.dll')
     $script:ResultPath = if ($env:PGREPLICATION_MAJORS_RESULT) { $env:PGREPLICATION_MAJORS_RESULT } else { Join-Path $PSScriptRoot '../../out/test-results/majors.json' }
     $null = New-Item -ItemType Directory -Force (Split-Path $ResultPath)
     Set-Content -Path $ResultPath -Value '[]'

@@ -7,7 +7,7 @@ BeforeAll {
     $modulePath = if ($env:PGREPLICATION_MODULE) { $env:PGREPLICATION_MODULE } else { Join-Path $PSScriptRoot '../../out/PgReplication' }
     Import-Module (Join-Path $modulePath 'PgReplication.psd1') -Force
     # The shell-level tests call Core directly.
-    Add-Type -Path (Join-Path $modulePath 'PgReplication.Core.dll')
+    Add-Type -Path (Join-Path $modulePath 'Dependencies/PgReplication.Core.dll')
     Import-Module (Join-Path $PSScriptRoot '../Lab/PgLab.psd1') -Force
 
     $script:lab = New-PgLab -HostCount 2

@@ -8,17 +8,9 @@ Describe 'Invoke-PgReplicationAcceptance on local clusters' -Tag Kit {
         Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1') -Force
         Import-Module (Join-Path $PSScriptRoot '../LocalCluster.psm1') -Force
         $Clusters = New-LocalClusterRoot 'pgrepl-kit'
-        $Password = New-Secret
-        $admin = New-Credential postgres $Password
-        $PrimaryPort = Get-FreePort
-        $StandbyPort = Get-FreePort
-        $StandbyData = "$($Clusters.Root)/standby"
-        Start-LocalPrimary -Root $Clusters.Root -Name primary -Port $PrimaryPort -AdminPassword $Password -BinDirectory $BinDirectory | Out-Null
-        $Primary = New-PgNode -Local -Port $PrimaryPort -Credential $admin -Name primary
-        $Standby = New-PgNode "127.0.0.1:$StandbyPort" -Local -NoConnect -Credential $admin -Name standby
-        $Primary | New-PgReplicationUser -Credential (New-Credential replicator (New-Secret)) |
-            Set-PgMasterConfig -Standby $Standby -Restart -Confirm:$false | Out-Null
-        $Standby | Invoke-PgBaseBackup -Primary $Primary -DataDirectory $StandbyData -Confirm:$false | Enable-PgHotStandby | Out-Null
+        $pair = New-LocalStreamingPair -Root $Clusters.Root -BinDirectory $BinDirectory
+        $Primary, $Standby, $PrimaryPort, $StandbyPort = $pair.Primary, $pair.Standby, $pair.PrimaryPort, $pair.StandbyPort
+        $StandbyData, $Password = $pair.StandbyData, $pair.Password
         $Reports = Join-Path $Clusters.Root 'reports'
         New-Item -ItemType Directory $Reports | Out-Null
     }

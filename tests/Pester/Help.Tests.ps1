@@ -9,6 +9,8 @@ BeforeDiscovery {
 }
 
 BeforeAll {
+    # VersionRules is Core's, in the module's own load context: a copy in this session's default one for [type] names.
+    Add-Type -Path (Join-Path $env:PGREPLICATION_MODULE 'Dependencies/PgReplication.Core.dll')
     $CommonParameters = [System.Management.Automation.PSCmdlet]::CommonParameters
     function Get-ParseErrors([string] $Code) {
         $errors = $null

@@ -110,9 +110,6 @@ public static class ListenAddresses
     }
 }
 
-/// <summary>How synchronous standbys are chosen: the first N by priority, or any N (quorum).</summary>
-public enum SynchronousMode { First, Any }
-
 /// <summary>synchronous_standby_names values.</summary>
 public static class SynchronousStandbyNames
 {

@@ -10,8 +10,6 @@ using PgReplication.Core.Versions;
 
 namespace PgReplication.Core.Operations;
 
-public enum BaseBackupMethod { PgBaseBackup, Rsync }
-
 /// <summary>What Invoke-PgBaseBackup was asked to do.</summary>
 public sealed class BaseBackupRequest
 {

@@ -44,23 +44,6 @@ public sealed class PromotionPlan
     public List<string> Steps { get; } = new();
 }
 
-/// <summary>What a promotion or switchover did: the result object's summary.</summary>
-public sealed class PromotionSummary
-{
-    public required string NewPrimary { get; init; }
-    public string? OldPrimary { get; init; }
-    public int? OldTimeline { get; init; }
-    public int? NewTimeline { get; set; }
-    /// <summary>From the start of the promotion step until the new primary accepted writes.</summary>
-    public TimeSpan TimeToWritable { get; set; }
-    /// <summary>From the start of the cmdlet's work until every sibling streamed (or failed).</summary>
-    public TimeSpan TimeToSiblingsStreaming { get; set; }
-    public bool OldPrimaryFenced { get; set; }
-    public List<FollowOutcome> Siblings { get; } = new();
-    public List<string> Steps { get; } = new();
-    public override string ToString() => string.Join("; ", Steps);
-}
-
 /// <summary>Chooses the most advanced standby, promotes it, and re-points the others to it.</summary>
 public static class Promotion
 {

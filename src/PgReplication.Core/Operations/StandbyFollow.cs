@@ -18,22 +18,6 @@ public sealed class FollowRequest
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
 }
 
-/// <summary>How re-pointing one standby went: promotion and switchover report one per sibling.</summary>
-public sealed class FollowOutcome
-{
-    public required string Standby { get; init; }
-    public required string Upstream { get; init; }
-    public bool Streaming { get; init; }
-    public int? Timeline { get; init; }
-    public string? Error { get; init; }
-    /// <summary>What to do when it could not follow (e.g. Restore-PgStandby for a diverged timeline).</summary>
-    public string? Remedy { get; init; }
-    public PgNode? Node { get; init; }
-    public override string ToString() => Streaming
-        ? $"{Standby} streams from {Upstream} on timeline {Timeline}"
-        : $"{Standby} could not follow {Upstream}: {Error}{(Remedy is null ? "" : " Remedy: " + Remedy)}";
-}
-
 /// <summary>A standby whose WAL history has forked past the new upstream's: it cannot just follow.</summary>
 public sealed class TimelineDivergedException : InvalidOperationException
 {

@@ -13,7 +13,7 @@ function Import-PgReplicationModule {
     $path = if ($env:PGREPLICATION_MODULE) { $env:PGREPLICATION_MODULE } else { Join-Path $PSScriptRoot '../../../out/PgReplication' }
     Import-Module (Join-Path $path 'PgReplication.psd1') -Force -Global
     # The write load and the sampler are clients of their own: the module's Npgsql, loaded before its first cmdlet needs it.
-    Add-Type -Path (Join-Path $path 'Npgsql.dll')
+    Add-Type -Path (Join-Path $path 'Dependencies/Npgsql.dll')
 }
 
 # --- Nodes and credentials -------------------------------------------------------------------------------------

@@ -1,0 +1,13 @@
+// Enums that cmdlet parameters take: part of the surface, so in this assembly (the default load context), under
+// the namespaces they always had.
+namespace PgReplication.Core.Operations
+{
+    /// <summary>How Invoke-PgBaseBackup copies the primary: pg_basebackup on the standby host, or rsync with the backup API.</summary>
+    public enum BaseBackupMethod { PgBaseBackup, Rsync }
+}
+
+namespace PgReplication.Core.Config
+{
+    /// <summary>How synchronous standbys are chosen: the first N by priority, or any N (quorum).</summary>
+    public enum SynchronousMode { First, Any }
+}
