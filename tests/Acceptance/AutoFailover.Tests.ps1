@@ -138,6 +138,26 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         Get-LabValue $newPrimary 'SELECT count(*) - count(DISTINCT id) FROM acked' | Should -Be '0'
     }
 
+    It 'Invoke-PgSwitchover goes through Patroni under a write load: 0 acknowledged writes lost, the old primary streams from the new one' {
+        $current = $lab.Hosts | Where-Object { (Get-LabValue $_ 'SELECT pg_is_in_recovery()') -eq 'f' }
+        $current | Should -HaveCount 1
+        $target = $h1
+        if ($current -eq $h1) { $target = $h2 }
+        $from = $nodes | Where-Object ComputerName -eq $current.Address
+        $to = $nodes | Where-Object ComputerName -eq $target.Address
+        $others = @($nodes | Where-Object { $_ -ne $from -and $_ -ne $to })
+        $load = Start-AckedWriteLoad $connection -FirstId 300000
+        Wait-AckedWrites $load
+        $result = $to | Invoke-PgSwitchover -Primary $from -Sibling $others -Confirm:$false
+        $result.PromotionSummary.NewPrimary | Should -Be $to.Name
+        Get-LabValue $target 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        Wait-Streaming $current $target.Address -Seconds 30 | Should -BeTrue
+        Wait-AckedWrites $load -Count ($load.AckedSoFar.Count + 20)
+        $acked = (Stop-AckedWriteLoad $load).Acked
+        Get-MissingIds $target $acked | Should -BeNullOrEmpty
+        $timings['switchover to writable'] = '{0:n2} s' -f $result.PromotionSummary.TimeToWritable.TotalSeconds
+    }
+
     It 'Disable-PgAutoFailover hands back a streaming cluster; manual promotion works again' {
         $primaryHost = ($lab.Hosts | Where-Object { (Get-LabValue $_ 'SELECT pg_is_in_recovery()') -eq 'f' })
         $primaryHost | Should -HaveCount 1

@@ -46,23 +46,83 @@ public static class PatroniControl
         }
         log.Verbose($"Asking Patroni for a failover to {member.Name}.");
         summary.Steps.Add($"Patroni: {api.Failover(member.Name).Trim()}");
+        WaitWritable(node, timeout);
+        summary.TimeToWritable = clock.Elapsed;
+        NodeDiscovery.Discover(node, NullOperationLog.Instance);
+        summary.NewTimeline = node.Timeline;
+        summary.Steps.Add($"{node.Name} accepts writes on timeline {node.Timeline}; Patroni re-points the other members");
+        return summary;
+    }
+
+    /// <summary>
+    /// A switchover carried out by Patroni (POST /switchover), after the same zero-loss checks as the module's own: the
+    /// standby streams and is within -MaxLagBytes. Patroni shuts the leader down cleanly (its WAL senders send everything up
+    /// to the shutdown checkpoint), promotes the candidate and makes the old leader its standby; this waits for both.
+    /// </summary>
+    public static PromotionSummary Switchover(SwitchoverRequest request, PatroniMarker marker, IOperationLog log)
+    {
+        var (primary, standby) = (request.Primary, request.Standby);
+        var (position, lag) = Operations.Switchover.ProveCaughtUp(request, log);
+        var clock = Stopwatch.StartNew();
+        using var shell = HostShells.Open(standby, log);
+        var credential = AutoFailover.RestApiCredential(shell, standby, HostFiles.HomeOf(shell, standby.OsUser) + "/autofailover")
+            ?? throw new InvalidOperationException($"{standby.Name} has no Patroni configuration with a REST API login: is it a member?");
+        using var api = new PatroniApi(standby.ComputerName, marker.ApiPort, marker.CaCertificate, credential, TimeSpan.FromSeconds(30));
+        var cluster = api.Cluster();
+        var leader = MemberFor(primary, cluster) ?? throw new InvalidOperationException($"Patroni's cluster {cluster.Scope} has no member at {primary.ComputerName}:{primary.Port}.");
+        var candidate = MemberFor(standby, cluster) ?? throw new InvalidOperationException($"Patroni's cluster {cluster.Scope} has no member at {standby.ComputerName}:{standby.Port}.");
+        var summary = new PromotionSummary { NewPrimary = standby.Name, OldPrimary = primary.Name, OldTimeline = primary.Timeline };
+        summary.Steps.Add($"{standby.Name} streams, {lag} bytes behind {primary.Name}");
+        log.Verbose($"Asking Patroni to switch over from {leader.Name} to {candidate.Name}.");
+        var promoteStart = clock.Elapsed;
+        summary.Steps.Add($"Patroni: {api.Switchover(leader.Name, candidate.Name).Trim()}");
+        WaitWritable(standby, request.Timeout);
+        summary.TimeToWritable = clock.Elapsed - promoteStart;
+        NodeDiscovery.Discover(standby, NullOperationLog.Instance);
+        summary.NewTimeline = standby.Timeline;
+        summary.Siblings.Add(WaitStreaming(primary, standby, request.Timeout));
+        foreach (var sibling in request.Siblings.Where(s => s != primary && s != standby))
+            summary.Siblings.Add(WaitStreaming(sibling, standby, request.Timeout));
+        summary.TimeToSiblingsStreaming = clock.Elapsed;
+        foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());
+        return summary;
+    }
+
+    private static void WaitWritable(PgNode node, TimeSpan timeout)
+    {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             try
             {
                 using var session = PgSession.Open(node, log: NullOperationLog.Instance, connectTimeout: TimeSpan.FromSeconds(3));
-                if (!session.Scalar<bool>("SELECT pg_catalog.pg_is_in_recovery()")) break;
+                if (!session.Scalar<bool>("SELECT pg_catalog.pg_is_in_recovery()")) return;
             }
             catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { }
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{node.Name} did not accept writes within {timeout.TotalSeconds:0} s of Patroni's failover.");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{node.Name} did not accept writes within {timeout.TotalSeconds:0} s of asking Patroni.");
             Thread.Sleep(ServerController.PollInterval);
         }
-        summary.TimeToWritable = clock.Elapsed;
-        NodeDiscovery.Discover(node, NullOperationLog.Instance);
-        summary.NewTimeline = node.Timeline;
-        summary.Steps.Add($"{node.Name} accepts writes on timeline {node.Timeline}; Patroni re-points the other members");
-        return summary;
+    }
+
+    /// <summary>Waits (Patroni re-points the members) until <paramref name="follower"/> streams from <paramref name="upstream"/>.</summary>
+    private static FollowOutcome WaitStreaming(PgNode follower, PgNode upstream, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        string? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                using var session = PgSession.Open(follower, log: NullOperationLog.Instance, connectTimeout: TimeSpan.FromSeconds(3));
+                var row = session.Query("SELECT r.status, r.sender_host, r.received_tli FROM pg_catalog.pg_stat_wal_receiver r").FirstOrDefault();
+                if (row?.Text("status") == "streaming" && string.Equals(row.Text("sender_host"), upstream.ComputerName, StringComparison.OrdinalIgnoreCase))
+                    return new FollowOutcome { Standby = follower.Name, Upstream = upstream.Name, Streaming = true, Timeline = row["received_tli"] as int?, Node = follower };
+                last = row is null ? "no WAL receiver runs" : $"WAL receiver {row.Text("status")} from {row.Text("sender_host")}";
+            }
+            catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { last = ex.Message; }
+            Thread.Sleep(ServerController.PollInterval);
+        }
+        return new FollowOutcome { Standby = follower.Name, Upstream = upstream.Name, Streaming = false, Error = $"not streaming after {timeout.TotalSeconds:0} s ({last})", Node = follower };
     }
 
     /// <summary>The Patroni member that is this node: by its connect address, else by its member name (the node's slot name).</summary>

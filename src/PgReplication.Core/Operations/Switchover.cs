@@ -41,6 +41,26 @@ public static class Switchover
     public static SwitchoverPlan Prepare(SwitchoverRequest request, IOperationLog log)
     {
         var (primary, standby) = (request.Primary, request.Standby);
+        var (position, lag) = ProveCaughtUp(request, log);
+        var (replication, siblingLogins) = ProveFollowerLogins(request, log);
+        var admission = ProveFollowerAdmission(request, replication, siblingLogins, log);
+        var plan = new SwitchoverPlan { Standby = position, LagBytes = lag, Replication = replication, SiblingLogins = siblingLogins, FollowerAdmission = admission };
+        foreach (var change in admission.SelectMany(a => a.Changes)) plan.Steps.Add($"{change.Description} on {standby.Name}, before anything is stopped");
+        plan.Steps.Add($"shut down {primary.Name} cleanly (fast mode, shutdown checkpoint) and read its final checkpoint from pg_controldata");
+        plan.Steps.Add($"wait until {standby.Name} has replayed that checkpoint (it is {lag} bytes behind now)");
+        plan.Steps.Add($"promote {standby.Name}");
+        plan.Steps.Add($"make {primary.Name} a standby of {standby.Name} (slot, primary_conninfo, standby.signal, start) and check it streams");
+        foreach (var s in request.Siblings) plan.Steps.Add($"re-point {s.Name} to {standby.Name}");
+        return plan;
+    }
+
+    /// <summary>
+    /// The zero-loss preconditions of a switchover, whoever carries it out (this module or Patroni): the primary is a
+    /// primary, the standby a streaming copy of it, no further behind than -MaxLagBytes. Returns its position and lag.
+    /// </summary>
+    internal static (StandbyPosition Position, long Lag) ProveCaughtUp(SwitchoverRequest request, IOperationLog log)
+    {
+        var (primary, standby) = (request.Primary, request.Standby);
         NodeDiscovery.Discover(primary, log);
         if (primary.Role != NodeRole.Primary)
             throw new PromotionRefusedException("NotPrimary", $"{primary.Name} is not a primary (Role {primary.Role}): a switchover starts from the primary.", primary);
@@ -63,16 +83,7 @@ public static class Switchover
         if (lag > request.MaxLagBytes)
             throw new PromotionRefusedException("CandidateBehind", $"{standby.Name} is {lag} bytes behind {primary.Name}, more than -MaxLagBytes {request.MaxLagBytes}: nothing was changed. Retry when it has caught up.", standby);
 
-        var (replication, siblingLogins) = ProveFollowerLogins(request, log);
-        var admission = ProveFollowerAdmission(request, replication, siblingLogins, log);
-        var plan = new SwitchoverPlan { Standby = position, LagBytes = lag, Replication = replication, SiblingLogins = siblingLogins, FollowerAdmission = admission };
-        foreach (var change in admission.SelectMany(a => a.Changes)) plan.Steps.Add($"{change.Description} on {standby.Name}, before anything is stopped");
-        plan.Steps.Add($"shut down {primary.Name} cleanly (fast mode, shutdown checkpoint) and read its final checkpoint from pg_controldata");
-        plan.Steps.Add($"wait until {standby.Name} has replayed that checkpoint (it is {lag} bytes behind now)");
-        plan.Steps.Add($"promote {standby.Name}");
-        plan.Steps.Add($"make {primary.Name} a standby of {standby.Name} (slot, primary_conninfo, standby.signal, start) and check it streams");
-        foreach (var s in request.Siblings) plan.Steps.Add($"re-point {s.Name} to {standby.Name}");
-        return plan;
+        return (position, lag);
     }
 
     public static PromotionSummary Apply(SwitchoverRequest request, SwitchoverPlan plan, IOperationLog log)

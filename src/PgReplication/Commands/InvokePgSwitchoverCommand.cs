@@ -64,6 +64,15 @@ public sealed class InvokePgSwitchoverCommand : PgCmdlet
         };
         try
         {
+            // Patroni manages the cluster: it switches over (same checks first), never the module behind its back.
+            if (RunCore(log => PatroniControl.FindManaged(new[] { Primary, InputObject }, log)) is { } managed)
+            {
+                if (!ShouldProcess($"Patroni cluster {managed.Marker.Scope}", $"Ask Patroni to make {InputObject.Name} the primary and {Primary.Name} its standby?", "Invoke-PgSwitchover"))
+                    return;
+                var done = RunCore(log => PatroniControl.Switchover(request, managed.Marker, log));
+                WritePromotionResult(InputObject, Primary, done, OnPromoted, IncludeSibling);
+                return;
+            }
             var plan = RunCore(log => Switchover.Prepare(request, log));
             if (!ShouldProcessPlan($"Switchover from {Primary.Name} to {InputObject.Name}", $"Make {InputObject.Name} the primary and {Primary.Name} its standby?", plan.Steps, "Invoke-PgSwitchover"))
                 return;
