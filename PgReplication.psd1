@@ -27,6 +27,11 @@
         'Set-PgReplicationPassword'
         'Enable-PgAutoFailover'
         'Disable-PgAutoFailover'
+        'Get-PgReplicationSlot'
+        'Remove-PgReplicationSlot'
+        'Suspend-PgStandbyReplay'
+        'Resume-PgStandbyReplay'
+        'Set-PgStandbyDelay'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

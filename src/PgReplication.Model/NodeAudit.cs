@@ -22,6 +22,8 @@ public sealed class NodeAudit
     public IReadOnlyList<string> SuperuserReplicationRoles { get; init; } = Array.Empty<string>();
     /// <summary>Physical replication slots no standby uses: each holds back WAL on the primary.</summary>
     public IReadOnlyList<string> InactiveSlots { get; init; } = Array.Empty<string>();
+    /// <summary>Every slot, physical and logical: the kit flags those that serve no standby it was given.</summary>
+    public IReadOnlyList<ReplicationSlotInfo> Slots { get; init; } = Array.Empty<ReplicationSlotInfo>();
     public string? SynchronousStandbyNames { get; init; }
     /// <summary>How many synchronous standbys synchronous_standby_names asks for (0: asynchronous).</summary>
     public int SynchronousRequired { get; init; }

@@ -20,6 +20,13 @@ public sealed class ReplicationHealth
     /// <summary>Bytes of WAL the primary has written that the standby has not replayed.</summary>
     public long? LagBytes { get; init; }
     public TimeSpan? ReplayLag { get; init; }
+    /// <summary>
+    /// recovery_min_apply_delay of a delayed standby (null when it applies WAL at once): it replays late on purpose, so
+    /// LagBytes is then the WAL it has not received yet, and its replay lag may exceed the threshold by the delay.
+    /// </summary>
+    public TimeSpan? ApplyDelay { get; init; }
+    /// <summary>A delayed standby: reported as delayed, not as lagging.</summary>
+    public bool Delayed => ApplyDelay > TimeSpan.Zero;
     /// <summary>async, sync, potential or quorum.</summary>
     public string? SyncState { get; init; }
     public string? SlotName { get; init; }

@@ -42,6 +42,10 @@ BeforeDiscovery {
                 }) }
         @{ Type = "$operations.FollowOutcome"; Failing = 'False'; Objects = @($following, $diverged) }
         @{ Type = "$operations.PromotionSummary"; Failing = '1 of 2'; Objects = @($summary) }
+        @{ Type = "$model.ReplicationSlotInfo"; Objects = @(New-Object "$model.ReplicationSlotInfo" -Property @{
+                    Node = 'db1.example.net:5432'; SlotName = 'db2_example_net_5433_with_a_long_name'; SlotType = 'physical'; Active = $true
+                    WalStatus = 'unreserved'; RetainedBytes = 123456789012; SafeWalSize = 123456789012; Serves = 'db2.example.net:5433 and a long name'
+                }) }
     )
 }
 

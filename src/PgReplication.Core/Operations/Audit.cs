@@ -71,6 +71,7 @@ public static class Audit
                 Archiving = primaryRow.Get<bool>("archiving"),
                 ArchiverFailures = session.Scalar<long>(ReplicationCheck.ArchiverFailuresQuery),
                 LastFailedWal = primaryRow.Text("last_failed_wal"),
+                Slots = ReplicationSlots.List(node, session, Array.Empty<(PgNode, string)>()),
             };
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException or NotSupportedException)

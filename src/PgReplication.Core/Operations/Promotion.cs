@@ -93,26 +93,9 @@ public static class Promotion
         }
 
         var syncNames = SynchronousStandbyNames.Parse(SyncSettingOf(oldPrimary, alive, reachable, log));
-        var qualified = syncNames.Count == 0 ? reachable
-            : reachable.Where(p => p.ApplicationName is { } app && SynchronousStandbyNames.Lists(syncNames, app)).ToList();
-        var best = BestOf(qualified.Count > 0 ? qualified : reachable);
-
-        var chosen = best;
-        if (request.Name is { } name)
-        {
-            chosen = reachable.FirstOrDefault(p => Matches(p.Node, name))
-                ?? throw new PromotionRefusedException("NoCandidate",
-                    $"No reachable candidate is named '{name}' (candidates: {string.Join(", ", positions.Select(p => p.Node.Name))}).");
-        }
-        if (syncNames.Count > 0 && !qualified.Contains(chosen) && !request.Force)
-            throw new PromotionRefusedException("NotSynchronous",
-                $"{chosen.Node.Name} (application_name '{chosen.ApplicationName}') is not a synchronous standby under " +
-                $"synchronous_standby_names '{string.Join(", ", syncNames)}': it may lack acknowledged transactions. Use -Force to promote it anyway.", chosen.Node);
-        var ahead = BestOf(reachable);
-        if (chosen != ahead && IsBehind(chosen, ahead) && !request.Force)
-            throw new PromotionRefusedException("CandidateBehind",
-                $"{chosen.Node.Name} is behind {ahead.Node.Name} (timeline {chosen.Timeline} at {Lsn.Format(chosen.Position)} vs timeline {ahead.Timeline} at {Lsn.Format(ahead.Position)}): " +
-                "promoting it would lose what the other has. Promote the other, or use -Force.", chosen.Node);
+        var chosen = Choose(reachable, syncNames, request.Name, request.Force, positions);
+        foreach (var delayed in reachable.Where(p => p != chosen && p.ApplyDelay > TimeSpan.Zero))
+            log.Verbose($"{delayed.Node.Name} is a delayed standby (recovery_min_apply_delay {StandbyReplay.Describe(delayed.ApplyDelay)}): never chosen unless named with -Name.");
 
         var followers = reachable.Where(p => p != chosen).Select(p => p.Node)
             .Concat(request.Siblings.Where(s => !request.Candidates.Contains(s))).ToList();
@@ -351,6 +334,49 @@ public static class Promotion
         }
         // The primary is gone: its setting travelled to the standbys with the base backup.
         return reachable.Select(p => p.SynchronousStandbyNames).FirstOrDefault(n => !string.IsNullOrWhiteSpace(n));
+    }
+
+    /// <summary>
+    /// The candidate to promote, out of those that answered: the one named, else the most advanced (timeline, then WAL held)
+    /// of those synchronous_standby_names lists (all, when it lists none of them), leaving out delayed standbys
+    /// (recovery_min_apply_delay): a delayed standby exists to keep the past, and is promoted only when named. Refused: a
+    /// named candidate not listed as synchronous, or one behind another candidate (a delayed one included, since it holds
+    /// what it received), unless forced; no candidate that is not delayed. Pure.
+    /// </summary>
+    internal static StandbyPosition Choose(IReadOnlyList<StandbyPosition> reachable, IReadOnlyList<string> syncNames, string? name, bool force,
+        IReadOnlyList<StandbyPosition>? all = null)
+    {
+        var qualified = syncNames.Count == 0 ? reachable
+            : reachable.Where(p => p.ApplicationName is { } app && SynchronousStandbyNames.Lists(syncNames, app)).ToList();
+        StandbyPosition chosen;
+        if (name is not null)
+        {
+            chosen = reachable.FirstOrDefault(p => Matches(p.Node, name))
+                ?? throw new PromotionRefusedException("NoCandidate",
+                    $"No reachable candidate is named '{name}' (candidates: {string.Join(", ", (all ?? reachable).Select(p => p.Node.Name))}).");
+        }
+        else
+        {
+            // A synchronous one if any is not delayed, else any that is not (then refused as not synchronous unless forced).
+            var undelayed = qualified.Where(p => p.ApplyDelay <= TimeSpan.Zero).ToList();
+            if (undelayed.Count == 0) undelayed = reachable.Where(p => p.ApplyDelay <= TimeSpan.Zero).ToList();
+            if (undelayed.Count == 0)
+                throw new PromotionRefusedException("OnlyDelayedCandidates",
+                    $"Every candidate is a delayed standby ({string.Join(", ", reachable.Select(p => $"{p.Node.Name}: recovery_min_apply_delay {StandbyReplay.Describe(p.ApplyDelay)}"))}): " +
+                    "a delayed standby is promoted only when named. Name it with -Name (its pending WAL is replayed first), or give a standby that is not delayed.",
+                    reachable.FirstOrDefault()?.Node);
+            chosen = BestOf(undelayed);
+        }
+        if (syncNames.Count > 0 && !qualified.Contains(chosen) && !force)
+            throw new PromotionRefusedException("NotSynchronous",
+                $"{chosen.Node.Name} (application_name '{chosen.ApplicationName}') is not a synchronous standby under " +
+                $"synchronous_standby_names '{string.Join(", ", syncNames)}': it may lack acknowledged transactions. Use -Force to promote it anyway.", chosen.Node);
+        var ahead = BestOf(reachable);
+        if (chosen != ahead && IsBehind(chosen, ahead) && !force)
+            throw new PromotionRefusedException("CandidateBehind",
+                $"{chosen.Node.Name} is behind {ahead.Node.Name} (timeline {chosen.Timeline} at {Lsn.Format(chosen.Position)} vs timeline {ahead.Timeline} at {Lsn.Format(ahead.Position)}): " +
+                "promoting it would lose what the other has. Promote the other" + (ahead.ApplyDelay > TimeSpan.Zero ? " (a delayed standby: name it with -Name)" : "") + ", or use -Force.", chosen.Node);
+        return chosen;
     }
 
     internal static StandbyPosition BestOf(IEnumerable<StandbyPosition> positions) =>

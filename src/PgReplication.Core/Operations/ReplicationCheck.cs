@@ -44,6 +44,8 @@ public static class ReplicationCheck
                pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name,
                pg_catalog.current_setting('cluster_name') AS cluster_name, pg_catalog.host(pg_catalog.inet_server_addr()) AS server_addr,
                CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn,
+               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_receive_lsn()::text END AS standby_receive_lsn,
+               pg_catalog.current_setting('recovery_min_apply_delay', true) AS apply_delay,
                {{SecurityChecks.SettingsColumns}}
         FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
         CROSS JOIN {{SecurityChecks.SettingsRelation}}
@@ -132,7 +134,8 @@ public static class ReplicationCheck
             {
                 var read = standbyReads[standby];
                 var findings = StandbyFindings(standby, primary, read).Concat(primaryFindings).ToList();
-                results.Add(Build(standby.Name, standby, primary, rows[standby], read.Facts, read.Error, primaryTimeline, archiverFailing, primaryLsn, wal, options, findings));
+                results.Add(Build(standby.Name, standby, primary, rows[standby], read.Facts, read.Error, primaryTimeline, archiverFailing, primaryLsn, wal, options, findings,
+                    ApplyDelayOf(standby, read)));
             }
             foreach (var (name, row) in unlisted)
                 results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, wal, options, primaryFindings));
@@ -291,14 +294,29 @@ public static class ReplicationCheck
         segmentBytes > 0 && Lsn.Parse(standbyReplayLsn) is { } replay && Lsn.SegmentOfFile(oldestSegment, segmentBytes) is { } oldest &&
         Lsn.Segment(replay, segmentBytes) < oldest;
 
-    private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, SqlRow? row, SqlRow? facts, string? standbyError,
-        int? primaryTimeline, long archiverFailing, string? primaryLsn, PrimaryWal wal, ReplicationCheckOptions options, IReadOnlyList<SecurityFinding> findings)
+    /// <summary>recovery_min_apply_delay of a standby: its setting from 12, the line of recovery.conf before; 0 when unknown.</summary>
+    private static TimeSpan ApplyDelayOf(PgNode standby, StandbyReading read)
     {
+        var value = standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major)
+            ? (read.RecoveryConf is { } text ? OfflineSettings.Read(text).GetValueOrDefault("recovery_min_apply_delay") : null)
+            : read.Facts?.Text("apply_delay");
+        try { return StandbyReplay.ParseDelay(value); } catch (FormatException) { return TimeSpan.Zero; }
+    }
+
+    private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, SqlRow? row, SqlRow? facts, string? standbyError,
+        int? primaryTimeline, long archiverFailing, string? primaryLsn, PrimaryWal wal, ReplicationCheckOptions options, IReadOnlyList<SecurityFinding> findings,
+        TimeSpan applyDelay = default)
+    {
+        // A delayed standby (recovery_min_apply_delay) replays late on purpose: its lag is what it has not received yet,
+        // and its replay may be late by the delay on top of the threshold.
+        var delayed = applyDelay > TimeSpan.Zero;
         var checks = new List<HealthCheck>();
         var state = row?.Text("state") ?? (standbyError is not null ? "unreachable" : "stopped");
         // The standby's own replay position is exact; the primary's copy (pg_stat_replication.replay_lsn) comes
         // with the standby's last status message and is null until the first one.
-        var lag = Lsn.Distance(primaryLsn, facts?.Text("standby_replay_lsn")) ?? row?["lag_bytes"] as long?;
+        var lag = delayed
+            ? Lsn.Distance(primaryLsn, facts?.Text("standby_receive_lsn")) ?? Lsn.Distance(primaryLsn, row?.Text("flush_lsn"))
+            : Lsn.Distance(primaryLsn, facts?.Text("standby_replay_lsn")) ?? row?["lag_bytes"] as long?;
         var replayLag = row?["replay_lag_seconds"] is double secs ? TimeSpan.FromSeconds(secs) : (TimeSpan?)null;
         // A standby that does not answer is still reported by its slot (the one the node was set up with): a
         // stopped standby whose slot was lost needs a new copy, and says so before anyone starts it.
@@ -331,9 +349,12 @@ public static class ReplicationCheck
         if (row is not null)
         {
             var lagOk = lag is null || lag <= options.MaxLagBytes;
-            var timeOk = replayLag is null || replayLag <= options.MaxLag;
-            checks.Add(new("lag under threshold", lagOk && timeOk,
-                $"{lag?.ToString(CultureInfo.InvariantCulture) ?? "?"} bytes (max {options.MaxLagBytes}), replay lag {replayLag?.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) ?? "0"} s (max {options.MaxLag.TotalSeconds:0.###})"));
+            var maxReplayLag = options.MaxLag + applyDelay;
+            var timeOk = replayLag is null || replayLag <= maxReplayLag;
+            var measured = $"replay lag {replayLag?.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) ?? "0"} s (max {maxReplayLag.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)})";
+            checks.Add(new("lag under threshold", lagOk && timeOk, delayed
+                ? $"delayed on purpose by {StandbyReplay.Describe(applyDelay)} (recovery_min_apply_delay), not lagging: {lag?.ToString(CultureInfo.InvariantCulture) ?? "?"} bytes not yet received (max {options.MaxLagBytes}), {measured}"
+                : $"{lag?.ToString(CultureInfo.InvariantCulture) ?? "?"} bytes (max {options.MaxLagBytes}), {measured}"));
         }
         // lost: the slot's WAL was removed (max_slot_wal_keep_size); unreserved: it will be at the next checkpoint.
         var slotWalOk = slotWalStatus is not ("lost" or "unreserved");
@@ -351,7 +372,7 @@ public static class ReplicationCheck
             Standby = name, Primary = primary.Name, State = state,
             SentLsn = row?.Text("sent_lsn"), WriteLsn = row?.Text("write_lsn"), FlushLsn = row?.Text("flush_lsn"), ReplayLsn = row?.Text("replay_lsn"),
             LagBytes = lag, ReplayLag = replayLag, SyncState = row?.Text("sync_state"), SlotName = slotName,
-            SlotActive = row?["slot_active"] as bool?, SlotWalStatus = slotWalStatus, PrimaryTimeline = primaryTimeline, StandbyTimeline = standbyTimeline,
+            SlotActive = row?["slot_active"] as bool?, SlotWalStatus = slotWalStatus, ApplyDelay = delayed ? applyDelay : null, PrimaryTimeline = primaryTimeline, StandbyTimeline = standbyTimeline,
             Checks = checks, SecurityFindings = findings, StandbyNode = standby, PrimaryNode = primary,
         };
     }

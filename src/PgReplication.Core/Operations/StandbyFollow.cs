@@ -50,7 +50,8 @@ public static class StandbyFollow
         var primaryRead = Concurrently.Start(() => NodeDiscovery.Discover(primary, log));
         var position = positionRead.Join();
         if (position.Reachable && !position.InRecovery)
-            throw new InvalidOperationException($"{standby.Name} is a primary, not a standby: use Restore-PgStandby to turn a former primary into a standby.");
+            throw new InvalidOperationException($"{standby.Name} is a primary, not a standby: a primary never follows another one (writes on two primaries, master-master, is not " +
+                "what this module does: see about_PgReplication, WHAT THIS MODULE DOES NOT DO). Use Restore-PgStandby to turn a former primary into a standby.");
         if (standby.DataDirectory is null) NodeDiscovery.Discover(standby, log);
         var recoverySettings = Concurrently.Start(() => RecoverySettingsFile(standby, shell));
         primaryRead.Join();

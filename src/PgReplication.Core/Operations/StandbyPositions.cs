@@ -15,6 +15,8 @@ public sealed class StandbyPosition
     public string? ReceiveLsn { get; init; }
     public string? ReplayLsn { get; init; }
     public bool ReplayPaused { get; init; }
+    /// <summary>recovery_min_apply_delay: a delayed standby is never promoted unless named.</summary>
+    public TimeSpan ApplyDelay { get; init; }
     /// <summary>The application_name in its primary_conninfo: the name synchronous_standby_names refers to.</summary>
     public string? ApplicationName { get; init; }
     /// <summary>The upstream in its primary_conninfo (host, port), even when that upstream is gone.</summary>
@@ -28,7 +30,8 @@ public sealed class StandbyPosition
     public ulong Position => Math.Max(Lsn.Parse(ReceiveLsn) ?? 0, Lsn.Parse(ReplayLsn) ?? 0);
 
     public override string ToString() => Reachable
-        ? $"{Node.Name}: timeline {Timeline}, received {ReceiveLsn ?? "-"}, replayed {ReplayLsn ?? "-"}{(ReplayPaused ? ", replay paused" : "")}"
+        ? $"{Node.Name}: timeline {Timeline}, received {ReceiveLsn ?? "-"}, replayed {ReplayLsn ?? "-"}{(ReplayPaused ? ", replay paused" : "")}" +
+          (ApplyDelay > TimeSpan.Zero ? $", delayed by {StandbyReplay.Describe(ApplyDelay)}" : "")
         : $"{Node.Name}: unreachable ({Error})";
 }
 
@@ -44,6 +47,7 @@ public static class StandbyPositions
                         (SELECT c.timeline_id FROM pg_catalog.pg_control_checkpoint() c)) AS timeline,
                pg_catalog.current_setting('synchronous_standby_names') AS sync_names,
                pg_catalog.current_setting('primary_conninfo', true) AS primary_conninfo,
+               pg_catalog.current_setting('recovery_min_apply_delay', true) AS apply_delay,
                EXISTS (SELECT 1 FROM pg_catalog.pg_stat_wal_receiver r WHERE r.received_tli IS NOT NULL) AS receiving
         """;
 
@@ -72,6 +76,8 @@ public static class StandbyPositions
                 Timeline = timeline,
                 ReceiveLsn = row.Text("receive_lsn"), ReplayLsn = row.Text("replay_lsn"),
                 ReplayPaused = row.Get<bool>("paused"),
+                ApplyDelay = !inRecovery ? TimeSpan.Zero : StandbyReplay.ParseDelay(StandbyConfigRules.UsesStandbySignal(node.MajorVersion ?? VersionRules.NewestMajor)
+                    ? row.Text("apply_delay") : RecoverySettings(session, node.MajorVersion!.Value, "recovery_min_apply_delay")["recovery_min_apply_delay"]),
                 SynchronousStandbyNames = row.Text("sync_names"),
                 ApplicationName = conninfo.GetValueOrDefault("application_name"),
                 UpstreamHost = conninfo.GetValueOrDefault("host") ?? conninfo.GetValueOrDefault("hostaddr"),

@@ -1,0 +1,161 @@
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Core.Tests;
+
+/// <summary>The decisions of the day-two cmdlets that need no server: slots, the delayed standby in a failover, removing a standby.</summary>
+public sealed class DayTwoTests
+{
+    private static ReplicationSlotInfo Slot(string name, bool active, string type = "physical", string? database = null, string? serves = null) => new()
+    {
+        Node = "db1", SlotName = name, SlotType = type, Active = active, ActivePid = active ? 4242 : null, Database = database, Serves = serves,
+    };
+
+    [Fact]
+    public void A_slot_that_is_gone_is_nothing_to_drop()
+    {
+        var step = ReplicationSlots.DecideDrop("db1", "db4", null, "postgres", force: false);
+        Assert.Equal(SlotDropAction.None, step.Action);
+        Assert.Contains("nothing to drop", step.Description);
+    }
+
+    [Fact]
+    public void An_inactive_slot_is_dropped()
+    {
+        var step = ReplicationSlots.DecideDrop("db1", "db4", Slot("db4", active: false), "postgres", force: false);
+        Assert.Equal(SlotDropAction.Drop, step.Action);
+    }
+
+    [Fact]
+    public void An_active_slot_is_refused_without_force_naming_who_uses_it()
+    {
+        var ex = Assert.Throws<SlotRefusedException>(() => ReplicationSlots.DecideDrop("db1", "db2", Slot("db2", active: true, serves: "db2@10.0.0.2"), "postgres", force: false));
+        Assert.Equal("SlotActive", ex.Reason);
+        Assert.Contains("db2@10.0.0.2", ex.Message);
+        Assert.Contains("-Force", ex.Message);
+    }
+
+    [Fact]
+    public void An_active_slot_with_force_ends_its_sender_first()
+    {
+        var step = ReplicationSlots.DecideDrop("db1", "db2", Slot("db2", active: true), "postgres", force: true);
+        Assert.Equal(SlotDropAction.TerminateAndDrop, step.Action);
+        Assert.Contains("4242", step.Description);
+    }
+
+    [Fact]
+    public void A_logical_slot_of_another_database_is_refused_naming_it()
+    {
+        var ex = Assert.Throws<SlotRefusedException>(() => ReplicationSlots.DecideDrop("db1", "sub", Slot("sub", false, "logical", "shop"), "postgres", force: true));
+        Assert.Equal("SlotInOtherDatabase", ex.Reason);
+        Assert.Contains("'shop'", ex.Message);
+        Assert.Equal(SlotDropAction.Drop, ReplicationSlots.DecideDrop("db1", "sub", Slot("sub", false, "logical", "shop"), "shop", force: false).Action);
+    }
+
+    [Theory]
+    [InlineData("db2", "walreceiver", "10.0.0.2", "db2")]
+    [InlineData(null, "db2_app", "10.0.0.2", "db2_app@10.0.0.2")]
+    [InlineData(null, "db2_app", null, "db2_app@local")]
+    [InlineData(null, null, null, null)]
+    public void A_slot_serves_the_known_standby_else_its_sender(string? known, string? sender, string? address, string? expected) =>
+        Assert.Equal(expected, ReplicationSlots.ServedBy(known, sender, address));
+
+    // --- The delayed standby in a failover, and the replay decisions ---
+
+    private static StandbyPosition Candidate(string name, string received, TimeSpan delay = default, string? app = null, int timeline = 1) => new()
+    {
+        Node = new PgNode(name), Reachable = true, InRecovery = true, Timeline = timeline, ReceiveLsn = received, ReplayLsn = "0/1000000",
+        ApplyDelay = delay, ApplicationName = app ?? name,
+    };
+
+    [Fact]
+    public void A_delayed_standby_is_never_picked_unless_named_even_when_it_is_as_far_as_the_others()
+    {
+        var delayed = Candidate("db3", "0/5000000", TimeSpan.FromMinutes(10));
+        var normal = Candidate("db2", "0/5000000");
+        Assert.Same(normal, Promotion.Choose(new[] { delayed, normal }, Array.Empty<string>(), null, force: false));
+        Assert.Same(normal, Promotion.Choose(new[] { normal, delayed }, Array.Empty<string>(), null, force: false));
+        Assert.Same(delayed, Promotion.Choose(new[] { delayed, normal }, Array.Empty<string>(), "db3", force: false));
+    }
+
+    [Fact]
+    public void A_delayed_standby_that_holds_more_wal_refuses_the_others_unless_forced_or_named()
+    {
+        var delayed = Candidate("db3", "0/6000000", TimeSpan.FromMinutes(10));
+        var normal = Candidate("db2", "0/5000000");
+        var ex = Assert.Throws<PromotionRefusedException>(() => Promotion.Choose(new[] { delayed, normal }, Array.Empty<string>(), null, force: false));
+        Assert.Equal("CandidateBehind", ex.Reason);
+        Assert.Contains("delayed standby: name it with -Name", ex.Message);
+        Assert.Same(normal, Promotion.Choose(new[] { delayed, normal }, Array.Empty<string>(), null, force: true));
+        Assert.Same(delayed, Promotion.Choose(new[] { delayed, normal }, Array.Empty<string>(), "db3", force: false));
+    }
+
+    [Fact]
+    public void Only_delayed_candidates_are_refused_unless_one_is_named()
+    {
+        var delayed = Candidate("db3", "0/5000000", TimeSpan.FromSeconds(30));
+        var ex = Assert.Throws<PromotionRefusedException>(() => Promotion.Choose(new[] { delayed }, Array.Empty<string>(), null, force: true));
+        Assert.Equal("OnlyDelayedCandidates", ex.Reason);
+        Assert.Contains("db3", ex.Message);
+        Assert.Same(delayed, Promotion.Choose(new[] { delayed }, Array.Empty<string>(), "db3", force: false));
+    }
+
+    [Fact]
+    public void The_most_advanced_standby_that_is_not_delayed_wins_and_synchronous_names_still_count()
+    {
+        var a = Candidate("db2", "0/5000000");
+        var b = Candidate("db4", "0/5000100");
+        var delayed = Candidate("db3", "0/5000100", TimeSpan.FromMinutes(1));
+        Assert.Same(b, Promotion.Choose(new[] { a, b, delayed }, Array.Empty<string>(), null, force: false));
+        // Only db3 is listed as synchronous, and it is delayed: the undelayed db4 is not synchronous, refused unless forced.
+        var ex = Assert.Throws<PromotionRefusedException>(() => Promotion.Choose(new[] { a, b, delayed }, new[] { "db3" }, null, force: false));
+        Assert.Equal("NotSynchronous", ex.Reason);
+        Assert.Same(b, Promotion.Choose(new[] { a, b, delayed }, new[] { "db3" }, null, force: true));
+    }
+
+    [Theory]
+    [InlineData("0", 0)]
+    [InlineData("", 0)]
+    [InlineData(null, 0)]
+    [InlineData("300000", 300000)]
+    [InlineData("10min", 600000)]
+    [InlineData("5s", 5000)]
+    [InlineData("250ms", 250)]
+    [InlineData("2h", 7200000)]
+    [InlineData("1d", 86400000)]
+    public void Recovery_min_apply_delay_is_read_as_postgresql_writes_it(string? value, long milliseconds) =>
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), StandbyReplay.ParseDelay(value));
+
+    [Fact]
+    public void A_replay_change_that_already_holds_is_no_step()
+    {
+        var facts = new ReplayFacts("db2", 15, InRecovery: true, Paused: true, ApplyDelay: TimeSpan.FromMinutes(5));
+        Assert.True(StandbyReplay.Decide(facts, pause: true, applyDelay: TimeSpan.FromMinutes(5)).ChangesNothing);
+        var resume = StandbyReplay.Decide(facts, pause: false, applyDelay: null);
+        Assert.Equal(false, resume.Pause);
+        Assert.Single(resume.Steps);
+        var delay = StandbyReplay.Decide(facts, pause: null, applyDelay: TimeSpan.FromMinutes(10));
+        Assert.Equal(TimeSpan.FromMinutes(10), delay.ApplyDelay);
+        Assert.False(delay.NeedsRestart);
+        Assert.Contains("from 5 min to 10 min", delay.Steps.Single());
+    }
+
+    [Fact]
+    public void Before_12_a_new_delay_needs_a_restart()
+    {
+        var facts = new ReplayFacts("db2", 11, InRecovery: true, Paused: false, ApplyDelay: TimeSpan.Zero);
+        var plan = StandbyReplay.Decide(facts, pause: null, applyDelay: TimeSpan.FromSeconds(90));
+        Assert.True(plan.NeedsRestart);
+        Assert.Contains("recovery.conf", plan.Steps.Single());
+    }
+
+    [Fact]
+    public void A_primary_and_an_impossible_delay_are_refused()
+    {
+        var primary = new ReplayFacts("db1", 15, InRecovery: false, Paused: false, ApplyDelay: TimeSpan.Zero);
+        Assert.Equal("NotAStandby", Assert.Throws<ReplayRefusedException>(() => StandbyReplay.Decide(primary, true, null)).Reason);
+        var standby = primary with { InRecovery = true };
+        Assert.Equal("BadApplyDelay", Assert.Throws<ReplayRefusedException>(() => StandbyReplay.Decide(standby, null, TimeSpan.FromSeconds(-1))).Reason);
+        Assert.Equal("BadApplyDelay", Assert.Throws<ReplayRefusedException>(() => StandbyReplay.Decide(standby, null, TimeSpan.FromDays(30))).Reason);
+    }
+}
