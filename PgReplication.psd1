@@ -32,6 +32,7 @@
         'Suspend-PgStandbyReplay'
         'Resume-PgStandbyReplay'
         'Set-PgStandbyDelay'
+        'Remove-PgStandby'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -14,15 +14,18 @@ BeforeAll {
     . "$PSScriptRoot/Faults/FaultSuite.ps1" -WithModule
 
     # What a -WhatIf must leave as it was, per host.
+    # A standby copied from a primary of the other layout has the primary's path: every data directory path is looked at.
     function Get-DayTwoState($Lab) {
         foreach ($h in $Lab.Hosts) {
             $files = Invoke-PgLabCommand -LabHost $h -ArgumentList sh, -c, @'
-d="$1"
-for f in /etc/postgresql/15/main/* "$d"/* /var/lib/postgresql/.pgpass; do [ -f "$f" ] && sha256sum "$f"; done
-[ -d "$d" ] && find "$d" -path "$d/pg_wal" -prune -o -path "$d/pg_stat_tmp" -prune -o -path "$d/pg_stat" -prune -o -path "$d/pg_logical" -prune \
-    -o -path "$d/pg_subtrans" -prune -o -path "$d/pg_xact" -prune -o -path "$d/pg_multixact" -prune -o -path "$d/base" -prune -o -print | sort | sha256sum
+for f in /etc/postgresql/15/main/* /var/lib/postgresql/.pgpass; do [ -f "$f" ] && sha256sum "$f"; done
+for d in "$@"; do
+  for f in "$d"/*; do [ -f "$f" ] && sha256sum "$f"; done
+  [ -d "$d" ] && find "$d" -path "$d/pg_wal" -prune -o -path "$d/pg_stat_tmp" -prune -o -path "$d/pg_stat" -prune -o -path "$d/pg_logical" -prune \
+      -o -path "$d/pg_subtrans" -prune -o -path "$d/pg_xact" -prune -o -path "$d/pg_multixact" -prune -o -path "$d/base" -prune -o -print | sort | sha256sum
+done
 true
-'@, sh, $h.DataDirectory
+'@, sh, '/var/lib/postgresql/15/main', '/var/lib/postgresql/15/data'
             $catalog = Get-LabValue $h @'
 SELECT (SELECT string_agg(r.rolname || ':' || r.rolsuper || r.rolreplication || r.rolcanlogin || ':' || coalesce(md5(a.rolpassword), '-'), ',' ORDER BY r.rolname)
           FROM pg_roles r JOIN pg_authid a ON a.oid = r.oid)
@@ -122,6 +125,16 @@ Describe 'Day two, primary on the <Primary> layout' -Tag Acceptance, DayTwo -For
         }
     }
 
+    Context 'Slots in use' {
+        It 'drops a slot in use with -Force: its WAL sender is ended first (the slot is then made again so the standby streams on)' {
+            Remove-PgReplicationSlot $primary -Name $app3 -Force -Confirm:$false | Out-Null
+            Get-LabValue $h1 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$app3'" | Should -Be '0'
+            Invoke-PgLabSql -LabHost $h1 -Sql "SELECT pg_create_physical_replication_slot('$app3', true)" | Out-Null
+            Wait-Streaming $h3 $h1.Address -Seconds 60 | Should -BeTrue
+            Wait-Condition { (Get-LabValue $h1 "SELECT active FROM pg_replication_slots WHERE slot_name = '$app3'") -eq 't' } | Should -BeTrue
+        }
+    }
+
     Context 'Pause, resume and delay' {
         BeforeAll {
             Invoke-PgLabSql -LabHost $h1 -Sql 'CREATE TABLE replay_marks (id int PRIMARY KEY)' | Out-Null
@@ -201,6 +214,91 @@ Describe 'Day two, primary on the <Primary> layout' -Tag Acceptance, DayTwo -For
             Get-LabValue $h3 "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'" | Should -Be '0'
             Wait-Condition { (Get-LabValue $h3 'SELECT count(*) FROM replay_marks') -eq '2' } | Should -BeTrue
             ($primary, $s3 | Test-PgReplication -WarningAction SilentlyContinue | Where-Object Standby -EQ $h3.Name).Delayed | Should -BeFalse
+        }
+    }
+
+    Context 'Remove a standby' {
+        BeforeAll {
+            # db2 and db3 both synchronous candidates, one needed; a line for db3's address that the module did not write.
+            Invoke-PgLabSql -LabHost $h1 -Sql "ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ($app2, $app3)'" | Out-Null
+            Invoke-PgLabSql -LabHost $h1 -Sql 'SELECT pg_reload_conf()' | Out-Null
+            $handLine = "host    replication     replicator      $($h3.Address)/32          scram-sha-256"
+            Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList sh, -c, 'printf "%s\n" "$1" >> "$2"', sh, $handLine, $h1.HbaFile | Out-Null
+            Invoke-PgLabSql -LabHost $h1 -Sql 'SELECT pg_reload_conf()' | Out-Null
+            Wait-Condition { (Get-LabValue $h1 "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'") -eq '1' } | Out-Null
+            function Get-Verbose([scriptblock] $Run) { (& $Run 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }) -join "`n" }
+            function Get-HbaText { Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList cat, $h1.HbaFile }
+        }
+
+        It 'changes nothing with -WhatIf, and lists every step' {
+            $before = Get-DayTwoState $lab
+            $plan = Get-Verbose { $s3 | Remove-PgStandby -Primary $primary -EmptyDataDirectory -WhatIf -Verbose }
+            $plan | Should -Match "synchronous_standby_names on $([regex]::Escape($h1.Name))"
+            $plan | Should -Match "stop $([regex]::Escape($h3.Name))"
+            $plan | Should -Match "drop the slot $app3"
+            $plan | Should -Match ([regex]::Escape("$($h3.Address)/32"))
+            $plan | Should -Match ([regex]::Escape("empty $($s3.DataDirectory) on $($h3.Name) (a running standby of $($h1.Name)"))
+            Get-DayTwoState $lab | Should -Be $before
+        }
+
+        It 'takes the standby out: out of the sync set, stopped, its slot and only its marked pg_hba.conf line gone, its directory kept' {
+            $marked = @((Get-HbaText) -split "`n" | Where-Object { $_ -match [regex]::Escape("$($h3.Address)/32") -and $_ -match 'added by PgReplication' })
+            $marked.Count | Should -Be 1
+            $out = $s3 | Remove-PgStandby -Primary $primary -Confirm:$false
+            $out.Name | Should -Be $h3.Name
+            Get-LabValue $h1 'SHOW synchronous_standby_names' | Should -Be "FIRST 1 (`"$app2`")"
+            Test-PgLabPostgres -LabHost $h3 | Should -BeFalse
+            Get-LabValue $h1 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$app3'" | Should -Be '0'
+            $hba = Get-HbaText
+            $hba | Should -Not -Match ([regex]::Escape($marked[0]))
+            $hba | Should -Match ([regex]::Escape($handLine)) -Because 'a line the module did not write is never removed'
+            Get-LabValue $h1 'SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL' | Should -Be '0'
+            Invoke-PgLabCommand -LabHost $h3 -ArgumentList test, -f, "$($s3.DataDirectory)/PG_VERSION" | Out-Null
+            # Commits still complete: the synchronous standby left streams.
+            Invoke-PgLabSql -LabHost $h1 -Sql "SET statement_timeout = '20s'; INSERT INTO replay_marks VALUES (3)" | Out-Null
+            ($primary, $s2 | Test-PgReplication -WarningAction SilentlyContinue).IsHealthy | Should -BeTrue
+        }
+
+        It 'changes nothing on a second run, and says so' {
+            $before = Get-DayTwoState $lab
+            Get-Verbose { $s3 | Remove-PgStandby -Primary $primary -Confirm:$false -Verbose } | Should -Match 'nothing to change'
+            Get-DayTwoState $lab | Should -Be $before
+        }
+
+        It 'refuses to take out the last synchronous standby without -Force, changing nothing' {
+            $before = Get-DayTwoState $lab
+            $s2 | Remove-PgStandby -Primary $primary -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable refused | Out-Null
+            $refused.Count | Should -Be 1
+            $refused[0].FullyQualifiedErrorId | Should -BeLike 'PgReplication.SyncUnsatisfiable*'
+            "$($refused[0])" | Should -Match ([regex]::Escape($h1.Name))
+            Get-DayTwoState $lab | Should -Be $before
+        }
+
+        It 'empties the data directory of the removed standby only with -EmptyDataDirectory (-WhatIf first: nothing changes), then nothing more' {
+            $before = Get-DayTwoState $lab
+            $s3 | Remove-PgStandby -Primary $primary -EmptyDataDirectory -WhatIf | Out-Null
+            Get-DayTwoState $lab | Should -Be $before
+            $s3 | Remove-PgStandby -Primary $primary -EmptyDataDirectory -Confirm:$false | Out-Null
+            Invoke-PgLabCommand -LabHost $h3 -ArgumentList sh, -c, 'ls -A "$1" | wc -l', sh, $s3.DataDirectory | Should -Be '0'
+            Get-Verbose { $s3 | Remove-PgStandby -Primary $primary -EmptyDataDirectory -Confirm:$false -Verbose } | Should -Match 'nothing to change'
+        }
+
+        It 'refuses to empty the data directory of a primary, with or without -Force' {
+            $before = Get-DayTwoState $lab
+            $primary | Remove-PgStandby -Primary $primary -EmptyDataDirectory -Force -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable refused | Out-Null
+            $refused[0].FullyQualifiedErrorId | Should -BeLike 'PgReplication.NotAStandby*'
+            Get-DayTwoState $lab | Should -Be $before
+        }
+
+        It 'takes out the last synchronous standby with -Force: replication becomes asynchronous first, commits go on' {
+            $s2 | Remove-PgStandby -Primary $primary -Force -Confirm:$false | Out-Null
+            Get-LabValue $h1 'SHOW synchronous_standby_names' | Should -Be ''
+            Test-PgLabPostgres -LabHost $h2 | Should -BeFalse
+            Get-LabValue $h1 'SELECT count(*) FROM pg_replication_slots' | Should -Be '0'
+            (Get-HbaText) | Should -Not -Match ([regex]::Escape("$($h2.Address)/32") + '.*added by PgReplication')
+            Invoke-PgLabSql -LabHost $h1 -Sql "SET statement_timeout = '20s'; INSERT INTO replay_marks VALUES (4)" | Out-Null
+            $run = $primary | Invoke-PgReplicationAcceptance -Output None
+            @($run.Failed | Where-Object ExpandedName -EQ 'keeps no slot that serves no known standby').Count | Should -Be 0
         }
     }
 }

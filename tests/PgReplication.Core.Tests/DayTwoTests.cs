@@ -1,3 +1,4 @@
+using PgReplication.Core.Config;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
 
@@ -157,5 +158,142 @@ public sealed class DayTwoTests
         var standby = primary with { InRecovery = true };
         Assert.Equal("BadApplyDelay", Assert.Throws<ReplayRefusedException>(() => StandbyReplay.Decide(standby, null, TimeSpan.FromSeconds(-1))).Reason);
         Assert.Equal("BadApplyDelay", Assert.Throws<ReplayRefusedException>(() => StandbyReplay.Decide(standby, null, TimeSpan.FromDays(30))).Reason);
+    }
+
+    // --- Removing a standby ---
+
+    private const string Hba = """
+        local   all             postgres                                peer
+        host    replication     replicator      10.0.0.12/32            scram-sha-256  # added by PgReplication
+        host    replication     replicator      10.0.0.13/32            scram-sha-256  # added by PgReplication
+        host    replication     replicator      10.0.0.13/32            scram-sha-256
+        host    all             app             10.0.0.13/32            scram-sha-256  # added by PgReplication
+        host    replication     replicator      10.0.0.0/24             scram-sha-256  # added by PgReplication
+
+        """;
+
+    [Fact]
+    public void Only_the_marked_replication_lines_for_exactly_that_address_are_the_standbys()
+    {
+        var lines = HbaEditor.MarkedLinesFor(Hba, System.Net.IPAddress.Parse("10.0.0.13"));
+        Assert.Single(lines);
+        Assert.Contains("10.0.0.13/32", lines[0]);
+        Assert.EndsWith(HbaEditor.Marker, lines[0]);
+        // The unmarked copy, another database, and the network line are never taken.
+        var edit = HbaEditor.RemoveLines(Hba, lines.ToHashSet());
+        Assert.Equal(lines, edit.RemovedLines);
+        Assert.Contains("10.0.0.13/32            scram-sha-256\n", edit.NewText);
+        Assert.Contains("host    all             app             10.0.0.13/32", edit.NewText);
+        Assert.Contains("10.0.0.0/24", edit.NewText);
+        Assert.Contains("10.0.0.12/32", edit.NewText);
+        Assert.False(HbaEditor.RemoveLines(edit.NewText, lines.ToHashSet()).Changed);
+    }
+
+    [Theory]
+    [InlineData("FIRST 1 (\"db2\", \"db3\")", "db3", new[] { "db2" }, "FIRST 1 (\"db2\")")]
+    [InlineData("ANY 1 (db2, db3, db4)", "db3", new[] { "db2" }, "ANY 1 (\"db2\", \"db4\")")]
+    [InlineData("FIRST 2 (db2, db3, db4)", "db3", new[] { "db2", "db4" }, "FIRST 2 (\"db2\", \"db4\")")]
+    [InlineData("db2, db3", "DB3", new[] { "db2" }, "FIRST 1 (\"db2\")")]
+    [InlineData("FIRST 1 (db2)", "db3", new[] { "db2" }, null)]
+    [InlineData("", "db3", new string[0], null)]
+    [InlineData("*", "db3", new[] { "db2" }, null)]
+    public void A_removed_standby_leaves_synchronous_standby_names(string value, string app, string[] streaming, string? expected) =>
+        Assert.Equal(expected, StandbyRemoval.SynchronousWithout(value, app, streaming, force: false, "db1", app));
+
+    [Theory]
+    [InlineData("FIRST 1 (db2, db3)", new string[0], "")]
+    [InlineData("FIRST 2 (db2, db3, db4)", new[] { "db2" }, "FIRST 1 (\"db2\", \"db4\")")]
+    [InlineData("*", new string[0], "")]
+    public void An_unsatisfiable_synchronous_set_is_refused_and_lowered_only_with_force(string value, string[] streaming, string expected)
+    {
+        var ex = Assert.Throws<RemovalRefusedException>(() => StandbyRemoval.SynchronousWithout(value, "db3", streaming, force: false, "db1", "db3"));
+        Assert.Equal("SyncUnsatisfiable", ex.Reason);
+        Assert.Contains("db1", ex.Message);
+        Assert.Contains("-Force", ex.Message);
+        Assert.Equal(expected, StandbyRemoval.SynchronousWithout(value, "db3", streaming, force: true, "db1", "db3"));
+    }
+
+    private static RemovalFacts Facts(bool answers = true, bool inRecovery = true, ReplicationSlotInfo? slot = null, bool usedByStandby = true,
+        DataDirectoryIdentity? directory = null, string sync = "", IReadOnlyList<string>? others = null, bool guessed = false) => new()
+    {
+        Standby = "db3", Upstream = "db1", Answers = answers, InRecovery = inRecovery, SlotName = "db3", SlotNameGuessed = guessed, Slot = slot,
+        SlotUsedByStandby = usedByStandby, HbaFile = "/etc/postgresql/15/main/pg_hba.conf",
+        HbaLines = new[] { "host replication replicator 10.0.0.13/32 scram-sha-256  # added by PgReplication" },
+        OthersFromAddress = others ?? Array.Empty<string>(), SynchronousStandbyNames = sync, OtherStreaming = new[] { "db2" },
+        DataDirectory = directory?.Path, Directory = directory, ApplicationName = "db3",
+    };
+
+    private static DataDirectoryIdentity Directory(DataDirectoryKind kind, bool marker = true, string sysid = "42", bool sourcePrimary = false) => new()
+    {
+        Node = "db3", Path = "/var/lib/postgresql/15/main", Kind = kind, StandbyMarker = marker, SystemIdentifier = sysid, IsSourcePrimary = sourcePrimary,
+        PostmasterPid = kind is DataDirectoryKind.RunningStandby or DataDirectoryKind.RunningPrimary ? 7 : null,
+    };
+
+    [Fact]
+    public void A_running_standby_is_taken_out_in_order_sync_stop_slot_hba()
+    {
+        var plan = StandbyRemoval.Decide(Facts(slot: Slot("db3", active: true), directory: Directory(DataDirectoryKind.RunningStandby), sync: "FIRST 1 (db2, db3)"),
+            emptyDataDirectory: false, force: false, upstreamSystemIdentifier: 42);
+        Assert.Equal("FIRST 1 (\"db2\")", plan.NewSynchronousStandbyNames);
+        Assert.True(plan.Stop);
+        Assert.Equal(SlotDropAction.Drop, plan.DropSlot!.Action);
+        Assert.Single(plan.HbaLinesToRemove);
+        Assert.False(plan.Empty);
+        Assert.Equal(4, plan.Steps.Count);
+        Assert.StartsWith("set synchronous_standby_names", plan.Steps[0]);
+        Assert.StartsWith("stop db3", plan.Steps[1]);
+    }
+
+    [Fact]
+    public void A_second_run_changes_nothing()
+    {
+        var facts = Facts(answers: false, directory: Directory(DataDirectoryKind.Stopped)) with { HbaLines = Array.Empty<string>() };
+        Assert.True(StandbyRemoval.Decide(facts, emptyDataDirectory: false, force: false, upstreamSystemIdentifier: 42).ChangesNothing);
+        var emptied = Facts(answers: false, directory: Directory(DataDirectoryKind.Empty)) with { HbaLines = Array.Empty<string>() };
+        Assert.True(StandbyRemoval.Decide(emptied, emptyDataDirectory: true, force: false, upstreamSystemIdentifier: 42).ChangesNothing);
+    }
+
+    [Fact]
+    public void A_primary_or_the_upstream_itself_is_never_removed()
+    {
+        Assert.Equal("NotAStandby", Assert.Throws<RemovalRefusedException>(() => StandbyRemoval.Decide(Facts(inRecovery: false), false, true, 42)).Reason);
+        Assert.Equal("NotAStandby", Assert.Throws<RemovalRefusedException>(() => StandbyRemoval.Decide(Facts() with { IsUpstream = true }, false, true, 42)).Reason);
+    }
+
+    [Theory]
+    [InlineData(DataDirectoryKind.Stopped, false, "42", false)]      // a stopped cluster not marked as a standby: a primary's
+    [InlineData(DataDirectoryKind.Stopped, true, "99", false)]       // another cluster's standby
+    [InlineData(DataDirectoryKind.RunningPrimary, false, "42", false)]
+    [InlineData(DataDirectoryKind.Stopped, true, "42", true)]        // the upstream's own directory
+    public void The_data_directory_is_emptied_only_when_it_is_a_standby_of_the_upstream(DataDirectoryKind kind, bool marker, string sysid, bool sourcePrimary)
+    {
+        var facts = Facts(directory: Directory(kind, marker, sysid, sourcePrimary));
+        Assert.Equal("DataDirectoryRefused", Assert.Throws<RemovalRefusedException>(() => StandbyRemoval.Decide(facts, emptyDataDirectory: true, force: true, upstreamSystemIdentifier: 42)).Reason);
+        Assert.True(StandbyRemoval.Decide(Facts(directory: Directory(DataDirectoryKind.Stopped)), emptyDataDirectory: true, force: false, upstreamSystemIdentifier: 42).Empty);
+    }
+
+    [Fact]
+    public void No_path_is_guessed_for_emptying()
+    {
+        var ex = Assert.Throws<RemovalRefusedException>(() => StandbyRemoval.Decide(Facts(answers: false), emptyDataDirectory: true, force: true, upstreamSystemIdentifier: 42));
+        Assert.Equal("DataDirectoryUnknown", ex.Reason);
+        Assert.Contains("-DataDirectory", ex.Message);
+    }
+
+    [Fact]
+    public void A_slot_someone_else_uses_is_refused_unless_forced_and_never_by_a_guessed_name()
+    {
+        var other = Facts(answers: false, slot: Slot("db3", active: true, serves: "x@10.0.0.99"), usedByStandby: false);
+        Assert.Equal("SlotActive", Assert.Throws<RemovalRefusedException>(() => StandbyRemoval.Decide(other, false, false, 42)).Reason);
+        Assert.Equal(SlotDropAction.TerminateAndDrop, StandbyRemoval.Decide(other, false, true, 42).DropSlot!.Action);
+        Assert.Equal("SlotActive", Assert.Throws<RemovalRefusedException>(() => StandbyRemoval.Decide(other with { SlotNameGuessed = true }, false, true, 42)).Reason);
+    }
+
+    [Fact]
+    public void The_lines_stay_while_another_standby_streams_from_that_address()
+    {
+        var plan = StandbyRemoval.Decide(Facts(others: new[] { "db4@10.0.0.13" }), false, false, 42);
+        Assert.Empty(plan.HbaLinesToRemove);
+        Assert.Contains(plan.Notes, n => n.Contains("db4@10.0.0.13"));
     }
 }

@@ -178,6 +178,40 @@ public static class HbaEditor
         return new HbaEdit(result + newline, added, removed);
     }
 
+    /// <summary>
+    /// The lines this module wrote (they end in <see cref="Marker"/>) that admit replication from exactly
+    /// <paramref name="address"/> (one host: /32 or /128): those a removed standby had. A line without the marker is
+    /// never one of them, whatever it says. Pure.
+    /// </summary>
+    public static IReadOnlyList<string> MarkedLinesFor(string text, IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var host = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        var max = host.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+        return HbaFile.Parse(text).Where(l => l.IsRule && l.IsTcp && !l.Text.Contains('\n') && l.Text.TrimEnd().EndsWith(Marker, StringComparison.Ordinal) &&
+                                              l.Database is { Items.Count: 1 } db && db.Items[0].IsKeyword("replication") &&
+                                              l.Netmask is null && l.Address is { } a && a.Contains('/') &&
+                                              HbaFile.TryParseCidr(a, out var network, out var prefix) && prefix == max && network.Equals(host))
+            .Select(l => l.Text).ToList();
+    }
+
+    /// <summary>The text without the lines given (as the file has them, each removed once); the others kept as they are. Pure.</summary>
+    public static HbaEdit RemoveLines(string text, IReadOnlySet<string> lines)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (lines.Count == 0) return new HbaEdit(text, Array.Empty<string>(), Array.Empty<string>());
+        var newline = text.Contains("\r\n") ? "\r\n" : "\n";
+        var kept = new List<string>();
+        var removed = new List<string>();
+        foreach (var line in HbaFile.Parse(text).Select(l => l.Text))
+        {
+            if (lines.Contains(line) && !removed.Contains(line)) removed.Add(line);
+            else kept.Add(line);
+        }
+        if (removed.Count == 0) return new HbaEdit(text, Array.Empty<string>(), removed);
+        return new HbaEdit(string.Join(newline, kept.Select(l => l.Replace("\n", newline))) + newline, Array.Empty<string>(), removed);
+    }
+
     // Index of a parsed line in the list of line texts (a continued line is one entry).
     private static int IndexOf(IReadOnlyList<HbaLine> parsed, HbaLine line)
     {

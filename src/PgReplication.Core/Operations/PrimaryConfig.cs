@@ -41,7 +41,7 @@ public sealed class PrimaryConfigOptions
 }
 
 /// <summary>The kinds of change Set-PgMasterConfig makes.</summary>
-public enum PrimaryChangeKind { Setting, HbaLine, ArchiveDirectory, HbaMethod }
+public enum PrimaryChangeKind { Setting, HbaLine, ArchiveDirectory, HbaMethod, HbaRemove }
 
 /// <summary>One planned change; <see cref="Description"/> is what -WhatIf and verbose print.</summary>
 public sealed record PrimaryConfigChange(PrimaryChangeKind Kind, string Target, string? OldValue, string NewValue, bool NeedsRestart)
@@ -51,10 +51,11 @@ public sealed record PrimaryConfigChange(PrimaryChangeKind Kind, string Target, 
         PrimaryChangeKind.Setting => $"set {Target}: '{OldValue}' -> '{NewValue}'" + (NeedsRestart ? " (needs a restart)" : ""),
         PrimaryChangeKind.HbaLine => $"add to {Target}: {NewValue}",
         PrimaryChangeKind.HbaMethod => $"make scram-sha-256 in {Target}: '{OldValue}' -> '{NewValue}'",
+        PrimaryChangeKind.HbaRemove => $"remove from {Target}: {OldValue}",
         _ => $"create WAL archive directory {NewValue} (owner {Target}, mode 0700)",
     };
     internal HbaReplicationRule? Rule { get; init; }
-    /// <summary>For an HbaMethod change: the line as the file has it.</summary>
+    /// <summary>For an HbaMethod or HbaRemove change: the line as the file has it.</summary>
     internal string? HbaLineText { get; init; }
 }
 
@@ -117,7 +118,7 @@ public static class PrimaryConfig
     /// The primary's pg_hba.conf as it is on disk: over SQL when the server may read it (no SSH login just to
     /// read a file; the file written later is this same one), otherwise through the host's shell.
     /// </summary>
-    private static string ReadHbaText(PgNode node, PgSession session, string hbaPath, IOperationLog log)
+    internal static string ReadHbaText(PgNode node, PgSession session, string hbaPath, IOperationLog log)
     {
         if (node.MajorVersion is { } major && VersionRules.CanReadServerFile(major, hbaPath, node.DataDirectory))
         {
@@ -389,14 +390,17 @@ public static class PrimaryConfig
 
             var rules = approved.Where(c => c.Kind == PrimaryChangeKind.HbaLine).Select(c => c.Rule!).ToList();
             var scram = approved.Where(c => c.Kind == PrimaryChangeKind.HbaMethod).ToList();
-            if (rules.Count > 0 || scram.Count > 0)
+            var removals = approved.Where(c => c.Kind == PrimaryChangeKind.HbaRemove).ToList();
+            if (rules.Count > 0 || scram.Count > 0 || removals.Count > 0)
             {
-                var converted = EditHba(node, shell, session, rules, scram.Select(c => c.HbaLineText!).ToHashSet(StringComparer.Ordinal), log);
-                foreach (var change in approved.Where(c => c.Kind == PrimaryChangeKind.HbaLine || c.Kind == PrimaryChangeKind.HbaMethod && converted.Contains(c.HbaLineText!)))
+                var (converted, removed) = EditHba(node, shell, session, rules, scram.Select(c => c.HbaLineText!).ToHashSet(StringComparer.Ordinal), log,
+                    removals.Select(c => c.HbaLineText!).ToHashSet(StringComparer.Ordinal));
+                foreach (var change in approved.Where(c => c.Kind == PrimaryChangeKind.HbaLine || c.Kind == PrimaryChangeKind.HbaMethod && converted.Contains(c.HbaLineText!)
+                                                           || c.Kind == PrimaryChangeKind.HbaRemove && removed.Contains(c.HbaLineText!)))
                     Done(change);
             }
 
-            if (settings.Count > 0 || rules.Count > 0 || scram.Count > 0)
+            if (settings.Count > 0 || rules.Count > 0 || scram.Count > 0 || removals.Count > 0)
             {
                 session.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()");
                 log.Verbose($"{node.Name}: configuration reloaded.");
@@ -449,10 +453,11 @@ public static class PrimaryConfig
     /// <summary>
     /// Makes the weak replication lines <paramref name="toScram"/> (as the file has them) scram-sha-256 and adds the rules
     /// to pg_hba.conf, in one write: atomic with the old copy kept, its mode kept, checked through pg_hba_file_rules, and
-    /// put back as it was when the server finds an error in it. Returns the lines made scram-sha-256.
+    /// put back as it was when the server finds an error in it. Returns the lines made scram-sha-256, and those of
+    /// <paramref name="toRemove"/> (lines as the file has them) that were removed.
     /// </summary>
-    private static IReadOnlySet<string> EditHba(PgNode node, IHostShell shell, PgSession session, IReadOnlyList<HbaReplicationRule> rules,
-        IReadOnlySet<string> toScram, IOperationLog log)
+    private static (IReadOnlySet<string> Converted, IReadOnlySet<string> Removed) EditHba(PgNode node, IHostShell shell, PgSession session,
+        IReadOnlyList<HbaReplicationRule> rules, IReadOnlySet<string> toScram, IOperationLog log, IReadOnlySet<string>? toRemove = null)
     {
         var path = node.HbaFile!;
         var old = HostFiles.ReadText(shell, path, node.OsUser);
@@ -460,8 +465,12 @@ public static class PrimaryConfig
         var converted = scram.RemovedLines.ToHashSet(StringComparer.Ordinal);
         foreach (var gone in toScram.Where(l => !converted.Contains(l)))
             log.Warning($"On {node.Name}, '{gone.Trim()}' is no longer in {path} as it was when planned; it was not changed.");
-        var edit = HbaEditor.AddReplicationRules(scram.NewText, rules);
-        if (!edit.Changed && !scram.Changed) return converted;
+        var added = HbaEditor.AddReplicationRules(scram.NewText, rules);
+        var edit = HbaEditor.RemoveLines(added.NewText, toRemove ?? new HashSet<string>());
+        var removed = edit.RemovedLines.ToHashSet(StringComparer.Ordinal);
+        foreach (var gone in (toRemove ?? new HashSet<string>()).Where(l => !removed.Contains(l)))
+            log.Verbose($"On {node.Name}, '{gone.Trim()}' is no longer in {path}: nothing to remove.");
+        if (!added.Changed && !scram.Changed && !edit.Changed) return (converted, removed);
         var problems = HbaFile.Check(edit.NewText);
         if (problems.Count > 0)
             throw new InvalidOperationException($"On {node.Name}, the edited {path} would not parse, so it was not written: {string.Join("; ", problems)}");
@@ -478,7 +487,7 @@ public static class PrimaryConfig
             throw new InvalidOperationException(
                 $"On {node.Name}, the server rejected the edited {path} ({string.Join("; ", errors)}); the previous file was put back and nothing was reloaded.");
         }
-        return converted;
+        return (converted, removed);
     }
 
     /// <summary>pg_hba_file_rules rows with an error: the server's own parse of the file on disk.</summary>
