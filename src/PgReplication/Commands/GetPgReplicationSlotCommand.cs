@@ -33,7 +33,7 @@ public sealed class GetPgReplicationSlotCommand : PgCmdlet
     protected override void EndProcessing()
     {
         var patterns = Name.Select(n => WildcardPattern.Get(n, WildcardOptions.IgnoreCase)).ToList();
-        foreach (var s in Standby) s.AdminCredential ??= _nodes.FirstOrDefault()?.AdminCredential;
+        PgNode.ShareAdminCredential(_nodes.Take(1).Concat(Standby).ToArray());
         var standbySlots = RunCore(log => Standby.Select(s => (Standby: s, Slot: ReplicationSlots.SlotOfStandby(s, log)))
             .Where(p => p.Slot is not null).Select(p => (p.Standby, p.Slot!)).ToList());
         foreach (var node in _nodes.Distinct())

@@ -66,8 +66,7 @@ public sealed class RemovePgStandbyCommand : PgCmdlet
         {
             try
             {
-                Primary.AdminCredential ??= standby.AdminCredential;
-                standby.AdminCredential ??= Primary.AdminCredential;
+                PgNode.ShareAdminCredential(Primary, standby);
                 var request = new RemovalRequest
                 {
                     Standby = standby, Upstream = Primary, SlotName = SlotName, DataDirectory = DataDirectory,
