@@ -5,9 +5,11 @@
 # the roles, the slots, and each server's replay state and settings.
 BeforeDiscovery {
     $layouts = @(
-        @{ Primary = 'Debian'; Layout = @('Debian', 'Debian', 'Upstream') }
-        @{ Primary = 'Upstream'; Layout = @('Upstream', 'Upstream', 'Debian') }
+        @{ PrimaryLayout = 'Debian'; Layout = @('Debian', 'Debian', 'Upstream') }
+        @{ PrimaryLayout = 'Upstream'; Layout = @('Upstream', 'Upstream', 'Debian') }
     )
+    # One layout only when asked (a rerun of one): PGREPLICATION_DAYTWO_LAYOUT=Debian or Upstream.
+    if ($env:PGREPLICATION_DAYTWO_LAYOUT) { $layouts = @($layouts | Where-Object { $_.PrimaryLayout -eq $env:PGREPLICATION_DAYTWO_LAYOUT }) }
 }
 
 BeforeAll {
@@ -40,7 +42,7 @@ SELECT (SELECT string_agg(r.rolname || ':' || r.rolsuper || r.rolreplication || 
     }
 }
 
-Describe 'Day two, primary on the <Primary> layout' -Tag Acceptance, DayTwo -ForEach $layouts {
+Describe 'Day two, primary on the <PrimaryLayout> layout' -Tag Acceptance, DayTwo -ForEach $layouts {
     BeforeAll {
         $lab = New-PgLab -HostCount 3 -Layout $Layout -NoCluster 2, 3
         $h1, $h2, $h3 = $lab.Hosts
