@@ -5,11 +5,10 @@ using PgReplication.Core.Versions;
 namespace PgReplication.Core.Operations;
 
 /// <summary>A slot drop refused before anything changed; <see cref="Reason"/> is the stable part of the ErrorId.</summary>
-public sealed class SlotRefusedException : InvalidOperationException
+public sealed class SlotRefusedException : RefusedException
 {
-    public SlotRefusedException(string reason, string message) : base(message) => Reason = reason;
-    /// <summary>SlotActive, SlotInOtherDatabase.</summary>
-    public string Reason { get; }
+    /// <summary>Reasons: SlotActive, SlotInOtherDatabase.</summary>
+    public SlotRefusedException(string reason, string message) : base(reason, message) { }
 }
 
 /// <summary>What dropping one slot takes: nothing (already gone), a drop, or ending its WAL sender first (-Force).</summary>

@@ -8,11 +8,10 @@ using PgReplication.Core.Versions;
 namespace PgReplication.Core.Operations;
 
 /// <summary>A removal refused before anything changed; <see cref="Reason"/> is the stable part of the ErrorId.</summary>
-public sealed class RemovalRefusedException : InvalidOperationException
+public sealed class RemovalRefusedException : RefusedException
 {
-    public RemovalRefusedException(string reason, string message) : base(message) => Reason = reason;
-    /// <summary>NotAStandby, SyncUnsatisfiable, SlotActive, DataDirectoryUnknown, DataDirectoryRefused.</summary>
-    public string Reason { get; }
+    /// <summary>Reasons: NotAStandby, SyncUnsatisfiable, SlotActive, DataDirectoryUnknown, DataDirectoryRefused.</summary>
+    public RemovalRefusedException(string reason, string message) : base(reason, message) { }
 }
 
 public sealed class RemovalRequest

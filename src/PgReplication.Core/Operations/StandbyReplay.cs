@@ -10,11 +10,10 @@ using PgReplication.Core.Versions;
 namespace PgReplication.Core.Operations;
 
 /// <summary>A replay change refused before anything changed; <see cref="Reason"/> is the stable part of the ErrorId.</summary>
-public sealed class ReplayRefusedException : InvalidOperationException
+public sealed class ReplayRefusedException : RefusedException
 {
-    public ReplayRefusedException(string reason, string message) : base(message) => Reason = reason;
-    /// <summary>NotAStandby, BadApplyDelay.</summary>
-    public string Reason { get; }
+    /// <summary>Reasons: NotAStandby, BadApplyDelay.</summary>
+    public ReplayRefusedException(string reason, string message) : base(reason, message) { }
 }
 
 /// <summary>What a standby's replay is now: read from the server.</summary>
