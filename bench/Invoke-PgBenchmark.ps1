@@ -125,11 +125,12 @@ if ($clusterCases) {
 if ('Startup' -in $Case) { Invoke-Guarded '5. Start-up' @('startup') { Invoke-StartupCase -Runs ([Math]::Max($Runs, $(if ($Quick) { 1 } else { 20 }))) -ModulePath $ModulePath -BaselineModulePath $BaselineModulePath } }
 if ('Demo' -in $Case) { Invoke-Guarded 'The demo' @('demo') { Invoke-DemoCase -ModulePath $ModulePath } }
 
-# The targets of issue 8 (and 19), on warm figures.
+# The targets of issue 8 (and 19, 20), on warm figures.
 $targets = @(
     foreach ($size in $buildSizes) {
-        @{ Text = "Standby build, $($size.Title): PgReplication <= 1.05 x the raw commands"; Kind = 'Ratio'; Case = $size.Id; Metric = 'streaming'; Of = 'ours-warm'; To = 'raw'; Limit = 1.05 }
-        @{ Text = "Standby build, $($size.Title): PgReplication <= 0.95 x repmgr"; Kind = 'Ratio'; Case = $size.Id; Metric = 'streaming'; Of = 'ours-warm'; To = 'repmgr'; Limit = 0.95 }
+        # Issue 20 (issue 8 asked 1.05 x and 0.95 x).
+        @{ Text = "Standby build, $($size.Title): PgReplication <= 0.7 x the raw commands"; Kind = 'Ratio'; Case = $size.Id; Metric = 'streaming'; Of = 'ours-warm'; To = 'raw'; Limit = 0.7 }
+        @{ Text = "Standby build, $($size.Title): PgReplication <= 0.7 x repmgr"; Kind = 'Ratio'; Case = $size.Id; Metric = 'streaming'; Of = 'ours-warm'; To = 'repmgr'; Limit = 0.7 }
     }
     if (-not $Quick) {
         $small, $large = $cases | Where-Object Id -In 'build-1GiB', 'build-4GiB' | Sort-Object Id

@@ -44,4 +44,7 @@ public static class ErrorReasons
     public const string BadTiming = nameof(BadTiming);
     public const string NoReplicationRole = nameof(NoReplicationRole);
     public const string ManagedByPatroni = nameof(ManagedByPatroni);
+    // Invoke-PgBaseBackup: where a tablespace goes on the standby.
+    public const string TablespaceSharedWithPrimary = nameof(TablespaceSharedWithPrimary);
+    public const string TablespaceNotEmpty = nameof(TablespaceNotEmpty);
 }

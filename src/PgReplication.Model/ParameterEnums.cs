@@ -2,8 +2,8 @@
 // the namespaces they always had.
 namespace PgReplication.Core.Operations
 {
-    /// <summary>How Invoke-PgBaseBackup copies the primary: pg_basebackup on the standby host, or rsync with the backup API.</summary>
-    public enum BaseBackupMethod { PgBaseBackup, Rsync }
+    /// <summary>How Invoke-PgBaseBackup copies the primary: pg_basebackup on the standby host, rsync with the backup API, or tar streams with the backup API (resumable).</summary>
+    public enum BaseBackupMethod { PgBaseBackup, Rsync, Parallel }
 }
 
 namespace PgReplication.Core.Config

@@ -7,7 +7,7 @@
 # The majors: $env:PGREPLICATION_MAJORS (comma-separated, or 'all': every major the module's VersionRules support,
 # which build.ps1 -Matrix asks for), else the
 # CI set. 15 is Debian's packages (pg_basebackup on the host); the others are upstream builds fetched by
-# Install-PgLabMajor (no client programs: the copy goes by -Method Rsync). Per major the outcome and times
+# Install-PgLabMajor (no client programs: the default copy there is -Method Parallel). Per major the outcome and times
 # go to $env:PGREPLICATION_MAJORS_RESULT (JSON), which build.ps1 -Task Docs turns into docs/versions.md.
 BeforeDiscovery {
     $majors = if ($env:PGREPLICATION_MAJORS -eq 'all') {
@@ -82,8 +82,9 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
         $run = @{
             Major = $Major; Clock = [Diagnostics.Stopwatch]::StartNew(); StepClock = [Diagnostics.Stopwatch]::new()
             Steps = [ordered]@{}; StepCount = 10; Pending = $null; Failed = $null; Version = $null; RuleErrors = $null
-            # pg_basebackup only where the host has a client of this major (Debian's 15); else rsync.
-            BackupMethod = if (Test-Path "/usr/lib/postgresql/$Major/bin/pg_basebackup") { 'PgBaseBackup' } else { 'Rsync' }
+            # The default method: pg_basebackup where the host has a client of this major (Debian's 15); else the
+            # parallel copy, which needs no client programs.
+            BackupMethod = if (Test-Path "/usr/lib/postgresql/$Major/bin/pg_basebackup") { 'PgBaseBackup' } else { 'Parallel' }
         }
         $layout = if ($Major -eq 15) { 'Debian' } else { 'Upstream' }
         $run.Layout = $layout
@@ -155,7 +156,12 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
 
     It 'copies the primary to both empty hosts' {
         Enter-Step $run 'base backup'
-        $script:copies = @($standbys | Invoke-PgBaseBackup -Primary $primary -Method $run.BackupMethod -Confirm:$false)
+        # The default method, as users run it; -Verbose says which was chosen.
+        $out = @($standbys | Invoke-PgBaseBackup -Primary $primary -Confirm:$false -Verbose 4>&1)
+        $chosen = @($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -match 'copying with -Method (\w+)' } |
+            ForEach-Object { $Matches[1] } | Select-Object -Unique)
+        $chosen | Should -Be $run.BackupMethod
+        $script:copies = @($out | Where-Object { $_ -is [PgReplication.Core.Model.PgNode] })
         $copies.Count | Should -Be 2
         foreach ($h in $h2, $h3) {
             Invoke-PgLabCommand -LabHost $h -ArgumentList 'cat', "$($h.DataDirectory)/PG_VERSION" | Should -Be "$Major"

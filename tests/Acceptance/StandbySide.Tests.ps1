@@ -188,3 +188,64 @@ Describe 'Standby side: Upstream primary, Rsync method, and a backup cut off' -T
         ($left -split "`n")[-1] | Should -Be 'none'
     }
 }
+
+# Issue 20: every method copies the tablespaces (pg_tblspc holds symlinks to directories outside the data
+# directory), to the same path on the standby host; rows stored there are read back on each standby. A tablespace
+# whose path is one directory for both hosts (the lab hosts share /tmp) is refused before anything changes.
+Describe 'Standby side: a tablespace outside the data directory, with every method' -Tag Acceptance, StandbySide {
+    BeforeAll {
+        $lab = New-PgLab -HostCount 4 -Layout Upstream, Upstream, Upstream, Upstream -NoCluster 2, 3, 4
+        $h1 = $lab.Hosts[0]
+        $repl = New-ReplicationCredential
+        $primary = New-LabNode $lab $h1
+        $primary | New-PgReplicationUser -Credential $repl | Set-PgMasterConfig -Standby ($lab.Hosts[1..3].Address) -Restart -Confirm:$false | Out-Null
+        # /var/lib/postgresql is each host's own; the tablespace lies outside the data directory.
+        $location = '/var/lib/postgresql/tablespaces/ts1'
+        Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList 'mkdir', '-p', '-m', '0700', $location | Out-Null
+        Invoke-PgLabSql -LabHost $h1 -Sql "CREATE TABLESPACE ts1 LOCATION '$location'" | Out-Null
+        Invoke-PgLabSql -LabHost $h1 -Sql 'CREATE TABLE in_ts1 TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g' | Out-Null
+        $expected = Invoke-PgLabSql -LabHost $h1 -Sql 'SELECT count(*) || md5(string_agg(v, '','' ORDER BY id)) FROM in_ts1'
+    }
+    AfterAll { Remove-PgLab -Lab $lab }
+
+    It 'a tablespace on a path both hosts share -> refused with every method, nothing changed' -ForEach @(
+        @{ Method = 'PgBaseBackup' }, @{ Method = 'Parallel' }, @{ Method = 'Rsync' }
+    ) {
+        $shared = "/tmp/pgr-ts-$($lab.Id)"
+        Invoke-PgLabCommand -LabHost $h1 -ArgumentList 'install', '-d', '-o', 'postgres', '-m', '0700', $shared | Out-Null
+        Invoke-PgLabSql -LabHost $h1 -Sql "CREATE TABLESPACE shared_ts LOCATION '$shared'" | Out-Null
+        try {
+            $h2 = $lab.Hosts[1]
+            $out = New-LabNode $lab $h2 -NoConnect | Invoke-PgBaseBackup -Primary $primary -Method $Method -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue
+            $out | Should -BeNullOrEmpty
+            "$($refused[0])" | Should -Match 'share that directory'
+            "$($refused[0])" | Should -Match ([regex]::Escape($shared))
+            Invoke-PgLabCommand -LabHost $h2 -ArgumentList 'sh', '-c', 'ls -A "$1" 2>/dev/null | wc -l', 'sh', $h2.DataDirectory | Should -Be '0'
+            Invoke-PgLabSql -LabHost $h1 -Sql "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%h2'" | Should -Be '0'
+        }
+        finally {
+            Invoke-PgLabSql -LabHost $h1 -Sql 'DROP TABLESPACE shared_ts' | Out-Null
+            Invoke-PgLabCommand -LabHost $h1 -ArgumentList 'rm', '-rf', $shared | Out-Null
+        }
+    }
+
+    It '-Method <Method> -> the standby streams and reads the rows stored in the tablespace' -ForEach @(
+        @{ Method = 'PgBaseBackup'; Index = 1 }, @{ Method = 'Parallel'; Index = 2 }, @{ Method = 'Rsync'; Index = 3 }
+    ) {
+        $h = $lab.Hosts[$Index]
+        $r = New-LabNode $lab $h -NoConnect | Invoke-PgBaseBackup -Primary $primary -Method $Method -Confirm:$false | Enable-PgHotStandby | Test-PgReplication
+        $r.IsHealthy | Should -BeTrue -Because ($r.Checks -join '; ')
+        # The tablespace's files are in the standby's own directory at the same path, reached through its pg_tblspc link.
+        $link = Invoke-PgLabCommand -LabHost $h -ArgumentList 'sh', '-c', 'readlink "$1"/pg_tblspc/*', 'sh', $h.DataDirectory
+        $link | Should -Be $location
+        Invoke-PgLabCommand -LabHost $h -ArgumentList 'sh', '-c', 'find "$1" -type f | wc -l', 'sh', $location | Should -Not -Be '0'
+        Invoke-PgLabSql -LabHost $h -Sql 'SELECT count(*) || md5(string_agg(v, '','' ORDER BY id)) FROM in_ts1' | Should -Be $expected
+        # And what the primary writes there later reaches it.
+        Invoke-PgLabSql -LabHost $h1 -Sql "INSERT INTO in_ts1 VALUES (100000 + $Index, 'later')" | Out-Null
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        do { $later = try { Invoke-PgLabSql -LabHost $h -Sql "SELECT count(*) FROM in_ts1 WHERE id = 100000 + $Index" } catch { $null } }
+        while ($later -ne '1' -and [DateTime]::UtcNow -lt $deadline -and -not (Start-Sleep -Milliseconds 200))
+        $later | Should -Be '1'
+        Invoke-PgLabSql -LabHost $h1 -Sql "DELETE FROM in_ts1 WHERE id > 100000" | Out-Null
+    }
+}

@@ -77,6 +77,7 @@ public sealed class VersionRulesTests
         new object?[] { "pg_hba_file_rules", 10, null }, new object?[] { "pg_hba_file_rules.rule_number", 16, null },
         new object?[] { "initdb data checksums by default", 18, null }, new object?[] { "promote_trigger_file", 12, 15 },
         new object?[] { "wait event RecoveryRetrieveRetryInterval", 13, null },
+        new object?[] { "pg_basebackup backup manifest", 13, null },
     };
 
     [Theory]

@@ -65,6 +65,10 @@ public sealed class PrimaryProtectionTests : IClassFixture<LocalCluster>, IDispo
     [Theory]
     [InlineData("")]
     [InlineData(" -Force")]
+    [InlineData(" -Method Parallel")]
+    [InlineData(" -Method Parallel -Force")]
+    [InlineData(" -Method Rsync -Force")]
+    [InlineData(" -Method PgBaseBackup -Force")]
     public void A_base_backup_into_the_primarys_own_directory_is_refused_and_changes_nothing(string force)
     {
         var before = PrimaryFingerprint();
@@ -85,9 +89,10 @@ public sealed class PrimaryProtectionTests : IClassFixture<LocalCluster>, IDispo
         var link = Path.Combine(_primary.Root, "looks-new");
         File.CreateSymbolicLink(link, _primary.DataDirectory);
         _cleanup.Add(link);
+        foreach (var method in new[] { "", " -Method Parallel" })
         foreach (var (target, expected) in new[] { (link, "itself"), (_primary.Root, "lies inside") })
         {
-            var r = _ps.Invoke(Nodes + "\n$standby | Invoke-PgBaseBackup -Primary $primary -Credential $repl -DataDirectory $dir -Force -Confirm:$false",
+            var r = _ps.Invoke(Nodes + $"\n$standby | Invoke-PgBaseBackup -Primary $primary -Credential $repl -DataDirectory $dir -Force{method} -Confirm:$false",
                 Vars(target));
             Assert.Empty(r.Output);
             Assert.Contains(expected, Errors(r));

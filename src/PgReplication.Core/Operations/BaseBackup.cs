@@ -10,6 +10,9 @@ using PgReplication.Core.Versions;
 
 namespace PgReplication.Core.Operations;
 
+/// <summary>A tablespace of the primary: copied to the same path on the standby.</summary>
+public sealed record TablespaceInfo(string Name, string Location);
+
 /// <summary>What Invoke-PgBaseBackup was asked to do.</summary>
 public sealed class BaseBackupRequest
 {
@@ -23,7 +26,10 @@ public sealed class BaseBackupRequest
     public bool Force { get; init; }
     /// <summary>Have pg_verifybackup re-read every file against its manifest checksum, not only check it is there at its size.</summary>
     public bool VerifyChecksums { get; init; }
-    public BaseBackupMethod Method { get; init; } = BaseBackupMethod.PgBaseBackup;
+    /// <summary>null: chosen for the copy at hand (<see cref="BaseBackup.ChooseMethod"/>).</summary>
+    public BaseBackupMethod? Method { get; init; }
+    /// <summary>Streams of -Method Parallel; null: <see cref="BaseBackup.DefaultStreams"/>.</summary>
+    public int? Streams { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromHours(2);
     public CancellationToken Cancel { get; init; }
 }
@@ -33,6 +39,17 @@ public sealed class BaseBackupPlan
 {
     public required string DataDirectory { get; init; }
     public required string BinDirectory { get; init; }
+    /// <summary>The method this copy uses, asked or chosen, and why.</summary>
+    public BaseBackupMethod Method { get; init; }
+    public string MethodReason { get; init; } = "";
+    public int Streams { get; init; } = 1;
+    /// <summary>The primary's databases, in bytes (pg_database_size), when asked.</summary>
+    public long DatabaseBytes { get; init; }
+    public IReadOnlyList<TablespaceInfo> Tablespaces { get; init; } = Array.Empty<TablespaceInfo>();
+    /// <summary>Tablespace places on the standby that hold something and are emptied first (-Force).</summary>
+    public IReadOnlyList<string> TablespacesToEmpty { get; init; } = Array.Empty<string>();
+    /// <summary>-Method Parallel over an interrupted copy of the same primary: its files last modified before this (the primary's clock, Unix seconds) are kept.</summary>
+    public double? ResumeSince { get; init; }
     public string? SlotName { get; init; }
     public bool SlotExists { get; init; }
     public bool TargetInUse { get; init; }
@@ -91,7 +108,7 @@ public static class BaseBackup
         // pg_basebackup is asked in the folder guessed above while that folder is checked (one round trip less),
         // and asked again only when the check settles on another folder.
         var guessedBin = standby.BinDirectory;
-        CommandResult? ToolVersion(string folder) => request.Method == BaseBackupMethod.PgBaseBackup
+        CommandResult? ToolVersion(string folder) => request.Method is null or BaseBackupMethod.PgBaseBackup
             ? standbyShell.Run(new HostCommand(Path.Combine(folder, "pg_basebackup"), "--version") { Timeout = Short }) : null;
         var toolVersion = Concurrently.Start(() => ToolVersion(guessedBin ?? binTask.Join()));
         var standbyArchTask = Concurrently.Start(() => Arch(standbyShell));
@@ -104,18 +121,25 @@ public static class BaseBackup
         // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
         var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser));
         var slotExistsTask = Concurrently.Start(() => slot is not null && ReplicationSlots.Exists(primary, slot, log));
+        var factsTask = Concurrently.Start(() => SizeAndTablespaces(primary, log));
 
         var bin = binTask.Join();
         var tool = Path.Combine(bin, "pg_basebackup");
         var askedIn = guessedBin ?? bin;
+        Exception? toolProblem = null;
         if ((askedIn == bin ? toolVersion.Join() : ToolVersion(bin)) is { } version)
         {
             if (!version.Succeeded || !PgVersion.TryParse(version.StandardOutput, out var toolMajor))
-                throw new HostCommandException(standbyShell.HostName,
-                    $"On {standby.Name}, {tool} is missing or does not run ({version.StandardError.Trim()}); -Method Rsync needs no client programs.");
-            if (toolMajor.Major != major)
-                throw new RefusedException(ErrorReasons.VersionMismatch, $"On {standby.Name}, {tool} is version {toolMajor} but {primary.Name} runs {primary.ServerVersion}.");
+                toolProblem = new HostCommandException(standbyShell.HostName,
+                    $"On {standby.Name}, {tool} is missing or does not run ({version.StandardError.Trim()}); -Method Parallel and -Method Rsync need no client programs.");
+            else if (toolMajor.Major != major)
+                toolProblem = new RefusedException(ErrorReasons.VersionMismatch, $"On {standby.Name}, {tool} is version {toolMajor} but {primary.Name} runs {primary.ServerVersion}.");
         }
+        var (databaseBytes, tablespaces) = factsTask.Join();
+        var hostToHost = standbyShell.HostKeyFingerprint is not null || standby.Access == HostAccess.Local && primary.Access == HostAccess.Local;
+        var (method, reason) = ChooseMethod(request.Method, toolProblem?.Message, databaseBytes, hostToHost, request.VerifyChecksums);
+        if (method == BaseBackupMethod.PgBaseBackup && toolProblem is not null) throw toolProblem;
+        log.Verbose($"{standby.Name}: copying with -Method {method}: {reason}.");
 
         var (standbyArch, primaryArch) = (standbyArchTask.Join(), primaryArchTask.Join());
         if (standbyArch != primaryArch)
@@ -129,7 +153,7 @@ public static class BaseBackup
         var unfinished = target.Kind == DataDirectoryKind.UnfinishedCopy;
         // Left alone, or redone without -Force: a copy of this primary (pg_basebackup leaves it; rsync re-syncs a stopped
         // one), and a copy an earlier run did not finish. Anything else in the way needs -Force, and -Force has limits.
-        var needsForce = inUse && !unfinished && !(alreadyCopied && (request.Method == BaseBackupMethod.PgBaseBackup || !running));
+        var needsForce = inUse && !unfinished && !(alreadyCopied && (method != BaseBackupMethod.Rsync || !running));
         if (needsForce || inUse && request.Force)
         {
             DataDirectoryGuard.EnsureMayReplace(target, primary, request.Force, running ? "stop and empty" : "empty",
@@ -147,15 +171,22 @@ public static class BaseBackup
             staleHolder = CopyLeftovers.StaleSlotHolder(session, slot!, standby, primary, CopyApplicationName);
         }
 
+        // An interrupted -Method Parallel copy of this primary, on this boot of the standby: its unchanged files are kept.
+        var resumeSince = method == BaseBackupMethod.Parallel && unfinished && leftovers.Count == 0
+            ? ParallelCopy.ResumableSince(standbyShell, standby, dataDirectory, primary) : null;
+        var emptyTablespaces = CheckTablespaces(tablespaces, standby, primary, standbyShell, primaryShell, major, method, resumeSince is not null, request.Force);
+
         var configDirectory = primary.Control == ServerControl.PgCtlCluster && primary.ConfigFile is not null
             ? Path.GetDirectoryName(primary.ConfigFile) : null;
 
         var plan = new BaseBackupPlan
         {
             DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotExists = slotExists,
+            Method = method, MethodReason = reason, Streams = request.Streams ?? DefaultStreams, DatabaseBytes = databaseBytes,
+            Tablespaces = tablespaces, ResumeSince = resumeSince, TablespacesToEmpty = emptyTablespaces,
             TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory, Target = target,
             // A re-sync by rsync is what -Method Rsync is for; pg_basebackup over an existing copy is pointless.
-            AlreadyCopied = alreadyCopied && !request.Force && request.Method == BaseBackupMethod.PgBaseBackup && leftovers.Count == 0,
+            AlreadyCopied = alreadyCopied && !request.Force && method != BaseBackupMethod.Rsync && leftovers.Count == 0,
             Unfinished = unfinished, LeftoverProcesses = leftovers, StaleSlotHolder = staleHolder,
         };
         if (plan.AlreadyCopied)
@@ -169,12 +200,19 @@ public static class BaseBackup
             plan.Steps.Add($"end the WAL sender (PID {holder}) on {primary.Name} that still holds the slot {slot} for an earlier connection from {standby.Name}");
         var holds = target.Describe(primary);
         if (running) plan.Steps.Add($"stop the server running in {dataDirectory}: {holds}");
-        if (unfinished) plan.Steps.Add($"{(request.Method == BaseBackupMethod.Rsync ? "complete" : "empty")} {dataDirectory}: an earlier copy did not finish (no global/pg_control)");
-        else if (inUse && request.Method == BaseBackupMethod.Rsync) plan.Steps.Add($"re-sync {dataDirectory} with rsync: {holds}");
+        if (unfinished) plan.Steps.Add(resumeSince is not null
+            ? $"resume the copy in {dataDirectory}: an earlier -Method Parallel copy of {primary.Name} did not finish; its files unchanged since are kept"
+            : $"{(method == BaseBackupMethod.Rsync ? "complete" : "empty")} {dataDirectory}: an earlier copy did not finish (no global/pg_control)");
+        else if (inUse && method == BaseBackupMethod.Rsync) plan.Steps.Add($"re-sync {dataDirectory} with rsync: {holds}");
         else if (inUse) plan.Steps.Add($"empty {dataDirectory}: {holds}");
+        foreach (var location in emptyTablespaces) plan.Steps.Add($"empty {location} on {standby.Name} (-Force): the place of a tablespace of {primary.Name}");
         if (slot is not null) plan.Steps.Add(slotExists ? $"use the existing slot {slot} on {primary.Name}" : $"create the physical slot {slot} on {primary.Name}");
-        if (request.Method == BaseBackupMethod.Rsync)
-            plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, rsync its data directory to {standby.Name}:{dataDirectory}, stop the backup and write backup_label");
+        var spaces = tablespaces.Count > 0 ? $" and {tablespaces.Count} tablespace(s) ({string.Join(", ", tablespaces.Select(t => t.Location))})" : "";
+        if (method == BaseBackupMethod.Rsync)
+            plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, rsync its data directory{spaces} to {standby.Name}:{dataDirectory}, stop the backup and write backup_label");
+        else if (method == BaseBackupMethod.Parallel)
+            plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, send its data directory{spaces} to {standby.Name}:{dataDirectory} in up to {plan.Streams} tar streams over SSH, " +
+                           "then its WAL, backup_label, one syncfs, and global/pg_control last");
         else
             plan.Steps.Add($"copy {primary.Name} into {standby.Name}:{dataDirectory} with {tool} (-X stream, fast checkpoint)");
         if (configDirectory is not null) plan.Steps.Add($"copy {configDirectory} from {primary.Name} to {standby.Name}");
@@ -210,13 +248,17 @@ public static class BaseBackup
             standbyShell.Run(new HostCommand(Path.Combine(plan.BinDirectory, "pg_ctl"), "stop", "-D", target, "-m", "fast", "-w", "-t", "120")
             { RunAs = standby.OsUser, Timeout = TimeSpan.FromSeconds(150) }).EnsureSuccess();
         }
-        if (plan.TargetInUse && request.Method == BaseBackupMethod.PgBaseBackup) EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name);
+        if (plan.TargetInUse && (plan.Method == BaseBackupMethod.PgBaseBackup || plan.Method == BaseBackupMethod.Parallel && plan.ResumeSince is null))
+            EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name);
+        foreach (var location in plan.TablespacesToEmpty) EmptyDirectory(standbyShell, location, standby.OsUser, log, standby.Name);
 
         if (plan.SlotName is not null && !plan.SlotExists) ReplicationSlots.Create(primary, plan.SlotName, log);
 
         var started = DateTime.UtcNow;
-        if (request.Method == BaseBackupMethod.Rsync)
+        if (plan.Method == BaseBackupMethod.Rsync)
             RsyncCopy.Run(request, plan, standbyShell, primaryShell, log);
+        else if (plan.Method == BaseBackupMethod.Parallel)
+            ParallelCopy.Run(request, plan, standbyShell, primaryShell, log);
         else
             PgBaseBackupCopy(request, plan, standbyShell, log, started);
 
@@ -259,7 +301,13 @@ public static class BaseBackup
                 ["keepalives"] = "1", ["keepalives_idle"] = "5", ["keepalives_interval"] = "2", ["keepalives_count"] = "3",
                 ["tcp_user_timeout"] = "15000",
             });
-            var args = new List<string> { "-d", conninfo, "-D", target, "-X", "stream", "-c", "fast", "--progress", "--no-password" };
+            // --no-sync: one syncfs per file system afterwards (CopyLeftovers.AfterCopy) instead of an fsync per file.
+            var args = new List<string> { "-d", conninfo, "-D", target, "-X", "stream", "-c", "fast", "--progress", "--no-password", "--no-sync" };
+            // The manifest's CRC32C of every file is computed by the WAL sender as it sends, in line with the copy
+            // (a fifth of its time here, bench/analysis.md); it is only read when -VerifyChecksums asks for it. Without
+            // it pg_verifybackup still checks every file is there at its size, and the WAL.
+            if (!request.VerifyChecksums && VersionRules.Applies(VersionRules.BackupManifest, primary.MajorVersion!.Value))
+                args.Add("--manifest-checksums=NONE");
             if (plan.SlotName is not null) args.AddRange(new[] { "-S", plan.SlotName });
             // The host itself removes the passfile when pg_basebackup ends, however it ends, and marks a finished copy as a
             // standby: if our connection to the host is lost meanwhile, pg_basebackup goes on, and neither the password
@@ -267,7 +315,7 @@ public static class BaseBackup
             var (marker, markerText) = StandbyConfigRules.UsesStandbySignal(request.Primary.MajorVersion!.Value)
                 ? (Path.Combine(target, VersionRules.StandbySignal), "")
                 : (Path.Combine(target, "recovery.conf"), "standby_mode = 'on'\n");
-            args.InsertRange(0, new[] { "-c", CopyLeftovers.AfterCopy, "sh", passfile, marker, markerText, Path.Combine(plan.BinDirectory, "pg_basebackup") });
+            args.InsertRange(0, new[] { "-c", CopyLeftovers.AfterCopy, "sh", passfile, marker, markerText, target, Path.Combine(plan.BinDirectory, "pg_basebackup") });
 
             var activity = $"Base backup of {primary.Name} to {standby.Name}";
             var command = new HostCommand("sh", args.ToArray())
@@ -294,6 +342,66 @@ public static class BaseBackup
             try { standbyShell.Run(new HostCommand("rm", "-f", "--", passfile) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess(); }
             catch (HostCommandException ex) { log.Warning($"On {standby.Name}, the passfile {passfile} could not be removed ({ex.Message}); the host removes it when pg_basebackup ends."); }
         }
+    }
+
+    /// <summary>Streams of -Method Parallel unless -Streams says: past 4 the two-core hosts measured here gain nothing (bench/analysis.md).</summary>
+    public const int DefaultStreams = 4;
+
+    /// <summary>From this size the default is -Method Parallel: a copy that long is resumed, not restarted, when cut.</summary>
+    public const long ParallelFromBytes = 64L << 30;
+
+    /// <summary>The method for a copy (pure): the one asked for, else the one that wins for the size at hand, and why.</summary>
+    public static (BaseBackupMethod Method, string Reason) ChooseMethod(BaseBackupMethod? asked, string? toolProblem, long databaseBytes, bool hostToHost, bool verifyChecksums)
+    {
+        if (asked is { } m) return (m, "asked for");
+        var size = $"{databaseBytes / 1073741824.0:0.0} GiB of databases";
+        if (toolProblem is not null)
+            return hostToHost ? (BaseBackupMethod.Parallel, $"pg_basebackup cannot be used ({toolProblem})") : (BaseBackupMethod.PgBaseBackup, toolProblem);
+        if (verifyChecksums) return (BaseBackupMethod.PgBaseBackup, "-VerifyChecksums: pg_verifybackup re-reads every file against the checksums of pg_basebackup's manifest");
+        if (!hostToHost) return (BaseBackupMethod.PgBaseBackup, "the standby is not reached over SSH, so the primary cannot send to it");
+        return databaseBytes >= ParallelFromBytes
+            ? (BaseBackupMethod.Parallel, $"{size}, at least {ParallelFromBytes >> 30} GiB: a copy this long resumes where it stopped if it is cut")
+            : (BaseBackupMethod.PgBaseBackup, $"{size}, under {ParallelFromBytes >> 30} GiB: pg_basebackup (no fsync per file, one syncfs) is the fastest copy measured (bench/analysis.md)");
+    }
+
+    private static (long Bytes, IReadOnlyList<TablespaceInfo> Tablespaces) SizeAndTablespaces(PgNode primary, IOperationLog log)
+    {
+        using var session = PgSession.Open(primary, log: log, pooled: true);
+        var bytes = session.Scalar<long>("SELECT COALESCE(sum(pg_catalog.pg_database_size(oid)), 0)::bigint FROM pg_catalog.pg_database WHERE datallowconn");
+        var spaces = session.Query("""
+            SELECT spcname::text AS name, pg_catalog.pg_tablespace_location(oid) AS location FROM pg_catalog.pg_tablespace
+             WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY spcname
+            """).Select(r => new TablespaceInfo(r.Text("name")!, r.Text("location") ?? ""))
+            // An empty location is a tablespace inside the data directory (allow_in_place_tablespaces): copied with it.
+            .Where(t => t.Location.Length > 0).ToList();
+        return (bytes, spaces);
+    }
+
+    /// <summary>
+    /// Each tablespace goes to the primary's path on the standby: refused when that is the primary's own directory (the
+    /// hosts share the file system there), and when something is there, unless -Force (emptied) or a copy is resumed.
+    /// </summary>
+    private static List<string> CheckTablespaces(IReadOnlyList<TablespaceInfo> tablespaces, PgNode standby, PgNode primary, IHostShell standbyShell,
+        IHostShell primaryShell, int major, BaseBackupMethod method, bool resuming, bool force)
+    {
+        var toEmpty = new List<string>();
+        foreach (var t in tablespaces)
+        {
+            ValidatePath(t.Location, primary.Name, "tablespace directory");
+            var there = Concurrently.Start(() => DataDirectoryGuard.Inspect(standbyShell, standby.Name, t.Location, standby.OsUser, null, major));
+            var own = DataDirectoryGuard.Inspect(primaryShell, primary.Name, t.Location, primary.OsUser, null, major);
+            var target = DataDirectoryGuard.Compare(there.Join(), own);
+            if (target.IsSourcePrimary || target.OverlapsSourcePrimary)
+                throw new RefusedException(ErrorReasons.TablespaceSharedWithPrimary,
+                    $"On {standby.Name}, {t.Location} is where {primary.Name} keeps its tablespace {t.Name} (the two hosts share that directory): " +
+                    "the standby's copy of a tablespace goes to the same path on its own host. Give the standby a file system of its own there.");
+            if (!target.InUse || resuming || method == BaseBackupMethod.Rsync) continue;
+            if (!force)
+                throw new RefusedException(ErrorReasons.TablespaceNotEmpty,
+                    $"On {standby.Name}, {t.Location}, where the tablespace {t.Name} of {primary.Name} goes, is not empty. Use -Force to empty it, or empty it yourself.");
+            toEmpty.Add(t.Location);
+        }
+        return toEmpty;
     }
 
     /// <summary>The standby is a copy of the primary: same version, same layout, same roles.</summary>

@@ -15,11 +15,16 @@ internal static class CopyLeftovers
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
 
-    // $1 = the passfile, $2 = the standby marker and $3 its content, then the command. A trapped TERM (the remote
-    // deadline signals the whole group) lets the shell outlive pg_basebackup to do this; children get the default actions back.
+    // $1 = the passfile, $2 = the standby marker and $3 its content, $4 the data directory, then the command. A trapped
+    // TERM (the remote deadline signals the whole group) lets the shell outlive pg_basebackup to do this; children get
+    // the default actions back. pg_basebackup runs with --no-sync: instead of an fsync per file, one syncfs per file
+    // system (the data directory's, pg_wal's, each tablespace's), with global/pg_control held aside until everything
+    // else and the standby marker are on disk, so a crash meanwhile leaves a copy that cannot start (a rerun redoes it).
     internal const string AfterCopy =
-        "p=$1; m=$2; c=$3; shift 3; trap : TERM HUP INT PIPE; \"$@\"; rc=$?; rm -f -- \"$p\"; " +
-        "if [ $rc -eq 0 ] && [ ! -e \"$m\" ]; then (umask 077; printf '%s' \"$c\" > \"$m\"); fi; exit $rc";
+        "p=$1; m=$2; c=$3; d=$4; shift 4; trap : TERM HUP INT PIPE; \"$@\"; rc=$?; rm -f -- \"$p\"; " +
+        "if [ $rc -eq 0 ]; then k=\"$d/global/pg_control\"; mv -f -- \"$k\" \"$k.pgreplication\" && " +
+        "set -- \"$d\" \"$d/pg_wal/\"; for t in \"$d\"/pg_tblspc/*; do [ -d \"$t/\" ] && set -- \"$@\" \"$t/\"; done; sync -f \"$@\" && " +
+        "{ [ -e \"$m\" ] || (umask 077; printf '%s' \"$c\" > \"$m\"); } && mv -f -- \"$k.pgreplication\" \"$k\" && sync -f \"$d\" || rc=1; fi; exit $rc";
 
     /// <summary>PIDs of pg_basebackup processes of <paramref name="user"/> writing into <paramref name="target"/>, seen from this host.</summary>
     internal static IReadOnlyList<int> Processes(IHostShell shell, string target, string user)

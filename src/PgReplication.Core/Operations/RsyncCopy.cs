@@ -27,19 +27,21 @@ public static class RsyncCopy
         "/pg_stat_tmp/*", "/pg_subtrans/*", "pgsql_tmp*", "pg_internal.init",
     };
 
+    /// <summary>backup_label and tablespace_map as the backup's stop returned them (columns labelfile and spcmapfile).</summary>
+    internal static void WriteBackupFiles(IHostShell shell, PgNode standby, string target, SqlRow stop)
+    {
+        HostFiles.Write(shell, Path.Combine(target, "backup_label"), Encoding.UTF8.GetBytes(stop.Text("labelfile") ?? ""), "0600", standby.OsUser);
+        if (stop.Text("spcmapfile") is { Length: > 0 } map)
+            HostFiles.Write(shell, Path.Combine(target, "tablespace_map"), Encoding.UTF8.GetBytes(map), "0600", standby.OsUser);
+    }
+
     public static void Run(BaseBackupRequest request, BaseBackupPlan plan, IHostShell standbyShell, IHostShell primaryShell, IOperationLog log)
     {
         var (standby, primary) = (request.Standby, request.Primary);
         var major = primary.MajorVersion!.Value;
         var source = primary.DataDirectory ?? throw new InvalidOperationException($"The data directory of {primary.Name} is not known.");
         var target = plan.DataDirectory;
-        var sameHost = standby.Access == HostAccess.Local && primary.Access == HostAccess.Local;
-        if (!sameHost)
-        {
-            var fingerprint = standbyShell.HostKeyFingerprint
-                ?? throw new NotSupportedException($"-Method Rsync from {primary.Name} to {standby.Name} needs SSH access to {standby.Name}.");
-            SshTrust.Ensure(primary, primaryShell, standby, standbyShell, fingerprint, log);
-        }
+        var sameHost = SshTrust.EnsureForCopy(primary, primaryShell, standby, standbyShell, "Rsync", log);
         standbyShell.Run(new HostCommand("mkdir", "-p", "-m", "0700", target) { RunAs = standby.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
 
         var label = $"pgreplication {standby.Name} {DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ}";
@@ -53,25 +55,31 @@ public static class RsyncCopy
             // --checksum: rsync's quick check (same size and mtime) would skip a file the standby wrote in the
             // same second as the primary with other content (pg_xact without a commit the backup no longer
             // replays): rows silently missing. Checksums compare content; only what differs is sent.
-            var args = new List<string> { "-a", "--checksum", "--delete", "--delete-excluded", "--stats" };
-            args.AddRange(Excluded.Select(e => "--exclude=" + e));
-            args.Add(source.TrimEnd('/') + "/");
-            if (sameHost)
+            void Rsync(string from, string to, IEnumerable<string> excluded)
             {
-                args.Add(target.TrimEnd('/') + "/");
+                var args = new List<string> { "-a", "--checksum", "--delete", "--delete-excluded", "--stats" };
+                args.AddRange(excluded.Select(e => "--exclude=" + e));
+                args.Add(from.TrimEnd('/') + "/");
+                if (sameHost) args.Add(to.TrimEnd('/') + "/");
+                else
+                {
+                    args.InsertRange(0, new[] { "-e", "ssh " + string.Join(' ', SshTrust.ClientArguments(standby)) });
+                    args.Add($"{SshTrust.Destination(standby)}:{to.TrimEnd('/')}/");
+                }
+                var command = new HostCommand("rsync", args.ToArray()) { RunAs = primary.OsUser, Timeout = request.Timeout };
+                log.Debug($"On {primary.Name}: {command.ToShellText(primaryShell.CurrentUser)}");
+                var result = primaryShell.Run(command);
+                // rsync exit 24: files vanished while copying, normal on a live data directory.
+                if (!result.Succeeded && result.ExitCode != 24) throw new HostCommandException(result);
             }
-            else
+            Rsync(source, target, Excluded);
+            // pg_tblspc holds symlinks: each tablespace's own directory goes to the same path on the standby, as pg_basebackup puts it.
+            foreach (var tablespace in plan.Tablespaces)
             {
-                var port = (standby.Ssh?.Port ?? 22).ToString(CultureInfo.InvariantCulture);
-                args.InsertRange(0, new[] { "-e", $"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=15 -o ServerAliveInterval=5 -o ServerAliveCountMax=3 -p {port}" });
-                var host = standby.ComputerName.Contains(':') ? $"[{standby.ComputerName}]" : standby.ComputerName;
-                args.Add($"{standby.OsUser}@{host}:{target.TrimEnd('/')}/");
+                standbyShell.Run(new HostCommand("mkdir", "-p", "-m", "0700", "--", tablespace.Location) { RunAs = standby.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
+                Rsync(tablespace.Location, tablespace.Location, Excluded.Where(e => !e.StartsWith('/')));
+                log.Verbose($"{standby.Name}: tablespace {tablespace.Name} synced to {tablespace.Location}.");
             }
-            var command = new HostCommand("rsync", args.ToArray()) { RunAs = primary.OsUser, Timeout = request.Timeout };
-            log.Debug($"On {primary.Name}: {command.ToShellText(primaryShell.CurrentUser)}");
-            var result = primaryShell.Run(command);
-            // rsync exit 24: files vanished while copying, normal on a live data directory.
-            if (!result.Succeeded && result.ExitCode != 24) throw new HostCommandException(result);
             copied = true;
         }
         finally
@@ -79,9 +87,7 @@ public static class RsyncCopy
             var stop = session.Query($"SELECT lsn::text AS lsn, labelfile, spcmapfile FROM {backup.Stop}").Single();
             if (copied)
             {
-                HostFiles.Write(standbyShell, Path.Combine(target, "backup_label"), Encoding.UTF8.GetBytes(stop.Text("labelfile") ?? ""), "0600", standby.OsUser);
-                if (stop.Text("spcmapfile") is { Length: > 0 } map)
-                    HostFiles.Write(standbyShell, Path.Combine(target, "tablespace_map"), Encoding.UTF8.GetBytes(map), "0600", standby.OsUser);
+                WriteBackupFiles(standbyShell, standby, target, stop);
                 log.Verbose($"{primary.Name}: backup stopped at {stop.Text("lsn")}; backup_label written on {standby.Name}.");
             }
             else

@@ -73,6 +73,7 @@ public static class VersionRules
     public const string PgReadFileAnyPath = "pg_read_file() outside the data directory";
     public const string DataChecksumsByDefault = "initdb data checksums by default";
     public const string RetrieveRetryWaitEvent = "wait event RecoveryRetrieveRetryInterval";
+    public const string BackupManifest = "pg_basebackup backup manifest";
 
     public static IReadOnlyList<VersionRule> All { get; } = new VersionRule[]
     {
@@ -147,6 +148,8 @@ public static class VersionRules
             "Clusters made by initdb 18 have checksums, so wal_log_hints (for pg_rewind) is left alone."),
         new(RetrieveRetryWaitEvent, RuleKind.Mechanism, 13, null, "PostgreSQL 13: recovery wait events renamed (commit 1d253ba), RecoveryWalStream became RecoveryRetrieveRetryInterval",
             "pg_stat_activity's name for the startup process sleeping out wal_retrieve_retry_interval (RecoveryWalStream before 13): a promotion that finds it there is signalled again."),
+        new(BackupManifest, RuleKind.Mechanism, 13, null, "PostgreSQL 13 release notes: pg_basebackup writes a backup manifest, pg_verifybackup added",
+            "Invoke-PgBaseBackup checks the copy with pg_verifybackup; the manifest's per-file checksums are made only for -VerifyChecksums (--manifest-checksums=NONE otherwise)."),
         new(PromoteTriggerFile, RuleKind.Setting, 12, 15, "PostgreSQL 16 release notes: promote_trigger_file removed",
             "A file whose creation promotes a standby (trigger_file in recovery.conf before 12)."),
     };

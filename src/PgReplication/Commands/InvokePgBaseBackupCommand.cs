@@ -43,8 +43,14 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
     [Parameter]
     public SwitchParameter NoSlot { get; set; }
 
+    /// <summary>Not given: the method that wins for the size at hand (-Verbose says which and why).</summary>
     [Parameter]
-    public BaseBackupMethod Method { get; set; } = BaseBackupMethod.PgBaseBackup;
+    public BaseBackupMethod? Method { get; set; }
+
+    /// <summary>Parallel tar streams of -Method Parallel.</summary>
+    [Parameter]
+    [ValidateRange(1, 32)]
+    public int? Streams { get; set; }
 
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -87,7 +93,7 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
             var request = new BaseBackupRequest
             {
                 Standby = standby, Primary = Primary, Replication = replication, DataDirectory = DataDirectory,
-                BinDirectory = BinDirectory, SlotName = SlotName, NoSlot = NoSlot, Force = Force, VerifyChecksums = VerifyChecksums, Method = Method,
+                BinDirectory = BinDirectory, SlotName = SlotName, NoSlot = NoSlot, Force = Force, VerifyChecksums = VerifyChecksums, Method = Method, Streams = Streams,
                 Timeout = TimeSpan.FromSeconds(TimeoutSeconds), Cancel = StopToken,
             };
             try

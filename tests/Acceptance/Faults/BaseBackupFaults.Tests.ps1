@@ -99,3 +99,106 @@ Describe 'Faults during a base backup' -Tag Acceptance, Faults {
         Invoke-PgLabCommand -LabHost $h2 -ArgumentList sh, -c, 'ls /tmp/pgreplication-*.pgpass 2>/dev/null | xargs -r grep -l "^$1:" ; true', sh, $h1.Address | Should -BeNullOrEmpty
     }
 }
+
+# Issue 20: a -Method Parallel copy cut at about half (its streams killed, or the standby's network cut) keeps what it
+# wrote, cannot start, and the same command run again resumes it: it sends at most 0.6 x of the data and gives a
+# standby with every row. The link is slowed so that the cut lands mid-copy; the full copy's time at the same rate is
+# the reference the rerun is measured against (a note: timings are the bench's, the bytes sent are asserted).
+Describe 'A parallel copy cut at half, resumed' -Tag Acceptance, Faults {
+    BeforeAll {
+        $lab = New-PgLab -HostCount 2 -Layout Upstream, Upstream -NoCluster 2
+        $h1, $h2 = $lab.Hosts
+        $primary = New-LabNode $lab $h1
+        $primary | New-PgReplicationUser -Credential (New-ReplicationCredential) | Set-PgMasterConfig -Standby $h2.Address -Restart -Confirm:$false | Out-Null
+        Invoke-PgLabCommand -LabHost $h1 -User postgres -TimeoutSeconds 600 -ArgumentList "$($h1.BinDirectory)/pgbench", '-i', '-q', '-s', '20', '-h', '/var/run/postgresql', 'postgres' | Out-Null
+        Invoke-PgLabSql -LabHost $h1 -Sql 'CHECKPOINT' | Out-Null
+        $mbit = 200
+        $copy = @{ Primary = $primary; Method = 'Parallel'; Confirm = $false; TimeoutSeconds = 300 }
+        function Reset-Standby {
+            if (Test-PgLabPostgres -LabHost $h2) { Stop-PgLabPostgres -LabHost $h2 }
+            Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList sh, -c, 'find "$1" -mindepth 1 -delete; sync', sh, $h2.DataDirectory | Out-Null
+        }
+        function Get-StandbyBytes { [long] (Invoke-PgLabCommand -LabHost $h2 -ArgumentList sh, -c, 'du -sb "$1" | cut -f1', sh, $h2.DataDirectory) }
+        # The full copy at the slowed rate: the time and size the cut and the rerun are measured against.
+        Set-LabLinkRate $h1 -Mbit $mbit
+        try {
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $null = New-LabNode $lab $h2 -NoConnect | Invoke-PgBaseBackup @copy
+            $fullSeconds = $clock.Elapsed.TotalSeconds
+        }
+        finally { Clear-LabLinkRate $h1 }
+        $fullBytes = Get-StandbyBytes
+        Reset-Standby
+    }
+    AfterAll {
+        Save-ScenarioResults Fault
+        Remove-PgLab -Lab $lab
+    }
+
+    It '<Scenario> at about half -> the copy fails and cannot start, and the same command resumes it: at most 0.6 x of the data sent, a standby with every row' -ForEach @(
+        @{ Scenario = 'kill -9 of the parallel copy (tar and ssh on the primary)'; Fault = 'KillParallelCopy'; On = 'primary'; Heal = $null }
+        @{ Scenario = 'network cut of the standby during a parallel copy'; Fault = 'CutHost'; On = 'standby'; Heal = 'HealHost' }
+    ) {
+        $faultHost = if ($On -eq 'primary') { $h1 } else { $h2 }
+        Set-LabLinkRate $h1 -Mbit $mbit
+        # Injected once the standby holds half of what a full copy wrote.
+        $injector = Start-ThreadJob -ArgumentList $FaultSuiteFile, $Fault, $faultHost, $h2, ([long] ($fullBytes / 2)) -ScriptBlock {
+            param($Suite, $Fault, $FaultHost, $Standby, $Half)
+            . $Suite
+            $reached = Wait-Condition {
+                $bytes = try { [long] (Invoke-PgLabCommand -LabHost $Standby -ArgumentList sh, -c, 'du -sb "$1" 2>/dev/null | cut -f1', sh, $Standby.DataDirectory) } catch { 0 }
+                $bytes -ge $Half
+            } -Seconds 120 -IntervalMilliseconds 250
+            if (-not $reached) { throw "The copy did not reach half ($Half bytes) within 120 s." }
+            Invoke-LabFault $Fault $FaultHost
+            [DateTime]::UtcNow
+        }
+        try {
+            $out = New-LabNode $lab $h2 -NoConnect | Invoke-PgBaseBackup @copy -ErrorVariable failed -ErrorAction SilentlyContinue -WarningAction SilentlyContinue
+            $injectedAt = $injector | Wait-Job -Timeout 150 | Receive-Job
+        }
+        finally {
+            $injector | Remove-Job -Force
+            Clear-LabLinkRate $h1
+            if ($Heal) { Invoke-LabFault $Heal $faultHost }
+        }
+        $injectedAt | Should -Not -BeNullOrEmpty -Because 'the fault must have been injected during the copy'
+        $out | Should -BeNullOrEmpty
+        $failed.Count | Should -Be 1
+        "$($failed[0])" | Should -Match ([regex]::Escape($h2.Name) + '|' + [regex]::Escape($h2.Address))
+        # What is left cannot start: no pg_control; the state file says whose copy it is.
+        $left = Invoke-PgLabCommand -LabHost $h2 -ArgumentList sh, -c, 'test -f "$1/global/pg_control" && echo control; test -f "$1/pgreplication_copy.state" && echo state; du -sb "$1" | cut -f1', sh, $h2.DataDirectory
+        $left | Should -Not -Match 'control'
+        $left | Should -Match 'state'
+        $leftBytes = [long] ($left -split "`n")[-1]
+        Add-ScenarioNote ('cut with {0:0} % of the copy on the standby; {1}' -f (100 * $leftBytes / $fullBytes), (Format-ErrorSummary $failed[0]))
+
+        # Rows written after the cut, before the rerun: the resumed copy must have them.
+        Invoke-PgLabSql -LabHost $h1 -Sql 'CREATE TABLE IF NOT EXISTS after_cut (id int); INSERT INTO after_cut SELECT generate_series(1, 1000); UPDATE pgbench_accounts SET abalance = abalance + 7 WHERE aid % 1000 = 0' | Out-Null
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        Set-LabLinkRate $h1 -Mbit $mbit
+        try { $verbose = @(New-LabNode $lab $h2 -NoConnect | Invoke-PgBaseBackup @copy -Verbose -ErrorVariable rerunErrors -ErrorAction SilentlyContinue 4>&1) }
+        finally { Clear-LabLinkRate $h1 }
+        $rerunSeconds = $clock.Elapsed.TotalSeconds
+        $rerunErrors | Should -BeNullOrEmpty
+        $resumed = @($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -match 'resuming the copy: (\d+) files \(([\d.]+) MiB\) kept.*?, (\d+) files \(([\d.]+) MiB\) to send' })
+        $resumed.Count | Should -Be 1 -Because 'the rerun must resume the cut copy, not start again'
+        $null = $resumed[0].Message -match 'resuming the copy: (\d+) files \(([\d.]+) MiB\) kept.*?, (\d+) files \(([\d.]+) MiB\) to send'
+        $keptMib, $sentMib = [double] $Matches[2], [double] $Matches[4]
+        $sentMib / ($keptMib + $sentMib) | Should -BeLessOrEqual 0.6 -Because 'a copy cut at about half resends at most 0.6 x of the data'
+        Add-ScenarioNote ('rerun resumed: {0:0.0} MiB kept, {1:0.0} MiB sent, {2:0.0} s against {3:0.0} s for a full copy at the same link rate ({4:0.00} x)' -f $keptMib, $sentMib, $rerunSeconds, $fullSeconds, ($rerunSeconds / $fullSeconds))
+
+        $node = @($verbose | Where-Object { $_ -is [PgReplication.Core.Model.PgNode] })[0]
+        $standby = $node | Enable-PgHotStandby
+        $health = $primary, $standby | Test-PgReplication | Where-Object Standby -EQ $h2.Name
+        $health.IsHealthy | Should -BeTrue -Because ($health.Checks -join '; ')
+        # Every row: the same counts and sums on both sides once the standby has replayed what the primary wrote.
+        $sql = "SELECT (SELECT count(*) || '/' || sum(abalance) FROM pgbench_accounts) || ' ' || (SELECT count(*) FROM after_cut) || ' ' || (SELECT count(*) || '/' || sum(bbalance) FROM pgbench_branches)"
+        $expected = Invoke-PgLabSql -LabHost $h1 -Sql $sql
+        $seen = $null
+        $same = Wait-Condition { $script:seen = Get-LabValue $h2 $sql; $script:seen -eq $expected } -Seconds 60
+        $same | Should -BeTrue -Because "the standby must have every row ($expected), it has $script:seen"
+        Add-ScenarioNote "rows checked on the standby: $expected"
+        Reset-Standby
+    }
+}

@@ -132,12 +132,14 @@ function Get-LabSshd($LabHost, [switch] $SessionsOnly) {
 }
 
 # The named faults, so that a thread job can inject one at the right moment (it dot-sources this file).
-function Invoke-LabFault([ValidateSet('KillPostgres', 'KillCopy', 'KillRewind', 'CutHost', 'HealHost', 'DropSsh', 'FreezeSshd', 'ThawSshd')] [string] $Fault, $LabHost) {
+function Invoke-LabFault([ValidateSet('KillPostgres', 'KillCopy', 'KillRewind', 'KillParallelCopy', 'CutHost', 'HealHost', 'DropSsh', 'FreezeSshd', 'ThawSshd')] [string] $Fault, $LabHost) {
     switch ($Fault) {
         'KillPostgres' { Stop-PgLabPostgres -LabHost $LabHost }
         'KillRewind' { Get-LabProcess $LabHost '*/pg_rewind *' | ForEach-Object { kill -9 $_.Id } }
         # pg_basebackup and the WAL streamer it forks: the standby's side of the copy.
         'KillCopy' { Get-LabProcess $LabHost '/usr/lib/postgresql/*/pg_basebackup *' | ForEach-Object { kill -9 $_.Id } }
+        # -Method Parallel: the tar streams and their ssh clients on the primary.
+        'KillParallelCopy' { Get-LabProcess $LabHost 'tar -cf - --null *' | ForEach-Object { kill -9 $_.Id }; Get-LabProcess $LabHost 'ssh -o BatchMode=yes *' | ForEach-Object { kill -9 $_.Id } }
         'CutHost' { Disconnect-PgLabHost -LabHost $LabHost }
         'HealHost' { Connect-PgLabHost -LabHost $LabHost }
         # The per-connection sshd processes die: the connection drops, the host and its listener stay.
