@@ -7,19 +7,28 @@ namespace PgReplication.Core.Tests;
 public sealed class ParallelCopyTests
 {
     private static CopyEntry F(string path, long size, double at = 1000, int root = 0) => new(root, path, 'f', size, at);
+    private const long Mib = 1 << 20;
     private static CopyEntry D(string path, int root = 0) => new(root, path, 'd', 4096, 1000);
 
     [Fact]
     public void Files_go_largest_first_to_the_least_loaded_stream_and_folders_to_the_first()
     {
-        var source = new[] { D("base"), D("base/5"), F("base/5/1", 100), F("base/5/2", 60), F("base/5/3", 50), F("base/5/4", 10), F("PG_VERSION", 3) };
+        var source = new[] { D("base"), D("base/5"), F("base/5/1", 100 * Mib), F("base/5/2", 60 * Mib), F("base/5/3", 50 * Mib), F("base/5/4", 10 * Mib), F("PG_VERSION", 3) };
         var d = ParallelCopy.Decide(source, null, null, 2);
         Assert.Equal(2, d.Streams.Count);
         Assert.Equal(new[] { "base", "base/5", "base/5/1", "base/5/4", "PG_VERSION" }, d.Streams[0].Select(e => e.Path));
         Assert.Equal(new[] { "base/5/2", "base/5/3" }, d.Streams[1].Select(e => e.Path));
         Assert.Equal(5, d.SentFiles);
-        Assert.Equal(223, d.SentBytes);
+        Assert.Equal(220 * Mib + 3, d.SentBytes);
         Assert.Empty(d.Remove);
+    }
+
+    [Fact]
+    public void A_small_copy_takes_one_stream_per_64_MiB()
+    {
+        Assert.Single(ParallelCopy.Decide(new[] { F("a", 10 * Mib), F("b", 10 * Mib) }, null, null, 4).Streams);
+        Assert.Equal(2, ParallelCopy.Decide(new[] { F("a", 40 * Mib), F("b", 40 * Mib) }, null, null, 4).Streams.Count);
+        Assert.Equal(4, ParallelCopy.Decide(Enumerable.Range(0, 9).Select(i => F($"f{i}", 100 * Mib)).ToArray(), null, null, 4).Streams.Count);
     }
 
     [Theory]
@@ -58,7 +67,7 @@ public sealed class ParallelCopyTests
             F("base/5/kept", 8192, 4000.25),
             F("base/5/changed_after", 8192, 5200),       // modified on the primary after the copy read it
             F("base/5/same_second_as_start", 8192, 4999.5), // could have changed after the read in that second
-            F("base/5/grew", 16384, 4000),
+            F("base/5/grew", 16384, 5300),               // grew after the run began: its mtime says so
             F("base/5/partial", 8192, 4000),             // tar was cut inside it: its mtime is the write's
             F("base/5/new", 8192, 4000),
         };
@@ -75,10 +84,25 @@ public sealed class ParallelCopyTests
         };
         var d = ParallelCopy.Decide(source, target, began, 3);
         Assert.Equal(1, d.KeptFiles);
-        Assert.Equal(8192, d.KeptBytes);
+        // The partial file's first 4096 bytes stay; only its rest is sent.
+        Assert.Equal(8192 + 4096, d.KeptBytes);
+        Assert.Equal(("base/5/partial", 4096L), (d.Append.Single().File.Path, d.Append.Single().Offset));
         var sent = d.Streams.SelectMany(s => s).Select(e => e.Path).OrderBy(p => p).ToArray();
-        Assert.Equal(new[] { "base/5/changed_after", "base/5/grew", "base/5/new", "base/5/partial", "base/5/same_second_as_start" }, sent);
+        Assert.Equal(new[] { "base/5/changed_after", "base/5/grew", "base/5/new", "base/5/same_second_as_start" }, sent);
+        Assert.Equal(5, d.SentFiles);
+        Assert.Equal(8192 * 3 + 16384 + 4096, d.SentBytes);
         Assert.Equal(new[] { "base/5/dropped", "pg_wal/000000010000000000000003" }, d.Remove.Select(e => e.Path));
+    }
+
+    [Fact]
+    public void A_shorter_file_whose_source_changed_since_the_first_run_began_is_sent_whole()
+    {
+        const double began = 5000;
+        var source = new[] { F("stamped_partial", 8192, 4000), F("changed", 8192, 5500), F("changed_just_before", 8192, 4999.5) };
+        var target = new[] { F("stamped_partial", 4096, 4000), F("changed", 4096, 5100), F("changed_just_before", 4096, 5001) };
+        var d = ParallelCopy.Decide(source, target, began, 1);
+        Assert.Equal("stamped_partial", d.Append.Single().File.Path);
+        Assert.Equal(new[] { "changed", "changed_just_before" }, d.Streams.Single().Select(e => e.Path).OrderBy(p => p));
     }
 
     [Fact]

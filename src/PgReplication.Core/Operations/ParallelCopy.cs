@@ -21,6 +21,8 @@ public sealed class ParallelCopyDecision
     public required IReadOnlyList<IReadOnlyList<CopyEntry>> Streams { get; init; }
     /// <summary>Entries on the target that are not part of the copy: removed before anything is sent.</summary>
     public required IReadOnlyList<CopyEntry> Remove { get; init; }
+    /// <summary>Files the interrupted run was writing when it was cut: only their rest is sent, from the offset the standby has.</summary>
+    public IReadOnlyList<(CopyEntry File, long Offset)> Append { get; init; } = Array.Empty<(CopyEntry, long)>();
     public int KeptFiles { get; init; }
     public long KeptBytes { get; init; }
     public int SentFiles { get; init; }
@@ -56,9 +58,10 @@ public static class ParallelCopy
         "if [ \"$how\" = local ]; then sh -c \"$1\"; else ssh \"$@\"; fi";
 
     /// <summary>
-    /// What to send (pure): every entry of <paramref name="source"/> the copy includes, less the files an interrupted earlier
-    /// copy already wrote and that have not changed since: same size, same second, and last modified before that copy
-    /// began (<paramref name="trustedBefore"/>, the primary's clock), so its read came after the last write.
+    /// What to send (pure): every entry of <paramref name="source"/> the copy includes, less the files interrupted earlier
+    /// runs already wrote and that have not changed since: same size, same second, and last modified before the first of
+    /// those runs began (<paramref name="trustedBefore"/>, the primary's clock), so every read came after the last write;
+    /// a shorter file of that kind is where a run was cut, and only its rest is sent.
     /// Files go largest first to the stream with the fewest bytes so far.
     /// </summary>
     public static ParallelCopyDecision Decide(IReadOnlyList<CopyEntry> source, IReadOnlyList<CopyEntry>? target, double? trustedBefore, int streams)
@@ -68,18 +71,31 @@ public static class ParallelCopy
         var existing = (target ?? Array.Empty<CopyEntry>()).ToDictionary(e => (e.Root, e.Path));
         var structure = copied.Where(e => e.Type != 'f').OrderBy(e => e.Root).ThenBy(e => e.Path, StringComparer.Ordinal).ToList();
         var files = new List<CopyEntry>();
+        var append = new List<(CopyEntry, long)>();
         var (keptFiles, keptBytes) = (0, 0L);
         foreach (var f in copied.Where(e => e.Type == 'f'))
         {
-            if (trustedBefore is { } since && existing.TryGetValue((f.Root, f.Path), out var there) && there.Type == 'f' &&
-                there.Size == f.Size && there.ModifiedSecond == f.ModifiedSecond && f.ModifiedAt < since - 1)
+            if (trustedBefore is { } since && f.ModifiedAt < since - 1 && existing.TryGetValue((f.Root, f.Path), out var there) && there.Type == 'f')
             {
-                keptFiles++;
-                keptBytes += f.Size;
-                continue;
+                if (there.Size == f.Size && there.ModifiedSecond == f.ModifiedSecond)
+                {
+                    keptFiles++;
+                    keptBytes += f.Size;
+                    continue;
+                }
+                // Cut mid-file: tar writes a file front to back, so a shorter file there holds the start of this one, read
+                // after the first run began, when the file had already its content of now (only a copy writes there).
+                if (there.Size > 0 && there.Size < f.Size)
+                {
+                    append.Add((f, there.Size));
+                    keptBytes += there.Size;
+                    continue;
+                }
             }
             files.Add(f);
         }
+        // A stream costs an SSH login: a small copy gets one per 64 MiB it sends.
+        streams = (int)Math.Clamp((files.Sum(f => f.Size) + (64L << 20) - 1) / (64L << 20), 1, streams);
         var bins = Enumerable.Range(0, streams).Select(_ => new List<CopyEntry>()).ToArray();
         var load = new long[streams];
         bins[0].AddRange(structure);
@@ -95,8 +111,9 @@ public static class ParallelCopy
             .OrderBy(e => e.Root).ThenBy(e => e.Path, StringComparer.Ordinal).ToList();
         return new ParallelCopyDecision
         {
-            Streams = bins.Where(b => b.Count > 0).ToList(), Remove = remove,
-            KeptFiles = keptFiles, KeptBytes = keptBytes, SentFiles = files.Count, SentBytes = files.Sum(f => f.Size),
+            Streams = bins.Where(b => b.Count > 0).ToList(), Remove = remove, Append = append,
+            KeptFiles = keptFiles, KeptBytes = keptBytes, SentFiles = files.Count + append.Count,
+            SentBytes = files.Sum(f => f.Size) + append.Sum(a => a.Item1.Size - a.Item2),
         };
     }
 
@@ -208,16 +225,17 @@ public static class ParallelCopy
         {
             var (now, sourceEntries) = ParseListing(List(primaryShell, primary.OsUser, sourceRoots));
             var decision = Decide(sourceEntries, targetListing?.Join(), plan.ResumeSince, plan.Streams);
-            // Before anything is sent: whose copy this is and since when its files are trusted (the primary's clock),
-            // and PG_VERSION, so that what an interruption leaves is an unfinished copy a rerun recognises.
+            // Before anything is sent: whose copy this is and since when its files are trusted (the primary's clock when
+            // the first of the runs began: a file kept must have been the same for every run that read it), and
+            // PG_VERSION, so that what an interruption leaves is an unfinished copy a rerun recognises.
             var bootId = standbyShell.Run(new HostCommand("cat", "/proc/sys/kernel/random/boot_id") { Timeout = Short }).EnsureSuccess().StandardOutput.Trim();
             HostFiles.Write(standbyShell, Path.Combine(target, StateFile),
-                Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{primary.SystemIdentifier} {bootId} {now:0.000000000}\n")), "0600", standby.OsUser);
+                Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{primary.SystemIdentifier} {bootId} {plan.ResumeSince ?? now:0.000000000}\n")), "0600", standby.OsUser);
             HostFiles.Write(standbyShell, Path.Combine(target, "PG_VERSION"),
                 Encoding.UTF8.GetBytes(HostFiles.ReadText(primaryShell, Path.Combine(source, "PG_VERSION"), primary.OsUser)), "0600", standby.OsUser);
             if (decision.Remove.Count > 0) Remove(standbyShell, standby, targetRoots, decision.Remove);
             log.Verbose(plan.ResumeSince is not null
-                ? $"{standby.Name}: resuming the copy: {decision.KeptFiles} files ({Mib(decision.KeptBytes)}) kept from the interrupted run, {decision.SentFiles} files ({Mib(decision.SentBytes)}) to send, {decision.Remove.Count} removed."
+                ? $"{standby.Name}: resuming the copy: {decision.KeptFiles} files ({Mib(decision.KeptBytes)}) kept from the interrupted run, {decision.SentFiles} files ({Mib(decision.SentBytes)}) to send ({decision.Append.Count} from where the cut left them), {decision.Remove.Count} removed."
                 : $"{standby.Name}: sending {decision.SentFiles} files ({Mib(decision.SentBytes)}) in {decision.Streams.Count} streams.");
 
             var progress = new CopyProgress($"Base backup of {primary.Name} to {standby.Name}", decision.SentBytes, started, log);
@@ -238,6 +256,14 @@ public static class ParallelCopy
                         });
                 return true;
             })).ToList();
+            // The rest of each file the cut run was writing, from where it stopped; its mtime set as tar would have.
+            streamTasks.AddRange(decision.Append.Select(a => Concurrently.Start(() =>
+            {
+                Append(request, primaryShell, sourceRoots[a.File.Root], targetRoots[a.File.Root], a.File, a.Offset, local);
+                sent[(a.File.Root, a.File.Path)] = a.File.Size;
+                progress.Add(a.File.Size - a.Offset);
+                return true;
+            })));
             var failures = new List<Exception>();
             foreach (var t in streamTasks)
             {
@@ -308,9 +334,9 @@ public static class ParallelCopy
         log.Verbose($"{request.Standby.Name}: WAL {first} to {last} copied ({wal.Count} segments).");
     }
 
-    /// <summary>Files sent (path and size as tar read them) that the target's listing lacks or has at another size (pure).</summary>
+    /// <summary>Files sent (path and size as tar read them) that the target's listing lacks or has shorter (pure).</summary>
     public static List<string> MissingOrShort(IReadOnlyDictionary<(int Root, string Path), long> sent, IReadOnlyDictionary<(int Root, string Path), long> landed) =>
-        sent.Where(s => !landed.TryGetValue(s.Key, out var size) || size != s.Value && s.Value > 0)
+        sent.Where(s => !landed.TryGetValue(s.Key, out var size) || size < s.Value)
             .Select(s => s.Key.Root == 0 ? s.Key.Path : $"tablespace {s.Key.Root}: {s.Key.Path}").OrderBy(p => p, StringComparer.Ordinal).ToList();
 
     /// <summary>The segment names from <paramref name="first"/> to <paramref name="last"/> among <paramref name="names"/> (same timeline, in order).</summary>
@@ -360,6 +386,24 @@ public static class ParallelCopy
         if (!r.Succeeded || tarExit is not (0 or 1))
             throw new HostCommandException(primaryShell.HostName,
                 $"Sending files from {request.Primary.Name} to {request.Standby.Name} failed (tar exit {tarExit}). {r.Describe()} {string.Join(" | ", tail)}".Trim());
+    }
+
+    private static void Append(BaseBackupRequest request, IHostShell primaryShell, string sourceRoot, string targetRoot, CopyEntry file, long offset, bool local)
+    {
+        var target = ShellQuote.Quote(targetRoot.TrimEnd('/') + "/" + file.Path);
+        var receive = $"cat >> {target} && touch -m -d @{file.ModifiedSecond.ToString(CultureInfo.InvariantCulture)} {target}";
+        var args = new List<string>
+        {
+            "-c", "f=$1; o=$2; how=$3; shift 3; tail -c +\"$((o + 1))\" -- \"$f\" | if [ \"$how\" = local ]; then sh -c \"$1\"; else ssh \"$@\"; fi",
+            "sh", sourceRoot.TrimEnd('/') + "/" + file.Path, offset.ToString(CultureInfo.InvariantCulture), local ? "local" : "ssh",
+        };
+        if (!local)
+        {
+            args.AddRange(SshTrust.ClientArguments(request.Standby));
+            args.Add(SshTrust.Destination(request.Standby));
+        }
+        args.Add(receive);
+        primaryShell.Run(new HostCommand("sh", args.ToArray()) { RunAs = request.Primary.OsUser, Timeout = request.Timeout }).EnsureSuccess();
     }
 
     private static string[] SendArguments(PgNode standby, string sourceRoot, string receive, bool local)
