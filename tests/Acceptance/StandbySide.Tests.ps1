@@ -198,7 +198,7 @@ Describe 'Standby side: a tablespace outside the data directory, with every meth
         $h1 = $lab.Hosts[0]
         $repl = New-ReplicationCredential
         $primary = New-LabNode $lab $h1
-        $primary | New-PgReplicationUser -Credential $repl | Set-PgMasterConfig -Standby ($lab.Hosts[1..3].Address) -Restart -Confirm:$false | Out-Null
+        $primary | New-PgReplicationUser -Credential $repl | Set-PgMasterConfig -Standby @($lab.Hosts[1..3] | ForEach-Object Address) -Restart -Confirm:$false | Out-Null
         # /var/lib/postgresql is each host's own; the tablespace lies outside the data directory.
         $location = '/var/lib/postgresql/tablespaces/ts1'
         Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList 'mkdir', '-p', '-m', '0700', $location | Out-Null
