@@ -229,10 +229,10 @@ public static class ParallelCopy
             // the first of the runs began: a file kept must have been the same for every run that read it), and
             // PG_VERSION, so that what an interruption leaves is an unfinished copy a rerun recognises.
             var bootId = standbyShell.Run(new HostCommand("cat", "/proc/sys/kernel/random/boot_id") { Timeout = Short }).EnsureSuccess().StandardOutput.Trim();
-            HostFiles.Write(standbyShell, Path.Combine(target, StateFile),
+            HostFiles.Write(standbyShell, RemotePath.Join(target, StateFile),
                 Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{primary.SystemIdentifier} {bootId} {plan.ResumeSince ?? now:0.000000000}\n")), "0600", standby.OsUser);
-            HostFiles.Write(standbyShell, Path.Combine(target, "PG_VERSION"),
-                Encoding.UTF8.GetBytes(HostFiles.ReadText(primaryShell, Path.Combine(source, "PG_VERSION"), primary.OsUser)), "0600", standby.OsUser);
+            HostFiles.Write(standbyShell, RemotePath.Join(target, "PG_VERSION"),
+                Encoding.UTF8.GetBytes(HostFiles.ReadText(primaryShell, RemotePath.Join(source, "PG_VERSION"), primary.OsUser)), "0600", standby.OsUser);
             if (decision.Remove.Count > 0) Remove(standbyShell, standby, targetRoots, decision.Remove);
             log.Verbose(plan.ResumeSince is not null
                 ? $"{standby.Name}: resuming the copy: {decision.KeptFiles} files ({Mib(decision.KeptBytes)}) kept from the interrupted run, {decision.SentFiles} files ({Mib(decision.SentBytes)}) to send ({decision.Append.Count} from where the cut left them), {decision.Remove.Count} removed."
@@ -324,7 +324,7 @@ public static class ParallelCopy
         var row = session.Query("SELECT pg_catalog.pg_walfile_name(@start::pg_lsn) AS first, pg_catalog.pg_walfile_name(@stop::pg_lsn) AS last",
             ("start", startLsn), ("stop", stopLsn)).Single();
         var (first, last) = (row.Text("first")!, row.Text("last")!);
-        var names = primaryShell.Run(new HostCommand("ls", "-1", "--", Path.Combine(source, "pg_wal")) { RunAs = request.Primary.OsUser, Timeout = Short })
+        var names = primaryShell.Run(new HostCommand("ls", "-1", "--", RemotePath.Join(source, "pg_wal")) { RunAs = request.Primary.OsUser, Timeout = Short })
             .EnsureSuccess().StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var wal = WalSegmentsBetween(names, first, last);
         if (!wal.Contains(first) || !wal.Contains(last))

@@ -30,9 +30,9 @@ public static class RsyncCopy
     /// <summary>backup_label and tablespace_map as the backup's stop returned them (columns labelfile and spcmapfile).</summary>
     internal static void WriteBackupFiles(IHostShell shell, PgNode standby, string target, SqlRow stop)
     {
-        HostFiles.Write(shell, Path.Combine(target, "backup_label"), Encoding.UTF8.GetBytes(stop.Text("labelfile") ?? ""), "0600", standby.OsUser);
+        HostFiles.Write(shell, RemotePath.Join(target, "backup_label"), Encoding.UTF8.GetBytes(stop.Text("labelfile") ?? ""), "0600", standby.OsUser);
         if (stop.Text("spcmapfile") is { Length: > 0 } map)
-            HostFiles.Write(shell, Path.Combine(target, "tablespace_map"), Encoding.UTF8.GetBytes(map), "0600", standby.OsUser);
+            HostFiles.Write(shell, RemotePath.Join(target, "tablespace_map"), Encoding.UTF8.GetBytes(map), "0600", standby.OsUser);
     }
 
     public static void Run(BaseBackupRequest request, BaseBackupPlan plan, IHostShell standbyShell, IHostShell primaryShell, IOperationLog log)
