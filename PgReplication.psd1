@@ -21,6 +21,7 @@
         'Set-PgStandbyUpstream'
         'Invoke-PgSwitchover'
         'Restore-PgStandby'
+        'Initialize-PgBackRest'
         'Get-PgConnectionString'
         'Get-PgReplicationTopology'
         'Invoke-PgReplicationAcceptance'

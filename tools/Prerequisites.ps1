@@ -23,6 +23,8 @@ $Prerequisites = @(
         Reason = 'the lab''s admin user runs commands as postgres with sudo, as on real hosts' }
     [pscustomobject]@{ Package = 'iproute2'; Program = 'ip'; For = @('Lab')
         Reason = '''ip netns'' and tc: the lab''s hosts, their links, and the slowed links of the fault suite' }
+    [pscustomobject]@{ Package = 'pgbackrest'; Program = 'pgbackrest'; For = @('Lab')
+        Reason = 'pgBackRest 2.45: Initialize-PgBackRest''s WAL archive on another lab host (Pester tag BackRest)' }
     [pscustomobject]@{ Package = 'npm'; Program = 'npm'; For = @('Majors')
         Reason = 'npm pack fetches the server builds of the other majors (Pester tag Majors)' }
     [pscustomobject]@{ Package = 'patroni'; Program = '/usr/bin/patroni'; For = @('Lab')

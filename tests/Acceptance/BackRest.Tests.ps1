@@ -1,0 +1,67 @@
+# Issue 22, point 2: WAL archived off the primary's host with pgBackRest (Debian's package), its repository on a third
+# lab host: the stanza created and checked, archive-push from the primary, a full backup, and a standby whose WAL the
+# primary no longer has catching up from the repository (archive-get) before it streams again.
+BeforeDiscovery { . "$PSScriptRoot/Faults/FaultSuite.ps1" }
+
+BeforeAll { . "$PSScriptRoot/Faults/FaultSuite.ps1" -WithModule }
+
+Describe 'pgBackRest with its repository on another host' -Tag Acceptance, BackRest {
+    BeforeAll {
+        $lab = New-PgLab -HostCount 3 -Layout Debian, Debian, Debian -NoCluster 2, 3
+        $h1, $h2, $h3 = $lab.Hosts
+        $replication = New-ReplicationCredential
+        $n1, $n2 = Initialize-LabCluster $lab $replication -Standbys @($h2)
+        $repository = New-LabNode $lab $h3 -NoConnect
+        # Under the host's own /var/lib/postgresql: the lab's hosts share /var/lib/pgbackrest.
+        $repositoryPath = '/var/lib/postgresql/pgbackrest-repo'
+        New-AckedTable $h1
+    }
+    AfterAll { Remove-PgLab -Lab $lab }
+
+    It 'Initialize-PgBackRest with the repository on a third host -> stanza created and checked, WAL archived there and not on the primary, a full backup; a second run changes nothing' {
+        $script:info = Initialize-PgBackRest -Primary $n1 -Standby $n2 -RepositoryHost $repository -RepositoryPath $repositoryPath -Restart -Confirm:$false
+        $info.Status | Should -Be 'ok'
+        $info.Backups | Should -Be 1
+        $info.ArchiveMax | Should -Match '^[0-9A-F]{24}$'
+        Get-LabValue $h1 'SHOW archive_command' | Should -BeLike 'pgbackrest --config=* --stanza=main archive-push %p'
+        $archived = Invoke-PgLabCommand -LabHost $h3 -User postgres -ArgumentList sh, -c, 'find "$1/archive/main" -name "0000*" -type f | wc -l', sh, $repositoryPath
+        [int] $archived | Should -BeGreaterThan 0
+        Invoke-PgLabCommand -LabHost $h1 -ArgumentList sh, -c, 'test -e "$1" && echo there || echo absent', sh, $repositoryPath | Should -Be 'absent'
+        foreach ($r in $n1 | Test-PgReplication) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
+
+        $verbose = Initialize-PgBackRest -Primary $n1 -Standby $n2 -RepositoryHost $repository -RepositoryPath $repositoryPath -Confirm:$false -Verbose 4>&1
+        $again = $verbose | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+        $again.Backups | Should -Be 1 -Because 'a second run takes no second full backup'
+        "$($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] })" | Should -Not -Match 'wrote |set archive_|authorized|made an SSH key'
+    }
+
+    It 'a standby whose WAL the primary has removed (slot gone, wal_keep_size 0) -> with restore_command archive-get it catches up from the repository, then streams' {
+        $n2 | Enable-PgHotStandby -Primary $n1 -Credential $replication -RestoreCommand $info.RestoreCommands[$n2.Name] -Confirm:$false | Out-Null
+        Wait-Streaming $h2 $h1.Address | Should -BeTrue
+        $slot = Get-StandbyAppName $h2
+        $replayed = Get-LabValue $h2 'SELECT pg_last_wal_replay_lsn()'
+        $needed = Get-LabValue $h1 "SELECT pg_walfile_name('$replayed')"
+        Stop-PgLabPostgres -LabHost $h2
+
+        Invoke-PgLabSql -LabHost $h1 -Sql "ALTER SYSTEM SET wal_keep_size = 0; SELECT pg_reload_conf(); SELECT pg_drop_replication_slot('$slot')" | Out-Null
+        foreach ($i in 1..4) {
+            Invoke-PgLabSql -LabHost $h1 -Sql "INSERT INTO acked (id) SELECT g FROM generate_series($($i * 1000), $($i * 1000 + 499)) g; SELECT pg_switch_wal()" | Out-Null
+        }
+        $switched = Get-LabValue $h1 'SELECT pg_walfile_name(pg_current_wal_lsn() - 1)'
+        Wait-Condition { (Get-LabValue $h1 "SELECT last_archived_wal >= '$switched' FROM pg_stat_archiver") -eq 't' } -Seconds 90 |
+            Should -BeTrue -Because "the repository must have every segment up to $switched before the primary removes it ($(Get-LabValue $h1 'SELECT row(a.*) FROM pg_stat_archiver a'))"
+        Invoke-PgLabSql -LabHost $h1 -Sql 'CHECKPOINT; SELECT pg_switch_wal(); CHECKPOINT' | Out-Null
+        Get-LabValue $h1 "SELECT count(*) FROM pg_ls_waldir() WHERE name = '$needed'" | Should -Be '0' -Because "the primary must no longer have $needed, which $($h2.Name) needs"
+        # The slot again, reserving from now on: the standby streams from it once the archive has brought it this far.
+        Invoke-PgLabSql -LabHost $h1 -Sql "SELECT pg_create_physical_replication_slot('$slot', true)" | Out-Null
+
+        Start-PgLabPostgres -LabHost $h2
+        Wait-Streaming $h2 $h1.Address -Seconds 90 | Should -BeTrue -Because "$($h2.Name) must catch up from the archive and stream"
+        $lsn = Get-LabValue $h1 'SELECT pg_current_wal_lsn()'
+        Wait-Condition { (Get-LabValue $h2 "SELECT pg_last_wal_replay_lsn() >= '$lsn'") -eq 't' } | Should -BeTrue
+        Get-LabValue $h2 'SELECT count(*) FROM acked' | Should -Be (Get-LabValue $h1 'SELECT count(*) FROM acked')
+        $log = Invoke-PgLabCommand -LabHost $h2 -ArgumentList sh, -c, 'cat /var/log/postgresql/*.log'
+        $log | Should -Match "restored log file `"$needed`" from archive"
+        foreach ($r in $n1 | Test-PgReplication) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
+    }
+}
