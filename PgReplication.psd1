@@ -34,6 +34,7 @@
         'Resume-PgStandbyReplay'
         'Set-PgStandbyDelay'
         'Remove-PgStandby'
+        'New-PgAdminRole'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

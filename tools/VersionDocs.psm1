@@ -8,7 +8,7 @@ $ErrorActionPreference = 'Stop'
 
 $script:RepoRoot = [System.IO.Path]::GetFullPath((Join-Path $PSScriptRoot '..'))
 $script:MatrixCommand = 'dotnet pwsh ./build.ps1 -Task Test -Matrix -Tag Majors'
-$script:Kinds = [ordered]@{ Setting = 'Settings'; Function = 'Functions and views'; Mechanism = 'Files and mechanisms' }
+$script:Kinds = [ordered]@{ Setting = 'Settings'; Function = 'Functions and views'; Mechanism = 'Files and mechanisms'; Privilege = 'Privileges of the admin role (New-PgAdminRole)' }
 
 # Core lives in the module's own load context, where PowerShell does not look for [type] names: this session
 # gets a copy of it in the default context, from the imported module's Dependencies folder.

@@ -21,6 +21,10 @@ public class RefusedException : InvalidOperationException
 /// </summary>
 public static class ErrorReasons
 {
+    // What only a superuser may do, asked of a role that is not one (issue 23: the daily-work admin role).
+    public const string SuperuserRequired = nameof(SuperuserRequired);
+    public const string AlterSystemNeedsSuperuser = nameof(AlterSystemNeedsSuperuser);
+    public const string CheckpointNeedsSuperuser = nameof(CheckpointNeedsSuperuser);
     // The data directory guard (Invoke-PgBaseBackup, Enable-PgHotStandby, Restore-PgStandby).
     public const string TargetIsSourcePrimary = nameof(TargetIsSourcePrimary);
     public const string TargetIsRunningPrimary = nameof(TargetIsRunningPrimary);

@@ -37,7 +37,12 @@ BeforeAll {
             'pg_read_file(path, offset, length, missing_ok)' = "SELECT to_regprocedure('pg_catalog.pg_read_file(text, bigint, bigint, boolean)') IS NOT NULL"
             # Before 11 this is an error ("absolute path not allowed"), which the caller takes as false.
             'pg_read_file() outside the data directory'      = "SELECT pg_catalog.pg_read_file('/etc/passwd', 0, 1) IS NOT NULL"
+            'GRANT ALTER SYSTEM ON PARAMETER'                = "SELECT to_regclass('pg_catalog.pg_parameter_acl') IS NOT NULL"
+            # Granted to a role that is not a superuser, the functions work from 11; before, they check for a superuser inside.
+            "EXECUTE on pg_rewind's file functions"          = "CREATE ROLE majors_probe; GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO majors_probe; SET ROLE majors_probe; SELECT count(*) >= 0 FROM pg_catalog.pg_ls_dir('.', false, false)"
         }
+        # A predefined role: there when the server knows its name.
+        if ("$($Rule.Kind)" -eq 'Privilege' -and $Rule.Name -match '^pg_\w+$') { return "SELECT to_regrole('$($Rule.Name)') IS NOT NULL" }
         if ($explicit.ContainsKey($Rule.Name)) { return $explicit[$Rule.Name] }
         if ("$($Rule.Kind)" -eq 'Setting') { return "SELECT count(*) = 1 FROM pg_catalog.pg_settings WHERE name = '$($Rule.Name)'" }
         if ($Rule.Name -match '^(\w+)\(\)$') { return "SELECT count(*) > 0 FROM pg_catalog.pg_proc WHERE proname = '$($Matches[1])' AND pronamespace = 'pg_catalog'::regnamespace" }

@@ -18,6 +18,25 @@ public sealed class VersionRulesTests
 
     [Theory]
     [MemberData(nameof(Majors))]
+    public void The_admin_role_gets_what_its_major_grants_without_superuser(int major)
+    {
+        var grants = VersionRules.AdminRoleGrants(major).Select(g => g.For("\"pgadmin\"")).ToList();
+        Assert.Contains("GRANT pg_monitor TO \"pgadmin\"", grants);
+        Assert.Equal(major >= 11, grants.Contains("GRANT pg_read_server_files TO \"pgadmin\""));
+        Assert.Equal(major >= 11, grants.Contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO \"pgadmin\""));
+        Assert.Equal(major >= 12, grants.Contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_promote(boolean, integer) TO \"pgadmin\""));
+        Assert.Equal(major >= 15, grants.Contains("GRANT pg_checkpoint TO \"pgadmin\""));
+        // ALTER SYSTEM per setting from 15, for exactly the settings of that major that Set-PgMasterConfig writes.
+        var alterSystem = grants.Where(g => g.StartsWith("GRANT ALTER SYSTEM ON PARAMETER ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(major >= 15 ? VersionRules.PrimarySettings(major).Count() : 0, alterSystem.Count);
+        Assert.DoesNotContain(grants, g => g.Contains("password_encryption", StringComparison.Ordinal) || g.Contains(VersionRules.WalKeepSetting(major) == "wal_keep_size" ? "wal_keep_segments" : "wal_keep_size", StringComparison.Ordinal));
+        Assert.DoesNotContain(grants, g => g.Contains("SUPERUSER", StringComparison.Ordinal) || g.Contains("pg_authid", StringComparison.Ordinal));
+        // Each grant has the check that tells whether the role already holds it (a second run changes nothing).
+        Assert.All(VersionRules.AdminRoleGrants(major), g => Assert.Contains("@role", g.HeldQuery, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [MemberData(nameof(Majors))]
     public void Exactly_one_standby_mechanism_applies_to_each_major(int major)
     {
         Assert.Equal(major < 12, VersionRules.Applies(VersionRules.RecoveryConf, major));

@@ -195,6 +195,7 @@ public static class PrimaryConfig
             if (text is not null) changes.AddRange(MissingHbaLines(node, hbaPath, text, rules, log));
         }
 
+        EnsureMayAlterSystem(node, session, changes.Where(c => c.Kind == PrimaryChangeKind.Setting).Select(c => c.Target).ToList());
         var pending = current.Values.Where(s => s.PendingRestart).Select(s => s.Name).ToList();
         if (changes.Count == 0) log.Verbose($"{node.Name}: the primary is already configured; nothing to change.");
         return new PrimaryConfigPlan(node, changes, pending);
@@ -230,6 +231,25 @@ public static class PrimaryConfig
             throw new InvalidOperationException($"On {node.Name}, {hbaPath} has errors, so no replication line can be added to it: {string.Join("; ", errors)}");
         var changes = MissingHbaLines(node, hbaPath, ReadHbaText(node, session, hbaPath, log), rules, log).ToList();
         return new PrimaryConfigPlan(node, changes, Array.Empty<string>());
+    }
+
+    /// <summary>
+    /// ALTER SYSTEM is a superuser's before 15; from 15 a role may be granted it per setting (New-PgAdminRole does).
+    /// Checked before anything changes, so a role that may not write every planned setting changes nothing.
+    /// </summary>
+    private static void EnsureMayAlterSystem(PgNode node, PgSession session, IReadOnlyList<string> settings)
+    {
+        if (settings.Count == 0 || session.Scalar<string>("SELECT pg_catalog.current_setting('is_superuser')") == "on") return;
+        var granted = VersionRules.Applies(VersionRules.AlterSystemOnParameter, node.MajorVersion ?? VersionRules.NewestMajor);
+        var missing = granted
+            ? settings.Where(s => session.Scalar<bool>("SELECT pg_catalog.has_parameter_privilege(@s, 'ALTER SYSTEM')", ("s", s)) != true).ToList()
+            : settings.ToList();
+        if (missing.Count == 0) return;
+        var role = node.AdminCredential?.UserName ?? "postgres";
+        throw new RefusedException(ErrorReasons.AlterSystemNeedsSuperuser,
+            $"On {node.Name}, the admin role {role} may not ALTER SYSTEM SET {string.Join(", ", missing)}, and nothing was changed: " +
+            (granted ? $"grant it ALTER SYSTEM ON PARAMETER (New-PgAdminRole does) or use a superuser's credential."
+                     : $"before 15 only a superuser may; use a superuser's credential for Set-PgMasterConfig."), node);
     }
 
     /// <summary>

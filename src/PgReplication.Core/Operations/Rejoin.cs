@@ -5,6 +5,7 @@ using PgReplication.Core.Config;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
 
 namespace PgReplication.Core.Operations;
 
@@ -311,7 +312,16 @@ public static class Rejoin
         // pg_rewind takes the source's timeline from its control file, which a just-promoted primary updates only at
         // its next checkpoint; before that it sees one timeline and says "no rewind required" (fixed in 16).
         using (var session = PgSession.Open(primary, log: log, commandTimeout: timeout))
-            session.Execute("CHECKPOINT");
+        {
+            try { session.Execute("CHECKPOINT"); }
+            catch (PgQueryException ex) when (ex.SqlState == "42501")
+            {
+                throw new RefusedException(ErrorReasons.CheckpointNeedsSuperuser,
+                    $"On {primary.Name}, the admin role {admin.UserName} may not run CHECKPOINT, which a rewind needs first: " +
+                    (VersionRules.Applies(VersionRules.PgCheckpoint, primary.MajorVersion ?? VersionRules.NewestMajor)
+                        ? "grant it pg_checkpoint (New-PgAdminRole does), or use -Reclone." : "before 15 only a superuser may; use a superuser's credential, or -Reclone."), primary);
+            }
+        }
         HostFiles.Write(shell, passFile, Encoding.UTF8.GetBytes(PassFile.Line(primary.ComputerName, primary.Port, "*", admin.UserName, admin.Password)), "0600", node.OsUser);
         // While pg_rewind copies, the directory is neither the old one nor the new one, and its control file (written last) still says
         // "shut down": a start would run it as a primary. Group write on the directory makes every PostgreSQL refuse to start it

@@ -1,12 +1,23 @@
 using System.Net;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
 
 namespace PgReplication.Core.Operations;
 
-/// <summary>What New-PgReplicationUser was asked for.</summary>
+/// <summary>What a role made by this module is for.</summary>
+public enum RolePurpose
+{
+    /// <summary>The role standbys log in as (New-PgReplicationUser).</summary>
+    Replication,
+    /// <summary>The daily-work admin role (New-PgAdminRole): the replication role's attributes plus VersionRules.AdminRoleGrants.</summary>
+    Admin,
+}
+
+/// <summary>What New-PgReplicationUser (or New-PgAdminRole) was asked for.</summary>
 public sealed class ReplicationUserOptions
 {
+    public RolePurpose Purpose { get; init; } = RolePurpose.Replication;
     /// <summary>The role's name and password.</summary>
     public required NetworkCredential Credential { get; init; }
     /// <summary>CONNECTION LIMIT; null leaves it as it is (a new role gets -1, no limit).</summary>
@@ -26,10 +37,10 @@ public sealed class NodeRoleException : InvalidOperationException
 public sealed class ReplicationUserPlan
 {
     internal ReplicationUserPlan(PgNode node, string roleName, bool exists, IReadOnlyList<string> changes,
-        IReadOnlyList<string> attributeClauses, bool setPassword)
+        IReadOnlyList<string> attributeClauses, bool setPassword, IReadOnlyList<RoleGrant>? grants = null)
     {
         Node = node; RoleName = roleName; Exists = exists; Changes = changes;
-        AttributeClauses = attributeClauses; SetPassword = setPassword;
+        AttributeClauses = attributeClauses; SetPassword = setPassword; Grants = grants ?? Array.Empty<RoleGrant>();
     }
 
     public PgNode Node { get; }
@@ -40,6 +51,8 @@ public sealed class ReplicationUserPlan
     public bool HasChanges => Changes.Count > 0;
     internal IReadOnlyList<string> AttributeClauses { get; }
     internal bool SetPassword { get; }
+    /// <summary>The grants the role does not hold yet (an admin role's).</summary>
+    internal IReadOnlyList<RoleGrant> Grants { get; }
 }
 
 /// <summary>
@@ -62,24 +75,27 @@ public static class ReplicationUser
     public static ReplicationUserPlan Plan(PgNode node, ReplicationUserOptions options, IOperationLog log)
     {
         var name = options.Credential.UserName;
-        if (string.IsNullOrEmpty(name)) throw new ArgumentException("The replication credential has no user name.");
+        var what = options.Purpose == RolePurpose.Admin ? "admin" : "replication";
+        if (string.IsNullOrEmpty(name)) throw new ArgumentException($"The {what} credential has no user name.");
         SqlQuote.Identifier(name); // validates length and NUL before anything is sent
         // The role goes into pg_hba.conf and primary_conninfo, its password into passfiles: neither can hold a line break.
-        Config.ConfigValues.EnsureSafe(name, "replication role name");
+        Config.ConfigValues.EnsureSafe(name, $"{what} role name");
         if (string.IsNullOrEmpty(options.Credential.Password))
-            throw new ArgumentException($"The replication credential for role '{name}' has an empty password.");
+            throw new ArgumentException($"The {what} credential for role '{name}' has an empty password.");
         Config.ConfigValues.EnsureSafe(options.Credential.Password, $"password of the role '{name}'", secret: true);
         if (options.ConnectionLimit is < -1)
             throw new ArgumentException($"The connection limit {options.ConnectionLimit} is below -1 (no limit).");
 
         using var session = PgSession.Open(node, log: log);
         NodeDiscovery.Discover(node, session, log);
-        EnsurePrimary(node, "create the replication user");
+        EnsurePrimary(node, $"create the {what} role");
         if (session.Scalar<bool>(SelfQuery) != true)
-            throw new UnauthorizedAccessException(
-                $"On {node.Name}, the admin role {node.AdminCredential?.UserName ?? "postgres"} is not a superuser, which creating a replication role needs.");
+            throw new RefusedException(ErrorReasons.SuperuserRequired,
+                $"On {node.Name}, the admin role {node.AdminCredential?.UserName ?? "postgres"} is not a superuser, which creating a {what} role needs " +
+                "(a role with REPLICATION, and the password verifiers in pg_authid, are a superuser's): run it once as a superuser.", node);
         if (name == (node.AdminCredential?.UserName ?? "postgres"))
-            throw new ArgumentException($"On {node.Name}, '{name}' is the admin role this module connects as; choose another name for the replication role.");
+            throw new ArgumentException($"On {node.Name}, '{name}' is the role this module connects as; choose another name for the {what} role.");
+        var grants = options.Purpose == RolePurpose.Admin ? VersionRules.AdminRoleGrants(node.MajorVersion ?? VersionRules.NewestMajor) : Array.Empty<RoleGrant>();
 
         var row = session.Query(RoleQuery, ("name", name)).SingleOrDefault();
         var changes = new List<string>();
@@ -90,7 +106,8 @@ public static class ReplicationUser
             if (options.ConnectionLimit is { } limit) clauses.Add($"CONNECTION LIMIT {limit}");
             changes.Add($"create role '{name}' LOGIN REPLICATION" +
                         (options.ConnectionLimit is { } l ? $" CONNECTION LIMIT {l}" : "") + " with a SCRAM-SHA-256 password");
-            return new ReplicationUserPlan(node, name, false, changes, clauses, setPassword: true);
+            changes.AddRange(grants.Select(g => $"role '{name}': grant {g.Description}"));
+            return new ReplicationUserPlan(node, name, false, changes, clauses, setPassword: true, grants);
         }
 
         if (row.Get<bool>("rolsuper") && !options.Force)
@@ -129,7 +146,17 @@ public static class ReplicationUser
                 log.Warning($"On {node.Name}, the role '{name}' exists with a different password; it was left as is. Use -Force to change it.");
             }
         }
-        return new ReplicationUserPlan(node, name, true, changes, clauses, setPassword);
+        var missing = MissingGrants(session, name, grants);
+        changes.AddRange(missing.Select(g => $"role '{name}': grant {g.Description}"));
+        return new ReplicationUserPlan(node, name, true, changes, clauses, setPassword, missing);
+    }
+
+    // One round trip: each grant's check as a column.
+    private static IReadOnlyList<RoleGrant> MissingGrants(PgSession session, string role, IReadOnlyList<RoleGrant> grants)
+    {
+        if (grants.Count == 0) return grants;
+        var row = session.Query("SELECT " + string.Join(", ", grants.Select((g, i) => $"{g.HeldQuery} AS g{i}")), ("role", role)).Single();
+        return grants.Where((g, i) => row.Get<bool>($"g{i}") != true).ToList();
     }
 
     /// <summary>Carries out a plan in one transaction in which the server logs no statement text.</summary>
@@ -144,15 +171,19 @@ public static class ReplicationUser
                 statement += " PASSWORD " + SqlQuote.Literal(ScramVerifier.Compute(options.Credential.Password));
 
             using var session = PgSession.Open(node, log: log);
-            EnsurePrimary(node, session, "create the replication user");
-            ExecuteUnlogged(session, statement, $"{(plan.Exists ? "ALTER" : "CREATE")} ROLE {SqlQuote.Identifier(plan.RoleName)} ...");
+            EnsurePrimary(node, session, $"create the {(options.Purpose == RolePurpose.Admin ? "admin" : "replication")} role");
+            if (plan.AttributeClauses.Count > 0 || plan.SetPassword || !plan.Exists)
+                ExecuteUnlogged(session, statement, $"{(plan.Exists ? "ALTER" : "CREATE")} ROLE {SqlQuote.Identifier(plan.RoleName)} ...");
+            // Grants carry no secret; each is idempotent, so a run stopped half-way is finished by the next.
+            foreach (var grant in plan.Grants) session.Execute(grant.For(SqlQuote.Identifier(plan.RoleName)));
             foreach (var change in plan.Changes) log.Verbose($"{node.Name}: {change}.");
         }
         else
         {
             log.Verbose($"{node.Name}: the role '{plan.RoleName}' already has the right attributes; nothing changed.");
         }
-        node.ReplicationCredential = new NetworkCredential(options.Credential.UserName, options.Credential.Password);
+        if (options.Purpose == RolePurpose.Replication)
+            node.ReplicationCredential = new NetworkCredential(options.Credential.UserName, options.Credential.Password);
     }
 
     /// <summary>

@@ -9,6 +9,8 @@ public enum RuleKind
     Function,
     /// <summary>A file or mechanism (recovery.conf, standby.signal).</summary>
     Mechanism,
+    /// <summary>A privilege a role that is not a superuser can be given: what New-PgAdminRole grants.</summary>
+    Privilege,
 }
 
 /// <summary>
@@ -21,6 +23,15 @@ public sealed record VersionRule(string Name, RuleKind Kind, int FirstMajor, int
 
     /// <summary>"10+", "10-12", "16+": for help tables.</summary>
     public string Majors => LastMajor is null ? $"{FirstMajor}+" : $"{FirstMajor}-{LastMajor}";
+}
+
+/// <summary>
+/// One grant of the daily-work admin role: the statement (with {0} for the quoted role) and a boolean SQL
+/// expression, with @role, that is true once the role holds it; <see cref="Description"/> is what -WhatIf says.
+/// </summary>
+public sealed record RoleGrant(string Statement, string HeldQuery, string Description)
+{
+    public string For(string quotedRole) => string.Format(System.Globalization.CultureInfo.InvariantCulture, Statement, quotedRole);
 }
 
 /// <summary>The SQL that starts and stops a non-exclusive low-level backup (see <see cref="VersionRules.BackupFunctions"/>).</summary>
@@ -74,6 +85,11 @@ public static class VersionRules
     public const string DataChecksumsByDefault = "initdb data checksums by default";
     public const string RetrieveRetryWaitEvent = "wait event RecoveryRetrieveRetryInterval";
     public const string BackupManifest = "pg_basebackup backup manifest";
+    public const string PgMonitor = "pg_monitor";
+    public const string PgReadServerFiles = "pg_read_server_files";
+    public const string PgCheckpoint = "pg_checkpoint";
+    public const string AlterSystemOnParameter = "GRANT ALTER SYSTEM ON PARAMETER";
+    public const string RewindFunctions = "EXECUTE on pg_rewind's file functions";
 
     public static IReadOnlyList<VersionRule> All { get; } = new VersionRule[]
     {
@@ -152,6 +168,18 @@ public static class VersionRules
             "Invoke-PgBaseBackup checks the copy with pg_verifybackup; the manifest's per-file checksums are made only for -VerifyChecksums (--manifest-checksums=NONE otherwise)."),
         new(PromoteTriggerFile, RuleKind.Setting, 12, 15, "PostgreSQL 16 release notes: promote_trigger_file removed",
             "A file whose creation promotes a standby (trigger_file in recovery.conf before 12)."),
+
+        // What the daily-work admin role (New-PgAdminRole) is given instead of SUPERUSER.
+        new(PgMonitor, RuleKind.Privilege, 10, null, "PostgreSQL 10 release notes: default monitoring role pg_monitor",
+            "Reads pg_stat_replication, pg_stat_wal_receiver, pg_stat_activity and superuser-only settings (primary_conninfo, data_directory, hba_file) in full."),
+        new(PgReadServerFiles, RuleKind.Privilege, 11, null, "PostgreSQL 11 release notes: pg_read_server_files role",
+            "With EXECUTE on pg_read_file(): pg_hba.conf, recovery.conf and timeline history files read over SQL; before 11 only a superuser reads files."),
+        new(RewindFunctions, RuleKind.Privilege, 11, null, "PostgreSQL 11 release notes: pg_rewind no longer needs a superuser; file access functions can be granted",
+            "EXECUTE on pg_ls_dir, pg_stat_file and pg_read_binary_file: what pg_rewind reads on its source (Restore-PgStandby)."),
+        new(PgCheckpoint, RuleKind.Privilege, 15, null, "PostgreSQL 15 release notes: pg_checkpoint role",
+            "CHECKPOINT on a new primary before a rewind; before 15 only a superuser may."),
+        new(AlterSystemOnParameter, RuleKind.Privilege, 15, null, "PostgreSQL 15 release notes: GRANT SET and ALTER SYSTEM ON PARAMETER",
+            "ALTER SYSTEM of the settings Set-PgMasterConfig writes; before 15 only a superuser may."),
     };
 
     /// <summary>The rule named <paramref name="name"/>.</summary>
@@ -183,6 +211,45 @@ public static class VersionRules
     public static bool CanReadServerFile(int major, string path, string? dataDirectory) =>
         Applies(PgReadFileAnyPath, major) ||
         dataDirectory is not null && path.StartsWith(dataDirectory.TrimEnd('/') + "/", StringComparison.Ordinal) && !path.Contains("/../", StringComparison.Ordinal);
+
+    /// <summary>The settings Set-PgMasterConfig writes with ALTER SYSTEM on <paramref name="major"/>.</summary>
+    public static IEnumerable<string> PrimarySettings(int major) =>
+        All.Where(r => r.Kind == RuleKind.Setting && r.AppliesTo(major) && r.Name is not (PasswordEncryption or ArchiveLibrary or PromoteTriggerFile))
+           .Select(r => r.Name);
+
+    /// <summary>
+    /// What the daily-work admin role is granted on <paramref name="major"/>: LOGIN REPLICATION (slots) is its
+    /// attribute; these are the rest. Monitoring, file reads where the major lets a role have them, the functions
+    /// a promotion and a re-pointing call, CHECKPOINT and ALTER SYSTEM of the primary's settings from 15.
+    /// Never pg_authid (password verifiers) and never SUPERUSER.
+    /// </summary>
+    public static IReadOnlyList<RoleGrant> AdminRoleGrants(int major)
+    {
+        static RoleGrant Member(string role) =>
+            new($"GRANT {role} TO {{0}}", $"pg_catalog.pg_has_role(@role, '{role}', 'MEMBER')", $"member of {role}");
+        static RoleGrant Execute(string function) =>
+            new($"GRANT EXECUTE ON FUNCTION pg_catalog.{function} TO {{0}}",
+                $"pg_catalog.has_function_privilege(@role, 'pg_catalog.{function}', 'EXECUTE')", $"EXECUTE on {function}");
+        var grants = new List<RoleGrant> { Member(PgMonitor) };
+        // The role lets pg_read_file() read outside the data directory; the function itself still needs EXECUTE.
+        if (Applies(PgReadServerFiles, major))
+            grants.AddRange(new[] { Member(PgReadServerFiles), Execute("pg_read_file(text)"), Execute("pg_read_file(text, bigint, bigint, boolean)") });
+        if (Applies(RewindFunctions, major))
+            grants.AddRange(new[] { "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)", "pg_read_binary_file(text)",
+                                    "pg_read_binary_file(text, bigint, bigint, boolean)" }.Select(Execute));
+        if (Applies(PgCheckpoint, major)) grants.Add(Member(PgCheckpoint));
+        grants.Add(Execute("pg_reload_conf()"));
+        grants.Add(Execute("pg_wal_replay_resume()"));
+        if (Applies(PgPromote, major)) grants.Add(Execute("pg_promote(boolean, integer)"));
+        grants.Add(Execute("pg_hba_file_rules()"));
+        grants.Add(new("GRANT SELECT ON pg_catalog.pg_hba_file_rules TO {0}",
+            "pg_catalog.has_table_privilege(@role, 'pg_catalog.pg_hba_file_rules', 'SELECT')", "SELECT on pg_hba_file_rules"));
+        if (Applies(AlterSystemOnParameter, major))
+            foreach (var setting in PrimarySettings(major))
+                grants.Add(new($"GRANT ALTER SYSTEM ON PARAMETER {setting} TO {{0}}",
+                    $"pg_catalog.has_parameter_privilege(@role, '{setting}', 'ALTER SYSTEM')", $"ALTER SYSTEM on {setting}"));
+        return grants;
+    }
 
     /// <summary>The rules that apply to <paramref name="major"/>.</summary>
     public static IEnumerable<VersionRule> For(int major) => All.Where(r => r.AppliesTo(major));
