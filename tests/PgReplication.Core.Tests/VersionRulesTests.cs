@@ -97,6 +97,9 @@ public sealed class VersionRulesTests
         new object?[] { "initdb data checksums by default", 18, null }, new object?[] { "promote_trigger_file", 12, 15 },
         new object?[] { "wait event RecoveryRetrieveRetryInterval", 13, null },
         new object?[] { "pg_basebackup backup manifest", 13, null },
+        new object?[] { "pg_monitor", 10, null }, new object?[] { "pg_read_server_files", 11, null },
+        new object?[] { "EXECUTE on pg_rewind's file functions", 11, null }, new object?[] { "pg_checkpoint", 15, null },
+        new object?[] { "GRANT ALTER SYSTEM ON PARAMETER", 15, null },
     };
 
     [Theory]
