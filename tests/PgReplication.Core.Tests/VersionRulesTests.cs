@@ -28,7 +28,11 @@ public sealed class VersionRulesTests
         Assert.Equal(major >= 15, grants.Contains("GRANT pg_checkpoint TO \"pgadmin\""));
         // ALTER SYSTEM per setting from 15, for exactly the settings of that major that Set-PgMasterConfig writes.
         var alterSystem = grants.Where(g => g.StartsWith("GRANT ALTER SYSTEM ON PARAMETER ", StringComparison.Ordinal)).ToList();
-        Assert.Equal(major >= 15 ? VersionRules.PrimarySettings(major).Count() : 0, alterSystem.Count);
+        Assert.Equal(major >= 15 ? VersionRules.PrimarySettings(major).Count() + 1 : 0, alterSystem.Count);
+        Assert.Equal(major >= 15, alterSystem.Contains("GRANT ALTER SYSTEM ON PARAMETER recovery_min_apply_delay TO \"pgadmin\""));
+        // The day-two cmdlets: pausing replay, ending a WAL sender on an active slot.
+        Assert.Contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_wal_replay_pause() TO \"pgadmin\"", grants);
+        Assert.Contains("GRANT pg_signal_backend TO \"pgadmin\"", grants);
         Assert.DoesNotContain(grants, g => g.Contains("password_encryption", StringComparison.Ordinal) || g.Contains(VersionRules.WalKeepSetting(major) == "wal_keep_size" ? "wal_keep_segments" : "wal_keep_size", StringComparison.Ordinal));
         Assert.DoesNotContain(grants, g => g.Contains("SUPERUSER", StringComparison.Ordinal) || g.Contains("pg_authid", StringComparison.Ordinal));
         // Each grant has the check that tells whether the role already holds it (a second run changes nothing).

@@ -179,7 +179,7 @@ public static class VersionRules
         new(PgCheckpoint, RuleKind.Privilege, 15, null, "PostgreSQL 15 release notes: pg_checkpoint role",
             "CHECKPOINT on a new primary before a rewind; before 15 only a superuser may."),
         new(AlterSystemOnParameter, RuleKind.Privilege, 15, null, "PostgreSQL 15 release notes: GRANT SET and ALTER SYSTEM ON PARAMETER",
-            "ALTER SYSTEM of the settings Set-PgMasterConfig writes; before 15 only a superuser may."),
+            "ALTER SYSTEM of the settings Set-PgMasterConfig and Remove-PgStandby write and of recovery_min_apply_delay (Set-PgStandbyDelay); before 15 only a superuser may."),
     };
 
     /// <summary>The rule named <paramref name="name"/>.</summary>
@@ -239,13 +239,19 @@ public static class VersionRules
                                     "pg_read_binary_file(text, bigint, bigint, boolean)" }.Select(Execute));
         if (Applies(PgCheckpoint, major)) grants.Add(Member(PgCheckpoint));
         grants.Add(Execute("pg_reload_conf()"));
+        // Day two: Suspend/Resume-PgStandbyReplay, and Remove-PgReplicationSlot -Force ending a WAL sender (a
+        // non-superuser's backend: pg_signal_backend may signal it).
+        grants.Add(Execute("pg_wal_replay_pause()"));
         grants.Add(Execute("pg_wal_replay_resume()"));
+        grants.Add(Member("pg_signal_backend"));
         if (Applies(PgPromote, major)) grants.Add(Execute("pg_promote(boolean, integer)"));
         grants.Add(Execute("pg_hba_file_rules()"));
         grants.Add(new("GRANT SELECT ON pg_catalog.pg_hba_file_rules TO {0}",
             "pg_catalog.has_table_privilege(@role, 'pg_catalog.pg_hba_file_rules', 'SELECT')", "SELECT on pg_hba_file_rules"));
         if (Applies(AlterSystemOnParameter, major))
-            foreach (var setting in PrimarySettings(major))
+            // The primary's settings (Set-PgMasterConfig, Remove-PgStandby's synchronous_standby_names) and a
+            // standby's delay (Set-PgStandbyDelay).
+            foreach (var setting in PrimarySettings(major).Append("recovery_min_apply_delay"))
                 grants.Add(new($"GRANT ALTER SYSTEM ON PARAMETER {setting} TO {{0}}",
                     $"pg_catalog.has_parameter_privilege(@role, '{setting}', 'ALTER SYSTEM')", $"ALTER SYSTEM on {setting}"));
         return grants;
