@@ -71,6 +71,21 @@ Describe 'Daily work as a role that is not a superuser, PostgreSQL <Major>' -Tag
         @($rows | Where-Object Upstream -EQ $h1.Name).Count | Should -Be 2
     }
 
+    It 'the day-two cmdlets: slots listed with the standby each serves, replay paused and resumed, a delay set and removed' {
+        $slots = @(Get-PgReplicationSlot $nodes[0] -Standby $nodes[1], $nodes[2])
+        $slots.Count | Should -Be 2
+        foreach ($slot in $slots) { $slot.Active | Should -BeTrue; $slot.Serves | Should -Not -BeNullOrEmpty }
+        $nodes[1] | Suspend-PgStandbyReplay -Confirm:$false | Out-Null
+        Get-LabValue $h2 'SELECT pg_is_wal_replay_paused()' | Should -Be 't'
+        $nodes[1] | Resume-PgStandbyReplay -Confirm:$false | Out-Null
+        Get-LabValue $h2 'SELECT pg_is_wal_replay_paused()' | Should -Be 'f'
+        # ALTER SYSTEM ON PARAMETER recovery_min_apply_delay: granted from 15, which both majors here are.
+        $nodes[2] | Set-PgStandbyDelay -ApplyDelay ([TimeSpan]::FromSeconds(30)) -Confirm:$false | Out-Null
+        Get-LabValue $h3 'SHOW recovery_min_apply_delay' | Should -Be '30s'
+        $nodes[2] | Set-PgStandbyDelay -ApplyDelay 0 -Confirm:$false | Out-Null
+        Get-LabValue $h3 'SHOW recovery_min_apply_delay' | Should -Be '0'
+    }
+
     It 'Set-PgStandbyUpstream puts h3 under h2 and back' {
         $nodes[2] | Set-PgStandbyUpstream -Primary $nodes[1] | Out-Null
         Wait-PgLabSql -LabHost $h3 'SELECT sender_host FROM pg_stat_wal_receiver' -Expected $h2.Address | Should -Be $h2.Address
