@@ -35,6 +35,7 @@
         'Set-PgStandbyDelay'
         'Remove-PgStandby'
         'New-PgAdminRole'
+        'Enable-PgReplicationSsl'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

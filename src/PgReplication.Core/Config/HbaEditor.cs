@@ -105,7 +105,11 @@ public static class HbaEditor
     /// The weak replication lines <paramref name="which"/> picks, with their method made scram-sha-256: the same type,
     /// database, role and addresses, the rest of the line as written. Removed holds the old lines, Added the new ones.
     /// </summary>
-    public static HbaEdit ReplicationLinesToScram(string text, Func<HbaLine, bool> which)
+    public static HbaEdit ReplicationLinesToScram(string text, Func<HbaLine, bool> which) =>
+        RewriteLines(text, line => IsWeakReplicationLine(line) && which(line) ? HbaFile.WithField(line, line.MethodIndex, "scram-sha-256") : null);
+
+    /// <summary>Each line <paramref name="convert"/> gives a new text for is replaced by it (Removed the old, Added the new).</summary>
+    private static HbaEdit RewriteLines(string text, Func<HbaLine, string?> convert)
     {
         ArgumentNullException.ThrowIfNull(text);
         var newline = text.Contains("\r\n") ? "\r\n" : "\n";
@@ -115,14 +119,32 @@ public static class HbaEditor
         var removed = new List<string>();
         for (var i = 0; i < parsed.Count; i++)
         {
-            if (!IsWeakReplicationLine(parsed[i]) || !which(parsed[i])) continue;
-            if (HbaFile.WithField(parsed[i], parsed[i].MethodIndex, "scram-sha-256") is not { } converted) continue;
+            if (convert(parsed[i]) is not { } converted) continue;
             removed.Add(lines[i]);
             added.Add(converted);
             lines[i] = converted;
         }
         if (added.Count == 0) return new HbaEdit(text, added, removed);
         return new HbaEdit(string.Join(newline, lines) + newline, added, removed);
+    }
+
+    /// <summary>
+    /// The TCP replication lines for <paramref name="role"/> (the one role, scram-sha-256; those the module writes) that
+    /// are "host", made "hostssl": the same line otherwise, so a standby of the role is admitted over TLS only.
+    /// </summary>
+    public static HbaEdit ReplicationLinesToSsl(string text, string role) =>
+        RewriteLines(text, line =>
+            line.IsRule && line.Type == "host" && !line.Text.Contains('\n') && line.Method == "scram-sha-256" &&
+            line.Database is { Items.Count: 1 } db && db.Items[0].IsKeyword("replication") &&
+            line.User is { Items.Count: 1 } user && user.Items[0].Value == role
+                ? HbaFile.WithField(line, 0, "hostssl") : null);
+
+    /// <summary>True when the file has TCP replication lines for <paramref name="role"/> and every one of them is hostssl.</summary>
+    public static bool AdmitsRoleOverSslOnly(string text, string role)
+    {
+        var lines = HbaFile.Parse(text).Where(l => l.IsRule && l.IsTcp && l.Database is { Items.Count: 1 } db && db.Items[0].IsKeyword("replication")
+                                                   && l.User is { } u && u.Items.Any(i => i.Value == role)).ToList();
+        return lines.Count > 0 && lines.All(l => l.Type == "hostssl");
     }
 
     /// <summary>

@@ -17,6 +17,8 @@ public sealed class HotStandbyRequest
     public string? SlotName { get; init; }
     public string? RestoreCommand { get; init; }
     public string? ArchiveCleanupCommand { get; init; }
+    /// <summary>The CA file on the standby's host: primary_conninfo gets sslmode=verify-full and it. Default: the module's, when the host has it.</summary>
+    public string? SslRootCert { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(5);
 }
 
@@ -63,6 +65,8 @@ public static class HotStandby
         var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, RemotePath.Join(data, "standby.signal"), standby.OsUser));
         var configText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, configFile, standby.OsUser));
         var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log));
+        // Enable-PgReplicationSsl gave this host the cluster's CA: every upstream it follows is verified against it.
+        var tlsRoot = Concurrently.Start(() => request.SslRootCert ?? (TlsFiles.HasRootCertificate(standby, shell) ? TlsFiles.RootCertificatePath(standby) : null));
         // Joined in the order of the checks, so the first failure reported is the one a step-by-step plan would meet.
         bin.Join();
         var identity = target.Join();
@@ -90,16 +94,22 @@ public static class HotStandby
         var slot = request.SlotName ?? standby.SlotName;
         if (slot is not null) SlotNames.Validate(slot);
         var appName = slot ?? SlotNames.FromNodeName(standby.Name);
+        var conninfo = new Dictionary<string, string>
+        {
+            ["host"] = primary.ComputerName,
+            ["port"] = primary.Port.ToString(CultureInfo.InvariantCulture),
+            ["user"] = request.Replication.UserName,
+            ["passfile"] = passFile.Join(),
+            ["application_name"] = appName,
+        };
+        if (tlsRoot.Join() is { } rootCert)
+        {
+            conninfo["sslmode"] = "verify-full";
+            conninfo["sslrootcert"] = rootCert;
+        }
         var desired = new Dictionary<string, string?>
         {
-            ["primary_conninfo"] = Conninfo.Build(new Dictionary<string, string>
-            {
-                ["host"] = primary.ComputerName,
-                ["port"] = primary.Port.ToString(CultureInfo.InvariantCulture),
-                ["user"] = request.Replication.UserName,
-                ["passfile"] = passFile.Join(),
-                ["application_name"] = appName,
-            }),
+            ["primary_conninfo"] = Conninfo.Build(conninfo),
             ["primary_slot_name"] = slot,
             ["recovery_target_timeline"] = "latest",
             ["restore_command"] = request.RestoreCommand,

@@ -220,16 +220,18 @@ public static class PrimaryConfig
     /// <see cref="Plan"/> it works on a node of any role and plans nothing else. Throws, naming the host and the file,
     /// when the file cannot be edited safely (it has errors the server reports): the caller refuses before any change.
     /// </summary>
-    public static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, IReadOnlyCollection<string> followers, string role, IOperationLog log)
+    public static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, IReadOnlyCollection<string> followers, string role, IOperationLog log, bool requireSsl = false)
     {
         ConfigValues.EnsureSafe(role, "replication role name");
-        var rules = ResolveStandbys(followers, role, requireSsl: false, node.Name);
         using var session = PgSession.Open(node, log: log);
         NodeDiscovery.Discover(node, session, log);
         var hbaPath = node.HbaFile ?? throw new InvalidOperationException($"The hba_file of {node.Name} is not known.");
         if (HbaErrors(session) is { Count: > 0 } errors)
             throw new InvalidOperationException($"On {node.Name}, {hbaPath} has errors, so no replication line can be added to it: {string.Join("; ", errors)}");
-        var changes = MissingHbaLines(node, hbaPath, ReadHbaText(node, session, hbaPath, log), rules, log).ToList();
+        var text = ReadHbaText(node, session, hbaPath, log);
+        // A node whose lines for the role are all hostssl (Enable-PgReplicationSsl) admits a new follower over TLS only too.
+        var rules = ResolveStandbys(followers, role, requireSsl || HbaEditor.AdmitsRoleOverSslOnly(text, role), node.Name);
+        var changes = MissingHbaLines(node, hbaPath, text, rules, log).ToList();
         return new PrimaryConfigPlan(node, changes, Array.Empty<string>());
     }
 
@@ -491,23 +493,34 @@ public static class PrimaryConfig
         foreach (var gone in (toRemove ?? new HashSet<string>()).Where(l => !removed.Contains(l)))
             log.Verbose($"On {node.Name}, '{gone.Trim()}' is no longer in {path}: nothing to remove.");
         if (!added.Changed && !scram.Changed && !edit.Changed) return (converted, removed);
-        var problems = HbaFile.Check(edit.NewText);
+        WriteCheckedHba(node, shell, session, old, edit.NewText, log);
+        return (converted, removed);
+    }
+
+    /// <summary>
+    /// Writes a new pg_hba.conf (the node's hba_file; any node, a standby too): parsed first, atomic with the old copy
+    /// kept, its mode kept, checked through pg_hba_file_rules, and put back as it was when the server finds an error.
+    /// The caller reloads.
+    /// </summary>
+    internal static void WriteCheckedHba(PgNode node, IHostShell shell, PgSession session, string oldText, string newText, IOperationLog log)
+    {
+        var path = node.HbaFile ?? throw new InvalidOperationException($"The hba_file of {node.Name} is not known.");
+        var problems = HbaFile.Check(newText);
         if (problems.Count > 0)
             throw new InvalidOperationException($"On {node.Name}, the edited {path} would not parse, so it was not written: {string.Join("; ", problems)}");
 
         var mode = shell.Run(new HostCommand("stat", "-c", "%a", "--", path) { RunAs = node.OsUser }).EnsureSuccess().StandardOutput.Trim();
         var backup = ".pgreplication-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
-        HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(edit.NewText), mode, node.OsUser, backup);
+        HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(newText), mode, node.OsUser, backup);
         log.Verbose($"{node.Name}: wrote {path} (previous copy {path}{backup}).");
 
         var errors = HbaErrors(session);
         if (errors.Count > 0)
         {
-            HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(old), mode, node.OsUser);
+            HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(oldText), mode, node.OsUser);
             throw new InvalidOperationException(
                 $"On {node.Name}, the server rejected the edited {path} ({string.Join("; ", errors)}); the previous file was put back and nothing was reloaded.");
         }
-        return (converted, removed);
     }
 
     /// <summary>pg_hba_file_rules rows with an error: the server's own parse of the file on disk.</summary>

@@ -110,7 +110,7 @@ public static class Rejoin
         {
             Method = request.Reclone || impossible is not null ? RejoinMethod.Reclone : RejoinMethod.Rewind,
             Replication = replication, Running = running, RewindImpossible = impossible,
-            PrimaryHba = StandbyFollow.UpstreamHbaPlan(primary, node, replication.UserName),
+            PrimaryHba = StandbyFollow.UpstreamHbaPlan(primary, node, replication.UserName, TlsFiles.HasRootCertificate(node, shell)),
         };
         if (plan.PrimaryHba is { } hba)
             foreach (var line in hba.Changes.Where(c => c.Kind == PrimaryChangeKind.HbaLine)) plan.Steps.Add($"{line.Description} on {primary.Name}");

@@ -241,7 +241,7 @@ public static class ReplicationPassword
     }
 
     /// <summary>True when a WAL sender's client address is this node's (its address, or one its name resolves to).</summary>
-    private static bool IsAddressOf(PgNode node, string address)
+    internal static bool IsAddressOf(PgNode node, string address)
     {
         if (!IPAddress.TryParse(address, out var ip)) return false;
         if (IPAddress.TryParse(node.ComputerName, out var own)) return own.Equals(ip) || IPAddress.IsLoopback(own) && IPAddress.IsLoopback(ip);

@@ -68,7 +68,7 @@ public static class StandbyFollow
 
         var standbyRequest = new HotStandbyRequest { Standby = standby, Primary = primary, Replication = replication, SlotName = slot, Timeout = request.Timeout };
         var slotCheck = Concurrently.Start(() => ReplicationSlots.Exists(primary, slot, log));
-        var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName));
+        var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName, TlsFiles.HasRootCertificate(standby, shell)));
         var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log);
         var (slotExists, hba) = (slotCheck.Join(), hbaPlan.Join());
 
@@ -130,9 +130,10 @@ public static class StandbyFollow
     /// The replication line the new upstream's pg_hba.conf lacks for this standby, or null: the upstream was set up for
     /// other standbys (a former primary, or a cluster built by hand has lines only for the standbys of its first primary).
     /// </summary>
-    internal static PrimaryConfigPlan? UpstreamHbaPlan(PgNode upstream, PgNode standby, string role)
+    /// <param name="requireSsl">The standby connects with TLS (Enable-PgReplicationSsl gave its host a root.crt): its line is hostssl.</param>
+    internal static PrimaryConfigPlan? UpstreamHbaPlan(PgNode upstream, PgNode standby, string role, bool requireSsl = false)
     {
-        var hba = PrimaryConfig.PlanFollowerAdmission(upstream, new[] { standby.ComputerName }, role, NullOperationLog.Instance);
+        var hba = PrimaryConfig.PlanFollowerAdmission(upstream, new[] { standby.ComputerName }, role, NullOperationLog.Instance, requireSsl);
         return hba.Changes.Count > 0 ? hba : null;
     }
 

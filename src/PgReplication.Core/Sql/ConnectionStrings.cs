@@ -22,6 +22,10 @@ public sealed record ConnectionStringSettings
     /// that is cut off (not refusing, just silent) holds the client for the OS's TCP timeout, minutes.
     /// </summary>
     public int ConnectTimeoutSeconds { get; init; } = 5;
+    /// <summary>libpq's sslmode (disable, allow, prefer, require, verify-ca, verify-full); null leaves the client's default.</summary>
+    public string? SslMode { get; init; }
+    /// <summary>The CA file the client checks the servers' certificates against (sslrootcert).</summary>
+    public string? SslRootCert { get; init; }
 }
 
 /// <summary>
@@ -87,6 +91,7 @@ public static class ConnectionStrings
         };
         values.AddRange(UserAndPassword(s, "user", "password"));
         if (s.ConnectTimeoutSeconds > 0) values.Add(new("connect_timeout", Seconds(s)));
+        values.AddRange(Ssl(s));
         values.Add(new("target_session_attrs", LibpqTarget(s.Target)));
         return Conninfo.Build(values);
     }
@@ -97,6 +102,8 @@ public static class ConnectionStrings
         var builder = new NpgsqlConnectionStringBuilder { Host = string.Join(',', nodes.Select(HostPort)), Database = s.Database };
         foreach (var (key, value) in UserAndPassword(s, "Username", "Password")) builder[key] = value;
         if (s.ConnectTimeoutSeconds > 0) builder.Timeout = s.ConnectTimeoutSeconds;
+        if (s.SslMode is { } mode) builder.SslMode = Enum.Parse<SslMode>(mode.Replace("-", ""), ignoreCase: true);
+        if (s.SslRootCert is { } root) builder.RootCertificate = root;
         builder.TargetSessionAttributes = LibpqTarget(s.Target);
         return builder.ConnectionString;
     }
@@ -105,6 +112,7 @@ public static class ConnectionStrings
     {
         var query = UserAndPassword(s, "user", "password");
         if (s.ConnectTimeoutSeconds > 0) query = query.Append(new("connectTimeout", Seconds(s)));
+        query = query.Concat(Ssl(s));
         query = query.Append(new("targetServerType", JdbcTarget(s.Target)));
         return $"jdbc:postgresql://{string.Join(',', nodes.Select(HostPort))}/{Uri.EscapeDataString(s.Database)}?"
             + string.Join('&', query.Select(kv => $"{kv.Key}={Uri.EscapeDataString(kv.Value)}"));
@@ -114,6 +122,13 @@ public static class ConnectionStrings
     {
         if (!string.IsNullOrEmpty(s.UserName)) yield return new(userKey, s.UserName);
         if (s.Password is not null) yield return new(passwordKey, s.Password);
+    }
+
+    // libpq and pgJDBC spell both the same: sslmode=verify-full, sslrootcert=<file>.
+    private static IEnumerable<KeyValuePair<string, string>> Ssl(ConnectionStringSettings s)
+    {
+        if (s.SslMode is not null) yield return new("sslmode", s.SslMode);
+        if (s.SslRootCert is not null) yield return new("sslrootcert", s.SslRootCert);
     }
 
     private static string Seconds(ConnectionStringSettings s) => s.ConnectTimeoutSeconds.ToString(CultureInfo.InvariantCulture);
@@ -134,5 +149,8 @@ public static class ConnectionStrings
         ConfigValues.EnsureSafe(s.Database, "database name");
         if (s.UserName is not null) ConfigValues.EnsureSafe(s.UserName, "user name");
         if (s.Password is not null) ConfigValues.EnsureSafe(s.Password, "password", secret: true);
+        if (s.SslMode is not null && s.SslMode is not ("disable" or "allow" or "prefer" or "require" or "verify-ca" or "verify-full"))
+            throw new ArgumentException($"'{s.SslMode}' is not an sslmode (disable, allow, prefer, require, verify-ca, verify-full).");
+        if (s.SslRootCert is not null) ConfigValues.EnsureSafe(s.SslRootCert, "sslrootcert");
     }
 }

@@ -40,8 +40,8 @@ public sealed class PgSession : IDisposable
 
     public static PgSession Open(PgNode node, NetworkCredential? credential = null, IOperationLog? log = null,
         string? database = null, TimeSpan? connectTimeout = null, TimeSpan? commandTimeout = null,
-        PgEndpoint? via = null, bool pooled = false) =>
-        OpenCore(node, credential, log, database, connectTimeout, commandTimeout, via, pooled, async: false).GetAwaiter().GetResult();
+        PgEndpoint? via = null, bool pooled = false, string? verifyFullWith = null) =>
+        OpenCore(node, credential, log, database, connectTimeout, commandTimeout, via, pooled, async: false, verifyFullWith).GetAwaiter().GetResult();
 
     /// <summary>
     /// Open, without a thread waiting on the socket: what the health check uses to read many servers at once.
@@ -53,7 +53,7 @@ public sealed class PgSession : IDisposable
 
     // One body for both: with async false every await below completes at once, on the caller's thread.
     private static async Task<PgSession> OpenCore(PgNode node, NetworkCredential? credential, IOperationLog? log,
-        string? database, TimeSpan? connectTimeout, TimeSpan? commandTimeout, PgEndpoint? via, bool pooled, bool async)
+        string? database, TimeSpan? connectTimeout, TimeSpan? commandTimeout, PgEndpoint? via, bool pooled, bool async, string? verifyFullWith = null)
     {
         log ??= NullOperationLog.Instance;
         credential ??= node.AdminCredential;
@@ -84,6 +84,8 @@ public sealed class PgSession : IDisposable
             builder.AutoPrepareMinUsages = 2;
         }
         if (!string.IsNullOrEmpty(credential?.Password)) builder.Password = credential!.Password;
+        // TLS checked as a standby's verify-full checks it: the server's certificate chains to this CA file and names the host.
+        if (verifyFullWith is not null) { builder.SslMode = SslMode.VerifyFull; builder.RootCertificate = verifyFullWith; }
 
         log.Debug($"Connecting to {builder.Host}:{builder.Port} database {builder.Database} as {builder.Username}.");
         var connection = new NpgsqlConnection(builder.ConnectionString);

@@ -44,6 +44,16 @@ public sealed class GetPgConnectionStringCommand : PgCmdlet
     [Parameter(ParameterSetName = "Credential")]
     public SwitchParameter IncludePassword { get; set; }
 
+    /// <summary>libpq's sslmode; verify-full checks the server's certificate against -SslRootCertificate and its name.</summary>
+    [Parameter]
+    [ValidateSet("disable", "allow", "prefer", "require", "verify-ca", "verify-full")]
+    public string? SslMode { get; set; }
+
+    /// <summary>The CA file clients check the servers against (the ca.crt of Enable-PgReplicationSsl), as a path on the client.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SslRootCertificate { get; set; }
+
     private readonly List<PgNode> _nodes = new();
 
     protected override void ProcessRecord() => _nodes.AddRange(InputObject);
@@ -58,6 +68,8 @@ public sealed class GetPgConnectionStringCommand : PgCmdlet
             Password = IncludePassword ? Credential!.GetNetworkCredential().Password : null,
             Target = TargetSessionAttribute,
             ConnectTimeoutSeconds = ConnectTimeoutSeconds,
+            SslMode = SslMode?.ToLowerInvariant(),
+            SslRootCert = SslRootCertificate,
         };
         var formats = Format.Equals("All", StringComparison.OrdinalIgnoreCase)
             ? Enum.GetValues<ConnectionStringFormat>()
