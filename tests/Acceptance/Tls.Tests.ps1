@@ -3,6 +3,8 @@
 # standby, and a switchover and a failover that keep TLS; Get-PgConnectionString with verify-full.
 BeforeAll {
     . "$PSScriptRoot/Faults/FaultSuite.ps1" -WithModule
+    # The CA type, to sign a certificate for another name (the module keeps Core in its own load context).
+    Add-Type -Path (Join-Path $env:PGREPLICATION_MODULE 'Dependencies/PgReplication.Core.dll')
     # Every WAL sender of the host, and how many are on TLS: "<on tls>|<all>".
     function Get-TlsSenders($LabHost) { Get-LabValue $LabHost 'SELECT count(*) FILTER (WHERE s.ssl) || ''|'' || count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)' }
     # A standby copied from a Debian primary has the primary's data directory path, whatever its host's layout: the

@@ -38,8 +38,9 @@ Describe 'Bad input: day two' -Tag Acceptance, Faults {
         # CA directories on this machine: one with a certificate and no key, one with text that is no certificate.
         $halfCa = "$($lab.Root)/half-ca"; $brokenCa = "$($lab.Root)/broken-ca"; $newCa = "$($lab.Root)/new-ca"
         $null = New-Item -ItemType Directory $halfCa, $brokenCa
-        $made = [PgReplication.Core.Operations.CertificateAuthority]::LoadOrCreate("$($lab.Root)/made-ca", 'x')
-        Set-Content "$halfCa/ca.crt" $made.Pem
+        # A CA certificate whose key is thrown away: openssl, as an admin would make one.
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout /dev/null -subj /CN=half-ca -days 1 -out "$halfCa/ca.crt" 2>$null
+        if ($LASTEXITCODE -ne 0) { throw 'openssl could not make the test CA certificate.' }
         Set-Content "$brokenCa/ca.crt" 'not a certificate'; Set-Content "$brokenCa/ca.key" 'not a key'
         $state = @{ Baseline = Get-LabState $lab }
     }
