@@ -71,6 +71,11 @@ Describe 'Help of <Name>' -Tag Surface -ForEach $Commands {
     It 'has related links' {
         @($Help.relatedLinks.navigationLink).Count | Should -BeGreaterThan 0
     }
+
+    It 'says under NOTES which privileges it needs (issue 23: run without a superuser)' {
+        $notes = (@($Help.alertSet.alert | ForEach-Object { $_.Text }) -join ' ')
+        $notes | Should -Match 'Privileges: ' -Because 'an admin must know whether the admin role of New-PgAdminRole is enough'
+    }
 }
 
 Describe 'Example "<Title>" of <Name>' -Tag Surface -ForEach @($Commands | ForEach-Object { $_.Examples }) {
