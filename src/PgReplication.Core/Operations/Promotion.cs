@@ -118,6 +118,25 @@ public static class Promotion
         if (request.FenceOldPrimary && plan.OldPrimary is not null)
             summary.OldPrimaryFenced = Fence(plan.OldPrimary, plan.OldPrimaryAlive, candidate, summary, log);
 
+        // The followers' logins overlap the promotion: the siblings stream sooner after it.
+        var followerShells = StandbyFollow.OpenShells(plan.Followers, log);
+        try
+        {
+            Promote(request, plan, candidate, clock, summary, log);
+            summary.Siblings.AddRange(StandbyFollow.FollowAll(plan.Followers.Select(follower => new FollowRequest
+            {
+                Standby = follower, Primary = candidate, Replication = request.Replication ?? follower.ReplicationCredential,
+                Timeout = request.Timeout,
+            }).ToList(), followerShells, log));
+        }
+        finally { StandbyFollow.CloseShells(followerShells); }
+        summary.TimeToSiblingsStreaming = clock.Elapsed;
+        foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());
+        return summary;
+    }
+
+    private static void Promote(PromotionRequest request, PromotionPlan plan, PgNode candidate, Stopwatch clock, PromotionSummary summary, IOperationLog log)
+    {
         var promoteStart = clock.Elapsed;
         if (plan.AlreadyPromoted)
         {
@@ -128,16 +147,6 @@ public static class Promotion
         }
         else PromoteAndWait(candidate, plan.Chosen.Timeline, request.Timeout, summary, log, CandidateConnectTimeout(request));
         summary.TimeToWritable = clock.Elapsed - promoteStart;
-
-        foreach (var follower in plan.Followers)
-            summary.Siblings.Add(StandbyFollow.TryFollow(new FollowRequest
-            {
-                Standby = follower, Primary = candidate, Replication = request.Replication ?? follower.ReplicationCredential,
-                Timeout = request.Timeout,
-            }, log));
-        summary.TimeToSiblingsStreaming = clock.Elapsed;
-        foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());
-        return summary;
     }
 
     /// <summary>Resumes a paused replay, promotes, and waits until the node accepts writes on a new timeline.</summary>

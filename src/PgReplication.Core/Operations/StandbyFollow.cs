@@ -169,6 +169,40 @@ public static class StandbyFollow
     }
 
     /// <summary>
+    /// Logins to the followers, started now so they overlap what comes before the follow (a promotion): they do not
+    /// depend on it. Give the result to <see cref="FollowAll"/>, then to <see cref="CloseShells"/>.
+    /// </summary>
+    public static IReadOnlyDictionary<PgNode, Task<IHostShell>> OpenShells(IEnumerable<PgNode> followers, IOperationLog log) =>
+        followers.Distinct().ToDictionary(f => f, f => Concurrently.Start(() => HostShells.Open(f, log)));
+
+    /// <summary>
+    /// Re-points several standbys at once, each on a thread of its own: a slow or unreachable one does not hold up the
+    /// others. Outcomes come back in the order of the requests. A shell that could not be opened early is opened again
+    /// by <see cref="TryFollow"/>, whose outcome then names the failure.
+    /// </summary>
+    public static IReadOnlyList<FollowOutcome> FollowAll(IReadOnlyList<FollowRequest> requests, IReadOnlyDictionary<PgNode, Task<IHostShell>> shells,
+        IOperationLog log)
+    {
+        var follows = requests.Select(r => Concurrently.Start(() =>
+        {
+            IHostShell? shell = null;
+            if (shells.TryGetValue(r.Standby, out var opening))
+                try { shell = opening.Join(); }
+                catch (Exception ex) when (ex is not OperationCanceledException) { log.Verbose($"{r.Standby.Name}: {ex.Message}; trying again."); }
+            return TryFollow(r, log, shell);
+        })).ToList();
+        return follows.Select(f => f.Join()).ToList();
+    }
+
+    /// <summary>Closes the shells <see cref="OpenShells"/> opened (those that did open).</summary>
+    public static void CloseShells(IReadOnlyDictionary<PgNode, Task<IHostShell>> shells)
+    {
+        foreach (var opening in shells.Values)
+            if (opening.IsCompletedSuccessfully) opening.Result.Dispose();
+            else _ = opening.ContinueWith(t => { if (t.IsCompletedSuccessfully) t.Result.Dispose(); }, TaskScheduler.Default);
+    }
+
+    /// <summary>
     /// Refuses a standby that replayed past the point where the new upstream's timeline forked from its own:
     /// it would wait forever for WAL that cannot come (PostgreSQL logs "requested timeline is not a child").
     /// </summary>

@@ -91,7 +91,6 @@ public static class Switchover
         var (primary, standby) = (request.Primary, request.Standby);
         var clock = Stopwatch.StartNew();
         var summary = new PromotionSummary { NewPrimary = standby.Name, OldPrimary = primary.Name, OldTimeline = primary.Timeline };
-        var replication = plan.Replication;
         // Open until the old primary follows the new one: one SSH login for its stop and its rejoin.
         using var primaryShell = HostShells.Open(primary, log);
         // The followers' pg_hba lines go in first: if the file cannot take them, nothing has been stopped yet.
@@ -100,6 +99,16 @@ public static class Switchover
             PrimaryConfig.Apply(admission, admission.Changes, restart: false, request.Timeout, log);
             summary.Steps.AddRange(admission.Changes.Select(c => $"{c.Description} on {standby.Name}"));
         }
+        var siblingShells = StandbyFollow.OpenShells(request.Siblings.Where(s => s != primary && s != standby), log);
+        try { SwapRoles(request, plan, primaryShell, siblingShells, clock, summary, log); }
+        finally { StandbyFollow.CloseShells(siblingShells); }
+        return summary;
+    }
+
+    private static void SwapRoles(SwitchoverRequest request, SwitchoverPlan plan, IHostShell primaryShell,
+        IReadOnlyDictionary<PgNode, Task<IHostShell>> siblingShells, Stopwatch clock, PromotionSummary summary, IOperationLog log)
+    {
+        var (primary, standby) = (request.Primary, request.Standby);
         ServerController.Stop(primary, primaryShell, log, request.Timeout);
         var finalCheckpoint = CleanShutdownCheckpoint(primary, primaryShell);
         summary.Steps.Add($"shut down {primary.Name} cleanly; final checkpoint {Lsn.Format(finalCheckpoint)}");
@@ -117,17 +126,18 @@ public static class Switchover
         Promotion.PromoteAndWait(standby, plan.Standby.Timeline, request.Timeout, summary, log);
         summary.TimeToWritable = clock.Elapsed - promoteStart;
 
-        // The old primary stopped exactly where the new one forked: it follows without a rewind.
-        var rejoined = StandbyFollow.TryFollow(new FollowRequest { Standby = primary, Primary = standby, Replication = replication, Timeout = request.Timeout }, log, primaryShell);
-        summary.Siblings.Add(rejoined);
-        foreach (var sibling in request.Siblings.Where(s => s != primary && s != standby))
-            summary.Siblings.Add(StandbyFollow.TryFollow(new FollowRequest
-            {
-                Standby = sibling, Primary = standby, Replication = plan.SiblingLogins.GetValueOrDefault(sibling) ?? request.Replication, Timeout = request.Timeout,
-            }, log));
+        // The old primary stopped exactly where the new one forked: it follows without a rewind. It and the siblings are
+        // re-pointed at once; the siblings' logins were opened during the wait and the promotion.
+        var followers = new List<FollowRequest> { new() { Standby = primary, Primary = standby, Replication = plan.Replication, Timeout = request.Timeout } };
+        followers.AddRange(request.Siblings.Where(s => s != primary && s != standby).Distinct().Select(sibling => new FollowRequest
+        {
+            Standby = sibling, Primary = standby, Replication = plan.SiblingLogins.GetValueOrDefault(sibling) ?? request.Replication, Timeout = request.Timeout,
+        }));
+        var shells = siblingShells.ToDictionary(p => p.Key, p => p.Value);
+        shells[primary] = Task.FromResult(primaryShell);
+        summary.Siblings.AddRange(StandbyFollow.FollowAll(followers, shells, log));
         summary.TimeToSiblingsStreaming = clock.Elapsed;
         foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());
-        return summary;
     }
 
     /// <summary>
