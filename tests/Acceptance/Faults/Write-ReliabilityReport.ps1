@@ -20,6 +20,16 @@ $fileOrder = 'BaseBackupFaults.Tests.ps1', 'FailoverFaults.Tests.ps1', 'RejoinFa
 $rows = @(foreach ($b in $blocks | Sort-Object { [array]::IndexOf($fileOrder, $_.File) }) {
     foreach ($s in $b.Scenarios | Sort-Object Order) { $s | Add-Member -NotePropertyName File -NotePropertyValue $b.File -PassThru -Force }
 })
+# A file run once per layout (or major) gives the same scenario names twice: the Describe's last part tells them apart.
+$repeated = @($blocks | Where-Object {
+        $b = $_
+        $otherNames = @($blocks | Where-Object { $_.File -eq $b.File -and $_ -ne $b } | ForEach-Object { $_.Scenarios.Name })
+        @($b.Scenarios | Where-Object Name -In $otherNames).Count -gt 0 -and $b.Describe -match ', ([^,]+)$'
+    })
+foreach ($b in $repeated) {
+    $null = $b.Describe -match ', ([^,]+)$'
+    foreach ($s in $b.Scenarios) { $s.Name = "$($Matches[1]): $($s.Name)" }
+}
 
 function Format-Cell([string] $Text) { ($Text -replace '\s+', ' ').Replace('|', '\|').Trim() }
 function Get-Count($Row, [string] $Name) { if ($Row.Counts -and $Row.Counts.PSObject.Properties[$Name]) { [long] $Row.Counts.$Name } else { 0 } }
