@@ -28,6 +28,22 @@ public static class Concurrently
         return done.Task;
     }
 
+    /// <summary>
+    /// <paramref name="read"/> of every item, all started before any is awaited, the results in the items' order. The
+    /// first failure (in that order) is thrown as a direct call would throw it, after every read has ended.
+    /// </summary>
+    public static IReadOnlyList<TResult> Map<TItem, TResult>(IEnumerable<TItem> items, Func<TItem, TResult> read)
+    {
+        var started = items.Select(item => Start(() => read(item))).ToList();
+        try { Task.WaitAll(started.ToArray<Task>()); }
+        catch (AggregateException) { }
+        return started.Select(t => t.Join()).ToList();
+    }
+
+    /// <summary><paramref name="work"/> on every item at once, as <see cref="Map"/> does; returns when all have ended.</summary>
+    public static void ForEach<TItem>(IEnumerable<TItem> items, Action<TItem> work) =>
+        Map(items, item => { work(item); return true; });
+
     /// <summary>The task's result, or its own exception (not an AggregateException), as a direct call would throw.</summary>
     public static T Join<T>(this Task<T> task) => task.GetAwaiter().GetResult();
 

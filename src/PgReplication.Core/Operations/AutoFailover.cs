@@ -62,9 +62,7 @@ public static class AutoFailover
 
     public static AutoFailoverPlan Prepare(AutoFailoverRequest request, IOperationLog log)
     {
-        var reads = request.Nodes.Select(n => Concurrently.Start(() => ReadNode(n, request, log))).ToArray();
-        var facts = reads.Select(r => r.Join()).ToList();
-        return Decide(request, facts);
+        return Decide(request, Concurrently.Map(request.Nodes, n => ReadNode(n, request, log)));
     }
 
     /// <summary>The checks and the steps, from the facts alone.</summary>
@@ -141,13 +139,13 @@ public static class AutoFailover
         var shells = plan.Nodes.ToDictionary(n => n, n => HostShells.Open(n.Node, log));
         try
         {
-            Parallel(plan.Nodes.Where(n => n.MissingPrograms.Count > 0), n =>
+            Concurrently.ForEach(plan.Nodes.Where(n => n.MissingPrograms.Count > 0), n =>
             {
                 shells[n].Run(new HostCommand("env", new[] { "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--no-install-recommends" }
                     .Concat(RequiredPackages.Split(' ')).ToArray()) { RunAs = "root", Timeout = TimeSpan.FromMinutes(10) }).EnsureSuccess();
                 log.Verbose($"{n.Node.Name}: installed {RequiredPackages}.");
             });
-            Parallel(plan.Nodes, n =>
+            Concurrently.ForEach(plan.Nodes, n =>
             {
                 if (n.PatroniRunning || (n.EtcdRunning && n.Member.IsDcsMember)) return;
                 WriteFiles(shells[n], n, plan, log);
@@ -161,7 +159,7 @@ public static class AutoFailover
             }
             WaitForEtcd(shells[dcs[0]], dcs[0], dcs.Select(d => d.Member).ToList(), settings, request.Timeout, log);
 
-            Parallel(plan.Nodes, n =>
+            Concurrently.ForEach(plan.Nodes, n =>
             {
                 using var session = PgSession.Open(n.Node, log: log);
                 // A custom setting must exist in the session (a placeholder) before ALTER SYSTEM accepts it.
@@ -193,7 +191,7 @@ public static class AutoFailover
     public static IReadOnlyList<string> Disable(IReadOnlyList<PgNode> nodes, TimeSpan timeout, IOperationLog log)
     {
         var steps = new List<string>();
-        var markers = nodes.Select(n => Concurrently.Start(() => ReadMarker(n, log))).Select(t => t.Join()).ToList();
+        var markers = Concurrently.Map(nodes, n => ReadMarker(n, log));
         var marker = markers.FirstOrDefault(m => m is not null);
         var shells = nodes.ToDictionary(n => n, n => HostShells.Open(n, log));
         try
@@ -220,11 +218,11 @@ public static class AutoFailover
                 Thread.Sleep(TimeSpan.FromSeconds(LoopWait(nodes, shells, dirs) + 1));
                 steps.Add("Patroni put into maintenance mode");
             }
-            Parallel(nodes, n => HaDaemons.Stop(shells[n], n.OsUser, dirs[n], "patroni", timeout));
+            Concurrently.ForEach(nodes, n => HaDaemons.Stop(shells[n], n.OsUser, dirs[n], "patroni", timeout));
             steps.Add("Patroni stopped on " + string.Join(", ", nodes.Select(n => n.Name)));
-            Parallel(nodes, n => HaDaemons.Stop(shells[n], n.OsUser, dirs[n], "etcd", timeout));
+            Concurrently.ForEach(nodes, n => HaDaemons.Stop(shells[n], n.OsUser, dirs[n], "etcd", timeout));
             steps.Add("etcd stopped");
-            Parallel(nodes, n =>
+            Concurrently.ForEach(nodes, n =>
             {
                 // etcd's data goes: a later hand-over makes a new etcd cluster, which a stale member would refuse to join.
                 shells[n].Run(new HostCommand("rm", "-rf", "--", dirs[n] + "/etcd-data") { RunAs = n.OsUser, Timeout = TimeSpan.FromSeconds(60) }).EnsureSuccess();
@@ -377,11 +375,5 @@ public static class AutoFailover
                 throw new TimeoutException($"After {timeout.TotalSeconds:0} s, {what}{(detail?.Invoke() is { Length: > 0 } d ? ": " + d : lastError is null ? "" : ": " + lastError.Message)}.");
             Thread.Sleep(200);
         }
-    }
-
-    private static void Parallel<T>(IEnumerable<T> items, Action<T> work)
-    {
-        var tasks = items.Select(i => Concurrently.Start(() => { work(i); return true; })).ToArray();
-        foreach (var t in tasks) t.Join();
     }
 }

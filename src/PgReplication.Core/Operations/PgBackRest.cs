@@ -127,7 +127,7 @@ public static class PgBackRest
             if (node.DataDirectory is null) throw new InvalidOperationException($"The data directory of {node.Name} is not known.");
             ConfigValues.EnsureSafe(node.DataDirectory, "data directory");
         }
-        var versions = shells.AsParallel().Select(kv => (Node: kv.Key, Version: VersionOf(kv.Key, kv.Value))).ToList();
+        var versions = Concurrently.Map(shells, kv => (Node: kv.Key, Version: VersionOf(kv.Key, kv.Value)));
         var distinct = versions.Select(v => v.Version).Distinct().ToList();
         if (distinct.Count > 1)
             throw new InvalidOperationException($"pgBackRest differs between the hosts ({string.Join(", ", versions.Select(v => $"{v.Node.Name} {v.Version}"))}): install one version everywhere.");

@@ -51,8 +51,7 @@ public static class Promotion
     {
         if (request.Candidates.Count == 0)
             throw new PromotionRefusedException("NoCandidate", "No standby was given to promote.");
-        var positions = request.Candidates.AsParallel().AsOrdered()
-            .Select(c => StandbyPositions.Read(c, log, CandidateConnectTimeout(request), pooled: true)).ToList();
+        var positions = Concurrently.Map(request.Candidates, c => StandbyPositions.Read(c, log, CandidateConnectTimeout(request), pooled: true));
         foreach (var p in positions) log.Verbose("Candidate " + p);
 
         var reachable = positions.Where(p => p.Reachable).ToList();

@@ -87,8 +87,7 @@ public static class ReplicationPassword
             throw new ArgumentException($"The new password for the role '{role}' is empty.");
         ConfigValues.EnsureSafe(credential.Password, $"password of the role '{role}'", secret: true);
 
-        var discovered = nodes.Select(n => Concurrently.Start(() => NodeDiscovery.Discover(n, log))).ToList();
-        foreach (var d in discovered) d.Join();
+        Concurrently.ForEach(nodes, n => NodeDiscovery.Discover(n, log));
         var primaries = nodes.Where(n => n.Role == NodeRole.Primary).ToList();
         if (primaries.Count != 1)
             throw new PasswordRotationException("NoSinglePrimary", nodes.FirstOrDefault()?.Name ?? "",

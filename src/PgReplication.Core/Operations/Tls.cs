@@ -81,7 +81,7 @@ public static class Tls
 
     public static TlsPlan Prepare(IReadOnlyList<PgNode> nodes, CertificateAuthority ca, IReadOnlyDictionary<PgNode, IHostShell> shells, IOperationLog log)
     {
-        foreach (var d in nodes.Select(n => Concurrently.Start(() => NodeDiscovery.Discover(n, log))).ToList()) d.Join();
+        Concurrently.ForEach(nodes, n => NodeDiscovery.Discover(n, log));
         var primaries = nodes.Where(n => n.Role == NodeRole.Primary).ToList();
         if (primaries.Count != 1)
             throw new TlsException("NoSinglePrimary", nodes.FirstOrDefault()?.Name ?? "",
@@ -102,7 +102,7 @@ public static class Tls
                 throw new TlsException("UnknownStandby", primary.Name,
                     $"On {primary.Name}, standbys at {string.Join(", ", unknown)} stream but were not given: give every node of the cluster, so each gets TLS before its lines demand it.");
         }
-        var facts = nodes.Select(n => Concurrently.Start(() => ReadFacts(n, shells[n], log))).ToList().Select(t => t.Join()).ToList();
+        var facts = Concurrently.Map(nodes, n => ReadFacts(n, shells[n], log));
         return Decide(facts, primary, ca, nodes.FirstOrDefault(n => n.ReplicationCredential is not null)?.ReplicationCredential?.UserName);
     }
 
