@@ -38,6 +38,8 @@ public sealed class HotStandbyPlan
     public bool NeedsRestart { get; init; }
     /// <summary>The primary's replication lines this node's pg_hba.conf lacks (so it can serve as primary later).</summary>
     public HbaEdit? HbaEdit { get; init; }
+    /// <summary>This node's pg_hba.conf as read for the plan: what a rejected edit is put back to.</summary>
+    public string? HbaOldText { get; init; }
     public string? HbaFilePath { get; init; }
     public List<string> Steps { get; } = new();
     public bool ChangesNothing => !PassFileChange && SettingChanges.Count == 0 && !ConfigFileModeChange && !WriteSignal && ServerRunning && HbaEdit is not { Changed: true };
@@ -62,7 +64,7 @@ public static class HotStandby
         var passFile = Concurrently.Start(() => RemotePath.Join(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass"));
         // With their modes: a passfile others can read is one libpq ignores, and both are written again 0600.
         var passFileText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, passFile.Join(), standby.OsUser));
-        var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, RemotePath.Join(data, "standby.signal"), standby.OsUser));
+        var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, RemotePath.Join(data, VersionRules.StandbySignal), standby.OsUser));
         var configText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, configFile, standby.OsUser));
         var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log));
         // Enable-PgReplicationSsl gave this host the cluster's CA: every upstream it follows is verified against it.
@@ -162,7 +164,7 @@ public static class HotStandby
         var (hba, passFilePath) = (hbaEdit.Join(), passFile.Join());
         var plan = new HotStandbyPlan
         {
-            HbaEdit = hba, HbaFilePath = hbaPath,
+            HbaEdit = hba?.Edit, HbaOldText = hba?.OldText, HbaFilePath = hbaPath,
             PassFilePath = passFilePath, PassFileChange = passFileChange, SettingChanges = changes, ConfigFile = configFile,
             ConfigText = text, ConfigFileModeChange = configMode is { } cm && (cm & 0x7) != 0,
             WriteSignal = writeSignal, ServerRunning = isRunning,
@@ -177,12 +179,12 @@ public static class HotStandby
         foreach (var (k, v) in changes)
             plan.Steps.Add(v is null ? $"remove {k} from {configFile} (a trigger file anyone on the host could create)" : $"set {k} = '{v}' in {configFile}");
         if (plan.ConfigFileModeChange && changes.Count == 0) plan.Steps.Add($"write {configFile} again with mode 0600 (other users could read it)");
-        if (hba is { Changed: true })
-            foreach (var line in hba.AddedLines) plan.Steps.Add($"add '{line}' to {hbaPath} (a replication line of the primary, or for it)");
-        if (writeSignal) plan.Steps.Add($"create {RemotePath.Join(data, "standby.signal")}");
+        if (hba?.Edit is { Changed: true } hbaChange)
+            foreach (var line in hbaChange.AddedLines) plan.Steps.Add($"add '{line}' to {hbaPath} (a replication line of the primary, or for it)");
+        if (writeSignal) plan.Steps.Add($"create {RemotePath.Join(data, VersionRules.StandbySignal)}");
         if (!isRunning) plan.Steps.Add($"start the server on {standby.Name}");
         else if (plan.NeedsRestart) plan.Steps.Add($"restart the server on {standby.Name}");
-        else if (changes.Count > 0 || hba is { Changed: true }) plan.Steps.Add($"reload the server on {standby.Name}");
+        else if (changes.Count > 0 || hba?.Edit is { Changed: true }) plan.Steps.Add($"reload the server on {standby.Name}");
         return plan;
     }
 
@@ -236,14 +238,12 @@ public static class HotStandby
         }
         if (plan.HbaEdit is { Changed: true } edit)
         {
-            HostFiles.Write(shell, plan.HbaFilePath!, Encoding.UTF8.GetBytes(edit.NewText), "0640", standby.OsUser, backupSuffix: ".pgreplication.bak");
+            // Through the one checked writer; a running server checks the file before the reload below.
+            using (var hbaCheck = plan.ServerRunning ? PgSession.Open(standby, log: log) : null)
+                PrimaryConfig.WriteCheckedHba(standby, shell, hbaCheck, plan.HbaOldText!, edit.NewText, log, plan.HbaFilePath);
             log.Verbose($"{standby.Name}: added {edit.AddedLines.Count} replication line(s) of {primary.Name} to {plan.HbaFilePath}.");
         }
-        if (plan.WriteSignal)
-        {
-            HostFiles.Write(shell, RemotePath.Join(data, "standby.signal"), Array.Empty<byte>(), "0600", standby.OsUser);
-            log.Verbose($"{standby.Name}: created standby.signal.");
-        }
+        if (plan.WriteSignal) StandbyMarker.Write(standby, shell, log);
 
         if (!plan.ServerRunning) ServerController.Start(standby, shell, log, request.Timeout);
         else if (plan.NeedsRestart) ServerController.Restart(standby, shell, log, request.Timeout);
@@ -318,7 +318,7 @@ public static class HotStandby
     /// file lacks, and one for the primary itself: its own lines name only its standbys, and after a
     /// switchover it streams from this node. Read through SQL on the primary, so no shell on the primary is needed.
     /// </summary>
-    private static HbaEdit? PlanHbaCopy(PgNode primary, IHostShell shell, PgNode standby, string hbaPath, string replicationRole, IOperationLog log)
+    private static (string OldText, HbaEdit Edit)? PlanHbaCopy(PgNode primary, IHostShell shell, PgNode standby, string hbaPath, string replicationRole, IOperationLog log)
     {
         if (primary.HbaFile is { } hbaFile && primary.MajorVersion is { } major && !VersionRules.CanReadServerFile(major, hbaFile, primary.DataDirectory))
         {
@@ -345,7 +345,8 @@ public static class HotStandby
         if (IPAddress.TryParse(primaryAddress, out var own) && !IPAddress.IsLoopback(own))
             rules.Add(new HbaReplicationRule(replicationRole, own, null, rules.Any(r => r.RequireSsl)));
         if (rules.Count == 0 || !HostFiles.Exists(shell, hbaPath, standby.OsUser)) return null;
-        return HbaEditor.AddReplicationRules(HostFiles.ReadText(shell, hbaPath, standby.OsUser), rules);
+        var oldText = HostFiles.ReadText(shell, hbaPath, standby.OsUser);
+        return (oldText, HbaEditor.AddReplicationRules(oldText, rules));
     }
 
     /// <summary>

@@ -498,13 +498,15 @@ public static class PrimaryConfig
     }
 
     /// <summary>
-    /// Writes a new pg_hba.conf (the node's hba_file; any node, a standby too): parsed first, atomic with the old copy
-    /// kept, its mode kept, checked through pg_hba_file_rules, and put back as it was when the server finds an error.
-    /// The caller reloads.
+    /// The one writer of pg_hba.conf (<paramref name="path"/>, else the node's hba_file; any node, a standby too):
+    /// parsed first, atomic with the old copy kept, its mode kept, checked through pg_hba_file_rules, and put back as
+    /// it was when the server finds an error. A stopped server (<paramref name="session"/> null) cannot be asked: it
+    /// reads the file when it starts, and a file it cannot load stops that start. The caller reloads.
     /// </summary>
-    internal static void WriteCheckedHba(PgNode node, IHostShell shell, PgSession session, string oldText, string newText, IOperationLog log)
+    internal static void WriteCheckedHba(PgNode node, IHostShell shell, PgSession? session, string oldText, string newText, IOperationLog log,
+        string? path = null)
     {
-        var path = node.HbaFile ?? throw new InvalidOperationException($"The hba_file of {node.Name} is not known.");
+        path ??= node.HbaFile ?? throw new InvalidOperationException($"The hba_file of {node.Name} is not known.");
         var problems = HbaFile.Check(newText);
         if (problems.Count > 0)
             throw new InvalidOperationException($"On {node.Name}, the edited {path} would not parse, so it was not written: {string.Join("; ", problems)}");
@@ -514,7 +516,7 @@ public static class PrimaryConfig
         HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(newText), mode, node.OsUser, backup);
         log.Verbose($"{node.Name}: wrote {path} (previous copy {path}{backup}).");
 
-        var errors = HbaErrors(session);
+        var errors = session is null ? Array.Empty<string>() : HbaErrors(session);
         if (errors.Count > 0)
         {
             HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(oldText), mode, node.OsUser);
