@@ -516,7 +516,7 @@ public static class BaseBackup
             if (value != own) changes["listen_addresses"] = value;
         }
         if (changes.Count == 0) return false;
-        HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, changes)), "0600", target.OsUser);
+        SettingsFile.Update(shell, autoConf, target.OsUser, changes, currentText: text);
         log.Verbose($"{target.Name}: set {string.Join(", ", changes.Select(c => $"{c.Key} = {c.Value}"))} for this host.");
         return true;
     }

@@ -223,18 +223,15 @@ public static class HotStandby
         }
         if (plan.SettingChanges.Count > 0 || plan.ConfigFileModeChange)
         {
-            var text = plan.SettingChanges.Count > 0 ? OfflineSettings.Apply(plan.ConfigText, plan.SettingChanges) : plan.ConfigText;
-            HostFiles.Write(shell, plan.ConfigFile, Encoding.UTF8.GetBytes(text), "0600", standby.OsUser);
+            // A mode change alone writes the same text again: HostFiles.Write sets 0600.
+            SettingsFile.Update(shell, plan.ConfigFile, standby.OsUser, plan.SettingChanges, currentText: plan.ConfigText, rewriteUnchanged: true);
             log.Verbose(plan.SettingChanges.Count > 0
                 ? $"{standby.Name}: set {string.Join(", ", plan.SettingChanges.Keys)} in {plan.ConfigFile}."
                 : $"{standby.Name}: wrote {plan.ConfigFile} again with mode 0600.");
         }
         if (standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major))
         {
-            var autoConf = RemotePath.Join(data, "postgresql.auto.conf");
-            var autoText = HostFiles.ReadTextOrEmpty(shell, autoConf, standby.OsUser);
-            if (!OfflineSettings.Read(autoText).TryGetValue("hot_standby", out var hs) || hs != "on")
-                HostFiles.Write(shell, autoConf, Encoding.UTF8.GetBytes(OfflineSettings.Apply(autoText, new Dictionary<string, string?> { ["hot_standby"] = "on" })), "0600", standby.OsUser);
+            SettingsFile.Update(shell, RemotePath.Join(data, "postgresql.auto.conf"), standby.OsUser, new Dictionary<string, string?> { ["hot_standby"] = "on" });
         }
         if (plan.HbaEdit is { Changed: true } edit)
         {

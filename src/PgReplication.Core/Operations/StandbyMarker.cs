@@ -23,10 +23,7 @@ public static class StandbyMarker
         }
         else
         {
-            var file = HotStandby.RecoveryConfigFile(data, major);
-            var text = HostFiles.ReadTextOrEmpty(shell, file, node.OsUser);
-            if (OfflineSettings.Read(text).GetValueOrDefault("standby_mode") != "on")
-                HostFiles.Write(shell, file, Encoding.UTF8.GetBytes(OfflineSettings.Apply(text, new Dictionary<string, string?> { ["standby_mode"] = "on" })), "0600", node.OsUser);
+            SettingsFile.Update(shell, HotStandby.RecoveryConfigFile(data, major), node.OsUser, new Dictionary<string, string?> { ["standby_mode"] = "on" });
         }
         log.Verbose($"{node.Name}: marked {data} as a standby ({(StandbyConfigRules.UsesStandbySignal(major) ? VersionRules.StandbySignal : "recovery.conf")}).");
     }

@@ -150,9 +150,8 @@ public static class StandbyReplay
         using var shell = HostShells.Open(standby, log);
         var data = standby.DataDirectory ?? throw new InvalidOperationException($"The data directory of {standby.Name} is not known.");
         var path = HotStandby.RecoveryConfigFile(data, standby.MajorVersion ?? VersionRules.NewestMajor);
-        var text = HostFiles.ReadText(shell, path, standby.OsUser);
-        var updated = OfflineSettings.Apply(text, new Dictionary<string, string?> { ["recovery_min_apply_delay"] = delay == TimeSpan.Zero ? null : FormatDelay(delay) });
-        HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(updated), "0600", standby.OsUser, ".pgreplication-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture));
+        SettingsFile.Update(shell, path, standby.OsUser, new Dictionary<string, string?> { ["recovery_min_apply_delay"] = delay == TimeSpan.Zero ? null : FormatDelay(delay) },
+            currentText: HostFiles.ReadText(shell, path, standby.OsUser), backupSuffix: ".pgreplication-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture));
         ServerController.Restart(standby, shell, log, timeout);
         ServerController.WaitUntilAccepting(standby, log, timeout);
     }
