@@ -24,7 +24,7 @@ for f in /etc/postgresql/15/main/* /var/lib/postgresql/.pgpass; do [ -f "$f" ] &
 for d in "$@"; do
   for f in "$d"/*; do [ -f "$f" ] && sha256sum "$f"; done
   [ -d "$d" ] && find "$d" -path "$d/pg_wal" -prune -o -path "$d/pg_stat_tmp" -prune -o -path "$d/pg_stat" -prune -o -path "$d/pg_logical" -prune \
-      -o -path "$d/pg_subtrans" -prune -o -path "$d/pg_xact" -prune -o -path "$d/pg_multixact" -prune -o -path "$d/base" -prune -o -print | sort | sha256sum
+      -o -path "$d/pg_subtrans" -prune -o -path "$d/pg_xact" -prune -o -path "$d/pg_multixact" -prune -o -path "$d/base" -prune -o -print | sort
 done
 true
 '@, sh, '/var/lib/postgresql/15/main', '/var/lib/postgresql/15/data'
