@@ -4,22 +4,8 @@ BeforeAll {
     . "$PSScriptRoot/Faults/FaultSuite.ps1" -WithModule
     Import-PgReplicationModule
 
-    # Patroni's timings for the lab: a dead leader's lock expires after 10 s, the loop runs every 2 s.
-    $script:Ttl = 10; $script:LoopWait = 2
-    # The host crashes: its supervisors, Patroni, etcd and postgres killed -9, in that order (a supervisor would restart the others).
-    function Stop-LabHostHa($LabHost) {
-        foreach ($like in '*supervise.sh *', '*/bin/patroni *', 'etcd --config-file*', '*/bin/postgres *', 'postgres: *') {
-            foreach ($p in @(Get-LabProcess $LabHost $like)) { kill -9 $p.Id 2>$null }
-        }
-        $global:LASTEXITCODE = 0
-    }
-    # The host boots again: what its init system would do, start the supervised etcd and Patroni (Patroni then starts postgres).
-    function Start-LabHostHa($LabHost) {
-        foreach ($daemon in @('etcd', 'etcd', '--config-file', '/var/lib/postgresql/autofailover/etcd.yml'), @('patroni', 'patroni', '/var/lib/postgresql/autofailover/patroni.yml')) {
-            Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList (@('sh', '-c', 'setsid sh /var/lib/postgresql/autofailover/supervise.sh "$@" </dev/null >/dev/null 2>&1 &', 'sh') + $daemon) | Out-Null
-        }
-    }
-    function Get-PatroniRow($Rows, $LabHost) { $Rows | Where-Object { $_.ComputerName -eq $LabHost.Address } }
+    . "$PSScriptRoot/PatroniLab.ps1"
+    $script:Ttl = $PatroniTtl; $script:LoopWait = $PatroniLoopWait
     function Get-Leader($Nodes) { (Get-PgReplicationTopology $Nodes -TimeoutSeconds 3 | Where-Object Role -eq 'Primary') }
 }
 

@@ -54,6 +54,35 @@ public class AutoFailoverTests
     }
 
     [Fact]
+    public void A_primary_with_synchronous_standbys_is_handed_over_in_synchronous_mode_and_Patroni_takes_the_setting_over()
+    {
+        var primary = Facts("db1", true);
+        var nodes = new[] { new HaNodeFacts
+        {
+            Node = primary.Node, Member = primary.Member, SystemIdentifier = primary.SystemIdentifier, CommandLineSettings = primary.CommandLineSettings,
+            SynchronousStandbyNames = "FIRST 2 (\"db2\", \"db3\")",
+        }, Facts("db2", false), Facts("db3", false) };
+        var plan = AutoFailover.Decide(Request(nodes), nodes);
+        Assert.True(plan.Facts.Settings.SynchronousMode);
+        Assert.True(plan.HandsOverSynchronousNames);
+        Assert.Contains(plan.Steps, s => s.Contains("ALTER SYSTEM RESET synchronous_standby_names"));
+        var dcs = JsonNode.Parse(AutoFailoverConfig.PatroniConfig(plan.Facts, plan.Primary.Member))!["bootstrap"]!["dcs"]!;
+        Assert.True((bool)dcs["synchronous_mode"]!);
+        Assert.Equal(2, (int)dcs["synchronous_node_count"]!);
+
+        // Without the setting, asynchronous unless asked, and nothing to hand over.
+        var plain = new[] { Facts("db1", true), Facts("db2", false) };
+        var asynchronous = AutoFailover.Decide(Request(plain), plain);
+        Assert.False(asynchronous.Facts.Settings.SynchronousMode);
+        Assert.False(asynchronous.HandsOverSynchronousNames);
+        var asked = new AutoFailoverRequest { Nodes = plain.Select(n => n.Node).ToList(), RestApi = new NetworkCredential("p", "q"), TtlSeconds = 10, LoopWaitSeconds = 2, RetryTimeoutSeconds = 3, SynchronousMode = true };
+        var synchronous = AutoFailover.Decide(asked, plain);
+        Assert.True(synchronous.Facts.Settings.SynchronousMode);
+        Assert.Equal(1, synchronous.Facts.Settings.SynchronousNodeCount);
+        Assert.False(synchronous.HandsOverSynchronousNames);
+    }
+
+    [Fact]
     public void Timings_that_do_not_fit_in_the_ttl_are_refused()
     {
         var nodes = new[] { Facts("db1", true), Facts("db2", false) };

@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using PgReplication.Core.Config;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
@@ -35,6 +36,8 @@ public sealed class HaNodeFacts
     public NetworkCredential? ReplicationInUse { get; init; }
     public IReadOnlyList<string> Slots { get; init; } = Array.Empty<string>();
     public IReadOnlyDictionary<string, string> CommandLineSettings { get; init; } = new Dictionary<string, string>();
+    /// <summary>The primary's synchronous_standby_names (Set-PgMasterConfig -SynchronousStandby); null on a standby.</summary>
+    public string? SynchronousStandbyNames { get; init; }
     public string? CaCertificate { get; init; }
     public string? CaKey { get; init; }
     public bool EtcdRunning { get; init; }
@@ -48,6 +51,8 @@ public sealed class AutoFailoverPlan
     public required IReadOnlyList<HaNodeFacts> Nodes { get; init; }
     public required PemPair Authority { get; init; }
     public required bool NewAuthority { get; init; }
+    /// <summary>The primary had synchronous_standby_names of its own: Patroni takes the setting over once it names its synchronous standbys.</summary>
+    public bool HandsOverSynchronousNames { get; init; }
     public List<string> Steps { get; } = new();
     public HaNodeFacts Primary => Nodes.Single(n => n.Member.IsPrimary);
 }
@@ -83,11 +88,13 @@ public static class AutoFailover
         if (duplicate is not null)
             throw new AutoFailoverRefusedException("DuplicateMember", $"{string.Join(" and ", duplicate.Select(n => n.Node.Name))} would have the same member name '{duplicate.Key}': give them distinct -Name values.", duplicate.First().Node);
 
+        // A primary that waits for synchronous standbys keeps that promise under Patroni: synchronous mode, as many as it waits for.
+        var syncCount = SynchronousStandbyNames.RequiredCount(primary.SynchronousStandbyNames);
         var settings = new HaSettings
         {
             Scope = request.Scope ?? AutoFailoverConfig.DefaultScope(primary.SystemIdentifier),
             TtlSeconds = request.TtlSeconds, LoopWaitSeconds = request.LoopWaitSeconds, RetryTimeoutSeconds = request.RetryTimeoutSeconds,
-            SynchronousMode = request.SynchronousMode,
+            SynchronousMode = request.SynchronousMode || syncCount > 0, SynchronousNodeCount = Math.Max(1, syncCount),
         };
         if (settings.TimingProblem() is { } timing)
             throw new AutoFailoverRefusedException("BadTiming", $"Patroni's timings do not fit: {timing}.", primary.Node);
@@ -107,7 +114,7 @@ public static class AutoFailover
         };
         var existing = nodes.FirstOrDefault(n => n.CaCertificate is not null && n.CaKey is not null);
         var authority = existing is null ? HaCertificates.NewAuthority(settings.Scope) : new PemPair(existing.CaCertificate!, existing.CaKey!);
-        var plan = new AutoFailoverPlan { Facts = facts, Nodes = nodes, Authority = authority, NewAuthority = existing is null };
+        var plan = new AutoFailoverPlan { Facts = facts, Nodes = nodes, Authority = authority, NewAuthority = existing is null, HandsOverSynchronousNames = syncCount > 0 };
 
         foreach (var n in nodes.Where(n => n.MissingPrograms.Count > 0))
             plan.Steps.Add($"{n.Node.Name}: install {RequiredPackages} (apt-get, as root through sudo -n)");
@@ -126,6 +133,11 @@ public static class AutoFailover
         plan.Steps.Add(primary.PatroniRunning ? $"{primary.Node.Name}: Patroni runs already" : $"{primary.Node.Name}: start Patroni, which takes the leader lock and keeps the running primary");
         foreach (var n in nodes.Where(n => !n.Member.IsPrimary))
             plan.Steps.Add(n.PatroniRunning ? $"{n.Node.Name}: Patroni runs already" : $"{n.Node.Name}: start Patroni, which adopts the running standby (restart if its settings differ)");
+        if (plan.HandsOverSynchronousNames)
+            plan.Steps.Add($"synchronous mode ({settings.SynchronousNodeCount} synchronous standby(s)), since {primary.Node.Name} has synchronous_standby_names '{primary.SynchronousStandbyNames}': " +
+                "once Patroni names its synchronous standbys, ALTER SYSTEM RESET synchronous_standby_names on every node (Patroni sets it from then on)");
+        else if (settings.SynchronousMode)
+            plan.Steps.Add("synchronous mode (-SynchronousMode): Patroni names a synchronous standby and promotes only it");
         if (facts.PermanentSlots.Count > 0)
             plan.Steps.Add($"keep the slots {string.Join(", ", facts.PermanentSlots)} as Patroni permanent slots");
         return plan;
@@ -180,11 +192,31 @@ public static class AutoFailover
                     var cluster = api.Cluster();
                     return plan.Nodes.All(n => cluster.Members.Any(m => m.Name == n.Member.Name && m.State is "running" or "streaming"));
                 }, request.Timeout, "not every member runs under Patroni", log);
+            if (plan.HandsOverSynchronousNames) HandOverSynchronousNames(plan, request.Timeout, log);
         }
         finally
         {
             foreach (var s in shells.Values) s.Dispose();
         }
+    }
+
+    /// <summary>
+    /// synchronous_standby_names set with ALTER SYSTEM (postgresql.auto.conf, copied to every standby) overrides the value
+    /// Patroni writes in postgresql.conf: it goes, on every node, once Patroni has named its synchronous standbys, so the
+    /// primary never stops waiting for one in between.
+    /// </summary>
+    private static void HandOverSynchronousNames(AutoFailoverPlan plan, TimeSpan timeout, IOperationLog log)
+    {
+        var primary = plan.Primary;
+        using (var api = new PatroniApi(primary.Member.Address, plan.Facts.Settings.RestApiPort, plan.Authority.CertificateDer()))
+            WaitFor(() => api.Cluster().Members.Any(m => m.Role == "sync_standby"), timeout, "Patroni named no synchronous standby", log);
+        Parallel(plan.Nodes, n =>
+        {
+            using var session = PgSession.Open(n.Node, log: log);
+            session.Execute("ALTER SYSTEM RESET synchronous_standby_names");
+            session.Execute("SELECT pg_catalog.pg_reload_conf()");
+        });
+        log.Verbose("synchronous_standby_names is Patroni's now (reset in postgresql.auto.conf on every node).");
     }
 
     /// <summary>Hands the cluster back: maintenance mode (so Patroni leaves PostgreSQL running), Patroni and etcd stopped, the marker reset.</summary>
@@ -284,7 +316,8 @@ public static class AutoFailover
                    pg_catalog.current_setting('unix_socket_directories') AS sockets,
                    pg_catalog.current_setting('ident_file') AS ident_file,
                    pg_catalog.current_setting('primary_slot_name', true) AS slot,
-                   pg_catalog.current_setting('cluster_name') AS cluster_name
+                   pg_catalog.current_setting('cluster_name') AS cluster_name,
+                   pg_catalog.current_setting('synchronous_standby_names') AS sync_names
             """).Single();
         var address = row.Text("address") ?? throw new ArgumentException($"{node.Name} was reached over a Unix socket: give its network address, which etcd and Patroni listen on.");
         var home = HostFiles.HomeOf(shell, node.OsUser);
@@ -317,7 +350,7 @@ public static class AutoFailover
         {
             Node = node, Member = member, SystemIdentifier = node.SystemIdentifier ?? 0, MissingPrograms = missing,
             ReplicationInUse = isPrimary ? null : StandbyFollow.CurrentReplicationCredential(node, shell),
-            Slots = slots, CommandLineSettings = commandLine,
+            Slots = slots, CommandLineSettings = commandLine, SynchronousStandbyNames = isPrimary ? row.Text("sync_names") : null,
             CaCertificate = ca.Length > 0 ? ca : null, CaKey = caKey.Length > 0 ? caKey : null,
             EtcdRunning = HaDaemons.IsRunning(shell, node.OsUser, dir, "etcd"),
             PatroniRunning = HaDaemons.IsRunning(shell, node.OsUser, dir, "patroni"),

@@ -43,6 +43,8 @@ public sealed class HaSettings
     public int EtcdClientPort { get; init; } = 2379;
     public int EtcdPeerPort { get; init; } = 2380;
     public bool SynchronousMode { get; init; }
+    /// <summary>How many synchronous standbys the primary waits for in synchronous mode (synchronous_node_count).</summary>
+    public int SynchronousNodeCount { get; init; } = 1;
     /// <summary>A standby further behind than this is not promoted by Patroni (maximum_lag_on_failover).</summary>
     public long MaximumLagOnFailoverBytes { get; init; } = 1024 * 1024;
 
@@ -168,6 +170,7 @@ public static class AutoFailoverConfig
                     ["ttl"] = s.TtlSeconds, ["loop_wait"] = s.LoopWaitSeconds, ["retry_timeout"] = s.RetryTimeoutSeconds,
                     ["maximum_lag_on_failover"] = s.MaximumLagOnFailoverBytes,
                     ["synchronous_mode"] = s.SynchronousMode,
+                    ["synchronous_node_count"] = s.SynchronousNodeCount,
                     ["postgresql"] = new JsonObject { ["use_pg_rewind"] = true, ["use_slots"] = true, ["parameters"] = dynamicParameters },
                     ["slots"] = slots,
                 },

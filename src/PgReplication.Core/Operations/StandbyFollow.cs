@@ -248,7 +248,13 @@ public static class StandbyFollow
     {
         if (standby.DataDirectory is not { } data || standby.MajorVersion is not { } major) return new Dictionary<string, string>();
         var file = HotStandby.RecoveryConfigFile(data, major);
-        return OfflineSettings.Read(HostFiles.ReadTextOrEmpty(shell, file, standby.OsUser));
+        var settings = OfflineSettings.Read(HostFiles.ReadTextOrEmpty(shell, file, standby.OsUser));
+        // Patroni moves the recovery settings out of postgresql.auto.conf into the postgresql.conf it writes, where they
+        // stay after Disable-PgAutoFailover: read there when postgresql.auto.conf has none (its own values win).
+        if (settings.ContainsKey("primary_conninfo") || standby.ConfigFile is not { } main || main == file) return settings;
+        var merged = new Dictionary<string, string>(OfflineSettings.Read(HostFiles.ReadTextOrEmpty(shell, main, standby.OsUser)), StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, value) in settings) merged[name] = value;
+        return merged;
     }
 
     private static string? Setting(IReadOnlyDictionary<string, string> settings, string name) =>

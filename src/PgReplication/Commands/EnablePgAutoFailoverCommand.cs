@@ -48,7 +48,7 @@ public sealed class EnablePgAutoFailoverCommand : PgCmdlet
     [ValidateRange(1, 600)]
     public int RetryTimeoutSeconds { get; set; } = 10;
 
-    /// <summary>Patroni's synchronous mode: only a synchronous standby is promoted.</summary>
+    /// <summary>Patroni's synchronous mode: only a synchronous standby is promoted (taken anyway when the primary has synchronous_standby_names).</summary>
     [Parameter]
     public SwitchParameter SynchronousMode { get; set; }
 

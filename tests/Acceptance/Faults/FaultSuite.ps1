@@ -175,6 +175,8 @@ function Start-AckedWriteLoad([string] $ConnectionString, [int] $FirstId, [int] 
     $job = Start-ThreadJob -ArgumentList $ConnectionString, $FirstId, $MaxSeconds, $stop, $ackedSoFar -ScriptBlock {
         param($ConnectionString, $FirstId, $MaxSeconds, $Stop, $AckedSoFar)
         $acked = [Collections.Generic.List[int]]::new()
+        # When each insert returned, and when each one failed (UTC): a fault's timeline as the client saw it.
+        $ackedAt = [Collections.Generic.List[datetime]]::new(); $failedAt = [Collections.Generic.List[datetime]]::new()
         $failures = 0; $id = $FirstId; $connection = $null; $errors = [Collections.Generic.List[string]]::new()
         $deadline = [DateTime]::UtcNow.AddSeconds($MaxSeconds)
         while (-not $Stop.IsSet -and [DateTime]::UtcNow -lt $deadline) {
@@ -183,11 +185,11 @@ function Start-AckedWriteLoad([string] $ConnectionString, [int] $FirstId, [int] 
                 $cmd = $connection.CreateCommand()
                 $cmd.CommandText = "INSERT INTO acked (id) VALUES ($id) ON CONFLICT DO NOTHING"
                 $null = $cmd.ExecuteNonQuery()
-                $acked.Add($id); $AckedSoFar.Enqueue($id); $id++
+                $acked.Add($id); $ackedAt.Add([DateTime]::UtcNow); $AckedSoFar.Enqueue($id); $id++
                 $null = $Stop.Wait(5)
             }
             catch {
-                $failures++
+                $failures++; $failedAt.Add([DateTime]::UtcNow)
                 # The first few reasons, for the report: a load that never writes must say why.
                 if ($errors.Count -lt 3 -and $errors -notcontains "$_") { $errors.Add("$_") }
                 if ($connection) { $connection.Dispose(); $connection = $null }
@@ -195,7 +197,7 @@ function Start-AckedWriteLoad([string] $ConnectionString, [int] $FirstId, [int] 
             }
         }
         if ($connection) { $connection.Dispose() }
-        [pscustomobject]@{ Acked = $acked.ToArray(); Failures = $failures; Errors = $errors.ToArray() }
+        [pscustomobject]@{ Acked = $acked.ToArray(); AckedAt = $ackedAt.ToArray(); Failures = $failures; FailedAt = $failedAt.ToArray(); Errors = $errors.ToArray() }
     }
     [pscustomobject]@{ Job = $job; Stop = $stop; AckedSoFar = $ackedSoFar; Result = $null }
 }

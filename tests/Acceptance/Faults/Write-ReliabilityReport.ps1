@@ -16,7 +16,7 @@ $files = @(Get-ChildItem -Path $ResultDirectory -Filter '*.json' -ErrorAction Ig
 if ($files.Count -eq 0) { throw "No results in ${ResultDirectory}: run the Faults suite first (build.ps1 -Task Reliability)." }
 $blocks = @($files | ForEach-Object { Get-Content -Raw $_.FullName | ConvertFrom-Json })
 # The suite's order: the files as a reader meets them, faults first.
-$fileOrder = 'BaseBackupFaults.Tests.ps1', 'FailoverFaults.Tests.ps1', 'RejoinFaults.Tests.ps1', 'WalFaults.Tests.ps1', 'WrongTargetFaults.Tests.ps1', 'HandBuiltFaults.Tests.ps1', 'BadInput.Tests.ps1', 'DayTwoBadInput.Tests.ps1', 'StandbyDayTwoBadInput.Tests.ps1', 'SecretsAccess.Tests.ps1'
+$fileOrder = 'BaseBackupFaults.Tests.ps1', 'FailoverFaults.Tests.ps1', 'RejoinFaults.Tests.ps1', 'WalFaults.Tests.ps1', 'WrongTargetFaults.Tests.ps1', 'HandBuiltFaults.Tests.ps1', 'AutoFailoverFaults.Tests.ps1', 'BadInput.Tests.ps1', 'DayTwoBadInput.Tests.ps1', 'StandbyDayTwoBadInput.Tests.ps1', 'SecretsAccess.Tests.ps1'
 $rows = @(foreach ($b in $blocks | Sort-Object { [array]::IndexOf($fileOrder, $_.File) }) {
     foreach ($s in $b.Scenarios | Sort-Object Order) { $s | Add-Member -NotePropertyName File -NotePropertyValue $b.File -PassThru -Force }
 })
