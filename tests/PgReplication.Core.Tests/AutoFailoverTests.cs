@@ -99,6 +99,7 @@ public class AutoFailoverTests
         Assert.Equal("replicator", plan.Facts.Replication.UserName);
         Assert.Contains(plan.Steps, s => s.Contains("/var/lib/postgresql/autofailover/patroni.yml"));
         Assert.Contains(plan.Steps, s => s.Contains("start etcd member db2"));
+        Assert.Contains(plan.Steps, s => s.Contains("remove /var/lib/postgresql/15/main/patroni.dynamic.json"));
         var patroni = JsonNode.Parse(AutoFailoverConfig.PatroniConfig(plan.Facts, plan.Primary.Member))!;
         Assert.NotNull(patroni["bootstrap"]!["dcs"]!["slots"]!["backup_tool"]);
         Assert.Equal("150", (string?)patroni["bootstrap"]!["dcs"]!["postgresql"]!["parameters"]!["max_connections"]);

@@ -125,7 +125,7 @@ public static class AutoFailover
             var files = new List<string> { AutoFailoverConfig.CaFile(m), AutoFailoverConfig.CaKeyFile(m), AutoFailoverConfig.CertFile(m), AutoFailoverConfig.ChainFile(m), AutoFailoverConfig.KeyFile(m), AutoFailoverConfig.PatroniConfigFile(m), AutoFailoverConfig.SupervisorFile(m) };
             if (m.IsDcsMember) files.Add(AutoFailoverConfig.EtcdConfigFile(m));
             if (!(n.PatroniRunning || n.EtcdRunning && m.IsDcsMember))
-                plan.Steps.Add($"{n.Node.Name}: write {string.Join(", ", files)} (0600, folder {m.HaDirectory} 0700, owner {n.Node.OsUser})");
+                plan.Steps.Add($"{n.Node.Name}: write {string.Join(", ", files)} (0600, folder {m.HaDirectory} 0700, owner {n.Node.OsUser}); remove {AutoFailoverConfig.DynamicConfigCacheFile(m)} if an earlier hand-over left it");
             if (m.IsDcsMember)
                 plan.Steps.Add(n.EtcdRunning ? $"{n.Node.Name}: etcd member {m.Name} runs already" : $"{n.Node.Name}: start etcd member {m.Name} on {AutoFailoverConfig.EtcdClientUrl(m.Address, settings)} (TLS, client certificates), supervised");
         }
@@ -375,6 +375,9 @@ public static class AutoFailover
         Write(AutoFailoverConfig.PatroniConfigFile(m), AutoFailoverConfig.PatroniConfig(plan.Facts, m), "0600");
         Write(AutoFailoverConfig.SupervisorFile(m), AutoFailoverConfig.SupervisorScript, "0700");
         if (m.IsDcsMember) Write(AutoFailoverConfig.EtcdConfigFile(m), AutoFailoverConfig.EtcdConfig(plan.Facts, m), "0600");
+        // Patroni caches its dynamic configuration in the data directory and, finding an empty etcd, prefers that cache to
+        // bootstrap.dcs: after Disable-PgAutoFailover it would come back paused, with the old timings and synchronous mode.
+        shell.Run(new HostCommand("rm", "-f", "--", AutoFailoverConfig.DynamicConfigCacheFile(m)) { RunAs = user, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
         log.Verbose($"{n.Node.Name}: wrote the certificates and configuration files in {m.HaDirectory}.");
     }
 

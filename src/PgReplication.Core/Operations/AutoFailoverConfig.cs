@@ -93,6 +93,8 @@ public static class AutoFailoverConfig
     public static string PatroniConfigFile(HaMember m) => m.HaDirectory + "/patroni.yml";
     public static string PatroniPassFile(HaMember m) => m.HaDirectory + "/pgpass";
     public static string SupervisorFile(HaMember m) => m.HaDirectory + "/supervise.sh";
+    /// <summary>Where Patroni caches the dynamic configuration it last saw (in the data directory).</summary>
+    public static string DynamicConfigCacheFile(HaMember m) => m.DataDirectory + "/patroni.dynamic.json";
 
     public static string EtcdClientUrl(string address, HaSettings s) => $"https://{UrlHost(address)}:{s.EtcdClientPort.ToString(CultureInfo.InvariantCulture)}";
     public static string EtcdPeerUrl(string address, HaSettings s) => $"https://{UrlHost(address)}:{s.EtcdPeerPort.ToString(CultureInfo.InvariantCulture)}";

@@ -17,8 +17,9 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         $connection = "$(Get-PgConnectionString $nodes -Format Npgsql -TargetSessionAttribute ReadWrite -Credential $h1.AdminCredential -IncludePassword -WarningAction SilentlyContinue)"
         # Wider than AutoFailover.Tests' 10/2/3 s: Patroni gives each of the 3 etcd members retry_timeout / 3 to answer,
         # and when the member it talks to dies the two others first elect a raft leader (1 s and more on a loaded machine).
-        # With 3 s the primary was demoted for about 10 s in 1 of 3 runs although etcd kept its quorum.
-        $PatroniTtl = 20; $PatroniRetryTimeout = 9
+        # With 3 s the primary was demoted for about 10 s in 1 of 3 runs although etcd kept its quorum. Not much wider:
+        # a primary cut off keeps taking writes until its retries run out (up to loop + 2 x retry; 19 s with 9 s).
+        $PatroniTtl = 20; $PatroniRetryTimeout = 6
         $timing = @{ TtlSeconds = $PatroniTtl; LoopWaitSeconds = $PatroniLoopWait; RetryTimeoutSeconds = $PatroniRetryTimeout }
         $nodes | Enable-PgAutoFailover -RestApiCredential $api @timing -Confirm:$false | Out-Null
         foreach ($h in $h2, $h3) { if (-not (Wait-Streaming $h $h1.Address -Seconds 60)) { throw "$($h.Name) does not stream from $($h1.Name) after the hand-over." } }
@@ -176,6 +177,11 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         $primaryNode | Set-PgMasterConfig -Standby $standbyNodes -SynchronousStandby @($lab.Hosts | Where-Object { $_ -ne $primary } | ForEach-Object { Get-StandbyAppName $_ }) -Confirm:$false | Out-Null
         $nodes | Enable-PgAutoFailover -RestApiCredential $api @timing -Confirm:$false | Out-Null
         Wait-Condition { (Get-PatroniSyncStandby $primary).Count -ge 1 } -Seconds 60 | Should -BeTrue -Because 'synchronous_standby_names was set: Patroni runs in synchronous mode'
+        # The setting is Patroni's now: postgresql.auto.conf (copied to every standby) no longer overrides it.
+        foreach ($h in $lab.Hosts) {
+            Get-LabValue $h "SELECT coalesce(sourcefile, '') FROM pg_settings WHERE name = 'synchronous_standby_names'" | Should -Not -BeLike '*postgresql.auto.conf'
+        }
+        (Get-PgReplicationTopology $nodes -TimeoutSeconds 5 | Where-Object { $_.MemberRole -in 'leader', 'master' }).ComputerName | Should -Be $primary.Address
         $acked = 0; $lostTotal = 0; $took = @()
         foreach ($round in 1..5) {
             $primary = Get-Primary
