@@ -210,7 +210,7 @@ public static class AutoFailover
         var primary = plan.Primary;
         using (var api = new PatroniApi(primary.Member.Address, plan.Facts.Settings.RestApiPort, plan.Authority.CertificateDer()))
             WaitFor(() => api.Cluster().Members.Any(m => m.Role == "sync_standby"), timeout, "Patroni named no synchronous standby", log);
-        Parallel(plan.Nodes, n =>
+        Concurrently.ForEach(plan.Nodes, n =>
         {
             using var session = PgSession.Open(n.Node, log: log);
             session.Execute("ALTER SYSTEM RESET synchronous_standby_names");
