@@ -114,3 +114,76 @@ Describe 'TLS end to end (Debian primary, Debian and Upstream standbys)' -Tag Ac
         Invoke-PgLabSql -LabHost $newHost -Sql "SELECT count(*) FROM pg_hba_file_rules WHERE 'replicator' = ANY(user_name) AND type = 'host'" | Should -Be '0'
     }
 }
+
+Describe 'A standby added after TLS is on (Debian primary and standby; new Debian and Upstream hosts)' -Tag Acceptance, Tls {
+    BeforeAll {
+        # h1 primary and h2 its standby get TLS; h3 (Debian) and h4 (Upstream) are empty hosts added later.
+        $lab = New-PgLab -HostCount 4 -Layout Debian, Debian, Debian, Upstream -NoCluster 2, 3, 4
+        $h1, $hOld, $h2, $h3 = $lab.Hosts
+        $cred = New-ReplicationCredential
+        $nodes = Initialize-LabCluster $lab $cred -Standbys @($hOld)
+        $primary = $nodes[0]
+        $caDir = "$($lab.Root)/ca"
+        $nodes | Enable-PgReplicationSsl -CertificateAuthorityPath $caDir -Confirm:$false | Out-Null
+        $new = @($h2, $h3 | ForEach-Object { New-LabNode $lab $_ -NoConnect })
+    }
+    AfterAll { Remove-PgLab -Lab $lab }
+
+    It 'Invoke-PgBaseBackup | Enable-PgHotStandby: each new standby starts, verifies the primary with the CA (verify-full) and streams on TLS; ssl is off on it until it has a certificate, said once' {
+        Wait-Condition { (Get-TlsSenders $h1) -eq '1|1' } -Seconds 30 | Should -BeTrue
+        # The primary admits the role over TLS only: the lines for the new standbys are hostssl too.
+        $primary | Set-PgMasterConfig -Standby $new -Confirm:$false | Out-Null
+        Invoke-PgLabSql -LabHost $h1 -Sql "SELECT count(*) FROM pg_hba_file_rules WHERE 'replicator' = ANY(user_name) AND type = 'host'" | Should -Be '0'
+        $warnings = @()
+        $built = @($new | Invoke-PgBaseBackup -Primary $primary -Confirm:$false | Enable-PgHotStandby -Credential $cred -WarningVariable +warnings -WarningAction SilentlyContinue)
+        $built.Count | Should -Be 2
+        Wait-Condition { (Get-TlsSenders $h1) -eq '3|3' } -Seconds 30 | Should -BeTrue -Because "pg_stat_ssl on the primary: $(Get-TlsSenders $h1)"
+        foreach ($h in $h2, $h3) {
+            $data = ($built | Where-Object ComputerName -EQ $h.Address).DataDirectory
+            Wait-Streaming $h $h1.Address | Should -BeTrue
+            Get-Conninfo $h | Should -Match "sslmode='?verify-full"
+            Get-Conninfo $h | Should -Match ("sslrootcert='?" + [regex]::Escape("$data.tls/root.crt"))
+            # The CA certificate on the standby is the admin's ca.crt; no key and no certificate of its own yet.
+            "$(Invoke-PgLabCommand -LabHost $h -ArgumentList cat, "$data.tls/root.crt")".Trim() | Should -Be (Get-Content -Raw "$caDir/ca.crt").Trim()
+            Invoke-PgLabCommand -LabHost $h -ArgumentList sh, -c, 'ls "$1"', sh, "$data.tls" | Should -Be 'root.crt'
+            Get-LabValue $h 'SHOW ssl' | Should -Be 'off'
+            Invoke-PgLabCommand -LabHost $h -ArgumentList sh, -c, 'grep "^ssl " "$1/postgresql.auto.conf"', sh, $data | Should -Be "ssl = 'off'"
+        }
+        $warnings.Count | Should -Be 2 -Because ($warnings -join "`n")
+        "$($warnings[0])" | Should -Match 'Run Enable-PgReplicationSsl with every node'
+        # The primary keeps its own ssl on; its WAL senders are on TLS.
+        Get-LabValue $h1 'SHOW ssl' | Should -Be 'on'
+    }
+
+    It 'a second Enable-PgHotStandby changes nothing and warns no more' {
+        $warnings = @()
+        $verbose = $new | Enable-PgHotStandby -Primary $primary -Credential $cred -WarningVariable +warnings -Verbose 4>&1 | ForEach-Object { "$_" }
+        $warnings.Count | Should -Be 0 -Because ($warnings -join "`n")
+        ($verbose -join "`n") | Should -Match 'nothing to change'
+    }
+
+    It 'survives a restart: the new standby keeps its own ssl off and streams on TLS again' {
+        Stop-PgLabPostgres -LabHost $h2; Start-PgLabPostgres -LabHost $h2
+        Wait-Streaming $h2 $h1.Address -Seconds 30 | Should -BeTrue
+        Get-LabValue $h2 'SHOW ssl' | Should -Be 'off'
+        Wait-Condition { (Get-TlsSenders $h1) -eq '3|3' } -Seconds 30 | Should -BeTrue
+    }
+
+    It 'Enable-PgReplicationSsl with every node gives the new standbys their certificates and turns ssl on; clients verify them' {
+        @($nodes) + $new | Enable-PgReplicationSsl -CertificateAuthorityPath $caDir -Confirm:$false | Out-Null
+        foreach ($h in $h2, $h3) {
+            $data = ($new | Where-Object ComputerName -EQ $h.Address).DataDirectory
+            Get-LabValue $h 'SHOW ssl' | Should -Be 'on'
+            Invoke-PgLabCommand -LabHost $h -ArgumentList stat, -c, '%a %U', "$data.tls/server.key" | Should -Be '600 postgres'
+            # A standby alone: a plain Npgsql string with verify-full against the CA (Get-PgConnectionString targets the cluster).
+            $c = [Npgsql.NpgsqlConnection]::new("Host=$($h.Address);Port=$($h.PgPort);Username=postgres;Database=postgres;SSL Mode=VerifyFull;" +
+                "Root Certificate=$caDir/ca.crt;Password=$($h1.AdminCredential.GetNetworkCredential().Password)")  # the copy has the primary's roles
+            try {
+                $c.Open()
+                $cmd = $c.CreateCommand(); $cmd.CommandText = 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'
+                $cmd.ExecuteScalar() | Should -BeTrue
+            } finally { $c.Dispose() }
+        }
+        Wait-Condition { (Get-TlsSenders $h1) -eq '3|3' } -Seconds 30 | Should -BeTrue
+    }
+}

@@ -41,8 +41,15 @@ public sealed class HotStandbyPlan
     /// <summary>This node's pg_hba.conf as read for the plan: what a rejected edit is put back to.</summary>
     public string? HbaOldText { get; init; }
     public string? HbaFilePath { get; init; }
+    /// <summary>The cluster's CA certificate for the standby's root.crt, from its upstream (a standby added after Enable-PgReplicationSsl).</summary>
+    public string? RootCertificateToWrite { get; init; }
+    /// <summary>Server settings for postgresql.auto.conf before 12 (from 12 they are in <see cref="SettingChanges"/>: the same file).</summary>
+    public Dictionary<string, string?> ServerSettingChanges { get; init; } = new();
+    /// <summary>Said once when the standby starts without TLS of its own, or cannot verify its upstream.</summary>
+    public string? TlsWarning { get; init; }
     public List<string> Steps { get; } = new();
-    public bool ChangesNothing => !PassFileChange && SettingChanges.Count == 0 && !ConfigFileModeChange && !WriteSignal && ServerRunning && HbaEdit is not { Changed: true };
+    public bool ChangesNothing => !PassFileChange && SettingChanges.Count == 0 && !ConfigFileModeChange && !WriteSignal && ServerRunning && HbaEdit is not { Changed: true }
+        && RootCertificateToWrite is null && ServerSettingChanges.Count == 0;
 }
 
 /// <summary>Turns a base backup into a running hot standby that streams from its primary.</summary>
@@ -69,6 +76,10 @@ public static class HotStandby
         var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log));
         // Enable-PgReplicationSsl gave this host the cluster's CA: every upstream it follows is verified against it.
         var tlsRoot = Concurrently.Start(() => request.SslRootCert ?? (TlsFiles.HasRootCertificate(standby, shell) ? TlsFiles.RootCertificatePath(standby) : null));
+        // A copy made after Enable-PgReplicationSsl: the upstream's TLS settings, naming files this host lacks.
+        var autoConf = RemotePath.Join(data, "postgresql.auto.conf");
+        var tlsFacts = Concurrently.Start(() => ReadTlsFacts(standby, primary, shell, data,
+            autoConf == configFile ? configText.Join().Text : HostFiles.ReadTextOrEmpty(shell, autoConf, standby.OsUser), tlsRoot.Join() is not null, log));
         // Joined in the order of the checks, so the first failure reported is the one a step-by-step plan would meet.
         bin.Join();
         var identity = target.Join();
@@ -104,7 +115,8 @@ public static class HotStandby
             ["passfile"] = passFile.Join(),
             ["application_name"] = appName,
         };
-        if (tlsRoot.Join() is { } rootCert)
+        var tls = StandbyTls.Decide(tlsFacts.Join());
+        if ((tlsRoot.Join() ?? (tls.RootToWrite is not null ? TlsFiles.RootCertificatePath(standby) : null)) is { } rootCert)
         {
             conninfo["sslmode"] = "verify-full";
             conninfo["sslrootcert"] = rootCert;
@@ -157,6 +169,13 @@ public static class HotStandby
         {
             changes["trigger_file"] = null;
         }
+        // The standby's own server settings: from 12 in the recovery settings file (the same postgresql.auto.conf).
+        var serverChanges = tls.ServerSettings.Where(t => current.GetValueOrDefault(t.Key) != t.Value).ToDictionary(t => t.Key, t => t.Value);
+        if (StandbyConfigRules.UsesStandbySignal(major))
+        {
+            foreach (var (k, v) in serverChanges) changes[k] = v;
+            serverChanges.Clear();
+        }
         bool Restarts(string key, string? value) => running is not null && running.TryGetValue(key, out var now)
             ? now.Context == "postmaster" && now.Setting != (value ?? "")
             : key is not ("primary_conninfo" or "primary_slot_name") || !StandbyConfigRules.ReloadsPrimaryConninfo(major);
@@ -168,6 +187,7 @@ public static class HotStandby
             PassFilePath = passFilePath, PassFileChange = passFileChange, SettingChanges = changes, ConfigFile = configFile,
             ConfigText = text, ConfigFileModeChange = configMode is { } cm && (cm & 0x7) != 0,
             WriteSignal = writeSignal, ServerRunning = isRunning,
+            RootCertificateToWrite = tls.RootToWrite, ServerSettingChanges = serverChanges, TlsWarning = tls.Warning,
             // Before 12 recovery.conf is read at start only.
             NeedsRestart = isRunning && (writeSignal || (StandbyConfigRules.UsesStandbySignal(major)
                 ? changes.Any(c => Restarts(c.Key, c.Value)) : changes.Count > 0)),
@@ -176,6 +196,9 @@ public static class HotStandby
             plan.Steps.Add(passFileOpen && PassFile.Contains(passText, primary.ComputerName, primary.Port, request.Replication.UserName, request.Replication.Password)
                 ? $"write {passFilePath} again with mode 0600 (its group or other users had access, and libpq ignores such a passfile)"
                 : $"add the replication password of {request.Replication.UserName}@{primary.ComputerName}:{primary.Port} to {passFilePath} (0600)");
+        if (tls.RootToWrite is not null)
+            plan.Steps.Add($"write the cluster's CA certificate, read from {primary.Name}, to {TlsFiles.RootCertificatePath(standby)} (primary_conninfo verifies {primary.Name} with it)");
+        foreach (var (k, v) in serverChanges) plan.Steps.Add($"set {k} = '{v}' in {autoConf}");
         foreach (var (k, v) in changes)
             plan.Steps.Add(v is null ? $"remove {k} from {configFile} (a trigger file anyone on the host could create)" : $"set {k} = '{v}' in {configFile}");
         if (plan.ConfigFileModeChange && changes.Count == 0) plan.Steps.Add($"write {configFile} again with mode 0600 (other users could read it)");
@@ -197,12 +220,13 @@ public static class HotStandby
         // A running standby is re-pointed: if it does not stream from the new upstream after all, it is put back as it was
         // (its passfile and recovery settings, running), so a failed follow never leaves it worse than it was found.
         var passFileBefore = plan.PassFileChange ? HostFiles.ReadTextOrEmpty(shell, plan.PassFilePath, standby.OsUser) : null;
+        if (plan.TlsWarning is not null) log.Warning(plan.TlsWarning);
         try
         {
             Reconfigure(request, plan, passFileBefore, shell, log);
             WaitUntilStreaming(standby, primary, request.Timeout, log);
         }
-        catch (Exception ex) when (plan.ServerRunning && (plan.PassFileChange || plan.SettingChanges.Count > 0) &&
+        catch (Exception ex) when (plan.ServerRunning && (plan.PassFileChange || plan.SettingChanges.Count > 0 || plan.RootCertificateToWrite is not null) &&
                                    ex is TimeoutException or HostCommandException or PgConnectionException or PgQueryException)
         {
             throw new InvalidOperationException(PutBack(request, plan, passFileBefore, shell, log, ex), ex);
@@ -221,6 +245,11 @@ public static class HotStandby
             HostFiles.Write(shell, plan.PassFilePath, Encoding.UTF8.GetBytes(updated), "0600", standby.OsUser);
             log.Verbose($"{standby.Name}: stored the replication password in {plan.PassFilePath} (0600).");
         }
+        if (plan.RootCertificateToWrite is { } root)
+        {
+            TlsFiles.WriteRootCertificate(shell, standby, root);
+            log.Verbose($"{standby.Name}: wrote the cluster's CA certificate, read from {primary.Name}, to {TlsFiles.RootCertificatePath(standby)}.");
+        }
         if (plan.SettingChanges.Count > 0 || plan.ConfigFileModeChange)
         {
             // A mode change alone writes the same text again: HostFiles.Write sets 0600.
@@ -231,7 +260,9 @@ public static class HotStandby
         }
         if (standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major))
         {
-            SettingsFile.Update(shell, RemotePath.Join(data, "postgresql.auto.conf"), standby.OsUser, new Dictionary<string, string?> { ["hot_standby"] = "on" });
+            // The standby's own server settings (ssl off until it has a certificate) with hot_standby: one write, if any changes.
+            SettingsFile.Update(shell, RemotePath.Join(data, "postgresql.auto.conf"), standby.OsUser,
+                new Dictionary<string, string?>(plan.ServerSettingChanges) { ["hot_standby"] = "on" });
         }
         if (plan.HbaEdit is { Changed: true } edit)
         {
@@ -261,6 +292,7 @@ public static class HotStandby
         {
             if (passFileBefore is not null) HostFiles.Write(shell, plan.PassFilePath, Encoding.UTF8.GetBytes(passFileBefore), "0600", standby.OsUser);
             if (plan.SettingChanges.Count > 0) HostFiles.Write(shell, plan.ConfigFile, Encoding.UTF8.GetBytes(plan.ConfigText), "0600", standby.OsUser);
+            if (plan.RootCertificateToWrite is not null) HostFiles.Remove(shell, TlsFiles.RootCertificatePath(standby), standby.OsUser);
             if (ServerController.IsRunning(standby, shell)) ServerController.Restart(standby, shell, log, request.Timeout);
             else ServerController.Start(standby, shell, log, request.Timeout);
             log.Warning($"{failed}: put back as it was (its passfile and recovery settings), and running.");
@@ -270,6 +302,48 @@ public static class HotStandby
         {
             return $"{failed}, and putting it back failed too ({ex.Message}): check {plan.ConfigFile} and start it.";
         }
+    }
+
+    /// <summary>
+    /// The TLS settings the standby's postgresql.auto.conf has (a copy of its upstream's), the files they name that this host
+    /// lacks, and, when the host has no CA certificate, the upstream's (read over SQL: no shell on the upstream is needed).
+    /// </summary>
+    private static StandbyTlsFacts ReadTlsFacts(PgNode standby, PgNode upstream, IHostShell shell, string data, string autoConfText, bool hostHasRoot, IOperationLog log)
+    {
+        var all = OfflineSettings.Read(autoConfText);
+        var settings = all.Where(a => a.Key == "ssl" || StandbyTls.FileSettings.Contains(a.Key)).ToDictionary(a => a.Key, a => a.Value);
+        var named = StandbyTls.FileSettings.Where(n => settings.GetValueOrDefault(n) is { Length: > 0 })
+            .Select(n => settings[n].StartsWith('/') ? settings[n] : RemotePath.Join(data, settings[n])).Distinct().ToList();
+        var missing = named.Select(p => Concurrently.Start(() => HostFiles.Exists(shell, p, standby.OsUser) ? null : p)).ToList()
+            .Select(t => t.Join()).OfType<string>().ToList();
+        string? rootPem = null, unreadable = null;
+        if (!hostHasRoot)
+        {
+            try
+            {
+                using var session = PgSession.Open(upstream, log: log, pooled: true);
+                var row = session.Query("SELECT pg_catalog.current_setting('ssl') AS ssl, pg_catalog.current_setting('data_directory') AS data").Single();
+                if (row.Text("ssl") == "on")
+                {
+                    // Where Enable-PgReplicationSsl put the CA certificate on the upstream: <data>.tls/root.crt.
+                    var path = row.Text("data")!.TrimEnd('/') + ".tls/root.crt";
+                    if (upstream.MajorVersion is { } major && !VersionRules.CanReadServerFile(major, path, row.Text("data")))
+                        unreadable = $"PostgreSQL {upstream.ServerVersion} reads no file outside its data directory over SQL";
+                    else if (session.Scalar<string?>(
+                                 "SELECT CASE WHEN (pg_catalog.pg_stat_file(@p, true)).size IS NOT NULL THEN pg_catalog.pg_read_file(@p) END", ("p", path)) is { Length: > 0 } pem)
+                    {
+                        if (pem.Contains("-----BEGIN CERTIFICATE-----", StringComparison.Ordinal)) rootPem = pem.TrimEnd() + "\n";
+                        else unreadable = $"{path} on {upstream.Name} holds no PEM certificate";
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { unreadable = ex.Message; }
+        }
+        return new StandbyTlsFacts
+        {
+            Standby = standby.Name, Upstream = upstream.Name, Settings = settings, MissingFiles = missing, HostHasRoot = hostHasRoot,
+            UpstreamRootPem = rootPem, UpstreamRootUnreadable = unreadable,
+        };
     }
 
     /// <summary>The settings a running standby runs with (name -> setting, context); null when it cannot be asked.</summary>

@@ -192,6 +192,9 @@ public static class PrimaryConfig
                 var lines = scram.Select(c => c.HbaLineText).ToHashSet(StringComparer.Ordinal);
                 text = HbaEditor.ReplicationLinesToScram(text, l => lines.Contains(l.Text)).NewText;
             }
+            // A primary whose lines for the role are all hostssl (Enable-PgReplicationSsl) admits a standby added later over TLS only too.
+            if (text is not null && !options.RequireSsl && rules.Count > 0 && HbaEditor.AdmitsRoleOverSslOnly(text, options.ReplicationUser!))
+                rules = rules.Select(r => new HbaReplicationRule(r.Role, r.Address, r.Prefix, requireSsl: true)).ToList();
             if (text is not null) changes.AddRange(MissingHbaLines(node, hbaPath, text, rules, log));
         }
 

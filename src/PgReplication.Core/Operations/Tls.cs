@@ -19,6 +19,13 @@ public static class TlsFiles
     public static string CertificatePath(PgNode node) => Directory(node) + "/server.crt";
     public static string KeyPath(PgNode node) => Directory(node) + "/server.key";
 
+    /// <summary>The cluster's CA certificate (public) as the node's root.crt, in its TLS directory (0700, the OS user's).</summary>
+    public static void WriteRootCertificate(IHostShell shell, PgNode node, string pem)
+    {
+        shell.Run(new HostCommand("sh", "-c", "umask 077; mkdir -p \"$1\"; chmod 0700 \"$1\"", "sh", Directory(node)) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
+        HostFiles.Write(shell, RootCertificatePath(node), Encoding.ASCII.GetBytes(pem), "0644", node.OsUser);
+    }
+
     /// <summary>True when Enable-PgReplicationSsl gave this node's host the cluster's CA.</summary>
     public static bool HasRootCertificate(PgNode node, IHostShell shell) =>
         node.DataDirectory is not null && HostFiles.Exists(shell, RootCertificatePath(node), node.OsUser);
@@ -201,11 +208,7 @@ public static class Tls
             { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
             log.Verbose($"{node.Name}: a new key and a certificate for {node.ComputerName} in {dir}.");
         }
-        if (p.WriteRoot)
-        {
-            shell.Run(new HostCommand("sh", "-c", "umask 077; mkdir -p \"$1\"; chmod 0700 \"$1\"", "sh", dir) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
-            HostFiles.Write(shell, TlsFiles.RootCertificatePath(node), Encoding.ASCII.GetBytes(ca.Pem), "0644", node.OsUser);
-        }
+        if (p.WriteRoot) TlsFiles.WriteRootCertificate(shell, node, ca.Pem);
         if (p.Settings.Count == 0 && !p.NewCertificate) return;
         using (var session = PgSession.Open(node, log: log))
         {
