@@ -66,7 +66,7 @@ public static class StandbyTls
                           : $"but it does not verify {f.Upstream}: {UnreadableText(f)}. ") +
                       $"Run Enable-PgReplicationSsl with every node, {f.Standby} included, to give it a certificate and turn ssl on again.";
         else if (!f.HostHasRoot && f.UpstreamRootUnreadable is not null)
-            warning = $"{f.Standby}: {f.Upstream} serves TLS, but {f.Standby} does not verify it: {UnreadableText(f)}. " +
+            warning = $"{f.Standby}: {f.Upstream} serves TLS, but {f.Standby} does not verify {f.Upstream}: {UnreadableText(f)}. " +
                       $"Run Enable-PgReplicationSsl with every node, {f.Standby} included.";
         return new StandbyTlsDecision { RootToWrite = root, ServerSettings = settings, Warning = warning };
     }
