@@ -115,10 +115,20 @@ Describe 'TLS end to end (Debian primary, Debian and Upstream standbys)' -Tag Ac
     }
 }
 
-Describe 'A standby added after TLS is on (Debian primary and standby; new Debian and Upstream hosts)' -Tag Acceptance, Tls {
+Describe 'A standby added after TLS is on (<Title>)' -Tag Acceptance, Tls -ForEach @(
+    @{ Title = 'PostgreSQL 15: Debian primary and standby; new Debian and Upstream hosts'; Major = 15; Layouts = 'Debian', 'Debian', 'Debian', 'Upstream' }
+    @{ Title = 'PostgreSQL 11: recovery.conf, the ssl setting in postgresql.auto.conf apart'; Major = 11; Layouts = 'Upstream', 'Upstream', 'Upstream', 'Upstream' }
+) {
     BeforeAll {
-        # h1 primary and h2 its standby get TLS; h3 (Debian) and h4 (Upstream) are empty hosts added later.
-        $lab = New-PgLab -HostCount 4 -Layout Debian, Debian, Debian, Upstream -NoCluster 2, 3, 4
+        # h1 primary and its standby get TLS; h2 and h3 are empty hosts added later.
+        $lab = New-PgLab -HostCount 4 -Layout $Layouts -Major $Major -NoCluster 2, 3, 4
+        # Before 12 primary_conninfo is in recovery.conf, not a server setting.
+        function Get-Conninfo($LabHost) {
+            if ($Major -ge 12) { return Get-LabValue $LabHost "SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'" }
+            $data = ($new | Where-Object ComputerName -EQ $LabHost.Address).DataDirectory
+            $line = Invoke-PgLabCommand -LabHost $LabHost -ArgumentList sh, -c, 'grep "^primary_conninfo" "$1/recovery.conf"', sh, $data
+            ($line -replace "^primary_conninfo\s*=\s*'(.*)'\s*$", '$1').Replace("''", "'")
+        }
         $h1, $hOld, $h2, $h3 = $lab.Hosts
         $cred = New-ReplicationCredential
         $nodes = Initialize-LabCluster $lab $cred -Standbys @($hOld)

@@ -99,4 +99,12 @@ public sealed class StandbyTlsTests
     [InlineData("true", false)]
     [InlineData("", false)]
     public void Booleans_are_read_as_PostgreSQL_reads_them(string value, bool off) => Assert.Equal(off, StandbyTls.IsOff(value));
+
+    [Theory]
+    [InlineData("/var/lib/postgresql/16/main.tls/server.crt", "/var/lib/postgresql/16/main.tls/root.crt")]
+    [InlineData("/etc/ssl/certs/ssl-cert-snakeoil.pem", null)]
+    [InlineData("server.crt", null)]
+    [InlineData("", null)]
+    public void The_upstreams_CA_is_looked_for_beside_Enable_PgReplicationSsls_certificate_only(string certFile, string? root) =>
+        Assert.Equal(root, TlsFiles.RootCertificateBeside(certFile));
 }

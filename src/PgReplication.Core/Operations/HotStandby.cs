@@ -322,12 +322,11 @@ public static class HotStandby
             try
             {
                 using var session = PgSession.Open(upstream, log: log, pooled: true);
-                var row = session.Query("SELECT pg_catalog.current_setting('ssl') AS ssl, pg_catalog.current_setting('data_directory') AS data").Single();
-                if (row.Text("ssl") == "on")
+                // Both settings are readable by any role (data_directory is not): a TLS of the user's own is left alone.
+                var row = session.Query("SELECT pg_catalog.current_setting('ssl') AS ssl, pg_catalog.current_setting('ssl_cert_file') AS cert").Single();
+                if (row.Text("ssl") == "on" && TlsFiles.RootCertificateBeside(row.Text("cert")) is { } path)
                 {
-                    // Where Enable-PgReplicationSsl put the CA certificate on the upstream: <data>.tls/root.crt.
-                    var path = row.Text("data")!.TrimEnd('/') + ".tls/root.crt";
-                    if (upstream.MajorVersion is { } major && !VersionRules.CanReadServerFile(major, path, row.Text("data")))
+                    if (upstream.MajorVersion is { } major && !VersionRules.CanReadServerFile(major, path, null))
                         unreadable = $"PostgreSQL {upstream.ServerVersion} reads no file outside its data directory over SQL";
                     else if (session.Scalar<string?>(
                                  "SELECT CASE WHEN (pg_catalog.pg_stat_file(@p, true)).size IS NOT NULL THEN pg_catalog.pg_read_file(@p) END", ("p", path)) is { Length: > 0 } pem)

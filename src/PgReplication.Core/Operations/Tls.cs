@@ -19,6 +19,14 @@ public static class TlsFiles
     public static string CertificatePath(PgNode node) => Directory(node) + "/server.crt";
     public static string KeyPath(PgNode node) => Directory(node) + "/server.key";
 
+    /// <summary>
+    /// The root.crt next to a server's ssl_cert_file when that is Enable-PgReplicationSsl's (&lt;data&gt;.tls/server.crt);
+    /// null for a certificate of the user's own (Debian's snakeoil, for example).
+    /// </summary>
+    public static string? RootCertificateBeside(string? certificateFile) =>
+        certificateFile is { } f && f.StartsWith('/') && f.EndsWith(".tls/server.crt", StringComparison.Ordinal)
+            ? f[..^"server.crt".Length] + "root.crt" : null;
+
     /// <summary>The cluster's CA certificate (public) as the node's root.crt, in its TLS directory (0700, the OS user's).</summary>
     public static void WriteRootCertificate(IHostShell shell, PgNode node, string pem)
     {
