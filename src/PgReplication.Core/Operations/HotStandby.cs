@@ -314,8 +314,7 @@ public static class HotStandby
         var settings = all.Where(a => a.Key == "ssl" || StandbyTls.FileSettings.Contains(a.Key)).ToDictionary(a => a.Key, a => a.Value);
         var named = StandbyTls.FileSettings.Where(n => settings.GetValueOrDefault(n) is { Length: > 0 })
             .Select(n => settings[n].StartsWith('/') ? settings[n] : RemotePath.Join(data, settings[n])).Distinct().ToList();
-        var missing = named.Select(p => Concurrently.Start(() => HostFiles.Exists(shell, p, standby.OsUser) ? null : p)).ToList()
-            .Select(t => t.Join()).OfType<string>().ToList();
+        var missing = Concurrently.Map(named, p => HostFiles.Exists(shell, p, standby.OsUser) ? null : p).OfType<string>().ToList();
         string? rootPem = null, unreadable = null;
         if (!hostHasRoot)
         {
