@@ -21,10 +21,13 @@ BeforeAll {
         foreach ($h in $Lab.Hosts) {
             $files = Invoke-PgLabCommand -LabHost $h -ArgumentList sh, -c, @'
 for f in /etc/postgresql/15/main/* /var/lib/postgresql/.pgpass; do [ -f "$f" ] && sha256sum "$f"; done
+# Left out: what the server changes by itself (WAL, statistics, transaction status, pg_internal.init, the relation
+# cache file it removes and writes again whenever it likes).
 for d in "$@"; do
   for f in "$d"/*; do [ -f "$f" ] && sha256sum "$f"; done
   [ -d "$d" ] && find "$d" -path "$d/pg_wal" -prune -o -path "$d/pg_stat_tmp" -prune -o -path "$d/pg_stat" -prune -o -path "$d/pg_logical" -prune \
-      -o -path "$d/pg_subtrans" -prune -o -path "$d/pg_xact" -prune -o -path "$d/pg_multixact" -prune -o -path "$d/base" -prune -o -print | sort
+      -o -path "$d/pg_subtrans" -prune -o -path "$d/pg_xact" -prune -o -path "$d/pg_multixact" -prune -o -path "$d/base" -prune \
+      -o -name pg_internal.init -prune -o -print | sort
 done
 true
 '@, sh, '/var/lib/postgresql/15/main', '/var/lib/postgresql/15/data'
