@@ -97,7 +97,7 @@ $lines = @(
     "| Faults survived | $(Get-Tally $faults) |"
     "| Destructive steps aimed at the wrong place, refused with nothing changed | $(Get-Tally $wrongTarget) |"
     "| Bad inputs tried | $($badInput.Count): $($refusals.Count) refused before anything changed, $($badInput.Count - $refusals.Count) accepted and working where PostgreSQL allows them; $(Get-Tally $badInput) |"
-    "| Acknowledged writes lost | $promisedLost of $promisedAcked where the mode promises none (synchronous replication, switchovers); asynchronous: $asyncLost of $asyncAcked lost at the crash (measured, not promised) |"
+    "| Acknowledged writes lost | $promisedLost of $promisedAcked where the mode promises none (synchronous replication, switchovers); asynchronous: $asyncLost of $asyncAcked lost with a crashed or cut-off primary (measured, not promised: the newest commits it acknowledged before a standby received them) |"
     "| Secrets checks | $(Get-Tally $secrets) |"
     "| Access checks | $(Get-Tally $access) |"
     ''
