@@ -1,4 +1,3 @@
-using System.Text;
 using PgReplication.Core.Config;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.RegularExpressions;
 using PgReplication.Core.Config;
 using PgReplication.Core.Hosts;
