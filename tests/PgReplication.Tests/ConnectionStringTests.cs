@@ -56,6 +56,23 @@ public sealed class ConnectionStringTests : IClassFixture<LocalCluster>, IDispos
     }
 
     [Fact]
+    public void Npgsql_for_one_node_opens_and_says_the_role_is_not_checked()
+    {
+        var password = new SecureString();
+        foreach (var c in _cluster.Password) password.AppendChar(c);
+        var r = _ps.Invoke("Get-PgConnectionString \"127.0.0.1:$port\" -Format Npgsql -Credential $cred -IncludePassword 3>&1",
+            new Dictionary<string, object?> { ["port"] = _cluster.Port, ["cred"] = new PSCredential(LocalCluster.AdminUser, password) });
+        Assert.Empty(r.Errors);
+        var single = Assert.Single(r.Output.Select(o => o.BaseObject).OfType<PgConnectionString>());
+        Assert.Equal(TargetSessionAttribute.Any, single.TargetSessionAttribute);
+        Assert.Contains(r.Output.Select(o => o.BaseObject).OfType<WarningRecord>(), w => w.Message.Contains("ReadWrite is not checked"));
+        using var connection = new NpgsqlConnection(single.ConnectionString);
+        connection.Open();
+        using var command = new NpgsqlCommand("select inet_server_port()", connection);
+        Assert.Equal(_cluster.Port, (int)command.ExecuteScalar()!);
+    }
+
+    [Fact]
     public void Without_IncludePassword_there_is_no_password_and_no_warning()
     {
         var (strings, warnings) = Get("-Format All -Credential $cred");

@@ -47,7 +47,7 @@ public static class ConnectionStrings
         return new PgConnectionString
         {
             Format = format,
-            TargetSessionAttribute = settings.Target,
+            TargetSessionAttribute = DropsTarget(format, nodes) ? Target.Any : settings.Target,
             Hosts = nodes.Select(HostPort).ToArray(),
             ConnectionString = text,
         };
@@ -104,9 +104,16 @@ public static class ConnectionStrings
         if (s.ConnectTimeoutSeconds > 0) builder.Timeout = s.ConnectTimeoutSeconds;
         if (s.SslMode is { } mode) builder.SslMode = Enum.Parse<SslMode>(mode.Replace("-", ""), ignoreCase: true);
         if (s.SslRootCert is { } root) builder.RootCertificate = root;
-        builder.TargetSessionAttributes = LibpqTarget(s.Target);
+        if (!DropsTarget(ConnectionStringFormat.Npgsql, nodes)) builder.TargetSessionAttributes = LibpqTarget(s.Target);
         return builder.ConnectionString;
     }
+
+    /// <summary>
+    /// Npgsql refuses a target session attribute with a single host ("only with multiple hosts"): its string for one
+    /// node leaves it out and connects to that node whatever its role. libpq and pgJDBC check the role of one host too.
+    /// </summary>
+    public static bool DropsTarget(ConnectionStringFormat format, IReadOnlyList<PgNode> nodes) =>
+        format == ConnectionStringFormat.Npgsql && nodes.Count == 1;
 
     private static string JdbcUrl(IReadOnlyList<PgNode> nodes, ConnectionStringSettings s)
     {

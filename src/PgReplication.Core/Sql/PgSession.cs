@@ -28,7 +28,7 @@ public sealed class PgSession : IDisposable
     private readonly string _host;
     // A connection taken from the pool and not used yet: Npgsql does not check pooled connections, so when the
     // first statement finds it broken (the server restarted or died since), the pool is cleared and the
-    // statement sent again on a new connection. It never reached the server, so sending it again is safe.
+    // statement sent again on a new, unpooled connection. It never reached the server, so sending it again is safe.
     private bool _pooledUnchecked;
     // As built (Npgsql drops the password from NpgsqlConnection.ConnectionString once open); kept for that one reconnect.
     private readonly string _connectionString;
@@ -241,7 +241,10 @@ public sealed class PgSession : IDisposable
                 _log.Debug($"On {_host}, the pooled connection was broken ({ex.Message}); connecting again.");
                 NpgsqlConnection.ClearPool(_connection);
                 _connection.Dispose();
-                _connection = new NpgsqlConnection(_connectionString);
+                // A connection of its own, not one from the pool: while another session clears the same pool, Npgsql
+                // can still hand out an idle connection from before the restart (its Clear returns at once when one
+                // is already running), and several sessions to a node that just came back do open at once.
+                _connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false }.ConnectionString);
                 try
                 {
                     if (async) await _connection.OpenAsync().ConfigureAwait(false);

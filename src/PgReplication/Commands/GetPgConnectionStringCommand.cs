@@ -78,6 +78,9 @@ public sealed class GetPgConnectionStringCommand : PgCmdlet
         try { results = formats.Select(f => ConnectionStrings.Build(f, _nodes, settings)).ToList(); }
         catch (ArgumentException ex) { ThrowArgumentError(ex.Message, "InvalidConnectionValue", _nodes.ToArray()); return; }
 
+        if (TargetSessionAttribute != TargetSessionAttribute.Any && formats.Any(f => ConnectionStrings.DropsTarget(f, _nodes)))
+            WriteWarning($"Npgsql takes a target session attribute only with several hosts: its string for {_nodes[0].Name} alone connects " +
+                         $"to it whatever its role ({TargetSessionAttribute} is not checked). Give every node of the cluster to have it checked.");
         if (IncludePassword)
             WriteWarning($"The connection string carries the password of '{settings.UserName}': keep it out of logs, transcripts and shared files.");
         foreach (var r in results) WriteObject(r);

@@ -5,7 +5,10 @@
 # without -AllowReclone changes nothing, and with it the node comes back from a new copy. One lab, one story.
 BeforeDiscovery { . "$PSScriptRoot/FaultSuite.ps1" }
 
-BeforeAll { . "$PSScriptRoot/FaultSuite.ps1" -WithModule }
+BeforeAll {
+    . "$PSScriptRoot/FaultSuite.ps1" -WithModule
+    Add-Type -Path (Join-Path $(if ($env:PGREPLICATION_MODULE) { $env:PGREPLICATION_MODULE } else { "$PSScriptRoot/../../../out/PgReplication" }) 'Dependencies/PgReplication.Core.dll')
+}
 
 Describe 'Rejoining a crashed or half-rewound node' -Tag Acceptance, Faults, Rejoin {
     BeforeAll {
@@ -116,5 +119,30 @@ Describe 'Rejoining a crashed or half-rewound node' -Tag Acceptance, Faults, Rej
         Assert-Amcheck $oldHost
         Add-ScenarioNote ('pg_rewind killed while copying (directory mode {0}); refused without -AllowReclone; new copy with it in {1:0.0} s; rows {2} on all three, pg_amcheck clean' -f $mode, $clock.Elapsed.TotalSeconds, $data)
         foreach ($r in $nodes | Test-PgReplication) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
+        $script:standby = $back
+        $script:standbyHost = $oldHost
+    }
+
+    It 'a node that crashed and came back -> the pooled sessions opened before the crash are all replaced, even when many open at once' {
+        # The CI failure this guards: a promotion's sibling follow opens several pooled sessions to the new primary at
+        # once; sessions pooled before that node's crash held its last words ("terminating connection due to unexpected
+        # postmaster exit"), and one of them was handed out again while another session was clearing the pool.
+        $node = $standby
+        # Each parallel runspace opens a pooled session to the node, reads, and holds it a moment so they overlap
+        # ([NullString] because PowerShell passes $null to a string parameter as '').
+        $read = {
+            param($Node)
+            $session = [PgReplication.Core.Sql.PgSession]::Open($Node, $null, $null, [NullString]::Value, $null, $null, $null, $true, [NullString]::Value)
+            try { $session.Scalar[string]('SELECT pg_catalog.pg_backend_pid()::text'); Start-Sleep -Milliseconds 500 } finally { $session.Dispose() }
+        }.ToString()
+        $before = @(1..8 | ForEach-Object -ThrottleLimit 8 -Parallel { & ([scriptblock]::Create($using:read)) $using:node })
+        @($before | Select-Object -Unique).Count | Should -BeGreaterThan 1 -Because 'the pool must hold several connections to the node'
+        Stop-PgLabPostgres -LabHost $standbyHost
+        Start-PgLabPostgres -LabHost $standbyHost
+
+        $after = @(1..8 | ForEach-Object -ThrottleLimit 8 -Parallel { try { & ([scriptblock]::Create($using:read)) $using:node } catch { "failed: $_" } })
+        $after | Where-Object { $_ -like 'failed:*' } | Should -BeNullOrEmpty
+        $after.Count | Should -Be 8
+        Add-ScenarioNote ("$($after.Count) pooled sessions opened at once after kill -9 and restart; none failed")
     }
 }
