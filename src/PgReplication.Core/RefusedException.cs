@@ -10,7 +10,7 @@ namespace PgReplication.Core;
 /// </summary>
 public class RefusedException : InvalidOperationException
 {
-    public RefusedException(string reason, string message, PgNode? node = null) : base(message) { Reason = reason; Node = node; }
+    public RefusedException(string reason, string message, PgNode? node = null, Exception? inner = null) : base(message, inner) { Reason = reason; Node = node; }
     public string Reason { get; }
     public PgNode? Node { get; }
 }
@@ -51,4 +51,34 @@ public static class ErrorReasons
     // Invoke-PgBaseBackup: where a tablespace goes on the standby.
     public const string TablespaceSharedWithPrimary = nameof(TablespaceSharedWithPrimary);
     public const string TablespaceNotEmpty = nameof(TablespaceNotEmpty);
+    // Invoke-PgPromotion and Invoke-PgSwitchover.
+    public const string NoCandidate = nameof(NoCandidate);
+    public const string NotAStandby = nameof(NotAStandby);
+    public const string NotPrimary = nameof(NotPrimary);
+    public const string PrimaryStillAlive = nameof(PrimaryStillAlive);
+    public const string SplitBrain = nameof(SplitBrain);
+    public const string CandidateBehind = nameof(CandidateBehind);
+    public const string OnlyDelayedCandidates = nameof(OnlyDelayedCandidates);
+    public const string StandbyNotStreaming = nameof(StandbyNotStreaming);
+    public const string NotSynchronous = nameof(NotSynchronous);
+    public const string FollowerNotAdmitted = nameof(FollowerNotAdmitted);
+    public const string ReplicationLoginRefused = nameof(ReplicationLoginRefused);
+    // Remove-PgStandby and Remove-PgReplicationSlot.
+    public const string DataDirectoryRefused = nameof(DataDirectoryRefused);
+    public const string DataDirectoryUnknown = nameof(DataDirectoryUnknown);
+    public const string SyncUnsatisfiable = nameof(SyncUnsatisfiable);
+    public const string SlotActive = nameof(SlotActive);
+    public const string SlotInOtherDatabase = nameof(SlotInOtherDatabase);
+    // Suspend-/Resume-PgStandbyReplay and Set-PgStandbyApplyDelay.
+    public const string BadApplyDelay = nameof(BadApplyDelay);
+    // Set-PgReplicationPassword and Enable-PgReplicationSsl: the whole cluster, given as its nodes.
+    public const string NoSinglePrimary = nameof(NoSinglePrimary);
+    public const string UnknownStandby = nameof(UnknownStandby);
+    public const string RoleMissing = nameof(RoleMissing);
+    public const string PasswordInConninfo = nameof(PasswordInConninfo);
+    public const string OpensslMissing = nameof(OpensslMissing);
+    public const string NoReplicationUser = nameof(NoReplicationUser);
+    public const string UpstreamNotGiven = nameof(UpstreamNotGiven);
+    public const string NoReplicationCredential = nameof(NoReplicationCredential);
+    public const string TlsNotServed = nameof(TlsNotServed);
 }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PgReplication.Core;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
@@ -42,10 +43,14 @@ public abstract class PgClusterCmdlet : PgCmdlet
             }
             if (!unreachable) Run(shells);
         }
+        catch (RefusedException ex)
+        {
+            // Its reason becomes the ErrorId (NodeError); the target is the node it names, else the cluster.
+            WriteNodeError(ex, ex.Reason, ex.Node ?? (object)Nodes);
+        }
         catch (Exception ex) when (ex is not PipelineStoppedException)
         {
-            var (id, host) = Refusal(ex);
-            WriteNodeError(ex, id, host is null ? Nodes : Nodes.FirstOrDefault(n => n.Name == host) ?? (object)Nodes);
+            WriteNodeError(ex, FailureId(ex), Nodes);
         }
         finally
         {
@@ -56,6 +61,6 @@ public abstract class PgClusterCmdlet : PgCmdlet
     /// <summary>The work, with a shell open on every node's host.</summary>
     protected abstract void Run(IReadOnlyDictionary<PgNode, IHostShell> shells);
 
-    /// <summary>The ErrorId for a failure of the run, and the node it names (null: the cluster).</summary>
-    protected abstract (string ErrorId, string? Host) Refusal(Exception exception);
+    /// <summary>The ErrorId for a failure of the run that is not a refusal with its reason (those carry their own).</summary>
+    protected abstract string FailureId(Exception exception);
 }

@@ -121,15 +121,15 @@ Describe 'about_PgReplication' -Tag Surface {
     }
 
     It 'documents every ErrorId the module raises' {
-        # The ids passed to WriteNodeError/NodeError/ThrowArgumentError, written as "PgReplication.<Id>", and the reasons of refused promotions.
+        # The ids passed to WriteNodeError/NodeError/ThrowArgumentError, and those written as "PgReplication.<Id>".
         $ids = foreach ($source in Get-ChildItem $Sources -Recurse -Filter '*.cs' | Where-Object FullName -NotMatch '[\\/](bin|obj)[\\/]') {
             $text = Get-Content -Raw $source.FullName
             foreach ($call in [regex]::Matches($text, '(?s)\b(?:WriteNodeError|NodeError|ThrowArgumentError)\((?!Exception exception)[^;]*;')) {
                 [regex]::Matches($call.Value, '"([A-Z][A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
             }
             [regex]::Matches($text, '"PgReplication\.([A-Z][A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
-            [regex]::Matches($text, 'new PromotionRefusedException\("([A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
-            [regex]::Matches($text, 'new AutoFailoverRefusedException\("([A-Za-z]+)"') | ForEach-Object { $_.Groups[1].Value }
+            # A refusal's reason is an ErrorReasons constant (read below), never a string written at the throw.
+            $text | Should -Not -Match '(RefusedException|TlsException|PasswordRotationException)\("' -Because "$($source.Name) must refuse with an ErrorReasons constant"
         }
         # The reasons Core refuses with, by reflection: each becomes PgReplication.<Reason> whatever cmdlet ran it.
         $ids += [PgReplication.Core.ErrorReasons].GetFields('Public, Static') | Where-Object IsLiteral | ForEach-Object { $_.GetValue($null) }

@@ -39,6 +39,13 @@ public static class HostFiles
         }).EnsureSuccess();
     }
 
+    /// <summary>
+    /// The suffix under which an edited configuration file's previous copy is kept: ".pgreplication-" and the UTC time
+    /// to the second, so the copies of several edits sort by time and none overwrites another.
+    /// </summary>
+    public static string TimestampedBackupSuffix() =>
+        ".pgreplication-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Reads a file as <paramref name="user"/>.</summary>
     public static string ReadText(IHostShell shell, string path, string user, TimeSpan? timeout = null)
     {

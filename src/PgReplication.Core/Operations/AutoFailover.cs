@@ -74,19 +74,19 @@ public static class AutoFailover
     public static AutoFailoverPlan Decide(AutoFailoverRequest request, IReadOnlyList<HaNodeFacts> nodes)
     {
         foreach (var n in nodes.Where(n => n.MissingPrograms.Count > 0 && !request.InstallPackages))
-            throw new AutoFailoverRefusedException("PackageMissing",
+            throw new AutoFailoverRefusedException(ErrorReasons.PackageMissing,
                 $"{n.Node.Name} lacks {string.Join(", ", n.MissingPrograms)}: install them there with 'apt-get install {RequiredPackages}' (Debian 12 has Patroni 3.0.2 and etcd 3.4), or run again with -InstallPackage.", n.Node);
         var primaries = nodes.Where(n => n.Member.IsPrimary).ToList();
         if (primaries.Count == 0)
-            throw new AutoFailoverRefusedException("NoPrimary", $"None of {string.Join(", ", nodes.Select(n => n.Node.Name))} is a primary: give the primary and its standbys.", nodes.FirstOrDefault()?.Node);
+            throw new AutoFailoverRefusedException(ErrorReasons.NoPrimary, $"None of {string.Join(", ", nodes.Select(n => n.Node.Name))} is a primary: give the primary and its standbys.", nodes.FirstOrDefault()?.Node);
         if (primaries.Count > 1)
-            throw new AutoFailoverRefusedException("TwoPrimaries", $"{string.Join(" and ", primaries.Select(p => p.Node.Name))} are all primaries: a cluster handed to Patroni has one.", primaries[1].Node);
+            throw new AutoFailoverRefusedException(ErrorReasons.TwoPrimaries, $"{string.Join(" and ", primaries.Select(p => p.Node.Name))} are all primaries: a cluster handed to Patroni has one.", primaries[1].Node);
         var primary = primaries[0];
         foreach (var n in nodes.Where(n => n.SystemIdentifier != primary.SystemIdentifier))
-            throw new AutoFailoverRefusedException("OtherCluster", $"{n.Node.Name} is a copy of another cluster (system identifier {n.SystemIdentifier}, not {primary.Node.Name}'s {primary.SystemIdentifier}).", n.Node);
+            throw new AutoFailoverRefusedException(ErrorReasons.OtherCluster, $"{n.Node.Name} is a copy of another cluster (system identifier {n.SystemIdentifier}, not {primary.Node.Name}'s {primary.SystemIdentifier}).", n.Node);
         var duplicate = nodes.GroupBy(n => n.Member.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
-            throw new AutoFailoverRefusedException("DuplicateMember", $"{string.Join(" and ", duplicate.Select(n => n.Node.Name))} would have the same member name '{duplicate.Key}': give them distinct -Name values.", duplicate.First().Node);
+            throw new AutoFailoverRefusedException(ErrorReasons.DuplicateMember, $"{string.Join(" and ", duplicate.Select(n => n.Node.Name))} would have the same member name '{duplicate.Key}': give them distinct -Name values.", duplicate.First().Node);
 
         // A primary that waits for synchronous standbys keeps that promise under Patroni: synchronous mode, as many as it waits for.
         var syncCount = SynchronousStandbyNames.RequiredCount(primary.SynchronousStandbyNames);
@@ -97,12 +97,12 @@ public static class AutoFailover
             SynchronousMode = request.SynchronousMode || syncCount > 0, SynchronousNodeCount = Math.Max(1, syncCount),
         };
         if (settings.TimingProblem() is { } timing)
-            throw new AutoFailoverRefusedException("BadTiming", $"Patroni's timings do not fit: {timing}.", primary.Node);
+            throw new AutoFailoverRefusedException(ErrorReasons.BadTiming, $"Patroni's timings do not fit: {timing}.", primary.Node);
         var replication = request.Replication ?? nodes.Select(n => n.ReplicationInUse).FirstOrDefault(c => c is not null)
-            ?? throw new AutoFailoverRefusedException("NoReplicationRole",
+            ?? throw new AutoFailoverRefusedException(ErrorReasons.NoReplicationRole,
                 "No standby tells which replication role it uses (no primary_conninfo with a password in its passfile): give -Credential.", primary.Node);
         var superuser = primary.Node.AdminCredential
-            ?? throw new AutoFailoverRefusedException("NoReplicationRole", $"{primary.Node.Name} carries no admin credential for Patroni's superuser: give -Credential to New-PgNode.", primary.Node);
+            ?? throw new AutoFailoverRefusedException(ErrorReasons.NoReplicationRole, $"{primary.Node.Name} carries no admin credential for Patroni's superuser: give -Credential to New-PgNode.", primary.Node);
 
         var members = nodes.Select(n => n.Member).ToList();
         var names = members.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);

@@ -26,9 +26,9 @@ public static class PatroniControl
         var positions = candidates.Select(c => Concurrently.Start(() => StandbyPositions.Read(c, log, TimeSpan.FromSeconds(5)))).Select(t => t.Join()).ToList();
         var reachable = positions.Where(p => p.Reachable).ToList();
         var chosen = name is null
-            ? (reachable.Count > 0 ? Promotion.BestOf(reachable) : throw new PromotionRefusedException("NoCandidate", "No candidate answered."))
+            ? (reachable.Count > 0 ? Promotion.BestOf(reachable) : throw new PromotionRefusedException(ErrorReasons.NoCandidate, "No candidate answered."))
             : reachable.FirstOrDefault(p => Promotion.Matches(p.Node, name))
-              ?? throw new PromotionRefusedException("NoCandidate", $"No reachable candidate is named '{name}'.");
+              ?? throw new PromotionRefusedException(ErrorReasons.NoCandidate, $"No reachable candidate is named '{name}'.");
         var node = chosen.Node;
         var clock = Stopwatch.StartNew();
         using var shell = HostShells.Open(node, log);

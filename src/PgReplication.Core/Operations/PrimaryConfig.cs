@@ -225,8 +225,15 @@ public static class PrimaryConfig
     /// </summary>
     public static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, IReadOnlyCollection<string> followers, string role, IOperationLog log, bool requireSsl = false)
     {
-        ConfigValues.EnsureSafe(role, "replication role name");
         using var session = PgSession.Open(node, log: log);
+        return PlanFollowerAdmission(node, session, followers, role, log, requireSsl);
+    }
+
+    /// <summary>The same, over a session the caller has open to <paramref name="node"/> (a switchover asks more of it).</summary>
+    internal static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, PgSession session, IReadOnlyCollection<string> followers, string role,
+        IOperationLog log, bool requireSsl = false)
+    {
+        ConfigValues.EnsureSafe(role, "replication role name");
         NodeDiscovery.Discover(node, session, log);
         var hbaPath = node.HbaFile ?? throw new InvalidOperationException($"The hba_file of {node.Name} is not known.");
         if (HbaErrors(session) is { Count: > 0 } errors)
@@ -515,7 +522,7 @@ public static class PrimaryConfig
             throw new InvalidOperationException($"On {node.Name}, the edited {path} would not parse, so it was not written: {string.Join("; ", problems)}");
 
         var mode = shell.Run(new HostCommand("stat", "-c", "%a", "--", path) { RunAs = node.OsUser }).EnsureSuccess().StandardOutput.Trim();
-        var backup = ".pgreplication-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+        var backup = HostFiles.TimestampedBackupSuffix();
         HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(newText), mode, node.OsUser, backup);
         log.Verbose($"{node.Name}: wrote {path} (previous copy {path}{backup}).");
 

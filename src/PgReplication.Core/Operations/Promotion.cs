@@ -50,14 +50,14 @@ public static class Promotion
     public static PromotionPlan Prepare(PromotionRequest request, IOperationLog log)
     {
         if (request.Candidates.Count == 0)
-            throw new PromotionRefusedException("NoCandidate", "No standby was given to promote.");
+            throw new PromotionRefusedException(ErrorReasons.NoCandidate, "No standby was given to promote.");
         var positions = Concurrently.Map(request.Candidates, c => StandbyPositions.Read(c, log, CandidateConnectTimeout(request), pooled: true));
         foreach (var p in positions) log.Verbose("Candidate " + p);
 
         var reachable = positions.Where(p => p.Reachable).ToList();
         var primaries = reachable.Where(p => !p.InRecovery).ToList();
         if (primaries.Count > 1)
-            throw new PromotionRefusedException("SplitBrain",
+            throw new PromotionRefusedException(ErrorReasons.SplitBrain,
                 $"{string.Join(" and ", primaries.Select(p => p.Node.Name))} are all primaries: fence all but one (Restore-PgStandby) before anything else.", primaries[0].Node);
         if (primaries.Count == 1)
         {
@@ -72,7 +72,7 @@ public static class Promotion
             return done;
         }
         if (reachable.Count == 0)
-            throw new PromotionRefusedException("NoCandidate",
+            throw new PromotionRefusedException(ErrorReasons.NoCandidate,
                 $"No candidate answered: {string.Join("; ", positions.Select(p => p.ToString()))}.");
 
         var oldPrimary = request.OldPrimary ?? OldPrimaryFromConninfo(reachable, request.Candidates);
@@ -83,7 +83,7 @@ public static class Promotion
             var answers = StandbyPositions.AnswersAsPrimary(oldPrimary, log, request.ProbeTimeout);
             alive = answers != false;
             if (alive && !request.Force && !request.FenceOldPrimary)
-                throw new PromotionRefusedException("PrimaryStillAlive",
+                throw new PromotionRefusedException(ErrorReasons.PrimaryStillAlive,
                     $"The old primary {oldPrimary.Name} ({oldPrimary.ComputerName}:{oldPrimary.Port}) still answers" +
                     (answers == true ? " as a primary" : "") + ": promoting now would give two primaries. " +
                     "Stop it, use -FenceOldPrimary to stop it and keep it from starting as a primary, or -Force.", oldPrimary);
@@ -290,7 +290,7 @@ public static class Promotion
         catch (Exception ex) when (ex is HostCommandException or SshHostKeyException or InvalidOperationException)
         {
             if (alive)
-                throw new PromotionRefusedException("PrimaryStillAlive",
+                throw new PromotionRefusedException(ErrorReasons.PrimaryStillAlive,
                     $"The old primary {oldPrimary.Name} still answers and could not be fenced: {ex.Message}", oldPrimary);
             log.Warning($"The old primary {oldPrimary.Name} does not answer and could not be fenced ({ex.Message}); make sure it cannot start again as a primary.");
             return false;
@@ -360,7 +360,7 @@ public static class Promotion
         if (name is not null)
         {
             chosen = reachable.FirstOrDefault(p => Matches(p.Node, name))
-                ?? throw new PromotionRefusedException("NoCandidate",
+                ?? throw new PromotionRefusedException(ErrorReasons.NoCandidate,
                     $"No reachable candidate is named '{name}' (candidates: {string.Join(", ", (all ?? reachable).Select(p => p.Node.Name))}).");
         }
         else
@@ -369,19 +369,19 @@ public static class Promotion
             var undelayed = qualified.Where(p => p.ApplyDelay <= TimeSpan.Zero).ToList();
             if (undelayed.Count == 0) undelayed = reachable.Where(p => p.ApplyDelay <= TimeSpan.Zero).ToList();
             if (undelayed.Count == 0)
-                throw new PromotionRefusedException("OnlyDelayedCandidates",
+                throw new PromotionRefusedException(ErrorReasons.OnlyDelayedCandidates,
                     $"Every candidate is a delayed standby ({string.Join(", ", reachable.Select(p => $"{p.Node.Name}: recovery_min_apply_delay {StandbyReplay.Describe(p.ApplyDelay)}"))}): " +
                     "a delayed standby is promoted only when named. Name it with -Name (its pending WAL is replayed first), or give a standby that is not delayed.",
                     reachable.FirstOrDefault()?.Node);
             chosen = BestOf(undelayed);
         }
         if (syncNames.Count > 0 && !qualified.Contains(chosen) && !force)
-            throw new PromotionRefusedException("NotSynchronous",
+            throw new PromotionRefusedException(ErrorReasons.NotSynchronous,
                 $"{chosen.Node.Name} (application_name '{chosen.ApplicationName}') is not a synchronous standby under " +
                 $"synchronous_standby_names '{string.Join(", ", syncNames)}': it may lack acknowledged transactions. Use -Force to promote it anyway.", chosen.Node);
         var ahead = BestOf(reachable);
         if (chosen != ahead && IsBehind(chosen, ahead) && !force)
-            throw new PromotionRefusedException("CandidateBehind",
+            throw new PromotionRefusedException(ErrorReasons.CandidateBehind,
                 $"{chosen.Node.Name} is behind {ahead.Node.Name} (timeline {chosen.Timeline} at {Lsn.Format(chosen.Position)} vs timeline {ahead.Timeline} at {Lsn.Format(ahead.Position)}): " +
                 "promoting it would lose what the other has. Promote the other" + (ahead.ApplyDelay > TimeSpan.Zero ? " (a delayed standby: name it with -Name)" : "") + ", or use -Force.", chosen.Node);
         return chosen;

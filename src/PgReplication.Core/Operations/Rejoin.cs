@@ -139,10 +139,10 @@ public static class Rejoin
         var method = plan.Method;
         if (method == RejoinMethod.Rewind)
         {
-            EnsureCleanShutdown(node, shell, log, request.Timeout);
+            var control = EnsureCleanShutdown(node, shell, log, request.Timeout);
             // Recovering a crashed directory replays the new primary's parameter changes into its control file (its
-            // wal_log_hints off, say): pg_rewind would refuse what the plan found fit. Read again; a new copy instead.
-            if (RewindImpossible(ControlData.Read(node, shell), node) is { } why)
+            // wal_log_hints off, say): pg_rewind would refuse what the plan found fit. Checked again; a new copy instead.
+            if (RewindImpossible(control, node) is { } why)
             {
                 log.Warning($"pg_rewind cannot be used after all: {why}; taking a new base backup instead.");
                 method = RejoinMethod.Reclone;
@@ -171,7 +171,7 @@ public static class Rejoin
             BaseBackup.Run(backup, backupPlan, shell, primaryShell, log);
         }
         // Its own slot name: the copied postgresql.auto.conf names the slot the source used as a standby.
-        var slot = node.SlotName ?? SlotNames.FromNodeName(node.Name);
+        var slot = SlotNames.ForFollower(node);
         var follow = StandbyFollow.Prepare(new FollowRequest { Standby = node, Primary = primary, Replication = plan.Replication, SlotName = slot, Timeout = request.Timeout }, shell, log);
         return StandbyFollow.Apply(follow, shell, log);
     }
@@ -236,23 +236,26 @@ public static class Rejoin
         _ => CleanShutdown.AsStandby,
     };
 
-    /// <summary>pg_rewind refuses a data directory that crashed: recover it without letting it take a connection, then leave it shut down.</summary>
-    private static void EnsureCleanShutdown(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
+    /// <summary>
+    /// pg_rewind refuses a data directory that crashed: recover it without letting it take a connection, then leave it shut
+    /// down. Returns its pg_controldata as it is now (one read when it was shut down already).
+    /// </summary>
+    private static Dictionary<string, string> EnsureCleanShutdown(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
     {
-        var state = ControlData.Read(node, shell).GetValueOrDefault("Database cluster state");
+        var control = ControlData.Read(node, shell);
+        var state = control.GetValueOrDefault("Database cluster state");
         switch (CleanShutdownFor(state))
         {
-            case CleanShutdown.None: return;
+            case CleanShutdown.None: return control;
             case CleanShutdown.CrashRecovery:
                 log.Verbose($"{node.Name}: the data directory is '{state}'; crash recovery in single-user mode before pg_rewind.");
-                RecoverSingleUser(node, shell, log, timeout);
-                return;
+                return RecoverSingleUser(node, shell, log, timeout);
             default:
                 log.Verbose($"{node.Name}: the data directory is '{state}'; recovering it as a standby before pg_rewind.");
                 StandbyMarker.Write(node, shell, log);
                 ServerController.Start(node, shell, log, timeout);
                 ServerController.Stop(node, shell, log, timeout);
-                return;
+                return ControlData.Read(node, shell);
         }
     }
 
@@ -260,7 +263,7 @@ public static class Rejoin
     /// postgres --single on the directory, with no input: crash recovery, then a shutdown checkpoint. A recovery marker (a fenced
     /// primary's) is set aside meanwhile, since single-user mode refuses standby mode, and put back whatever happens.
     /// </summary>
-    private static void RecoverSingleUser(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
+    private static Dictionary<string, string> RecoverSingleUser(PgNode node, IHostShell shell, IOperationLog log, TimeSpan timeout)
     {
         var data = node.DataDirectory!;
         var markers = StandbyMarker.Present(node, shell);
@@ -280,9 +283,11 @@ public static class Rejoin
         {
             foreach (var marker in markers) Rename(shell, node, RemotePath.Join(data, marker + AsideSuffix), RemotePath.Join(data, marker));
         }
-        var after = ControlData.Read(node, shell).GetValueOrDefault("Database cluster state");
+        var control = ControlData.Read(node, shell);
+        var after = control.GetValueOrDefault("Database cluster state");
         if (after != "shut down")
             throw new HostCommandException(shell.HostName, $"On {node.Name}, {data} is '{after}' after crash recovery in single-user mode, not shut down; nothing was rewound.");
+        return control;
     }
 
     private const string AsideSuffix = ".pgreplication-aside";

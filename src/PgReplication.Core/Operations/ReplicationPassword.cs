@@ -8,13 +8,8 @@ using PgReplication.Core.Sql;
 
 namespace PgReplication.Core.Operations;
 
-/// <summary>A refusal of Set-PgReplicationPassword; <see cref="Reason"/> is the ErrorId's last part.</summary>
-public sealed class PasswordRotationException : InvalidOperationException
-{
-    public PasswordRotationException(string reason, string host, string message) : base(message) { Reason = reason; Host = host; }
-    public string Reason { get; }
-    public string Host { get; }
-}
+/// <summary>A refusal of Set-PgReplicationPassword, naming the node it is about.</summary>
+public sealed class PasswordRotationException(string reason, PgNode? node, string message) : RefusedException(reason, message, node);
 
 /// <summary>What one node's passfile holds, and where its standby settings say it logs in.</summary>
 public sealed record PassFileFacts
@@ -90,14 +85,14 @@ public static class ReplicationPassword
         Concurrently.ForEach(nodes, n => NodeDiscovery.Discover(n, log));
         var primaries = nodes.Where(n => n.Role == NodeRole.Primary).ToList();
         if (primaries.Count != 1)
-            throw new PasswordRotationException("NoSinglePrimary", nodes.FirstOrDefault()?.Name ?? "",
+            throw new PasswordRotationException(ErrorReasons.NoSinglePrimary, nodes.FirstOrDefault(),
                 primaries.Count == 0
                     ? $"None of the nodes given ({string.Join(", ", nodes.Select(n => n.Name))}) is a primary: give the cluster's primary with its standbys."
                     : $"More than one of the nodes given is a primary ({string.Join(", ", primaries.Select(n => n.Name))}): give one cluster.");
         var primary = primaries[0];
         var other = nodes.FirstOrDefault(n => n.SystemIdentifier is { } s && primary.SystemIdentifier is { } p && s != p);
         if (other is not null)
-            throw new PasswordRotationException("OtherCluster", other.Name,
+            throw new PasswordRotationException(ErrorReasons.OtherCluster, other,
                 $"{other.Name} (system {other.SystemIdentifier}) is not a member of {primary.Name}'s cluster (system {primary.SystemIdentifier}).");
 
         var passFiles = nodes.Select(n => Concurrently.Start(() => ReadPassFile(n, shells[n]))).ToList();
@@ -106,7 +101,7 @@ public static class ReplicationPassword
         using (var session = PgSession.Open(primary, log: log))
         {
             var row = session.Query(RoleQuery, ("name", role)).SingleOrDefault()
-                ?? throw new PasswordRotationException("RoleMissing", primary.Name, $"On {primary.Name}, the role '{role}' does not exist: create it with New-PgReplicationUser.");
+                ?? throw new PasswordRotationException(ErrorReasons.RoleMissing, primary, $"On {primary.Name}, the role '{role}' does not exist: create it with New-PgReplicationUser.");
             if (row.Get<bool>("we_are_super") != true)
                 throw new UnauthorizedAccessException($"On {primary.Name}, the admin role is not a superuser, which changing a role's password needs.");
             verifier = row.Text("rolpassword");
@@ -126,11 +121,11 @@ public static class ReplicationPassword
     {
         var (primary, role) = (facts.Primary, facts.Role);
         if (facts.UnknownSenders.Count > 0 && !force)
-            throw new PasswordRotationException("UnknownStandby", primary.Name,
+            throw new PasswordRotationException(ErrorReasons.UnknownStandby, primary,
                 $"On {primary.Name}, standbys at {string.Join(", ", facts.UnknownSenders)} stream as '{role}' but were not given: after the rotation " +
                 "they could not log in again. Give every node of the cluster, or -Force to rotate without them.");
         foreach (var f in facts.PassFiles.Where(f => f.Upstream is not null && f.ConninfoUser == role && f.PasswordInConninfo))
-            throw new PasswordRotationException("PasswordInConninfo", f.Node.Name,
+            throw new PasswordRotationException(ErrorReasons.PasswordInConninfo, f.Node,
                 $"On {f.Node.Name}, primary_conninfo holds the replication password itself, which libpq takes over any passfile: " +
                 $"run Enable-PgHotStandby {f.Node.Name} first (it moves the password to the passfile), then rotate.");
 

@@ -120,13 +120,13 @@ public static class ReplicationSlots
         if (slot is null)
             return new(node, slotName, SlotDropAction.None, $"{node} has no replication slot {slotName}: nothing to drop");
         if (slot.SlotType == "logical" && slot.Database is { } db && db != connectedDatabase)
-            throw new SlotRefusedException("SlotInOtherDatabase",
+            throw new SlotRefusedException(ErrorReasons.SlotInOtherDatabase,
                 $"The logical slot {slotName} on {node} belongs to database '{db}', and PostgreSQL drops it only from there: " +
                 $"make the node with New-PgNode -Database '{db}' and run again.");
         if (!slot.Active)
             return new(node, slotName, SlotDropAction.Drop, $"drop the inactive {slot.SlotType} slot {slotName} on {node}");
         if (!force)
-            throw new SlotRefusedException("SlotActive",
+            throw new SlotRefusedException(ErrorReasons.SlotActive,
                 $"The {slot.SlotType} slot {slotName} on {node} is in use by {slot.Serves ?? $"process {slot.ActivePid}"}: dropping it cuts that " +
                 "standby off the WAL it needs. Remove the standby first (Remove-PgStandby), or use -Force to end its WAL sender and drop the slot.");
         return new(node, slotName, SlotDropAction.TerminateAndDrop,
@@ -164,7 +164,7 @@ public static class ReplicationSlots
             }
             catch (PgQueryException ex) when (ex.SqlState == "55006")
             {
-                throw new SlotRefusedException("SlotActive", $"The slot {step.SlotName} on {node.Name} is in use (again) and was not dropped: {ex.Message}");
+                throw new SlotRefusedException(ErrorReasons.SlotActive, $"The slot {step.SlotName} on {node.Name} is in use (again) and was not dropped: {ex.Message}");
             }
             if (DateTime.UtcNow >= deadline)
                 throw new TimeoutException($"The slot {step.SlotName} on {node.Name} was still there after 10 s.");

@@ -16,6 +16,13 @@ public static class SlotNames
         return name.Length <= 63 ? name : name[..63];
     }
 
+    /// <summary>
+    /// The slot a standby uses on its upstream once it follows one: the one asked for, else the node's own, else the one
+    /// its settings name today (primary_slot_name), else one made from its name. Follow, switchover and rejoin use this.
+    /// </summary>
+    public static string ForFollower(Model.PgNode standby, string? requested = null, string? configured = null) =>
+        requested ?? standby.SlotName ?? configured ?? FromNodeName(standby.Name);
+
     /// <summary>Throws naming the value unless PostgreSQL accepts it as a slot name.</summary>
     public static string Validate(string slotName)
     {

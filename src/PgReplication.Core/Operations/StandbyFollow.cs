@@ -63,7 +63,7 @@ public static class StandbyFollow
         var replication = request.Replication ?? CurrentReplicationCredential(standby, shell, settings)
             ?? throw new ArgumentException($"No replication role for {standby.Name}: give -Credential (its passfile has no entry for its current upstream).");
         var oldSlot = Setting(settings, "primary_slot_name");
-        var slot = request.SlotName ?? standby.SlotName ?? oldSlot ?? SlotNames.FromNodeName(standby.Name);
+        var slot = SlotNames.ForFollower(standby, request.SlotName, configured: oldSlot);
         SlotNames.Validate(slot);
 
         var standbyRequest = new HotStandbyRequest { Standby = standby, Primary = primary, Replication = replication, SlotName = slot, Timeout = request.Timeout };

@@ -163,7 +163,7 @@ public static class StandbyRemoval
         var streamingLeft = otherStreaming.Count(o => SynchronousStandbyNames.Lists(left, o));
         if (streamingLeft >= required) return star ? null : SynchronousStandbyNames.Build(ModeOf(value), Math.Min(required, left.Count), left);
         if (!force)
-            throw new RemovalRefusedException("SyncUnsatisfiable",
+            throw new RemovalRefusedException(ErrorReasons.SyncUnsatisfiable,
                 $"synchronous_standby_names on {upstream} is '{value}': it asks for {required} synchronous standby(s), and without {standby} " +
                 $"{streamingLeft} listed standby(s) stream ({string.Join(", ", otherStreaming.Where(o => SynchronousStandbyNames.Lists(left, o)).DefaultIfEmpty("none"))}). " +
                 "Commits would wait for ever. Add a synchronous standby first (Set-PgMasterConfig -SynchronousStandby), or use -Force to lower the count (to none: asynchronous).");
@@ -178,16 +178,16 @@ public static class StandbyRemoval
     public static RemovalPlan Decide(RemovalFacts facts, bool emptyDataDirectory, bool force, ulong? upstreamSystemIdentifier)
     {
         if (facts.IsUpstream || facts.Answers && !facts.InRecovery)
-            throw new RemovalRefusedException("NotAStandby",
+            throw new RemovalRefusedException(ErrorReasons.NotAStandby,
                 $"{facts.Standby} is {(facts.IsUpstream ? $"the upstream {facts.Upstream} itself" : "a primary")}, not a standby of {facts.Upstream}: Remove-PgStandby takes standbys out, never a primary.");
         var directory = facts.Directory;
         if (emptyDataDirectory)
         {
             if (facts.DataDirectory is null || directory is null)
-                throw new RemovalRefusedException("DataDirectoryUnknown",
+                throw new RemovalRefusedException(ErrorReasons.DataDirectoryUnknown,
                     $"The data directory of {facts.Standby} is not known (it does not answer): give it with -DataDirectory to have it emptied. No path is guessed for a destructive step.");
             if (directory.Kind != DataDirectoryKind.Empty && !IsStandbyOf(directory, upstreamSystemIdentifier))
-                throw new RemovalRefusedException("DataDirectoryRefused",
+                throw new RemovalRefusedException(ErrorReasons.DataDirectoryRefused,
                     $"On {facts.Standby}, {directory.Path} is {directory.Kind switch { DataDirectoryKind.RunningPrimary => "a running primary", DataDirectoryKind.Stopped => "a stopped cluster that is not marked as a standby", _ => directory.Kind.ToString() }}" +
                     $"{(directory.SystemIdentifier is { } id ? $" (system identifier {id})" : "")}, not a standby of {facts.Upstream}: refused to empty it, with or without -Force.");
         }
@@ -200,7 +200,7 @@ public static class StandbyRemoval
             // Its own WAL sender ends when it stops; anyone else's needs -Force, and a guessed name never takes a slot in use.
             var usedByOther = slot.Active && !(facts.SlotUsedByStandby && running);
             if (usedByOther && (!force || facts.SlotNameGuessed))
-                throw new RemovalRefusedException("SlotActive",
+                throw new RemovalRefusedException(ErrorReasons.SlotActive,
                     $"The slot {slot.SlotName} on {facts.Upstream} is in use by {slot.Serves ?? $"process {slot.ActivePid}"}, not by {facts.Standby}" +
                     (facts.SlotNameGuessed ? $" (the name is only the default for {facts.Standby}: give -SlotName)" : ": use -Force to drop it anyway") + ".");
             drop = new SlotDropStep(facts.Upstream, slot.SlotName, usedByOther ? SlotDropAction.TerminateAndDrop : SlotDropAction.Drop,
@@ -259,7 +259,7 @@ public static class StandbyRemoval
             var now = DataDirectoryGuard.Inspect(standbyShell, standby.Name, directory.Path, standby.OsUser, standby.BinDirectory,
                 standby.MajorVersion ?? upstream.MajorVersion ?? VersionRules.NewestMajor, upstreamShell is null ? null : upstream, upstreamShell);
             if (now.Kind != DataDirectoryKind.Stopped || !IsStandbyOf(now, upstream.SystemIdentifier))
-                throw new RemovalRefusedException("DataDirectoryRefused",
+                throw new RemovalRefusedException(ErrorReasons.DataDirectoryRefused,
                     $"On {standby.Name}, {now.Path} is {now.Describe(upstream)} now, not a stopped standby of {upstream.Name}: it was not emptied.");
             DataDirectoryGuard.EnsureMayReplace(now, upstream, force: true, "empty", "");
             BaseBackup.EmptyDirectory(standbyShell, now.Path, standby.OsUser, log, standby.Name);

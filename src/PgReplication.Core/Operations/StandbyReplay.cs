@@ -86,10 +86,10 @@ public static class StandbyReplay
     public static ReplayPlan Decide(ReplayFacts facts, bool? pause, TimeSpan? applyDelay)
     {
         if (applyDelay is { } d && (d < TimeSpan.Zero || d > MaxApplyDelay))
-            throw new ReplayRefusedException("BadApplyDelay",
+            throw new ReplayRefusedException(ErrorReasons.BadApplyDelay,
                 $"An apply delay of {d} for {facts.Node} is not one PostgreSQL takes: from 0 to {MaxApplyDelay.TotalDays:0.#} days (recovery_min_apply_delay).");
         if (!facts.InRecovery)
-            throw new ReplayRefusedException("NotAStandby",
+            throw new ReplayRefusedException(ErrorReasons.NotAStandby,
                 $"{facts.Node} is a primary, not a standby: it replays no WAL, so there is nothing to pause, resume or delay.");
         // Whole milliseconds, as the server keeps it.
         var wanted = applyDelay is { } w ? TimeSpan.FromMilliseconds(Math.Floor(w.TotalMilliseconds)) : (TimeSpan?)null;
@@ -150,7 +150,7 @@ public static class StandbyReplay
         var data = standby.DataDirectory ?? throw new InvalidOperationException($"The data directory of {standby.Name} is not known.");
         var path = HotStandby.RecoveryConfigFile(data, standby.MajorVersion ?? VersionRules.NewestMajor);
         SettingsFile.Update(shell, path, standby.OsUser, new Dictionary<string, string?> { ["recovery_min_apply_delay"] = delay == TimeSpan.Zero ? null : FormatDelay(delay) },
-            currentText: HostFiles.ReadText(shell, path, standby.OsUser), backupSuffix: ".pgreplication-" + DateTime.UtcNow.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture));
+            currentText: HostFiles.ReadText(shell, path, standby.OsUser), backupSuffix: HostFiles.TimestampedBackupSuffix());
         ServerController.Restart(standby, shell, log, timeout);
         ServerController.WaitUntilAccepting(standby, log, timeout);
     }

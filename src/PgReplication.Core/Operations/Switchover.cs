@@ -63,13 +63,13 @@ public static class Switchover
         var (primary, standby) = (request.Primary, request.Standby);
         NodeDiscovery.Discover(primary, log);
         if (primary.Role != NodeRole.Primary)
-            throw new PromotionRefusedException("NotPrimary", $"{primary.Name} is not a primary (Role {primary.Role}): a switchover starts from the primary.", primary);
+            throw new PromotionRefusedException(ErrorReasons.NotPrimary, $"{primary.Name} is not a primary (Role {primary.Role}): a switchover starts from the primary.", primary);
         var position = StandbyPositions.Read(standby, log);
         if (!position.Reachable || !position.InRecovery)
-            throw new PromotionRefusedException("NotAStandby", $"{standby.Name} is {(position.Reachable ? "not in recovery" : "unreachable: " + position.Error)}: it cannot take over.", standby);
+            throw new PromotionRefusedException(ErrorReasons.NotAStandby, $"{standby.Name} is {(position.Reachable ? "not in recovery" : "unreachable: " + position.Error)}: it cannot take over.", standby);
         if (standby.DataDirectory is null) NodeDiscovery.Discover(standby, log);
         if (standby.SystemIdentifier != primary.SystemIdentifier)
-            throw new PromotionRefusedException("NotAStandby", $"{standby.Name} is not a copy of {primary.Name} (system identifiers differ).", standby);
+            throw new PromotionRefusedException(ErrorReasons.NotAStandby, $"{standby.Name} is not a copy of {primary.Name} (system identifiers differ).", standby);
 
         long lag;
         bool streaming;
@@ -79,9 +79,9 @@ public static class Switchover
             lag = session.Scalar<long?>("SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), @replay::pg_lsn)::bigint",
                 ("replay", position.ReplayLsn ?? "0/0")) ?? long.MaxValue;
         if (!streaming)
-            throw new PromotionRefusedException("StandbyNotStreaming", $"{standby.Name} is not streaming from its primary: a switchover needs a standby that is caught up. Check it with Test-PgReplication.", standby);
+            throw new PromotionRefusedException(ErrorReasons.StandbyNotStreaming, $"{standby.Name} is not streaming from its primary: a switchover needs a standby that is caught up. Check it with Test-PgReplication.", standby);
         if (lag > request.MaxLagBytes)
-            throw new PromotionRefusedException("CandidateBehind", $"{standby.Name} is {lag} bytes behind {primary.Name}, more than -MaxLagBytes {request.MaxLagBytes}: nothing was changed. Retry when it has caught up.", standby);
+            throw new PromotionRefusedException(ErrorReasons.CandidateBehind, $"{standby.Name} is {lag} bytes behind {primary.Name}, more than -MaxLagBytes {request.MaxLagBytes}: nothing was changed. Retry when it has caught up.", standby);
 
         return (position, lag);
     }
@@ -178,7 +178,7 @@ public static class Switchover
             if (ReplicationLogin.Refusal(session, login, sibling.Name, standby.Name, from, log) is { } no) refusals.Add(no);
         }
         if (refusals.Count > 0)
-            throw new PromotionRefusedException("ReplicationLoginRefused",
+            throw new PromotionRefusedException(ErrorReasons.ReplicationLoginRefused,
                 $"{string.Join("; ", refusals)}. Nothing was changed: give -Credential with the replication role's password.", primary);
         return (replication, logins);
     }
@@ -194,33 +194,33 @@ public static class Switchover
         var followers = new List<(PgNode Node, string Role)> { (primary, replication.UserName) };
         followers.AddRange(request.Siblings.Where(s => s != primary && s != standby).Distinct()
             .Select(s => (s, (siblingLogins.GetValueOrDefault(s) ?? request.Replication ?? replication).UserName)));
+        // One session to the standby for both proofs: its pg_hba.conf and its room for slots and senders.
+        using var session = PgSession.Open(standby, log: log);
         var plans = new List<PrimaryConfigPlan>();
         try
         {
             foreach (var group in followers.GroupBy(f => f.Role, StringComparer.Ordinal))
-                plans.Add(PrimaryConfig.PlanFollowerAdmission(standby, group.Select(f => f.Node.ComputerName).Distinct().ToList(), group.Key, log));
+                plans.Add(PrimaryConfig.PlanFollowerAdmission(standby, session, group.Select(f => f.Node.ComputerName).Distinct().ToList(), group.Key, log));
         }
         catch (Exception ex) when (ex is InvalidOperationException or HostCommandException or PgQueryException)
         {
-            throw new PromotionRefusedException("FollowerNotAdmitted",
+            throw new PromotionRefusedException(ErrorReasons.FollowerNotAdmitted,
                 $"{standby.Name} could not be made to admit its followers' replication connections: {ex.Message} Nothing was changed.", standby);
         }
 
-        FollowerCapacity capacity;
-        using (var session = PgSession.Open(standby, log: log))
-        {
-            var row = session.Query("""
-                SELECT pg_catalog.current_setting('max_replication_slots')::int AS max_slots,
-                       pg_catalog.current_setting('max_wal_senders')::int AS max_senders,
-                       (SELECT pg_catalog.array_agg(s.slot_name::text) FROM pg_catalog.pg_replication_slots s) AS slots,
-                       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_replication)::int AS senders
-                """).Single();
-            capacity = new FollowerCapacity(row.Get<int>("max_slots"), row.Get<string[]?>("slots") ?? Array.Empty<string>(),
-                row.Get<int>("max_senders"), row.Get<int>("senders"));
-        }
-        var slotNames = followers.Select(f => f.Node.SlotName ?? SlotNames.FromNodeName(f.Node.Name)).ToList();
+        var row = session.Query("""
+            SELECT pg_catalog.current_setting('max_replication_slots')::int AS max_slots,
+                   pg_catalog.current_setting('max_wal_senders')::int AS max_senders,
+                   (SELECT pg_catalog.array_agg(s.slot_name::text) FROM pg_catalog.pg_replication_slots s) AS slots,
+                   (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_replication)::int AS senders
+            """).Single();
+        var capacity = new FollowerCapacity(row.Get<int>("max_slots"), row.Get<string[]?>("slots") ?? Array.Empty<string>(),
+            row.Get<int>("max_senders"), row.Get<int>("senders"));
+        // Their primary_slot_name is read only when they follow: a slot kept under that name on the new primary is not
+        // seen here, so at worst one slot too many is counted (a refusal to raise max_replication_slots, never a short count).
+        var slotNames = followers.Select(f => SlotNames.ForFollower(f.Node)).ToList();
         if (capacity.Refusal(standby.Name, slotNames) is { } refusal)
-            throw new PromotionRefusedException("FollowerNotAdmitted", refusal + " Nothing was changed.", standby);
+            throw new PromotionRefusedException(ErrorReasons.FollowerNotAdmitted, refusal + " Nothing was changed.", standby);
         return plans.Where(p => p.Changes.Count > 0).ToList();
     }
 

@@ -39,13 +39,8 @@ public static class TlsFiles
         node.DataDirectory is not null && HostFiles.Exists(shell, RootCertificatePath(node), node.OsUser);
 }
 
-/// <summary>A refusal of Enable-PgReplicationSsl; <see cref="Reason"/> is the ErrorId's last part.</summary>
-public sealed class TlsException : InvalidOperationException
-{
-    public TlsException(string reason, string host, string message, Exception? inner = null) : base(message, inner) { Reason = reason; Host = host; }
-    public string Reason { get; }
-    public string Host { get; }
-}
+/// <summary>A refusal of Enable-PgReplicationSsl, naming the node it is about.</summary>
+public sealed class TlsException(string reason, PgNode? node, string message, Exception? inner = null) : RefusedException(reason, message, node, inner);
 
 /// <summary>What one node has, read before anything changes.</summary>
 public sealed record TlsNodeFacts
@@ -99,22 +94,22 @@ public static class Tls
         Concurrently.ForEach(nodes, n => NodeDiscovery.Discover(n, log));
         var primaries = nodes.Where(n => n.Role == NodeRole.Primary).ToList();
         if (primaries.Count != 1)
-            throw new TlsException("NoSinglePrimary", nodes.FirstOrDefault()?.Name ?? "",
+            throw new TlsException(ErrorReasons.NoSinglePrimary, nodes.FirstOrDefault(),
                 $"Enable-PgReplicationSsl needs the cluster's one primary among the nodes given ({string.Join(", ", nodes.Select(n => n.Name))}); {primaries.Count} are primaries.");
         var primary = primaries[0];
         if (nodes.FirstOrDefault(n => n.SystemIdentifier != primary.SystemIdentifier) is { } other)
-            throw new TlsException("OtherCluster", other.Name, $"{other.Name} (system {other.SystemIdentifier}) is not a member of {primary.Name}'s cluster (system {primary.SystemIdentifier}).");
+            throw new TlsException(ErrorReasons.OtherCluster, other, $"{other.Name} (system {other.SystemIdentifier}) is not a member of {primary.Name}'s cluster (system {primary.SystemIdentifier}).");
         var missing = nodes.Select(n => Concurrently.Start(() =>
             shells[n].Run(new HostCommand("openssl", "version") { Timeout = TimeSpan.FromSeconds(30) }).ExitCode == 0 ? null : n)).ToList();
         foreach (var m in missing) if (m.Join() is { } without)
-            throw new TlsException("OpensslMissing", without.Name, $"On {without.Name}, openssl is not installed: the node's key is made on its own host with it. Install it (apt-get install openssl).");
+            throw new TlsException(ErrorReasons.OpensslMissing, without, $"On {without.Name}, openssl is not installed: the node's key is made on its own host with it. Install it (apt-get install openssl).");
         // A standby not given would keep streaming, but never verify its primary, and meet hostssl lines unprepared.
         using (var session = PgSession.Open(primary, log: log))
         {
             var unknown = session.Query("SELECT DISTINCT pg_catalog.host(s.client_addr) AS addr FROM pg_catalog.pg_stat_replication s WHERE s.client_addr IS NOT NULL")
                 .Select(r => r.Text("addr")!).Where(a => !nodes.Any(n => ReplicationPassword.IsAddressOf(n, a))).ToList();
             if (unknown.Count > 0)
-                throw new TlsException("UnknownStandby", primary.Name,
+                throw new TlsException(ErrorReasons.UnknownStandby, primary,
                     $"On {primary.Name}, standbys at {string.Join(", ", unknown)} stream but were not given: give every node of the cluster, so each gets TLS before its lines demand it.");
         }
         var facts = Concurrently.Map(nodes, n => ReadFacts(n, shells[n], log));
@@ -125,7 +120,7 @@ public static class Tls
     public static TlsPlan Decide(IReadOnlyList<TlsNodeFacts> facts, PgNode primary, CertificateAuthority ca, string? role)
     {
         role ??= facts.Select(f => f.Conninfo?.GetValueOrDefault("user")).FirstOrDefault(u => !string.IsNullOrEmpty(u))
-            ?? throw new TlsException("NoReplicationUser", primary.Name, $"The replication role of {primary.Name}'s cluster is not known: no standby given has a user in its primary_conninfo.");
+            ?? throw new TlsException(ErrorReasons.NoReplicationUser, primary, $"The replication role of {primary.Name}'s cluster is not known: no standby given has a user in its primary_conninfo.");
         var plans = new List<TlsNodePlan>();
         var steps = new List<string>();
         foreach (var f in facts)
@@ -143,7 +138,7 @@ public static class Tls
                 var host = ci.GetValueOrDefault("host");
                 var port = ci.TryGetValue("port", out var p) && int.TryParse(p, out var n) ? n : PgNode.DefaultPort;
                 upstream = facts.Select(x => x.Node).FirstOrDefault(x => x.ComputerName == host && x.Port == port)
-                    ?? throw new TlsException("UpstreamNotGiven", node.Name, $"{node.Name} streams from {host}:{port}, which is not among the nodes given: give every node of the cluster.");
+                    ?? throw new TlsException(ErrorReasons.UpstreamNotGiven, node, $"{node.Name} streams from {host}:{port}, which is not among the nodes given: give every node of the cluster.");
             }
             var hba = HbaEditor.ReplicationLinesToSsl(f.HbaText, role);
             var plan = new TlsNodePlan
@@ -176,7 +171,7 @@ public static class Tls
             var standby = p.Node;
             var shell = shells[standby];
             var replication = StandbyFollow.CurrentReplicationCredential(standby, shell)
-                ?? throw new TlsException("NoReplicationCredential", standby.Name, $"{standby.Name}'s replication password is in neither its primary_conninfo nor its passfile.");
+                ?? throw new TlsException(ErrorReasons.NoReplicationCredential, standby, $"{standby.Name}'s replication password is in neither its primary_conninfo nor its passfile.");
             var request = new HotStandbyRequest
             {
                 Standby = standby, Primary = p.VerifyUpstream!, Replication = replication, SlotName = standby.SlotName,
@@ -235,7 +230,7 @@ public static class Tls
             catch (PgConnectionException ex) when (DateTime.UtcNow < deadline) { _ = ex; }
             catch (PgConnectionException ex)
             {
-                throw new TlsException("TlsNotServed", node.Name,
+                throw new TlsException(ErrorReasons.TlsNotServed, node,
                     $"{node.Name} does not accept a verify-full TLS login for {node.ComputerName} after ssl was turned on ({ex.Message}); see its server log. " +
                     "Its replication lines were not changed, and its standbys do not use TLS yet.", ex);
             }

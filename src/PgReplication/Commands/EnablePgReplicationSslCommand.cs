@@ -49,11 +49,10 @@ public sealed class EnablePgReplicationSslCommand : PgClusterCmdlet
         foreach (var node in RunCore(log => Tls.Apply(plan, ca, caFile, ValidDays, shells, timeout, log))) WriteObject(node);
     }
 
-    protected override (string ErrorId, string? Host) Refusal(Exception exception) => exception switch
+    protected override string FailureId(Exception exception) => exception switch
     {
-        TlsException t => (t.Reason, t.Host),
-        ArgumentException => ("InvalidCertificateAuthority", null),
-        _ => ("TlsFailed", null),
+        ArgumentException => "InvalidCertificateAuthority",
+        _ => "TlsFailed",
     };
 
     // For the plan of a run that will make its CA: a throwaway one, against which no certificate passes.

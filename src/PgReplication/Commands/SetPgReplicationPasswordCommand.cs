@@ -35,11 +35,10 @@ public sealed class SetPgReplicationPasswordCommand : PgClusterCmdlet
         foreach (var node in RunCore(log => ReplicationPassword.Apply(plan, credential, shells, log))) WriteObject(node);
     }
 
-    protected override (string ErrorId, string? Host) Refusal(Exception exception) => exception switch
+    protected override string FailureId(Exception exception) => exception switch
     {
-        PasswordRotationException r => (r.Reason, r.Host),
-        UnauthorizedAccessException => ("NotSuperuser", null),
-        ArgumentException => ("InvalidCredential", null),
-        _ => ("PasswordRotationFailed", null),
+        UnauthorizedAccessException => "NotSuperuser",
+        ArgumentException => "InvalidCredential",
+        _ => "PasswordRotationFailed",
     };
 }

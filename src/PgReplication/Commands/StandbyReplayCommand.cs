@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PgReplication.Core;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
 
@@ -34,7 +35,7 @@ public abstract class StandbyReplayCommand : PgCmdlet
                     RunCore(log => StandbyReplay.Apply(standby, plan, log, TimeSpan.FromSeconds(TimeoutSeconds)));
                 WriteObject(standby);
             }
-            catch (ReplayRefusedException ex) when (ex.Reason == "BadApplyDelay")
+            catch (ReplayRefusedException ex) when (ex.Reason == ErrorReasons.BadApplyDelay)
             {
                 ThrowArgumentError(ex.Message, ex.Reason, applyDelay);
             }
