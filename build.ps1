@@ -8,6 +8,8 @@
     dotnet pwsh ./build.ps1 -Task Test -Matrix -Tag Majors    # every supported major on the lab, then the docs
 .EXAMPLE
     dotnet pwsh ./build.ps1 -Task Test -SkipLab    # no root: every test but the lab's and the xUnit sshd ones
+.EXAMPLE
+    dotnet pwsh ./build.ps1 -Task Bench -Case Build,Failover,Fanout    # some cases only: out/bench-build-failover-fanout
 #>
 [CmdletBinding()]
 param(
@@ -29,6 +31,10 @@ param(
     [switch] $Matrix,
     # Bench: one run of each case on small data, written under out/bench-quick (what .ci/run does).
     [switch] $Quick,
+    # Bench: some cases only (Build, Failover, Switchover, Fanout, Startup, Demo), written under out/bench-<cases>.
+    [string[]] $Case,
+    # Bench -Case Startup: another build of the module (e.g. main's before a change) imported in the same rounds, with ratios.
+    [string] $BaselineModulePath,
     # Test: leave out what needs root, the lab (Pester tag Acceptance) and the xUnit tests against a throwaway sshd
     # (Category=Sshd); the summary says so. Without it, a test that cannot run on this machine fails the run.
     [switch] $SkipLab
@@ -238,6 +244,8 @@ function Invoke-Bench {
     Write-Host '== Bench' -ForegroundColor Cyan
     $benchArgs = @('pwsh', '-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'bench/Invoke-PgBenchmark.ps1'), '-ModulePath', $ModuleDir)
     if ($Quick) { $benchArgs += '-Quick' }
+    if ($Case) { $benchArgs += '-Case', ($Case -join ',') }
+    if ($BaselineModulePath) { $benchArgs += '-BaselineModulePath', $BaselineModulePath }
     & dotnet @benchArgs
     if ($LASTEXITCODE -ne 0) { Write-Host 'Bench failed.' -ForegroundColor Red; exit 1 }
 }

@@ -56,6 +56,13 @@ if ($ReportOnly) {
     exit 0
 }
 
+# What the lab and the contenders need (repmgr, sshd, ...): build.ps1 -Task Bench installs it; run directly, name what is missing.
+. (Join-Path $root 'tools/Prerequisites.ps1')
+$missing = @(Get-MissingPrerequisite -Scope $(if (@($Case | Where-Object { $_ -ne 'Startup' }).Count) { 'Lab', 'Bench' } else { @() }))
+if ($missing) {
+    throw "The benchmark needs packages this machine lacks ($($missing.Package -join ', ')): run 'dotnet pwsh ./build.ps1 -Task Bench', which installs them (as root), or install them yourself."
+}
+
 Import-Module (Join-Path $root 'tests/Lab/PgLab.psd1')
 Import-Module (Join-Path $PSScriptRoot 'PgBench.psm1')
 . (Join-Path $PSScriptRoot 'BenchCases.ps1')
