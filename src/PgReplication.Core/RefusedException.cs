@@ -61,6 +61,7 @@ public static class ErrorReasons
     public const string OnlyDelayedCandidates = nameof(OnlyDelayedCandidates);
     public const string StandbyNotStreaming = nameof(StandbyNotStreaming);
     public const string NotSynchronous = nameof(NotSynchronous);
+    public const string FailoverSlotsNotSynced = nameof(FailoverSlotsNotSynced);
     public const string FollowerNotAdmitted = nameof(FollowerNotAdmitted);
     public const string ReplicationLoginRefused = nameof(ReplicationLoginRefused);
     // Remove-PgStandby and Remove-PgReplicationSlot.

@@ -104,6 +104,8 @@ public sealed class VersionRulesTests
         new object?[] { "pg_monitor", 10, null }, new object?[] { "pg_read_server_files", 11, null },
         new object?[] { "EXECUTE on pg_rewind's file functions", 11, null }, new object?[] { "pg_checkpoint", 15, null },
         new object?[] { "GRANT ALTER SYSTEM ON PARAMETER", 15, null },
+        new object?[] { "synchronized_standby_slots", 17, null }, new object?[] { "sync_replication_slots", 17, null },
+        new object?[] { "pg_replication_slots.synced", 17, null },
     };
 
     [Theory]

@@ -6,9 +6,14 @@ namespace PgReplication.Core.Config;
 /// <summary>A replication rule to have in pg_hba.conf: one role from one network, SCRAM only.</summary>
 public sealed record HbaReplicationRule
 {
-    public HbaReplicationRule(string role, IPAddress address, int? prefix = null, bool requireSsl = false)
+    /// <param name="database">"replication" (a WAL receiver's login), or a database the role logs in to: a failover
+    /// candidate's slot sync worker (17+) connects to one, not for replication.</param>
+    public HbaReplicationRule(string role, IPAddress address, int? prefix = null, bool requireSsl = false, string database = "replication")
     {
         ConfigValues.EnsureSafe(role, "role name");
+        ConfigValues.EnsureSafe(database, "database name");
+        if (database.Length == 0) throw new ArgumentException("A database name cannot be empty.");
+        Database = database;
         if (role.Length == 0) throw new ArgumentException("A role name cannot be empty.");
         var max = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
         Prefix = prefix ?? max;
@@ -19,6 +24,8 @@ public sealed record HbaReplicationRule
     }
 
     public string Role { get; }
+    public string Database { get; }
+    private bool ForReplication => Database == "replication";
     public IPAddress Address { get; }
     public int Prefix { get; }
     public bool RequireSsl { get; }
@@ -26,7 +33,7 @@ public sealed record HbaReplicationRule
     public string Cidr => $"{Address}/{Prefix}";
 
     /// <summary>The line as written: "host replication repl 10.0.0.2/32 scram-sha-256".</summary>
-    public string Line => Column(Type, 8) + Column("replication", 16) + Column(HbaFile.QuoteName(Role), 16) + Column(Cidr, 24) + "scram-sha-256";
+    public string Line => Column(Type, 8) + Column(ForReplication ? "replication" : HbaFile.QuoteName(Database), 16) + Column(HbaFile.QuoteName(Role), 16) + Column(Cidr, 24) + "scram-sha-256";
 
     // Aligned as initdb's pg_hba.conf is, with at least one space between fields.
     private static string Column(string text, int width) => text.Length >= width ? text + " " : text.PadRight(width);
@@ -43,7 +50,7 @@ public sealed record HbaReplicationRule
     public bool IsSameAs(HbaLine line)
     {
         if (!line.IsRule || line.Type != Type || line.Fields.Count < 5) return false;
-        if (line.Database!.Items.Count != 1 || !line.Database.Items[0].IsKeyword("replication")) return false;
+        if (line.Database!.Items.Count != 1 || !NamesDatabase(line.Database.Items[0])) return false;
         if (line.User!.Items.Count != 1 || line.User.Items[0].Value != Role || IsSpecial(line.User.Items[0])) return false;
         if (line.Netmask is not null || line.Address is null || !HbaFile.TryParseCidr(line.Address, out var a, out var p) || !line.Address.Contains('/')) return false;
         return a.Equals(Address) && p == Prefix && line.Method == "scram-sha-256";
@@ -57,7 +64,9 @@ public sealed record HbaReplicationRule
     public bool CouldBeMatchedBy(HbaLine line)
     {
         if (!line.IsRule || !line.IsTcp || line.Fields.Count < 4) return false;
-        if (!line.Database!.Items.Any(i => i.IsKeyword("replication"))) return false; // "all" does not cover replication
+        // "all" does not cover replication; for a database, all, the same* keywords and @file may.
+        if (!line.Database!.Items.Any(i => ForReplication ? i.IsKeyword("replication")
+                : NamesDatabase(i) || i.IsKeyword("all") || i.IsKeyword("sameuser") || i.IsKeyword("samerole") || i.IsKeyword("samegroup") || IsSpecial(i))) return false;
         if (!line.User!.Items.Any(i => i.IsKeyword("all") || i.Value == Role || IsSpecial(i))) return false;
         var address = line.Address!;
         if (address is "all" or "samehost" or "samenet") return true;
@@ -70,6 +79,10 @@ public sealed record HbaReplicationRule
         if (HbaFile.TryParseCidr(address, out var network, out var prefix)) return Overlaps(network, prefix);
         return true; // a host name: matched by reverse lookup, which we cannot predict
     }
+
+    private bool NamesDatabase(HbaItem item) => ForReplication ? item.IsKeyword("replication") : item.Value == Database && (item.Quoted || !IsKeywordName(item.Value));
+
+    private static bool IsKeywordName(string value) => value is "all" or "sameuser" or "samerole" or "samegroup" or "replication";
 
     private bool Overlaps(IPAddress network, int prefix) =>
         HbaFile.Contains(network, prefix, Address) || HbaFile.Contains(Address, Prefix, network);

@@ -74,6 +74,8 @@ public static class HotStandby
         var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, RemotePath.Join(data, VersionRules.StandbySignal), standby.OsUser));
         var configText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, configFile, standby.OsUser));
         var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log));
+        // 17+: a standby whose slot the primary lists in synchronized_standby_slots is a failover candidate (FailoverSlots).
+        var candidateList = Concurrently.Start(() => FailoverSlots.Supported(major) ? FailoverSlots.PrimaryCandidates(primary, log) : null);
         // Enable-PgReplicationSsl gave this host the cluster's CA: every upstream it follows is verified against it.
         var tlsRoot = Concurrently.Start(() => request.SslRootCert ?? (TlsFiles.HasRootCertificate(standby, shell) ? TlsFiles.RootCertificatePath(standby) : null));
         // A copy made after Enable-PgReplicationSsl: the upstream's TLS settings, naming files this host lacks.
@@ -115,6 +117,9 @@ public static class HotStandby
             ["passfile"] = passFile.Join(),
             ["application_name"] = appName,
         };
+        // The slot sync worker logs in to a database of the primary (not a replication connection): primary_conninfo names it.
+        var failoverCandidate = FailoverSlots.IsCandidate(candidateList.Join(), slot);
+        if (failoverCandidate) conninfo["dbname"] = primary.Database;
         var tls = StandbyTls.Decide(tlsFacts.Join());
         if ((tlsRoot.Join() ?? (tls.RootToWrite is not null ? TlsFiles.RootCertificatePath(standby) : null)) is { } rootCert)
         {
@@ -130,6 +135,8 @@ public static class HotStandby
             ["archive_cleanup_command"] = request.ArchiveCleanupCommand,
         };
 
+        if (failoverCandidate)
+            foreach (var (name, value) in FailoverSlots.CandidateSettings) desired[name] = value;
         // Checked now, before the passfile is written: a value the config file cannot hold (CR, LF, NUL) is refused.
         foreach (var value in desired.Values) if (value is not null) OfflineSettings.Quote(value);
 

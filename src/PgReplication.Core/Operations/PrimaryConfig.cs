@@ -38,6 +38,11 @@ public sealed class PrimaryConfigOptions
     /// follow that only adds its standby's line does not).
     /// </summary>
     public bool ScramReplicationLines { get; init; }
+    /// <summary>
+    /// 17+: the physical slots of the failover candidates, for synchronized_standby_slots; null leaves it. With it, each
+    /// <see cref="Standbys"/> address also gets a line for the slot sync worker's login to the primary's database.
+    /// </summary>
+    public IReadOnlyList<string>? FailoverStandbySlots { get; init; }
 }
 
 /// <summary>The kinds of change Set-PgMasterConfig makes.</summary>
@@ -111,7 +116,7 @@ public static class PrimaryConfig
         VersionRules.ListenAddresses, VersionRules.WalLevel, VersionRules.MaxWalSenders, VersionRules.MaxReplicationSlots,
         VersionRules.WalKeepSize, VersionRules.WalKeepSegments, VersionRules.MaxSlotWalKeepSize, VersionRules.HotStandby,
         VersionRules.WalLogHints, VersionRules.SynchronousStandbyNames, VersionRules.ArchiveMode, VersionRules.ArchiveCommand,
-        "archive_library", "wal_segment_size", "ssl",
+        "archive_library", "wal_segment_size", "ssl", VersionRules.SynchronizedStandbySlots,
     };
 
     /// <summary>
@@ -139,6 +144,7 @@ public static class PrimaryConfig
         var archive = options.WalArchive is null ? null : WalArchive.Parse(options.WalArchive);
         if (options.SynchronousStandbys.Count > 0)
             SynchronousStandbyNames.Build(options.SynchronousMode, options.SynchronousCount, options.SynchronousStandbys);
+        if (options.FailoverStandbySlots is { } failoverSlots) FailoverSlots.Format(failoverSlots);
         foreach (var a in options.ListenAddresses ?? Array.Empty<string>())
         {
             ConfigValues.EnsureSafe(a, "listen address");
@@ -160,6 +166,12 @@ public static class PrimaryConfig
             session.Scalar<long>("SELECT pg_catalog.count(*) FROM pg_catalog.pg_roles r WHERE r.rolname = @n", ("n", options.ReplicationUser)) == 0)
             log.Warning($"On {node.Name}, the role '{options.ReplicationUser}' does not exist yet; create it with New-PgReplicationUser.");
 
+        var major = node.MajorVersion ?? PgVersion.OldestSupportedMajor;
+        // Before 17 a logical slot stays on its primary: said once, where the primary is configured.
+        if (!FailoverSlots.Supported(major) && (options.FailoverStandbySlots is not null ||
+            session.Scalar<long>("SELECT pg_catalog.count(*) FROM pg_catalog.pg_replication_slots s WHERE s.slot_type = 'logical'") > 0))
+            log.Warning(FailoverSlots.NotSupportedMessage(node.Name, major) + (options.FailoverStandbySlots is null ? "" : " -FailoverStandby was ignored."));
+        var failoverLogins = options.FailoverStandbySlots is not null && FailoverSlots.Supported(major);
         var listen = options.ListenAddresses ?? new[] { node.ComputerName };
         var changes = PlanSettings(node.MajorVersion ?? PgVersion.OldestSupportedMajor, current, options, rules.Count,
             node.DataChecksums == true, listen, archive, node.Name, log).ToList();
@@ -195,6 +207,8 @@ public static class PrimaryConfig
             // A primary whose lines for the role are all hostssl (Enable-PgReplicationSsl) admits a standby added later over TLS only too.
             if (text is not null && !options.RequireSsl && rules.Count > 0 && HbaEditor.AdmitsRoleOverSslOnly(text, options.ReplicationUser!))
                 rules = rules.Select(r => new HbaReplicationRule(r.Role, r.Address, r.Prefix, requireSsl: true)).ToList();
+            // 17+: a failover candidate's slot sync worker logs in to the primary's database (not for replication).
+            if (failoverLogins) rules = rules.Concat(rules.Select(r => new HbaReplicationRule(r.Role, r.Address, r.Prefix, r.RequireSsl, node.Database))).ToList();
             if (text is not null) changes.AddRange(MissingHbaLines(node, hbaPath, text, rules, log));
         }
 
@@ -383,6 +397,10 @@ public static class PrimaryConfig
             if ((Get(VersionRules.SynchronousStandbyNames).Configured ?? "").Trim() != wanted)
                 yield return Change(VersionRules.SynchronousStandbyNames, wanted);
         }
+
+        if (options.FailoverStandbySlots is { } candidates && FailoverSlots.Supported(major) &&
+            FailoverSlots.PlanPrimarySetting(Get(VersionRules.SynchronizedStandbySlots).Configured, candidates) is { } slots)
+            yield return Change(VersionRules.SynchronizedStandbySlots, slots);
 
         if (archive is not null)
         {

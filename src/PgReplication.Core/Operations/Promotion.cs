@@ -92,7 +92,9 @@ public static class Promotion
         }
 
         var syncNames = SynchronousStandbyNames.Parse(SyncSettingOf(oldPrimary, alive, reachable, log));
-        var chosen = Choose(reachable, syncNames, request.Name, request.Force, positions);
+        // 17+: the failover logical slots each candidate holds synced (a promoted one without them strands their subscribers).
+        var slots = FailoverSlots.ReadForPromotion(reachable, oldPrimary, alive, log);
+        var chosen = Choose(reachable, syncNames, request.Name, request.Force, positions, slots);
         foreach (var delayed in reachable.Where(p => p != chosen && p.ApplyDelay > TimeSpan.Zero))
             log.Verbose($"{delayed.Node.Name} is a delayed standby (recovery_min_apply_delay {StandbyReplay.Describe(delayed.ApplyDelay)}): never chosen unless named with -Name.");
 
@@ -104,6 +106,9 @@ public static class Promotion
         if (chosen.ReplayPaused) plan.Steps.Add($"resume the paused WAL replay on {chosen.Node.Name}");
         plan.Steps.Add($"promote {chosen.Node.Name} (timeline {chosen.Timeline}, at {Lsn.Format(chosen.Position)}) with " +
                        (VersionRules.Applies(VersionRules.PgPromote, chosen.Node.MajorVersion ?? VersionRules.NewestMajor) ? "pg_promote()" : "pg_ctl promote"));
+        if (chosen.Node.MajorVersion is { } chosenMajor && FailoverSlots.Supported(chosenMajor))
+            plan.Steps.Add($"take {chosen.Node.Name}'s own slot out of the synchronized_standby_slots it inherited, if listed" +
+                           (slots.Known.Count > 0 ? $" (its synced failover slots {string.Join(", ", slots.Known.Except(slots.MissingOn(chosen.Node)))} become usable)" : ""));
         foreach (var f in followers) plan.Steps.Add($"re-point {f.Name} to {chosen.Node.Name} and check it streams on the new timeline");
         foreach (var p in positions.Where(p => !p.Reachable)) plan.Steps.Add($"leave {p.Node.Name} alone: it does not answer");
         return plan;
@@ -122,6 +127,7 @@ public static class Promotion
         try
         {
             Promote(request, plan, candidate, clock, summary, log);
+            if (FailoverSlots.FixAfterPromotion(candidate, log) is { } fixedSlots) summary.Steps.Add(fixedSlots);
             summary.Siblings.AddRange(StandbyFollow.FollowAll(plan.Followers.Select(follower => new FollowRequest
             {
                 Standby = follower, Primary = candidate, Replication = request.Replication ?? follower.ReplicationCredential,
@@ -352,8 +358,9 @@ public static class Promotion
     /// what it received), unless forced; no candidate that is not delayed. Pure.
     /// </summary>
     internal static StandbyPosition Choose(IReadOnlyList<StandbyPosition> reachable, IReadOnlyList<string> syncNames, string? name, bool force,
-        IReadOnlyList<StandbyPosition>? all = null)
+        IReadOnlyList<StandbyPosition>? all = null, FailoverSlotFacts? slots = null)
     {
+        slots ??= FailoverSlotFacts.None;
         var qualified = syncNames.Count == 0 ? reachable
             : reachable.Where(p => p.ApplicationName is { } app && SynchronousStandbyNames.Lists(syncNames, app)).ToList();
         StandbyPosition chosen;
@@ -374,6 +381,10 @@ public static class Promotion
                     "a delayed standby is promoted only when named. Name it with -Name (its pending WAL is replayed first), or give a standby that is not delayed.",
                     reachable.FirstOrDefault()?.Node);
             chosen = BestOf(undelayed);
+            // Of those as far ahead, one that holds every failover slot synced: its subscribers go on after the promotion.
+            var withSlots = undelayed.Where(p => slots.MissingOn(p.Node).Count == 0).ToList();
+            if (slots.MissingOn(chosen.Node).Count > 0 && withSlots.Count > 0 && !IsBehind(BestOf(withSlots), chosen))
+                chosen = BestOf(withSlots);
         }
         if (syncNames.Count > 0 && !qualified.Contains(chosen) && !force)
             throw new PromotionRefusedException(ErrorReasons.NotSynchronous,
@@ -384,6 +395,16 @@ public static class Promotion
             throw new PromotionRefusedException(ErrorReasons.CandidateBehind,
                 $"{chosen.Node.Name} is behind {ahead.Node.Name} (timeline {chosen.Timeline} at {Lsn.Format(chosen.Position)} vs timeline {ahead.Timeline} at {Lsn.Format(ahead.Position)}): " +
                 "promoting it would lose what the other has. Promote the other" + (ahead.ApplyDelay > TimeSpan.Zero ? " (a delayed standby: name it with -Name)" : "") + ", or use -Force.", chosen.Node);
+        if (slots.MissingOn(chosen.Node) is { Count: > 0 } missing && !force)
+        {
+            var holders = reachable.Where(p => p != chosen && slots.MissingOn(p.Node).Count == 0 && slots.Synced.ContainsKey(p.Node)).Select(p => p.Node.Name).ToList();
+            throw new PromotionRefusedException(ErrorReasons.FailoverSlotsNotSynced,
+                $"{chosen.Node.Name} holds no synced copy of the failover slot{(missing.Count == 1 ? "" : "s")} {string.Join(", ", missing)}: promoted, " +
+                $"{(missing.Count == 1 ? "its subscriber" : "their subscribers")} would lose {(missing.Count == 1 ? "its" : "their")} place. " +
+                (holders.Count > 0 ? $"{string.Join(", ", holders)} hold{(holders.Count == 1 ? "s" : "")} them; promote " + (holders.Count == 1 ? "it" : "one of them") + ", or use -Force."
+                                   : "Make it a failover candidate (Set-PgMasterConfig -FailoverStandby, Enable-PgHotStandby) and wait until it has synced them, or use -Force."),
+                chosen.Node);
+        }
         return chosen;
     }
 

@@ -85,6 +85,8 @@ public static class ReplicationCheck
         Task.WaitAll(primaryTasks.Values.Cast<Task>().Concat(standbyTasks.Values).ToArray());
         var primaryReads = primaryTasks.ToDictionary(t => t.Key, t => t.Value.Result);
         var standbyReads = standbyTasks.ToDictionary(t => t.Key, t => t.Value.Result);
+        // 17+: which of the primary's failover logical slots each standby holds (a small read of its own, FailoverSlots).
+        var failoverChecks = FailoverSlots.ChecksFor(standbys.SelectMany(s => primaries.Where(p => Follows(s, p)).Select(p => (s, p))).ToList(), log);
 
         var results = new List<ReplicationHealth>();
         var claimed = new HashSet<(PgNode, int)>();
@@ -135,7 +137,7 @@ public static class ReplicationCheck
                 var read = standbyReads[standby];
                 var findings = StandbyFindings(standby, primary, read).Concat(primaryFindings).ToList();
                 results.Add(Build(standby.Name, standby, primary, rows[standby], read.Facts, read.Error, primaryTimeline, archiverFailing, primaryLsn, wal, options, findings,
-                    ApplyDelayOf(standby, read)));
+                    ApplyDelayOf(standby, read), failoverChecks.GetValueOrDefault(standby)));
             }
             foreach (var (name, row) in unlisted)
                 results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, wal, options, primaryFindings));
@@ -305,7 +307,7 @@ public static class ReplicationCheck
 
     private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, SqlRow? row, SqlRow? facts, string? standbyError,
         int? primaryTimeline, long archiverFailing, string? primaryLsn, PrimaryWal wal, ReplicationCheckOptions options, IReadOnlyList<SecurityFinding> findings,
-        TimeSpan applyDelay = default)
+        TimeSpan applyDelay = default, HealthCheck? failoverSlots = null)
     {
         // A delayed standby (recovery_min_apply_delay) replays late on purpose: its lag is what it has not received yet,
         // and its replay may be late by the delay on top of the threshold.
@@ -366,6 +368,7 @@ public static class ReplicationCheck
             : slotOk ? $"slot {slotName} active" : $"slot {slotName} is not active"));
         checks.Add(new("archiver not failing", archiverFailing == 0,
             archiverFailing == 0 ? "no failed archiving since the last success" : $"{archiverFailing} failed attempts, the last after the last success"));
+        if (failoverSlots is not null) checks.Add(failoverSlots);
 
         return new ReplicationHealth
         {

@@ -90,6 +90,9 @@ public static class VersionRules
     public const string PgCheckpoint = "pg_checkpoint";
     public const string AlterSystemOnParameter = "GRANT ALTER SYSTEM ON PARAMETER";
     public const string RewindFunctions = "EXECUTE on pg_rewind's file functions";
+    public const string SyncReplicationSlots = "sync_replication_slots";
+    public const string SynchronizedStandbySlots = "synchronized_standby_slots";
+    public const string FailoverSlots = "pg_replication_slots.synced";
 
     public static IReadOnlyList<VersionRule> All { get; } = new VersionRule[]
     {
@@ -166,6 +169,12 @@ public static class VersionRules
             "pg_stat_activity's name for the startup process sleeping out wal_retrieve_retry_interval (RecoveryWalStream before 13): a promotion that finds it there is signalled again."),
         new(BackupManifest, RuleKind.Mechanism, 13, null, "PostgreSQL 13 release notes: pg_basebackup writes a backup manifest, pg_verifybackup added",
             "Invoke-PgBaseBackup checks the copy with pg_verifybackup; the manifest's per-file checksums are made only for -VerifyChecksums (--manifest-checksums=NONE otherwise)."),
+        new(SynchronizedStandbySlots, RuleKind.Setting, 17, null, "PostgreSQL 17 release notes: synchronized_standby_slots added",
+            "The failover candidates' physical slots (Set-PgMasterConfig -FailoverStandby): a logical WAL sender sends a change only once they confirmed it, so a promoted candidate's synced slot is never behind its subscriber (reload)."),
+        new(SyncReplicationSlots, RuleKind.Setting, 17, null, "PostgreSQL 17 release notes: logical slot failover, sync_replication_slots",
+            "On a failover candidate (with hot_standby_feedback, primary_slot_name and dbname in primary_conninfo): copies the primary's failover logical slots, so subscribers go on after a promotion; before 17 they are lost (reload)."),
+        new(FailoverSlots, RuleKind.Function, 17, null, "PostgreSQL 17 release notes: pg_replication_slots gains failover and synced",
+            "Which logical slots follow a failover (failover) and which a standby holds as synced copies (synced): what Test-PgReplication and Invoke-PgPromotion compare."),
         new(PromoteTriggerFile, RuleKind.Setting, 12, 15, "PostgreSQL 16 release notes: promote_trigger_file removed",
             "A file whose creation promotes a standby (trigger_file in recovery.conf before 12)."),
 
@@ -214,7 +223,7 @@ public static class VersionRules
 
     /// <summary>The settings Set-PgMasterConfig writes with ALTER SYSTEM on <paramref name="major"/>.</summary>
     public static IEnumerable<string> PrimarySettings(int major) =>
-        All.Where(r => r.Kind == RuleKind.Setting && r.AppliesTo(major) && r.Name is not (PasswordEncryption or ArchiveLibrary or PromoteTriggerFile))
+        All.Where(r => r.Kind == RuleKind.Setting && r.AppliesTo(major) && r.Name is not (PasswordEncryption or ArchiveLibrary or PromoteTriggerFile or SyncReplicationSlots))
            .Select(r => r.Name);
 
     /// <summary>

@@ -73,6 +73,16 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? ListenAddress { get; set; }
 
+    /// <summary>
+    /// PostgreSQL 17 and later: the standbys whose copies of the failover logical slots a promotion may use (PgNode objects,
+    /// names of session nodes, or their slot names). Their physical slots go into synchronized_standby_slots, and each
+    /// -Standby address gets a line for the slot sync worker's login to the primary's database.
+    /// </summary>
+    [Parameter]
+    [ArgumentCompleter(typeof(NodeNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public object[]? FailoverStandby { get; set; }
+
     /// <summary>Restart the server when a changed setting needs it, and wait until it accepts connections.</summary>
     [Parameter]
     public SwitchParameter Restart { get; set; }
@@ -82,9 +92,11 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
     public int RestartTimeoutSeconds { get; set; } = 120;
 
     private List<string>? _standbys;
+    private List<string>? _failoverSlots;
 
     protected override void BeginProcessing()
     {
+        BindFailoverStandbys();
         _standbys = new List<string>();
         foreach (var item in Standby)
         {
@@ -95,6 +107,24 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
                 case string text: _standbys.Add(SessionNodes.Find(text)?.ComputerName ?? text); break;
                 default:
                     ThrowArgumentError($"-Standby takes PgNode objects or addresses, not '{item}'.", "InvalidStandby", item);
+                    break;
+            }
+        }
+    }
+
+    // A node (or a session node's name) stands for the slot it streams through; any other text is taken as a slot name.
+    private void BindFailoverStandbys()
+    {
+        if (FailoverStandby is null) return;
+        _failoverSlots = new List<string>();
+        foreach (var item in FailoverStandby)
+        {
+            switch (item is PSObject pso ? pso.BaseObject : item)
+            {
+                case PgNode node: _failoverSlots.Add(SlotNames.ForFollower(node)); break;
+                case string text: _failoverSlots.Add(SessionNodes.Find(text) is { } known ? SlotNames.ForFollower(known) : SlotNames.FromNodeName(text)); break;
+                default:
+                    ThrowArgumentError($"-FailoverStandby takes PgNode objects, node names or slot names, not '{item}'.", "InvalidStandby", item);
                     break;
             }
         }
@@ -129,6 +159,7 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
                     AllowNetwork = AllowNetwork,
                     // Replication lines with trust, md5 or password become scram-sha-256 ones (each shown under -WhatIf).
                     ScramReplicationLines = true,
+                    FailoverStandbySlots = _failoverSlots,
                 };
                 var plan = RunCore(log => PrimaryConfig.Plan(node, options, log));
                 var approved = plan.Changes.Where(c => ShouldProcess(node.Name, c.Description)).ToList();
