@@ -45,8 +45,8 @@ Describe 'Logical subscribers keep their place across a failover (PostgreSQL 17)
         $script:built = @($standbys | Invoke-PgBaseBackup -Primary $primary -Method Parallel -Confirm:$false | Enable-PgHotStandby -Confirm:$false)
         $built.Role | Should -Be @('Standby', 'Standby')
         foreach ($h in $h2, $h3) {
-            Invoke-PgLabSql -LabHost $h "SELECT current_setting('sync_replication_slots') || ' ' || current_setting('hot_standby_feedback') || ' ' || (current_setting('primary_conninfo') ~ 'dbname=postgres')" |
-                Should -Be 'on on true'
+            Invoke-PgLabSql -LabHost $h "SELECT current_setting('sync_replication_slots') || ' ' || current_setting('hot_standby_feedback') || ' ' || (current_setting('primary_conninfo') ~ 'dbname=postgres') || ' ' || current_setting('wal_level')" |
+                Should -Be 'on on true logical'
         }
     }
 

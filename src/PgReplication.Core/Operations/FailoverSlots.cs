@@ -31,6 +31,9 @@ public static class FailoverSlots
         [VersionRules.SyncReplicationSlots] = "on",
         // The slot sync worker refuses to run without it: the primary must keep the rows a synced slot still needs.
         ["hot_standby_feedback"] = "on",
+        // The worker needs it on the standby itself, and a promoted candidate must decode for its subscribers. A copy of
+        // a primary whose postgresql.auto.conf has it already has it; a standby configured in /etc (Debian) gets it here.
+        [VersionRules.WalLevel] = "logical",
     };
 
     /// <summary>Whether <paramref name="major"/> can keep logical slots across a failover.</summary>
@@ -92,13 +95,17 @@ public static class FailoverSlots
     public const string CheckName = "failover slots synced";
 
     /// <summary>A server's slots by <paramref name="query"/>; null when it cannot be asked (or is older than 17).</summary>
-    internal static IReadOnlyList<string>? Read(PgNode node, string query, IOperationLog log)
+    internal static IReadOnlyList<string>? Read(PgNode node, string query, IOperationLog log) =>
+        Ask(node, session => session.Query(query).Select(r => r.Text("slot_name")!).ToList(), log);
+
+    // One short pooled session to a 17+ server (or one whose major is not known yet); null when it cannot be asked.
+    private static T? Ask<T>(PgNode node, Func<PgSession, T> read, IOperationLog log) where T : class
     {
         if (node.MajorVersion is { } major && !Supported(major)) return null;
         try
         {
             using var session = PgSession.Open(node, log: log, connectTimeout: TimeSpan.FromSeconds(5), pooled: true);
-            return session.Query(query).Select(r => r.Text("slot_name")!).ToList();
+            return read(session);
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
         {
@@ -118,12 +125,14 @@ public static class FailoverSlots
         var primaries = eligible.Select(p => p.Primary).Distinct().ToList();
         var standbys = eligible.Select(p => p.Standby).Distinct().ToList();
         var primarySlots = Concurrently.Start(() => primaries.Zip(Concurrently.Map(primaries, p => Read(p, PrimaryQuery, log))).ToDictionary(x => x.First, x => x.Second));
-        var standbyFacts = Concurrently.Map(standbys, s => (Synced: Read(s, SyncedQuery, log), Setting: SyncSetting(s, log)));
+        var standbyFacts = Concurrently.Map(standbys, s => Ask(s, session => new StandbyFacts(
+            session.Query(SyncedQuery).Select(r => r.Text("slot_name")!).ToList(),
+            session.Scalar<string>($"SELECT pg_catalog.current_setting('{VersionRules.SyncReplicationSlots}', true)")), log));
         var synced = standbys.Zip(standbyFacts).ToDictionary(x => x.First, x => x.Second);
         var slots = primarySlots.Join();
         var checks = new Dictionary<PgNode, HealthCheck>();
         foreach (var (standby, primary) in eligible)
-            if (slots[primary] is { } failover && Check(standby.Name, primary.Name, failover, synced[standby].Synced, synced[standby].Setting) is { } check)
+            if (slots[primary] is { } failover && Check(standby.Name, primary.Name, failover, synced[standby]?.Synced, synced[standby]?.Setting) is { } check)
                 checks[standby] = check;
         return checks;
     }
@@ -143,15 +152,7 @@ public static class FailoverSlots
         }
     }
 
-    private static string? SyncSetting(PgNode node, IOperationLog log)
-    {
-        try
-        {
-            using var session = PgSession.Open(node, log: log, connectTimeout: TimeSpan.FromSeconds(5), pooled: true);
-            return session.Scalar<string>("SELECT pg_catalog.current_setting('sync_replication_slots', true)");
-        }
-        catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { return null; }
-    }
+    private sealed record StandbyFacts(IReadOnlyList<string> Synced, string? Setting);
 
     /// <summary>
     /// For a promotion: the failover slots each reachable candidate holds synced (null before 17 or when unreadable),
