@@ -45,7 +45,7 @@ Describe 'Logical subscribers keep their place across a failover (PostgreSQL 17)
         $script:built = @($standbys | Invoke-PgBaseBackup -Primary $primary -Method Parallel -Confirm:$false | Enable-PgHotStandby -Confirm:$false)
         $built.Role | Should -Be @('Standby', 'Standby')
         foreach ($h in $h2, $h3) {
-            Invoke-PgLabSql -LabHost $h "SELECT current_setting('sync_replication_slots') || ' ' || current_setting('hot_standby_feedback') || ' ' || (current_setting('primary_conninfo') ~ 'dbname=postgres') || ' ' || current_setting('wal_level')" |
+            Invoke-PgLabSql -LabHost $h "SELECT current_setting('sync_replication_slots') || ' ' || current_setting('hot_standby_feedback') || ' ' || (current_setting('primary_conninfo') ~ 'dbname=''?postgres') || ' ' || current_setting('wal_level')" |
                 Should -Be 'on on true logical'
         }
     }
@@ -59,7 +59,7 @@ Describe 'Logical subscribers keep their place across a failover (PostgreSQL 17)
             -InputText "*:*:*:postgres:$($h1.AdminCredential.GetNetworkCredential().Password)`n" | Out-Null
         $nodes = @($primary) + $built
         $conn = "$($nodes | Get-PgConnectionString -Format Libpq -TargetSessionAttribute ReadWrite -UserName postgres) passfile=$passfile"
-        $conn | Should -Match 'target_session_attrs=read-write'
+        $conn | Should -Match "target_session_attrs='?read-write"
         Invoke-PgLabSql -LabHost $h4 "CREATE SUBSCRIPTION lf_sub CONNECTION '$($conn -replace "'", "''")' PUBLICATION lf_pub WITH (failover = true)" | Out-Null
         Wait-PgLabSql -LabHost $h4 $rowsQuery -Expected (Get-Expected 100) -TimeoutSeconds 60 | Should -Be (Get-Expected 100)
         Invoke-PgLabSql -LabHost $h1 "SELECT slot_type || ' ' || failover FROM pg_replication_slots WHERE slot_name = 'lf_sub'" | Should -Be 'logical true'
@@ -74,6 +74,9 @@ Describe 'Logical subscribers keep their place across a failover (PostgreSQL 17)
             Start-Sleep -Seconds 1
         } while ($clock.Elapsed.TotalSeconds -lt 90)
         $slotChecks.Count | Should -Be 2
+        # The subscriber's WAL sender is not taken for a standby (nor its login for a standby's superuser role).
+        $health.Count | Should -Be 2
+        @($health | ForEach-Object SecurityFindings) | Should -BeNullOrEmpty
         foreach ($c in $slotChecks) { $c.Passed | Should -BeTrue -Because $c.Message; $c.Message | Should -Match 'lf_sub synced' }
         foreach ($r in $health) { $r.IsHealthy | Should -BeTrue -Because ($r.Checks -join '; ') }
         foreach ($h in $h2, $h3) {

@@ -31,6 +31,7 @@ public static class ReplicationCheck
                s.slot_name::text AS slot_name, s.active AS slot_active
         FROM pg_catalog.pg_stat_replication r
         LEFT JOIN pg_catalog.pg_replication_slots s ON s.active_pid = r.pid
+        WHERE s.slot_type IS DISTINCT FROM 'logical' -- a subscriber's WAL sender is no standby
         """;
 
     // The receiver's view is read once (a standby that does not stream has no row in it); the recovery settings that
