@@ -408,10 +408,12 @@ public static class Promotion
         return chosen;
     }
 
+    /// <summary>The most advanced: the newest timeline, then the furthest WAL held (received or replayed); the first of equals. Pure.</summary>
     internal static StandbyPosition BestOf(IEnumerable<StandbyPosition> positions) =>
         positions.OrderByDescending(p => p.Timeline ?? 0).ThenByDescending(p => p.Position).First();
 
-    private static bool IsBehind(StandbyPosition chosen, StandbyPosition ahead) =>
+    /// <summary>Whether <paramref name="ahead"/> holds what <paramref name="chosen"/> lacks: a newer timeline, or more WAL on the same one. Pure.</summary>
+    internal static bool IsBehind(StandbyPosition chosen, StandbyPosition ahead) =>
         (ahead.Timeline ?? 0) > (chosen.Timeline ?? 0) || ahead.Timeline == chosen.Timeline && ahead.Position > chosen.Position;
 
     internal static bool Matches(PgNode node, string name) =>

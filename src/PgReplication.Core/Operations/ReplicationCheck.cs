@@ -22,36 +22,6 @@ public sealed class ReplicationCheckOptions
 /// </summary>
 public static class ReplicationCheck
 {
-    private const string SendersQuery = $$"""
-        SELECT r.pid, r.application_name, pg_catalog.host(r.client_addr) AS client_addr, r.state, r.usename::text AS usename,
-               r.sent_lsn::text AS sent_lsn, r.write_lsn::text AS write_lsn, r.flush_lsn::text AS flush_lsn,
-               r.replay_lsn::text AS replay_lsn,
-               pg_catalog.pg_wal_lsn_diff({{WalPosition.Expression}}, r.replay_lsn)::bigint AS lag_bytes,
-               EXTRACT(epoch FROM r.replay_lag)::float8 AS replay_lag_seconds, r.sync_state,
-               s.slot_name::text AS slot_name, s.active AS slot_active
-        FROM pg_catalog.pg_stat_replication r
-        LEFT JOIN pg_catalog.pg_replication_slots s ON s.active_pid = r.pid
-        WHERE s.slot_type IS DISTINCT FROM 'logical' -- a subscriber's WAL sender is no standby
-        """;
-
-    // The receiver's view is read once (a standby that does not stream has no row in it); the recovery settings that
-    // security findings need ride along (NULL where the role may not see them, never an error).
-    private const string StandbyQuery = $$"""
-        SELECT pg_catalog.pg_is_in_recovery() AS in_recovery,
-               pg_catalog.current_setting('transaction_read_only') AS read_only,
-               r.status AS receiver_status, r.slot_name AS receiver_slot, r.conninfo, r.received_tli,
-               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() ELSE false END AS replay_paused,
-               (SELECT s.system_identifier::text FROM pg_catalog.pg_control_system() s) AS system_identifier,
-               pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name,
-               pg_catalog.current_setting('cluster_name') AS cluster_name, pg_catalog.host(pg_catalog.inet_server_addr()) AS server_addr,
-               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()::text END AS standby_replay_lsn,
-               CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_receive_lsn()::text END AS standby_receive_lsn,
-               pg_catalog.current_setting('recovery_min_apply_delay', true) AS apply_delay,
-               {{SecurityChecks.SettingsColumns}}
-        FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
-        CROSS JOIN {{SecurityChecks.SettingsRelation}}
-        """;
-
     /// <summary>Failed archiving attempts since the last success (0 when the last attempt succeeded, or none failed).</summary>
     internal const string ArchiverFailuresQuery = """
         SELECT CASE WHEN a.last_failed_time IS NOT NULL
@@ -106,39 +76,39 @@ public static class ReplicationCheck
             var mine = standbys.Where(s => Follows(s, primary)).ToList();
             // What names the standby for sure first (its slot, an application_name its conninfo gives it), then, for the
             // rest (a standby built by hand: no slot, application_name "walreceiver"), its address.
-            var rows = new Dictionary<PgNode, SqlRow?>();
+            var rows = new Dictionary<PgNode, WalSender?>();
             foreach (var standby in mine)
             {
-                var facts = standbyReads[standby].Facts;
-                var appName = facts is null ? null : ApplicationName(facts.Text("conninfo"));
-                var slot = facts?.Text("receiver_slot") ?? NullIfEmpty(facts?.Text("primary_slot_name")) ?? standby.SlotName;
-                var row = senders.FirstOrDefault(r => slot is { Length: > 0 } && r.Text("slot_name") == slot)
-                          ?? senders.FirstOrDefault(r => appName is not null && r.Text("application_name") == appName);
-                if (row is not null) claimed.Add((primary, row.Get<int>("pid")));
+                var facts = standbyReads[standby].State;
+                var appName = facts is null ? null : ApplicationName(facts.ReceiverConninfo);
+                var slot = facts?.Slot ?? standby.SlotName;
+                var row = senders.FirstOrDefault(r => slot is { Length: > 0 } && r.SlotName == slot)
+                          ?? senders.FirstOrDefault(r => appName is not null && r.ApplicationName == appName);
+                if (row is not null) claimed.Add((primary, row.Pid));
                 rows[standby] = row;
             }
             foreach (var standby in mine.Where(s => rows[s] is null))
             {
-                var row = SenderByAddress(senders.Where(r => !claimed.Contains((primary, r.Get<int>("pid")))).ToList(), standby, standbyReads[standby].Facts);
-                if (row is not null) claimed.Add((primary, row.Get<int>("pid")));
+                var row = SenderByAddress(senders.Where(r => !claimed.Contains((primary, r.Pid))).ToList(), standby, standbyReads[standby].State);
+                if (row is not null) claimed.Add((primary, row.Pid));
                 rows[standby] = row;
             }
             // Standbys that the primary shows but that were not given.
-            var unlisted = senders.Where(r => showsAll && !claimed.Contains((primary, r.Get<int>("pid"))))
-                .Select(r => (Name: $"{r.Text("application_name")}@{r.Text("client_addr") ?? "local"}", Row: r)).ToList();
+            var unlisted = senders.Where(r => showsAll && !claimed.Contains((primary, r.Pid)))
+                .Select(r => (Name: $"{r.ApplicationName}@{r.ClientAddr ?? "local"}", Row: r)).ToList();
 
             // The primary's security findings, once for all its standbys: weak replication lines, and a superuser role
             // any of them logs in as (by pg_stat_replication, or by its own primary_conninfo when it does not stream).
-            var logins = mine.SelectMany(s => new[] { rows[s]?.Text("usename"), ConninfoUser(standbyReads[s]) }.OfType<string>().Distinct().Select(role => (role, s.Name)))
-                .Concat(unlisted.Where(u => u.Row.Text("usename") is not null).Select(u => (u.Row.Text("usename")!, u.Name)))
+            var logins = mine.SelectMany(s => new[] { rows[s]?.UserName, ConninfoUser(standbyReads[s]) }.OfType<string>().Distinct().Select(role => (role, s.Name)))
+                .Concat(unlisted.Where(u => u.Row.UserName is not null).Select(u => (u.Row.UserName!, u.Name)))
                 .ToList();
             var primaryFindings = PrimaryFindings(primary, reading, logins);
             foreach (var standby in mine)
             {
                 var read = standbyReads[standby];
                 var findings = StandbyFindings(standby, primary, read).Concat(primaryFindings).ToList();
-                results.Add(Build(standby.Name, standby, primary, rows[standby], read.Facts, read.Error, primaryTimeline, archiverFailing, primaryLsn, wal, options, findings,
-                    ApplyDelayOf(standby, read), failoverChecks.GetValueOrDefault(standby)));
+                results.Add(Build(standby.Name, standby, primary, rows[standby], read.State, read.Error, primaryTimeline, archiverFailing, primaryLsn, wal, options, findings,
+                    ApplyDelayOf(read), failoverChecks.GetValueOrDefault(standby)));
             }
             foreach (var (name, row) in unlisted)
                 results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, wal, options, primaryFindings));
@@ -155,17 +125,17 @@ public static class ReplicationCheck
     /// a slot (a slot would be another standby's); of several (two standbys on one host), the one at the standby's own
     /// replay position. Never one that merely carries a shared name.
     /// </summary>
-    internal static SqlRow? SenderByAddress(IReadOnlyList<SqlRow> senders, PgNode standby, SqlRow? facts)
+    internal static WalSender? SenderByAddress(IReadOnlyList<WalSender> senders, PgNode standby, ReplicationState? facts)
     {
         if (facts is null) return null;
         var addresses = AddressesOf(standby.ComputerName);
-        if (NullIfEmpty(facts.Text("server_addr")) is { } own) addresses.Add(own);
-        var name = ApplicationName(facts.Text("conninfo")) ?? NullIfEmpty(facts.Text("cluster_name")) ?? "walreceiver";
-        var candidates = senders.Where(r => r.Text("client_addr") is { } client && addresses.Contains(client) &&
-                                            r.Text("application_name") == name && r.Text("slot_name") is null).ToList();
+        if (NullIfEmpty(facts.ServerAddress) is { } own) addresses.Add(own);
+        var name = ApplicationName(facts.ReceiverConninfo) ?? NullIfEmpty(facts.ClusterName) ?? "walreceiver";
+        var candidates = senders.Where(r => r.ClientAddr is { } client && addresses.Contains(client) &&
+                                            r.ApplicationName == name && r.SlotName is null).ToList();
         if (candidates.Count <= 1) return candidates.FirstOrDefault();
-        var replayed = facts.Text("standby_replay_lsn");
-        return candidates.OrderBy(r => Lsn.Distance(r.Text("replay_lsn"), replayed) is { } d ? Math.Abs(d) : long.MaxValue).First();
+        var replayed = facts.ReplayLsn;
+        return candidates.OrderBy(r => Lsn.Distance(r.ReplayLsn, replayed) is { } d ? Math.Abs(d) : long.MaxValue).First();
     }
 
     private static HashSet<string> AddressesOf(string computerName)
@@ -211,7 +181,7 @@ public static class ReplicationCheck
     /// What a primary (or an upstream standby) said, or why it said nothing. Superusers: role -> bootstrap; WeakLines is
     /// null when the role may not read pg_hba_file_rules.
     /// </summary>
-    private sealed record PrimaryReading(List<SqlRow>? Senders, long ArchiverFailing, string? Lsn, PrimaryWal? Wal, string? Error,
+    private sealed record PrimaryReading(List<WalSender>? Senders, long ArchiverFailing, string? Lsn, PrimaryWal? Wal, string? Error,
         IReadOnlyDictionary<string, bool>? Superusers = null, IReadOnlyList<HbaRuleRow>? WeakLines = null);
 
     /// <summary>The primary's findings: weak replication lines in its pg_hba.conf, superuser roles its standbys log in as.</summary>
@@ -229,17 +199,17 @@ public static class ReplicationCheck
     /// <summary>The standby's own findings: a password in its primary_conninfo, a trigger file anyone can create.</summary>
     private static IEnumerable<SecurityFinding> StandbyFindings(PgNode standby, PgNode primary, StandbyReading read)
     {
-        if (read.Facts is not { } facts || standby.MajorVersion is not { } major) yield break;
-        var settings = SecurityChecks.Settings(major, standby.DataDirectory, facts, read.RecoveryConf);
-        if (SecurityChecks.PasswordInConninfo(standby.Name, facts["in_recovery"] is true, primary.Name, major, settings) is { } password) yield return password;
+        if (read.State is not { } facts || standby.MajorVersion is not { } major) yield break;
+        var settings = SecurityChecks.Settings(major, standby.DataDirectory, facts.PrimaryConninfoSetting, facts.PrimaryConninfoFile, facts.PromoteTriggerFile, facts.RecoveryConf);
+        if (SecurityChecks.PasswordInConninfo(standby.Name, facts.InRecovery, primary.Name, major, settings) is { } password) yield return password;
         if (SecurityChecks.TriggerFile(standby.Name, primary.Name, major, settings) is { } trigger) yield return trigger;
     }
 
     /// <summary>The role a standby logs in as: its primary_conninfo's user (the receiver's view shows it, the password hidden).</summary>
     private static string? ConninfoUser(StandbyReading read) =>
-        read.Facts is not { } facts ? null
-        : SecurityChecks.UserOf(facts.Text("primary_conninfo_setting")) ?? Conninfo.DisplayedValue(facts.Text("conninfo"), "user")
-          ?? (read.RecoveryConf is { } text && OfflineSettings.Read(text).GetValueOrDefault("primary_conninfo") is { } c ? SecurityChecks.UserOf(c) : null);
+        read.State is not { } facts ? null
+        : SecurityChecks.UserOf(facts.PrimaryConninfoSetting) ?? Conninfo.DisplayedValue(facts.ReceiverConninfo, "user")
+          ?? (facts.RecoveryConf is { } text && OfflineSettings.Read(text).GetValueOrDefault("primary_conninfo") is { } c ? SecurityChecks.UserOf(c) : null);
 
     private static async Task<PrimaryReading> ReadPrimaryAsync(PgNode primary, IOperationLog log)
     {
@@ -249,17 +219,16 @@ public static class ReplicationCheck
             // One round trip for everything, the node's own facts too: while 7 standbys are read at once on 2
             // cores, the primary's statements one after another were the check's longest path.
             var major = primary.MajorVersion ?? VersionRules.NewestMajor;
-            var slotsKnown = VersionRules.Applies(VersionRules.MaxSlotWalKeepSize, major);
             var results = await p.QueryBatchAsync(new[]
             {
                 NodeDiscovery.FactsQuery,
-                SendersQuery,
+                ReplicationStateReader.SendersQuery,
                 // An upstream standby (a cascade) has no insert position: what it received is as far as its standbys can get.
                 $"SELECT ({WalPosition.Expression})::text AS lsn",
                 ArchiverFailuresQuery,
                 "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting('wal_segment_size')) AS segment_bytes",
-                // wal_status came with max_slot_wal_keep_size (13).
-                slotsKnown ? "SELECT s.slot_name::text AS slot_name, s.wal_status FROM pg_catalog.pg_replication_slots s" : "SELECT 1 AS nothing WHERE false",
+                // wal_status came with max_slot_wal_keep_size (13): NULL before.
+                ReplicationStateReader.SlotsQuery(major),
                 SecurityChecks.SuperusersQuery,
             }, new[]
             {
@@ -270,7 +239,7 @@ public static class ReplicationCheck
                 SecurityChecks.WeakReplicationLinesQuery(major),
             }).ConfigureAwait(false);
             NodeDiscovery.Apply(primary, results[0]!.Single(), NullOperationLog.Instance);
-            var senders = results[1]!.ToList();
+            var senders = results[1]!.Select(ReplicationStateReader.SenderOf).ToList();
             var lsn = results[2]!.Single()[0]?.ToString();
             var archiverFailing = Convert.ToInt64(results[3]!.Single()[0] ?? 0L, CultureInfo.InvariantCulture);
             var segmentBytes = Convert.ToInt64(results[4]!.Single()[0], CultureInfo.InvariantCulture);
@@ -298,15 +267,12 @@ public static class ReplicationCheck
         Lsn.Segment(replay, segmentBytes) < oldest;
 
     /// <summary>recovery_min_apply_delay of a standby: its setting from 12, the line of recovery.conf before; 0 when unknown.</summary>
-    private static TimeSpan ApplyDelayOf(PgNode standby, StandbyReading read)
+    private static TimeSpan ApplyDelayOf(StandbyReading read)
     {
-        var value = standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major)
-            ? (read.RecoveryConf is { } text ? OfflineSettings.Read(text).GetValueOrDefault("recovery_min_apply_delay") : null)
-            : read.Facts?.Text("apply_delay");
-        try { return StandbyReplay.ParseDelay(value); } catch (FormatException) { return TimeSpan.Zero; }
+        try { return StandbyReplay.ParseDelay(read.State?.ApplyDelay); } catch (FormatException) { return TimeSpan.Zero; }
     }
 
-    private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, SqlRow? row, SqlRow? facts, string? standbyError,
+    private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, WalSender? row, ReplicationState? facts, string? standbyError,
         int? primaryTimeline, long archiverFailing, string? primaryLsn, PrimaryWal wal, ReplicationCheckOptions options, IReadOnlyList<SecurityFinding> findings,
         TimeSpan applyDelay = default, HealthCheck? failoverSlots = null)
     {
@@ -314,39 +280,39 @@ public static class ReplicationCheck
         // and its replay may be late by the delay on top of the threshold.
         var delayed = applyDelay > TimeSpan.Zero;
         var checks = new List<HealthCheck>();
-        var state = row?.Text("state") ?? (standbyError is not null ? "unreachable" : "stopped");
+        var state = row?.State ?? (standbyError is not null ? "unreachable" : "stopped");
         // The standby's own replay position is exact; the primary's copy (pg_stat_replication.replay_lsn) comes
         // with the standby's last status message and is null until the first one.
         var lag = delayed
-            ? Lsn.Distance(primaryLsn, facts?.Text("standby_receive_lsn")) ?? Lsn.Distance(primaryLsn, row?.Text("flush_lsn"))
-            : Lsn.Distance(primaryLsn, facts?.Text("standby_replay_lsn")) ?? row?["lag_bytes"] as long?;
-        var replayLag = row?["replay_lag_seconds"] is double secs ? TimeSpan.FromSeconds(secs) : (TimeSpan?)null;
+            ? Lsn.Distance(primaryLsn, facts?.ReceiveLsn) ?? Lsn.Distance(primaryLsn, row?.FlushLsn)
+            : Lsn.Distance(primaryLsn, facts?.ReplayLsn) ?? row?.LagBytes;
+        var replayLag = row?.ReplayLagSeconds is double secs ? TimeSpan.FromSeconds(secs) : (TimeSpan?)null;
         // A standby that does not answer is still reported by its slot (the one the node was set up with): a
         // stopped standby whose slot was lost needs a new copy, and says so before anyone starts it.
-        var slotName = row?.Text("slot_name") ?? facts?.Text("receiver_slot") ?? NullIfEmpty(facts?.Text("primary_slot_name"))
+        var slotName = row?.SlotName ?? facts?.Slot
                        ?? (facts is null ? standby?.SlotName : null);
         var slotWalStatus = slotName is null ? null : wal.SlotWalStatus.GetValueOrDefault(slotName);
-        int? standbyTimeline = facts?["received_tli"] is int tli ? tli : standby?.Timeline;
+        int? standbyTimeline = facts?.ReceivedTimeline ?? standby?.Timeline;
 
         if (standby is not null)
             checks.Add(new("connected", standbyError is null, standbyError ?? $"{standby.Name} answers"));
         checks.Add(new("streaming", state == "streaming",
             row is null ? $"{primary.Name} shows no WAL sender for {name} (matched by its slot, its application_name, or its address)" : $"state is {state}"));
         // Not streaming: say so when the reason is WAL the primary no longer has.
-        if (row is null && facts is not null && slotWalStatus is null or "lost" && WalRemoved(facts.Text("standby_replay_lsn"), wal.OldestSegment, wal.SegmentBytes))
+        if (row is null && facts is not null && slotWalStatus is null or "lost" && WalRemoved(facts.ReplayLsn, wal.OldestSegment, wal.SegmentBytes))
             checks.Add(new("WAL still on the primary", false,
-                $"{primary.Name} has removed WAL {name} needs (it replayed up to {facts.Text("standby_replay_lsn")}; the oldest segment left is {wal.OldestSegment}): " +
+                $"{primary.Name} has removed WAL {name} needs (it replayed up to {facts.ReplayLsn}; the oldest segment left is {wal.OldestSegment}): " +
                 "it cannot catch up by streaming. Take a new copy (Restore-PgStandby -Reclone), or give it a restore_command that reads a WAL archive."));
         if (facts is not null)
         {
-            var sysid = facts.Text("system_identifier");
+            var sysid = facts.SystemIdentifier;
             var same = sysid == primary.SystemIdentifier?.ToString(CultureInfo.InvariantCulture);
             checks.Add(new("same system identifier", same, same ? sysid! : $"{name} has {sysid}, {primary.Name} has {primary.SystemIdentifier}"));
             var sameTl = standbyTimeline is null || standbyTimeline == primaryTimeline;
             checks.Add(new("same timeline", sameTl, $"standby {standbyTimeline?.ToString(CultureInfo.InvariantCulture) ?? "?"}, primary {primaryTimeline}"));
-            var paused = facts["replay_paused"] is true;
+            var paused = facts.ReplayPaused;
             checks.Add(new("replay not paused", !paused, paused ? "WAL replay is paused (pg_wal_replay_resume() resumes it)" : "replaying"));
-            var readOnly = facts["in_recovery"] is true && facts.Text("read_only") == "on";
+            var readOnly = facts.InRecovery && facts.ReadOnly == "on";
             checks.Add(new("standby read-only", readOnly, readOnly ? "in recovery, read-only" : $"{name} is not in recovery: it accepts writes"));
         }
         if (row is not null)
@@ -361,7 +327,7 @@ public static class ReplicationCheck
         }
         // lost: the slot's WAL was removed (max_slot_wal_keep_size); unreserved: it will be at the next checkpoint.
         var slotWalOk = slotWalStatus is not ("lost" or "unreserved");
-        var slotOk = slotName is null ? true : row?["slot_active"] is true && slotWalOk;
+        var slotOk = slotName is null ? true : row?.SlotActive is true && slotWalOk;
         checks.Add(new("slot healthy", slotOk, slotName is null ? "no slot used"
             : !slotWalOk ? $"slot {slotName} has wal_status {slotWalStatus}: {primary.Name} " + (slotWalStatus == "lost"
                 ? "removed WAL the standby needs (max_slot_wal_keep_size); take a new copy (Restore-PgStandby -Reclone)"
@@ -374,9 +340,9 @@ public static class ReplicationCheck
         return new ReplicationHealth
         {
             Standby = name, Primary = primary.Name, State = state,
-            SentLsn = row?.Text("sent_lsn"), WriteLsn = row?.Text("write_lsn"), FlushLsn = row?.Text("flush_lsn"), ReplayLsn = row?.Text("replay_lsn"),
-            LagBytes = lag, ReplayLag = replayLag, SyncState = row?.Text("sync_state"), SlotName = slotName,
-            SlotActive = row?["slot_active"] as bool?, SlotWalStatus = slotWalStatus, ApplyDelay = delayed ? applyDelay : null, PrimaryTimeline = primaryTimeline, StandbyTimeline = standbyTimeline,
+            SentLsn = row?.SentLsn, WriteLsn = row?.WriteLsn, FlushLsn = row?.FlushLsn, ReplayLsn = row?.ReplayLsn,
+            LagBytes = lag, ReplayLag = replayLag, SyncState = row?.SyncState, SlotName = slotName,
+            SlotActive = row?.SlotActive, SlotWalStatus = slotWalStatus, ApplyDelay = delayed ? applyDelay : null, PrimaryTimeline = primaryTimeline, StandbyTimeline = standbyTimeline,
             Checks = checks, SecurityFindings = findings, StandbyNode = standby, PrimaryNode = primary,
         };
     }
@@ -387,21 +353,15 @@ public static class ReplicationCheck
         Checks = new[] { new HealthCheck("connected", false, message) }, StandbyNode = standby, PrimaryNode = primary,
     };
 
-    /// <summary>What a standby said (RecoveryConf: recovery.conf's text before 12, null when none or not readable), or why it said nothing.</summary>
-    private sealed record StandbyReading(SqlRow? Facts, string? Error, string? RecoveryConf = null);
+    /// <summary>What a standby said, or why it said nothing.</summary>
+    private sealed record StandbyReading(ReplicationState? State, string? Error);
 
     private static async Task<StandbyReading> ReadStandbyAsync(PgNode standby, IOperationLog log)
     {
         try
         {
             using var s = await PgSession.OpenAsync(standby, log, connectTimeout: TimeSpan.FromSeconds(5), pooled: true).ConfigureAwait(false);
-            // Before 12 the recovery settings are in recovery.conf, read in the same round trip where the role may.
-            if (standby.MajorVersion is { } major && !StandbyConfigRules.UsesStandbySignal(major))
-            {
-                var results = await s.QueryBatchAsync(new[] { StandbyQuery }, SecurityChecks.RecoveryConfQuery).ConfigureAwait(false);
-                return new StandbyReading(results[0]!.Single(), null, results[1]?.Single().Text("recovery_conf"));
-            }
-            return new StandbyReading((await s.QueryAsync(StandbyQuery).ConfigureAwait(false)).Single(), null);
+            return new StandbyReading(await ReplicationStateReader.ReadAsync(s, standby).ConfigureAwait(false), null);
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
         {
@@ -414,8 +374,8 @@ public static class ReplicationCheck
         var upstream = standby.Upstream;
         if (upstream is null)
         {
-            var facts = ReadStandbyAsync(standby, log).GetAwaiter().GetResult().Facts;
-            upstream = NodeDiscovery.UpstreamFromConninfo(facts?.Text("conninfo"));
+            var facts = ReadStandbyAsync(standby, log).GetAwaiter().GetResult().State;
+            upstream = NodeDiscovery.UpstreamFromConninfo(facts?.ReceiverConninfo);
         }
         if (upstream is null || !NodeAddress.TryParse(upstream, out var address, out _)) return null;
         var node = NodeFactory.Create(address, PgNode.DefaultPort, new NodeSettings { AdminCredential = standby.AdminCredential, Local = standby.Access == HostAccess.Local && NodeFactory.IsLoopback(address.Host) });

@@ -6,12 +6,6 @@ using PgReplication.Core.Versions;
 
 namespace PgReplication.Core.Operations;
 
-/// <summary>A WAL sender row of pg_stat_replication.</summary>
-public sealed record WalSender(int Pid, string? ApplicationName, string? ClientAddr, string? State, string? SyncState, string? ReplayLsn);
-
-/// <summary>A row of pg_replication_slots.</summary>
-public sealed record ReplicationSlot(string Name, bool Active, int? ActivePid, string? WalStatus);
-
 /// <summary>What one node said about itself (or why it said nothing): the plain input of <see cref="Topology.Build"/>.</summary>
 public sealed class NodeReading
 {
@@ -43,29 +37,6 @@ public sealed class NodeReading
 /// </summary>
 public static class Topology
 {
-    private const string SendersQuery = """
-        SELECT r.pid, r.application_name, r.client_addr::text AS client_addr, r.state, r.sync_state,
-               r.replay_lsn::text AS replay_lsn
-        FROM pg_catalog.pg_stat_replication r
-        """;
-
-    private static string SlotsQuery(int major) => $"""
-        SELECT s.slot_name::text AS slot_name, s.active, s.active_pid,
-               {VersionRules.ColumnOrNull(VersionRules.SlotWalStatus, major, "s.wal_status", "text")}
-        FROM pg_catalog.pg_replication_slots s
-        """;
-
-    // One row even when no WAL receiver runs; primary_conninfo then still says where the standby would stream from.
-    private static string StandbyQuery(int major) => $"""
-        SELECT pg_catalog.pg_last_wal_receive_lsn()::text AS receive_lsn,
-               pg_catalog.pg_last_wal_replay_lsn()::text AS replay_lsn,
-               pg_catalog.pg_is_wal_replay_paused() AS replay_paused,
-               r.status, r.slot_name, r.received_tli,
-               {VersionRules.ColumnOrNull(VersionRules.WalReceiverSenderHost, major, "r.sender_host", "text")},
-               {VersionRules.ColumnOrNull(VersionRules.WalReceiverSenderHost, major, "r.sender_port", "int")}
-        FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
-        """;
-
     /// <summary>
     /// Reads every node at once, each within <paramref name="timeout"/> (connect and each query), and returns
     /// the rows in tree order. A node that cannot be read is a row with Status unreachable, never an exception.
@@ -103,36 +74,8 @@ public static class Topology
             using var session = PgSession.Open(node, log: log, connectTimeout: timeout, commandTimeout: timeout,
                 via: shell is null ? null : HostShells.SqlEndpoint(node, shell), pooled: shell is null);
             NodeDiscovery.Discover(node, session, log);
-            var senders = session.Query(SendersQuery).Select(r => new WalSender(r.Get<int>("pid"), r.Text("application_name"),
-                r.Text("client_addr"), r.Text("state"), r.Text("sync_state"), r.Text("replay_lsn"))).ToList();
-            var major = node.MajorVersion!.Value;
             var patroni = AutoFailover.ReadMarker(session);
-            var slots = session.Query(SlotsQuery(major)).Select(r => new ReplicationSlot(r.Text("slot_name")!, r.Get<bool>("active"),
-                r["active_pid"] as int?, r.Text("wal_status"))).ToList();
-            if (node.Role == NodeRole.Primary)
-            {
-                return new NodeReading
-                {
-                    Node = node, Role = NodeRole.Primary, SystemIdentifier = node.SystemIdentifier, Timeline = node.Timeline,
-                    Lsn = session.Scalar<string>("SELECT pg_catalog.pg_current_wal_lsn()::text"), Senders = senders, Slots = slots,
-                    Patroni = patroni,
-                };
-            }
-            var s = session.Query(StandbyQuery(major)).Single();
-            var recovery = StandbyPositions.RecoverySettings(session, major, "primary_conninfo", "primary_slot_name");
-            var conninfo = recovery["primary_conninfo"];
-            var port = s["sender_port"] as int? ?? (int.TryParse(Conninfo.DisplayedValue(conninfo, "port"), out var p) ? p : null);
-            return new NodeReading
-            {
-                Node = node, Role = NodeRole.Standby, SystemIdentifier = node.SystemIdentifier,
-                Timeline = s["received_tli"] as int? ?? node.Timeline,
-                Lsn = s.Text("replay_lsn"), ReceiveLsn = s.Text("receive_lsn"), ReplayPaused = s["replay_paused"] is true,
-                ReceiverStatus = s.Text("status"),
-                UpstreamHost = s.Text("sender_host") ?? Conninfo.DisplayedValue(conninfo, "host") ?? Conninfo.DisplayedValue(conninfo, "hostaddr"),
-                UpstreamPort = port,
-                Slot = s.Text("slot_name") ?? NullIfEmpty(recovery["primary_slot_name"]) ?? node.SlotName,
-                Senders = senders, Slots = slots, Patroni = patroni,
-            };
+            return ReadingOf(node, ReplicationStateReader.Read(session, node, ReplicationStateParts.Downstream), patroni);
         }
         // Whatever one node does (refuses us, times out, runs 9.6, fails its SSH host key) is that node's row:
         // the view exists to show the broken parts of a cluster.
@@ -143,6 +86,32 @@ public static class Topology
             log.Verbose($"{node.Name}: {ex.Message}");
             return new NodeReading { Node = node, Role = NodeRole.Unreachable, Error = ex.Message };
         }
+    }
+
+    /// <summary>
+    /// A discovered node's row input from its replication state (no I/O): a standby sits under its WAL receiver's
+    /// sender, or where its primary_conninfo points when no receiver runs; its slot is the receiver's, the configured
+    /// one, or the one it was set up with.
+    /// </summary>
+    public static NodeReading ReadingOf(PgNode node, ReplicationState state, PatroniMarker? patroni)
+    {
+        if (node.Role == NodeRole.Primary)
+            return new NodeReading
+            {
+                Node = node, Role = NodeRole.Primary, SystemIdentifier = node.SystemIdentifier, Timeline = node.Timeline,
+                Lsn = state.CurrentLsn, Senders = state.Senders, Slots = state.Slots, Patroni = patroni,
+            };
+        return new NodeReading
+        {
+            Node = node, Role = NodeRole.Standby, SystemIdentifier = node.SystemIdentifier,
+            Timeline = state.ReceivedTimeline ?? node.Timeline,
+            Lsn = state.ReplayLsn, ReceiveLsn = state.ReceiveLsn, ReplayPaused = state.ReplayPaused,
+            ReceiverStatus = state.ReceiverStatus,
+            UpstreamHost = state.SenderHost ?? state.ConfiguredUpstreamHost,
+            UpstreamPort = state.SenderPort ?? state.ConfiguredUpstreamPort,
+            Slot = state.Slot ?? node.SlotName,
+            Senders = state.Senders, Slots = state.Slots, Patroni = patroni,
+        };
     }
 
     /// <summary>
@@ -242,6 +211,4 @@ public static class Topology
     private static string? Endpoint(string? host, int? port) =>
         host is null ? null
         : (host.Contains(':') ? $"[{host}]" : host) + ":" + (port ?? PgNode.DefaultPort).ToString(CultureInfo.InvariantCulture);
-
-    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 }
