@@ -224,3 +224,97 @@ public sealed class ReplicationStateTests
         Assert.Equal("db2_set_up", reading.Slot);
     }
 }
+
+/// <summary>The health check's decision for one standby (ReplicationCheck.Build), from the records of both sides.</summary>
+public sealed class HealthCheckDecisionTests
+{
+    public static IEnumerable<object[]> Majors() => Enumerable.Range(10, 9).Select(m => new object[] { m });
+
+    private const string PrimaryLsn = "0/5000100";
+
+    private static PgNode Primary() => new("db1") { ServerVersion = new Version(16, 1), Role = NodeRole.Primary, SystemIdentifier = 7300000000000000001, Timeline = 3 };
+
+    private static PgNode Standby(int major) => new("db2") { ServerVersion = new Version(major, 1), Role = NodeRole.Standby, Timeline = 3 };
+
+    private static WalSender Sender(bool slotActive = true) => new(101, "db2", "10.0.0.2", "streaming", "async", "0/5000000")
+    {
+        UserName = "repl", SentLsn = PrimaryLsn, WriteLsn = PrimaryLsn, FlushLsn = PrimaryLsn, LagBytes = 0x100, ReplayLagSeconds = 0.25,
+        SlotName = "db2", SlotActive = slotActive,
+    };
+
+    private static ReplicationState State(PgNode standby, bool streaming = true, bool inRecovery = true, bool paused = false) => new()
+    {
+        Node = standby, InRecovery = inRecovery, ReadOnly = inRecovery ? "on" : "off", SystemIdentifier = "7300000000000000001",
+        ReceiveLsn = PrimaryLsn, ReplayLsn = "0/5000000", ReplayPaused = paused, ReceivedTimeline = streaming ? 3 : null,
+        ReceiverStatus = streaming ? "streaming" : null, ReceiverSlot = streaming ? "db2" : null, PrimarySlotName = "db2",
+    };
+
+    private static ReplicationCheck.PrimaryWal Wal(string? walStatus = null, string? oldest = null) =>
+        new(oldest, 16L * 1024 * 1024, walStatus is null ? new Dictionary<string, string?>() : new Dictionary<string, string?> { ["db2"] = walStatus });
+
+    private static ReplicationHealth Check(PgNode standby, WalSender? sender, ReplicationState? state, ReplicationCheck.PrimaryWal wal,
+        string? error = null, TimeSpan delay = default) =>
+        ReplicationCheck.Build(standby.Name, standby, Primary(), sender, state, error, 3, 0, PrimaryLsn, wal, new ReplicationCheckOptions(),
+            Array.Empty<SecurityFinding>(), delay);
+
+    private static HealthCheck Named(ReplicationHealth h, string name) => h.Checks.Single(c => c.Name == name);
+
+    [Theory]
+    [MemberData(nameof(Majors))]
+    public void A_streaming_standby_passes_every_check_with_lag_from_its_own_replay_position(int major)
+    {
+        var standby = Standby(major);
+        var health = Check(standby, Sender(), State(standby), Wal(major >= 13 ? "reserved" : null));
+        Assert.True(health.IsHealthy, string.Join("; ", health.Checks));
+        Assert.Equal(["connected", "streaming", "same system identifier", "same timeline", "replay not paused", "standby read-only", "lag under threshold", "slot healthy", "archiver not failing"],
+            health.Checks.Select(c => c.Name));
+        Assert.Equal(0x100L, health.LagBytes);
+        Assert.Equal("slot db2 active", Named(health, "slot healthy").Message);
+        Assert.Equal(TimeSpan.FromSeconds(0.25), health.ReplayLag);
+    }
+
+    [Fact]
+    public void A_delayed_standby_is_measured_by_what_it_has_not_received()
+    {
+        var standby = Standby(16);
+        var health = Check(standby, Sender(), State(standby), Wal(), delay: TimeSpan.FromMinutes(5));
+        Assert.True(health.IsHealthy);
+        Assert.Equal(0L, health.LagBytes);
+        Assert.StartsWith("delayed on purpose by 5 min (recovery_min_apply_delay), not lagging: 0 bytes not yet received", Named(health, "lag under threshold").Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(Majors))]
+    public void A_standby_that_stopped_streaming_is_reported_by_its_configured_slot(int major)
+    {
+        var standby = Standby(major);
+        var health = Check(standby, null, State(standby, streaming: false), Wal(major >= 13 ? "lost" : null, oldest: "000000030000000000000006"));
+        Assert.False(health.IsHealthy);
+        Assert.Equal("stopped", health.State);
+        Assert.Equal("db2", health.SlotName);
+        Assert.Contains("db1 has removed WAL db2 needs (it replayed up to 0/5000000", Named(health, "WAL still on the primary").Message);
+        Assert.Equal(major >= 13 ? "slot db2 has wal_status lost: db1 removed WAL the standby needs (max_slot_wal_keep_size); take a new copy (Restore-PgStandby -Reclone)"
+            : "slot db2 is not active", Named(health, "slot healthy").Message);
+    }
+
+    [Fact]
+    public void A_standby_that_does_not_answer_is_still_reported_by_the_slot_it_was_set_up_with()
+    {
+        var standby = Standby(16);
+        standby.SlotName = "db2";
+        var health = Check(standby, null, null, Wal("unreserved"), error: "Could not connect to PostgreSQL on db2:5432");
+        Assert.Equal("unreachable", health.State);
+        Assert.False(Named(health, "connected").Passed);
+        Assert.Equal("slot db2 has wal_status unreserved: db1 will remove WAL the standby needs at its next checkpoint (max_slot_wal_keep_size)",
+            Named(health, "slot healthy").Message);
+    }
+
+    [Fact]
+    public void A_paused_replay_and_a_node_out_of_recovery_fail_their_checks()
+    {
+        var standby = Standby(16);
+        Assert.False(Named(Check(standby, Sender(), State(standby, paused: true), Wal()), "replay not paused").Passed);
+        var promoted = Check(standby, Sender(), State(standby, inRecovery: false), Wal());
+        Assert.Equal("db2 is not in recovery: it accepts writes", Named(promoted, "standby read-only").Message);
+    }
+}

@@ -256,7 +256,7 @@ public static class ReplicationCheck
     }
 
     /// <summary>What the primary has of its WAL and slots: enough to say why a standby cannot stream.</summary>
-    private sealed record PrimaryWal(string? OldestSegment, long SegmentBytes, IReadOnlyDictionary<string, string?> SlotWalStatus);
+    internal sealed record PrimaryWal(string? OldestSegment, long SegmentBytes, IReadOnlyDictionary<string, string?> SlotWalStatus);
 
     /// <summary>
     /// True when the primary no longer has the WAL segment a standby needs next to stream (the one holding its
@@ -272,7 +272,11 @@ public static class ReplicationCheck
         try { return StandbyReplay.ParseDelay(read.State?.ApplyDelay); } catch (FormatException) { return TimeSpan.Zero; }
     }
 
-    private static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, WalSender? row, ReplicationState? facts, string? standbyError,
+    /// <summary>
+    /// One standby's checks from what both sides said (no I/O): the primary's WAL sender for it (null when none),
+    /// the standby's own state (null when it did not answer), the primary's position, WAL and slots.
+    /// </summary>
+    internal static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, WalSender? row, ReplicationState? facts, string? standbyError,
         int? primaryTimeline, long archiverFailing, string? primaryLsn, PrimaryWal wal, ReplicationCheckOptions options, IReadOnlyList<SecurityFinding> findings,
         TimeSpan applyDelay = default, HealthCheck? failoverSlots = null)
     {
