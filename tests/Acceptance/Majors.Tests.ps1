@@ -11,7 +11,8 @@
 # go to $env:PGREPLICATION_MAJORS_RESULT (JSON), which build.ps1 -Task Docs turns into docs/versions.md.
 BeforeDiscovery {
     $majors = if ($env:PGREPLICATION_MAJORS -eq 'all') {
-        Import-Module (Join-Path $env:PGREPLICATION_MODULE 'PgReplication.psd1')
+        # Core lives in the module's own load context: a copy in the default one for the [type] name (as BeforeAll does).
+        Add-Type -Path (Join-Path $env:PGREPLICATION_MODULE 'Dependencies/PgReplication.Core.dll')
         [PgReplication.Core.Versions.VersionRules]::OldestMajor..[PgReplication.Core.Versions.VersionRules]::NewestMajor
     }
     elseif ($env:PGREPLICATION_MAJORS) { $env:PGREPLICATION_MAJORS -split ',' | ForEach-Object { [int] $_.Trim() } }
