@@ -54,26 +54,8 @@ public static class Promotion
         var positions = Concurrently.Map(request.Candidates, c => StandbyPositions.Read(c, log, CandidateConnectTimeout(request), pooled: true));
         foreach (var p in positions) log.Verbose("Candidate " + p);
 
+        if (DecidedByPositions(positions, request) is { } rerun) return rerun;
         var reachable = positions.Where(p => p.Reachable).ToList();
-        var primaries = reachable.Where(p => !p.InRecovery).ToList();
-        if (primaries.Count > 1)
-            throw new PromotionRefusedException(ErrorReasons.SplitBrain,
-                $"{string.Join(" and ", primaries.Select(p => p.Node.Name))} are all primaries: fence all but one (Restore-PgStandby) before anything else.", primaries[0].Node);
-        if (primaries.Count == 1)
-        {
-            // Run again after a promotion: the candidate is the primary now; only siblings that do not follow it yet change.
-            var done = new PromotionPlan
-            {
-                Chosen = primaries[0], Positions = positions, AlreadyPromoted = true,
-                Followers = reachable.Where(p => p != primaries[0]).Select(p => p.Node).Concat(request.Siblings.Where(s => !request.Candidates.Contains(s))).ToList(),
-            };
-            done.Steps.Add($"nothing to promote: {primaries[0].Node.Name} is already the primary");
-            foreach (var f in done.Followers) done.Steps.Add($"make sure {f.Name} follows {primaries[0].Node.Name}");
-            return done;
-        }
-        if (reachable.Count == 0)
-            throw new PromotionRefusedException(ErrorReasons.NoCandidate,
-                $"No candidate answered: {string.Join("; ", positions.Select(p => p.ToString()))}.");
 
         var oldPrimary = request.OldPrimary ?? OldPrimaryFromConninfo(reachable, request.Candidates);
         var alive = false;
@@ -112,6 +94,35 @@ public static class Promotion
         foreach (var f in followers) plan.Steps.Add($"re-point {f.Name} to {chosen.Node.Name} and check it streams on the new timeline");
         foreach (var p in positions.Where(p => !p.Reachable)) plan.Steps.Add($"leave {p.Node.Name} alone: it does not answer");
         return plan;
+    }
+
+    /// <summary>
+    /// What the candidates' positions alone decide, before the old primary is asked: two primaries or no answer are
+    /// refused; a candidate that is the primary already means a second run, whose plan only re-points the siblings
+    /// that do not follow it yet. Null: a promotion is still to choose.
+    /// </summary>
+    internal static PromotionPlan? DecidedByPositions(IReadOnlyList<StandbyPosition> positions, PromotionRequest request)
+    {
+        var reachable = positions.Where(p => p.Reachable).ToList();
+        var primaries = reachable.Where(p => !p.InRecovery).ToList();
+        if (primaries.Count > 1)
+            throw new PromotionRefusedException(ErrorReasons.SplitBrain,
+                $"{string.Join(" and ", primaries.Select(p => p.Node.Name))} are all primaries: fence all but one (Restore-PgStandby) before anything else.", primaries[0].Node);
+        if (primaries.Count == 1)
+        {
+            var done = new PromotionPlan
+            {
+                Chosen = primaries[0], Positions = positions, AlreadyPromoted = true,
+                Followers = reachable.Where(p => p != primaries[0]).Select(p => p.Node).Concat(request.Siblings.Where(s => !request.Candidates.Contains(s))).ToList(),
+            };
+            done.Steps.Add($"nothing to promote: {primaries[0].Node.Name} is already the primary");
+            foreach (var f in done.Followers) done.Steps.Add($"make sure {f.Name} follows {primaries[0].Node.Name}");
+            return done;
+        }
+        if (reachable.Count == 0)
+            throw new PromotionRefusedException(ErrorReasons.NoCandidate,
+                $"No candidate answered: {string.Join("; ", positions.Select(p => p.ToString()))}.");
+        return null;
     }
 
     public static PromotionSummary Apply(PromotionRequest request, PromotionPlan plan, IOperationLog log)
