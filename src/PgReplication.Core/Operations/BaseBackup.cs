@@ -102,68 +102,14 @@ public static class BaseBackup
         // The role and password go into a passfile and a conninfo: refused now, not after the slot is made.
         PassFile.Line(primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
 
-        // The facts the plan needs, asked at once on both hosts and the primary's server: each is a round trip.
         string? slot = request.NoSlot ? null : SlotNames.Validate(request.SlotName ?? SlotNames.FromNodeName(standby.Name));
-        var binTask = Concurrently.Start(() => ServerController.BinDirectory(standby, standbyShell, major));
-        // pg_basebackup is asked in the folder guessed above while that folder is checked (one round trip less),
-        // and asked again only when the check settles on another folder.
-        var guessedBin = standby.BinDirectory;
-        CommandResult? ToolVersion(string folder) => request.Method is null or BaseBackupMethod.PgBaseBackup
-            ? standbyShell.Run(new HostCommand(Path.Combine(folder, "pg_basebackup"), "--version") { Timeout = Short }) : null;
-        var toolVersion = Concurrently.Start(() => ToolVersion(guessedBin ?? binTask.Join()));
-        var standbyArchTask = Concurrently.Start(() => Arch(standbyShell));
-        var primaryArchTask = Concurrently.Start(() => Arch(primaryShell));
-        // What the target holds (nothing, a copy of this primary, another cluster, the primary itself under another name):
-        // decided before anything is stopped or emptied. pg_controldata of the guessed folder: the version check follows.
-        var targetTask = Concurrently.Start(() => DataDirectoryGuard.Inspect(standbyShell, standby.Name, dataDirectory, standby.OsUser,
-            guessedBin ?? binTask.Join(), major, primary, primaryShell));
-        // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
-        // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
-        var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser));
-        var slotExistsTask = Concurrently.Start(() => slot is not null && ReplicationSlots.Exists(primary, slot, log));
-        var factsTask = Concurrently.Start(() => SizeAndTablespaces(primary, log));
-
-        var bin = binTask.Join();
-        var tool = Path.Combine(bin, "pg_basebackup");
-        var askedIn = guessedBin ?? bin;
-        Exception? toolProblem = null;
-        if ((askedIn == bin ? toolVersion.Join() : ToolVersion(bin)) is { } version)
-        {
-            if (!version.Succeeded || !PgVersion.TryParse(version.StandardOutput, out var toolMajor))
-                toolProblem = new HostCommandException(standbyShell.HostName,
-                    $"On {standby.Name}, {tool} is missing or does not run ({version.StandardError.Trim()}); -Method Parallel and -Method Rsync need no client programs.");
-            else if (toolMajor.Major != major)
-                toolProblem = new RefusedException(ErrorReasons.VersionMismatch, $"On {standby.Name}, {tool} is version {toolMajor} but {primary.Name} runs {primary.ServerVersion}.");
-        }
-        var (databaseBytes, tablespaces) = factsTask.Join();
-        var hostToHost = standbyShell.HostKeyFingerprint is not null || standby.Access == HostAccess.Local && primary.Access == HostAccess.Local;
-        var (method, reason) = ChooseMethod(request.Method, toolProblem?.Message, databaseBytes, hostToHost, request.VerifyChecksums);
-        if (method == BaseBackupMethod.PgBaseBackup && toolProblem is not null) throw toolProblem;
-        log.Verbose($"{standby.Name}: copying with -Method {method}: {reason}.");
-
-        var (standbyArch, primaryArch) = (standbyArchTask.Join(), primaryArchTask.Join());
-        if (standbyArch != primaryArch)
-            throw new RefusedException(ErrorReasons.ArchitectureMismatch, $"{standby.Name} is {standbyArch} but {primary.Name} is {primaryArch}: a physical copy needs the same architecture.");
-
-        var target = targetTask.Join();
-        var (inUse, running) = (target.InUse, target.IsRunning);
-        // "Already a copy": a standby or a stopped copy of this primary, never the primary itself.
-        var alreadyCopied = target.IsCopyOf(primary);
-        var leftovers = leftoversTask.Join();
-        var unfinished = target.Kind == DataDirectoryKind.UnfinishedCopy;
-        // Left alone, or redone without -Force: a copy of this primary (pg_basebackup leaves it; rsync re-syncs a stopped
-        // one), and a copy an earlier run did not finish. Anything else in the way needs -Force, and -Force has limits.
-        var needsForce = inUse && !unfinished && !(alreadyCopied && (method != BaseBackupMethod.Rsync || !running));
-        if (needsForce || inUse && request.Force)
-        {
-            DataDirectoryGuard.EnsureMayReplace(target, primary, request.Force, running ? "stop and empty" : "empty",
-                running ? "Use -Force to stop it and replace the directory." : "Use -Force to empty it and copy the primary over it.");
-            if (guessedPath && !target.SameCluster(primary) && !unfinished)
-                throw new RefusedException(ErrorReasons.GuessedPathNotOurs, 
-                    $"On {standby.Name}, {dataDirectory} is {target.Describe(primary)}. That path is {primary.Name}'s data directory, taken as a guess for " +
-                    $"{standby.Name}: on a guessed path -Force replaces only a member of {primary.Name}'s cluster. Name the directory with -DataDirectory to replace what is there.");
-        }
-        var slotExists = slotExistsTask.Join();
+        var facts = GatherFacts(request, standbyShell, primaryShell, major, dataDirectory, slot, log);
+        var decision = Decide(request, facts, major, dataDirectory, guessedPath, standbyShell.HostKeyFingerprint is not null);
+        log.Verbose($"{standby.Name}: copying with -Method {decision.Method}: {decision.MethodReason}.");
+        var (bin, method, reason, target, leftovers) = (facts.BinDirectory, decision.Method, decision.MethodReason, facts.Target, facts.Leftovers);
+        var (inUse, running, alreadyCopied, unfinished) = (target.InUse, target.IsRunning, target.IsCopyOf(primary), target.Kind == DataDirectoryKind.UnfinishedCopy);
+        var (databaseBytes, tablespaces) = (facts.DatabaseBytes, facts.Tablespaces);
+        var slotExists = facts.SlotExists;
         int? staleHolder = null;
         if (slotExists && !running)
         {
@@ -214,7 +160,7 @@ public static class BaseBackup
             plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, send its data directory{spaces} to {standby.Name}:{dataDirectory} in up to {plan.Streams} tar streams over SSH, " +
                            "then its WAL, backup_label, one syncfs, and global/pg_control last");
         else
-            plan.Steps.Add($"copy {primary.Name} into {standby.Name}:{dataDirectory} with {tool} (-X stream, fast checkpoint)");
+            plan.Steps.Add($"copy {primary.Name} into {standby.Name}:{dataDirectory} with {RemotePath.Join(bin, "pg_basebackup")} (-X stream, fast checkpoint)");
         if (configDirectory is not null) plan.Steps.Add($"copy {configDirectory} from {primary.Name} to {standby.Name}");
         plan.Steps.Add($"set port {standby.Port} and listen_addresses for {standby.Name}");
         return plan;
@@ -351,6 +297,112 @@ public static class BaseBackup
     public const long ParallelFromBytes = 64L << 30;
 
     /// <summary>The method for a copy (pure): the one asked for, else the one that wins for the size at hand, and why.</summary>
+    /// <summary>What <see cref="Prepare"/> reads before it decides, asked at once on both hosts and the primary's server.</summary>
+    internal sealed record Facts
+    {
+        /// <summary>The standby's PostgreSQL programs (of the primary's major).</summary>
+        public required string BinDirectory { get; init; }
+        /// <summary>pg_basebackup --version there; null when another method was asked (it needs no client programs).</summary>
+        public CommandResult? ToolVersion { get; init; }
+        public required string StandbyArchitecture { get; init; }
+        public required string PrimaryArchitecture { get; init; }
+        /// <summary>What the target directory holds: decided on before anything is stopped or emptied.</summary>
+        public required DataDirectoryIdentity Target { get; init; }
+        /// <summary>pg_basebackup processes an earlier run left writing into the target.</summary>
+        public required IReadOnlyList<int> Leftovers { get; init; }
+        public bool SlotExists { get; init; }
+        public long DatabaseBytes { get; init; }
+        public required IReadOnlyList<TablespaceInfo> Tablespaces { get; init; }
+        /// <summary>Both hosts are this machine (no SSH between them): -Method Parallel and Rsync copy host to host anyway.</summary>
+        public bool BothLocal { get; init; }
+        /// <summary>The standby's host as its shell names it (in errors about its programs).</summary>
+        public required string StandbyHost { get; init; }
+    }
+
+    /// <summary>The method chosen, and why.</summary>
+    internal sealed record Decision(BaseBackupMethod Method, string MethodReason);
+
+    // Each fact is a round trip: all are started at once, and joined in Decide's order of use.
+    private static Facts GatherFacts(BaseBackupRequest request, IHostShell standbyShell, IHostShell primaryShell, int major, string dataDirectory,
+        string? slot, IOperationLog log)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var binTask = Concurrently.Start(() => ServerController.BinDirectory(standby, standbyShell, major));
+        // pg_basebackup is asked in the folder guessed above while that folder is checked (one round trip less),
+        // and asked again only when the check settles on another folder.
+        var guessedBin = standby.BinDirectory;
+        CommandResult? ToolVersion(string folder) => request.Method is null or BaseBackupMethod.PgBaseBackup
+            ? standbyShell.Run(new HostCommand(RemotePath.Join(folder, "pg_basebackup"), "--version") { Timeout = Short }) : null;
+        var toolVersion = Concurrently.Start(() => ToolVersion(guessedBin ?? binTask.Join()));
+        var standbyArchTask = Concurrently.Start(() => Arch(standbyShell));
+        var primaryArchTask = Concurrently.Start(() => Arch(primaryShell));
+        // What the target holds (nothing, a copy of this primary, another cluster, the primary itself under another name).
+        // pg_controldata of the guessed folder: the version check follows.
+        var targetTask = Concurrently.Start(() => DataDirectoryGuard.Inspect(standbyShell, standby.Name, dataDirectory, standby.OsUser,
+            guessedBin ?? binTask.Join(), major, primary, primaryShell));
+        // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
+        // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
+        var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser));
+        var slotExistsTask = Concurrently.Start(() => slot is not null && ReplicationSlots.Exists(primary, slot, log));
+        var sizeTask = Concurrently.Start(() => SizeAndTablespaces(primary, log));
+
+        var bin = binTask.Join();
+        var version = (guessedBin ?? bin) == bin ? toolVersion.Join() : ToolVersion(bin);
+        var (bytes, tablespaces) = sizeTask.Join();
+        return new Facts
+        {
+            BinDirectory = bin, ToolVersion = version,
+            StandbyArchitecture = standbyArchTask.Join(), PrimaryArchitecture = primaryArchTask.Join(),
+            Target = targetTask.Join(), Leftovers = leftoversTask.Join(), SlotExists = slotExistsTask.Join(),
+            DatabaseBytes = bytes, Tablespaces = tablespaces,
+            BothLocal = standby.Access == HostAccess.Local && primary.Access == HostAccess.Local, StandbyHost = standbyShell.HostName,
+        };
+    }
+
+    /// <summary>
+    /// The refusals and the method, from the facts alone: the client tool (for pg_basebackup), the architectures, and
+    /// what the target holds against -Force and a guessed path. Throws naming the host and the value.
+    /// </summary>
+    internal static Decision Decide(BaseBackupRequest request, Facts facts, int major, string dataDirectory, bool guessedPath, bool overSsh)
+    {
+        var (standby, primary) = (request.Standby, request.Primary);
+        var tool = RemotePath.Join(facts.BinDirectory, "pg_basebackup");
+        Exception? toolProblem = null;
+        if (facts.ToolVersion is { } version)
+        {
+            if (!version.Succeeded || !PgVersion.TryParse(version.StandardOutput, out var toolMajor))
+                toolProblem = new HostCommandException(facts.StandbyHost,
+                    $"On {standby.Name}, {tool} is missing or does not run ({version.StandardError.Trim()}); -Method Parallel and -Method Rsync need no client programs.");
+            else if (toolMajor.Major != major)
+                toolProblem = new RefusedException(ErrorReasons.VersionMismatch, $"On {standby.Name}, {tool} is version {toolMajor} but {primary.Name} runs {primary.ServerVersion}.");
+        }
+        var (method, reason) = ChooseMethod(request.Method, toolProblem?.Message, facts.DatabaseBytes, overSsh || facts.BothLocal, request.VerifyChecksums);
+        if (method == BaseBackupMethod.PgBaseBackup && toolProblem is not null) throw toolProblem;
+
+        if (facts.StandbyArchitecture != facts.PrimaryArchitecture)
+            throw new RefusedException(ErrorReasons.ArchitectureMismatch,
+                $"{standby.Name} is {facts.StandbyArchitecture} but {primary.Name} is {facts.PrimaryArchitecture}: a physical copy needs the same architecture.");
+
+        var target = facts.Target;
+        var (inUse, running) = (target.InUse, target.IsRunning);
+        // "Already a copy": a standby or a stopped copy of this primary, never the primary itself.
+        var alreadyCopied = target.IsCopyOf(primary);
+        var unfinished = target.Kind == DataDirectoryKind.UnfinishedCopy;
+        // Left alone, or redone without -Force: a copy of this primary (pg_basebackup leaves it; rsync re-syncs a stopped
+        // one), and a copy an earlier run did not finish. Anything else in the way needs -Force, and -Force has limits.
+        var needsForce = inUse && !unfinished && !(alreadyCopied && (method != BaseBackupMethod.Rsync || !running));
+        if (needsForce || inUse && request.Force)
+        {
+            DataDirectoryGuard.EnsureMayReplace(target, primary, request.Force, running ? "stop and empty" : "empty",
+                running ? "Use -Force to stop it and replace the directory." : "Use -Force to empty it and copy the primary over it.");
+            if (guessedPath && !target.SameCluster(primary) && !unfinished)
+                throw new RefusedException(ErrorReasons.GuessedPathNotOurs,
+                    $"On {standby.Name}, {dataDirectory} is {target.Describe(primary)}. That path is {primary.Name}'s data directory, taken as a guess for " +
+                    $"{standby.Name}: on a guessed path -Force replaces only a member of {primary.Name}'s cluster. Name the directory with -DataDirectory to replace what is there.");
+        }
+        return new Decision(method, reason);
+    }
+
     public static (BaseBackupMethod Method, string Reason) ChooseMethod(BaseBackupMethod? asked, string? toolProblem, long databaseBytes, bool hostToHost, bool verifyChecksums)
     {
         if (asked is { } m) return (m, "asked for");
