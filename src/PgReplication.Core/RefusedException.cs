@@ -48,6 +48,9 @@ public static class ErrorReasons
     public const string BadTiming = nameof(BadTiming);
     public const string NoReplicationRole = nameof(NoReplicationRole);
     public const string ManagedByPatroni = nameof(ManagedByPatroni);
+    // The manual cmdlets on a cluster Patroni manages: a setting Patroni owns per member, a reinitialisation of its leader.
+    public const string PatroniOwnsSetting = nameof(PatroniOwnsSetting);
+    public const string PatroniLeader = nameof(PatroniLeader);
     // Invoke-PgBaseBackup: where a tablespace goes on the standby.
     public const string TablespaceSharedWithPrimary = nameof(TablespaceSharedWithPrimary);
     public const string TablespaceNotEmpty = nameof(TablespaceNotEmpty);

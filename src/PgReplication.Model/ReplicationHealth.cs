@@ -47,5 +47,18 @@ public sealed class ReplicationHealth
     /// <summary>The names of the failing checks, for a table column.</summary>
     public string Failing => string.Join(",", Checks.Where(c => !c.Passed).Select(c => c.Name));
     public PgNode? StandbyNode { get; init; }
+    // Patroni's view, added after the check (Test-PgReplication) when Patroni manages the cluster; null otherwise.
+    /// <summary>"patroni" when Patroni manages the cluster (Enable-PgAutoFailover), else null.</summary>
+    public string? Manager { get; set; }
+    /// <summary>The Patroni leader's member name.</summary>
+    public string? Leader { get; set; }
+    /// <summary>Patroni's role of the standby: replica, sync_standby ...</summary>
+    public string? MemberRole { get; set; }
+    /// <summary>Patroni's state of the standby: running, streaming, starting, stopped, crashed ...</summary>
+    public string? MemberState { get; set; }
+    /// <summary>Patroni says a setting waits for a restart of the standby.</summary>
+    public bool? PendingRestart { get; set; }
+    /// <summary>The standby carries Patroni's nofailover tag (a delayed standby): Patroni never promotes it.</summary>
+    public bool? NoFailover { get; set; }
     public PgNode? PrimaryNode { get; init; }
 }

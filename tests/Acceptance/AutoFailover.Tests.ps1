@@ -72,6 +72,50 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         Get-LabValue $h2 'SELECT pg_is_in_recovery()' | Should -Be 't'
     }
 
+    It 'Test-PgReplication shows Patroni as the manager, its leader and each standby''s member state' {
+        $health = @(Test-PgReplication $nodes)
+        $health | Should -HaveCount 2
+        foreach ($r in $health) {
+            $r.Manager | Should -Be 'patroni'
+            $r.Leader | Should -Be (Get-StandbyAppName $h1)
+            $r.MemberRole | Should -Be 'replica'
+            $r.MemberState | Should -BeIn 'running', 'streaming'
+            $r.IsHealthy | Should -BeTrue
+        }
+    }
+
+    It 'Set-PgMasterConfig writes through Patroni''s dynamic configuration on every member, never ALTER SYSTEM' {
+        $autoConf = "SELECT count(*) FROM pg_file_settings WHERE name = 'wal_keep_size' AND sourcefile LIKE '%/postgresql.auto.conf'"
+        $patroniConf = "SELECT setting FROM pg_file_settings WHERE name = 'wal_keep_size' AND sourcefile NOT LIKE '%/postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1"
+        $n1 | Set-PgMasterConfig -WalKeepSize 320 -WhatIf | Out-Null
+        Get-LabValue $h1 $patroniConf | Should -Not -Be '320MB' -Because '-WhatIf changes nothing'
+        $n1 | Set-PgMasterConfig -WalKeepSize 320 -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue | Out-Null
+        foreach ($h in $lab.Hosts) {
+            Wait-Condition { (Get-LabValue $h $patroniConf) -eq '320MB' } -Seconds 20 | Should -BeTrue -Because "Patroni writes the dynamic configuration on $($h.Name) too"
+            Get-LabValue $h $autoConf | Should -Be '0' -Because 'nothing in postgresql.auto.conf overrides what Patroni writes'
+        }
+        # The standbys' servers took the value at the reload; the adopted primary too (Patroni did not start it: no command line).
+        Wait-Condition { (Get-LabValue $h2 "SELECT current_setting('wal_keep_size')") -eq '320MB' } -Seconds 20 | Should -BeTrue
+        Get-LabValue $h1 "SELECT current_setting('wal_keep_size')" | Should -Be '320MB'
+        # A listen address Patroni sets per member is refused, naming the node, and nothing changes.
+        $n1 | Set-PgMasterConfig -ListenAddress $h1.Address, '127.0.0.2' -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue | Out-Null
+        $refused[0].FullyQualifiedErrorId | Should -BeLike 'PgReplication.PatroniOwnsSetting*'
+        "$($refused[0])" | Should -Match '127\.0\.0\.2'
+        Get-LabValue $h1 "SELECT current_setting('listen_addresses')" | Should -Not -Match '127\.0\.0\.2'
+    }
+
+    It 'Set-PgStandbyDelay on a member: the delay goes through Patroni, which tags it nofailover' {
+        $n3 | Set-PgStandbyDelay -ApplyDelay ([timespan]::FromSeconds(3)) -Confirm:$false | Out-Null
+        Get-LabValue $h3 "SELECT current_setting('recovery_min_apply_delay')" | Should -Be '3s'
+        $config = Invoke-PgLabCommand -LabHost $h3 -User postgres -ArgumentList cat, "$PatroniDirectory/patroni.yml" | Out-String | ConvertFrom-Json
+        $config.tags.nofailover | Should -BeTrue
+        (Test-PgReplication $n3).NoFailover | Should -BeTrue
+        # Patroni keeps it: after its next loops the delay is still in force (ALTER SYSTEM would have been stripped).
+        Start-Sleep -Seconds (2 * $LoopWait + 1)
+        Get-LabValue $h3 "SELECT current_setting('recovery_min_apply_delay')" | Should -Be '3s'
+        Get-LabValue $h3 "SELECT count(*) FROM pg_file_settings WHERE name = 'recovery_min_apply_delay' AND sourcefile LIKE '%/postgresql.auto.conf'" | Should -Be '0'
+    }
+
     It 'etcd and the REST API refuse a client without certificate or password' {
         # etcd: TLS with client certificates; without one the handshake fails.
         $noCert = Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList @('sh', '-c',
@@ -112,6 +156,7 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         $timings['kill -9 to writable'] = '{0:n1} s' -f $writable
         # TTL + loop, plus the promotion itself, with room for a loaded 2-core machine (the benchmark measures the speed).
         $writable | Should -BeLessThan (2 * ($Ttl + $LoopWait))
+        $newPrimary | Should -Be $h2 -Because "$($h3.Name) is a delayed standby, tagged nofailover: Patroni never promotes it"
         $sibling = if ($newPrimary -eq $h2) { $h3 } else { $h2 }
         Wait-Streaming $sibling $newPrimary.Address -Seconds 30 | Should -BeTrue
         $timings['kill -9 to sibling streaming'] = '{0:n1} s' -f $clock.Elapsed.TotalSeconds
@@ -140,6 +185,12 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         Get-LabValue $newPrimary 'SELECT count(*) - count(DISTINCT id) FROM acked' | Should -Be '0'
     }
 
+    It 'Set-PgStandbyDelay 0 on a member: no delay, the nofailover tag removed' {
+        $n3 | Set-PgStandbyDelay -ApplyDelay 0 -Confirm:$false | Out-Null
+        Get-LabValue $h3 "SELECT current_setting('recovery_min_apply_delay')" | Should -Be '0'
+        (Test-PgReplication $n3).NoFailover | Should -BeFalse
+    }
+
     It 'Invoke-PgSwitchover goes through Patroni under a write load: 0 acknowledged writes lost, the old primary streams from the new one' {
         $current = $lab.Hosts | Where-Object { (Get-LabValue $_ 'SELECT pg_is_in_recovery()') -eq 'f' }
         $current | Should -HaveCount 1
@@ -158,6 +209,36 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         $acked = (Stop-AckedWriteLoad $load).Acked
         Get-MissingIds $target $acked | Should -BeNullOrEmpty
         $timings['switchover to writable'] = '{0:n2} s' -f $result.PromotionSummary.TimeToWritable.TotalSeconds
+    }
+
+    It 'Restore-PgStandby on a member: nothing while it streams, Patroni''s reinitialisation with -Reclone' {
+        $leaderHost = @(Get-WritableHost $lab.Hosts)
+        $leaderHost | Should -HaveCount 1
+        $member = @($lab.Hosts | Where-Object { $_ -ne $leaderHost[0] })[0]
+        $memberNode = $nodes | Where-Object ComputerName -eq $member.Address
+        $leaderNode = $nodes | Where-Object ComputerName -eq $leaderHost[0].Address
+        $started = Get-LabValue $member 'SELECT pg_postmaster_start_time()'
+        $memberNode | Restore-PgStandby -Primary $leaderNode -Confirm:$false | Out-Null
+        Get-LabValue $member 'SELECT pg_postmaster_start_time()' | Should -Be $started -Because 'a member that streams from the leader needs nothing'
+        # The leader itself is refused, naming it.
+        $leaderNode | Restore-PgStandby -Primary $leaderNode -Reclone -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue | Out-Null
+        $refused[0].FullyQualifiedErrorId | Should -BeLike 'PgReplication.PatroniLeader*'
+        $took = Measure-Command { $memberNode | Restore-PgStandby -Primary $leaderNode -Reclone -Confirm:$false | Out-Null }
+        $timings['reinitialise a member'] = '{0:n1} s' -f $took.TotalSeconds
+        Get-LabValue $member 'SELECT pg_postmaster_start_time()' | Should -Not -Be $started
+        Wait-Streaming $member $leaderHost[0].Address -Seconds 5 | Should -BeTrue
+        Get-LabValue $leaderHost[0] 'INSERT INTO acked (id) VALUES (900001)' | Out-Null
+        Wait-Condition { (Get-LabValue $member 'SELECT count(*) FROM acked WHERE id = 900001') -eq '1' } -Seconds 20 | Should -BeTrue
+    }
+
+    It 'Invoke-PgPromotion -Force asks Patroni for a failover to the chosen candidate' {
+        $leaderHost = @(Get-WritableHost $lab.Hosts)[0]
+        $candidateHost = @($lab.Hosts | Where-Object { $_ -ne $leaderHost })[-1]
+        $candidate = $nodes | Where-Object ComputerName -eq $candidateHost.Address
+        $result = $nodes | Where-Object ComputerName -ne $leaderHost.Address | Invoke-PgPromotion -Force -Name $candidate.Name -Confirm:$false
+        $result.ComputerName | Should -Be $candidateHost.Address
+        Get-LabValue $candidateHost 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        foreach ($h in $lab.Hosts | Where-Object { $_ -ne $candidateHost }) { Wait-Streaming $h $candidateHost.Address -Seconds 60 | Should -BeTrue }
     }
 
     It 'Disable-PgAutoFailover hands back a streaming cluster; manual promotion works again' {

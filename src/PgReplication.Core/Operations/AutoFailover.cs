@@ -23,6 +23,7 @@ public sealed class AutoFailoverRequest
     public int LoopWaitSeconds { get; init; } = 10;
     public int RetryTimeoutSeconds { get; init; } = 10;
     public bool SynchronousMode { get; init; }
+    public bool FailsafeMode { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(3);
 }
 
@@ -42,6 +43,8 @@ public sealed class HaNodeFacts
     public string? CaKey { get; init; }
     public bool EtcdRunning { get; init; }
     public bool PatroniRunning { get; init; }
+    /// <summary>The host runs systemd: etcd and Patroni become units (started at boot) instead of supervised daemons.</summary>
+    public bool HasSystemd { get; init; }
 }
 
 /// <summary>What the hand-over will do (what -WhatIf lists) and the facts it was decided from.</summary>
@@ -95,6 +98,7 @@ public static class AutoFailover
             Scope = request.Scope ?? AutoFailoverConfig.DefaultScope(primary.SystemIdentifier),
             TtlSeconds = request.TtlSeconds, LoopWaitSeconds = request.LoopWaitSeconds, RetryTimeoutSeconds = request.RetryTimeoutSeconds,
             SynchronousMode = request.SynchronousMode || syncCount > 0, SynchronousNodeCount = Math.Max(1, syncCount),
+            FailsafeMode = request.FailsafeMode,
         };
         if (settings.TimingProblem() is { } timing)
             throw new AutoFailoverRefusedException(ErrorReasons.BadTiming, $"Patroni's timings do not fit: {timing}.", primary.Node);
@@ -126,8 +130,13 @@ public static class AutoFailover
             if (m.IsDcsMember) files.Add(AutoFailoverConfig.EtcdConfigFile(m));
             if (!(n.PatroniRunning || n.EtcdRunning && m.IsDcsMember))
                 plan.Steps.Add($"{n.Node.Name}: write {string.Join(", ", files)} (0600, folder {m.HaDirectory} 0700, owner {n.Node.OsUser}); remove {AutoFailoverConfig.DynamicConfigCacheFile(m)} if an earlier hand-over left it");
+            var how = n.HasSystemd
+                ? $"as the systemd unit {AutoFailoverConfig.SystemdUnitName(settings.Scope, "etcd")} (/etc/systemd/system, enabled)"
+                : "supervised (no systemd on the host)";
             if (m.IsDcsMember)
-                plan.Steps.Add(n.EtcdRunning ? $"{n.Node.Name}: etcd member {m.Name} runs already" : $"{n.Node.Name}: start etcd member {m.Name} on {AutoFailoverConfig.EtcdClientUrl(m.Address, settings)} (TLS, client certificates), supervised");
+                plan.Steps.Add(n.EtcdRunning ? $"{n.Node.Name}: etcd member {m.Name} runs already" : $"{n.Node.Name}: start etcd member {m.Name} on {AutoFailoverConfig.EtcdClientUrl(m.Address, settings)} (TLS, client certificates), {how}");
+            if (n.HasSystemd && !n.PatroniRunning)
+                plan.Steps.Add($"{n.Node.Name}: Patroni as the systemd unit {AutoFailoverConfig.SystemdUnitName(settings.Scope, "patroni")} (enabled: it starts at boot)");
         }
         plan.Steps.Add($"set {AutoFailoverConfig.MarkerSetting} (ALTER SYSTEM) on every node: the cmdlets then know Patroni manages the cluster");
         plan.Steps.Add(primary.PatroniRunning ? $"{primary.Node.Name}: Patroni runs already" : $"{primary.Node.Name}: start Patroni, which takes the leader lock and keeps the running primary");
@@ -138,6 +147,10 @@ public static class AutoFailover
                 "once Patroni names its synchronous standbys, ALTER SYSTEM RESET synchronous_standby_names on every node (Patroni sets it from then on)");
         else if (settings.SynchronousMode)
             plan.Steps.Add("synchronous mode (-SynchronousMode): Patroni names a synchronous standby and promotes only it");
+        foreach (var n in nodes.Where(n => n.Member.ApplyDelay > TimeSpan.Zero))
+            plan.Steps.Add($"{n.Node.Name}: a delayed standby (recovery_min_apply_delay {StandbyReplay.Describe(n.Member.ApplyDelay)}): kept in Patroni's recovery_conf and tagged nofailover, so Patroni never promotes it");
+        if (settings.FailsafeMode)
+            plan.Steps.Add("failsafe_mode: while etcd has no quorum the primary keeps taking writes as long as it reaches every member's REST API");
         if (facts.PermanentSlots.Count > 0)
             plan.Steps.Add($"keep the slots {string.Join(", ", facts.PermanentSlots)} as Patroni permanent slots");
         return plan;
@@ -166,7 +179,12 @@ public static class AutoFailover
             foreach (var n in dcs)
             {
                 var m = n.Member;
-                HaDaemons.Start(shells[n], n.Node.OsUser, m.HaDirectory, "etcd", "etcd", "--config-file", AutoFailoverConfig.EtcdConfigFile(m));
+                if (n.HasSystemd)
+                {
+                    if (!n.EtcdRunning)
+                        HaDaemons.StartUnit(shells[n], AutoFailoverConfig.SystemdUnitName(settings.Scope, "etcd"), AutoFailoverConfig.SystemdUnit(m, "etcd", n.Node.OsUser, settings.Scope));
+                }
+                else HaDaemons.Start(shells[n], n.Node.OsUser, m.HaDirectory, "etcd", "etcd", "--config-file", AutoFailoverConfig.EtcdConfigFile(m));
                 log.Verbose($"{n.Node.Name}: etcd member {m.Name} started.");
             }
             WaitForEtcd(shells[dcs[0]], dcs[0], dcs.Select(d => d.Member).ToList(), settings, request.Timeout, log);
@@ -181,11 +199,11 @@ public static class AutoFailover
             });
 
             var primary = plan.Primary;
-            StartPatroni(shells[primary], primary);
+            StartPatroni(shells[primary], primary, settings.Scope);
             using (var api = new PatroniApi(primary.Member.Address, settings.RestApiPort, plan.Authority.CertificateDer()))
                 WaitFor(() => api.Probe("/primary") == 200, request.Timeout, $"{primary.Node.Name} did not become Patroni's leader", log);
             log.Verbose($"{primary.Node.Name}: Patroni holds the leader lock.");
-            foreach (var n in plan.Nodes.Where(n => !n.Member.IsPrimary)) StartPatroni(shells[n], n);
+            foreach (var n in plan.Nodes.Where(n => !n.Member.IsPrimary)) StartPatroni(shells[n], n, settings.Scope);
             using (var api = new PatroniApi(primary.Member.Address, settings.RestApiPort, plan.Authority.CertificateDer()))
                 WaitFor(() =>
                 {
@@ -250,9 +268,18 @@ public static class AutoFailover
                 Thread.Sleep(TimeSpan.FromSeconds(LoopWait(nodes, shells, dirs) + 1));
                 steps.Add("Patroni put into maintenance mode");
             }
-            Concurrently.ForEach(nodes, n => HaDaemons.Stop(shells[n], n.OsUser, dirs[n], "patroni", timeout));
+            var units = marker is null ? null : nodes.ToDictionary(n => n, n => HaDaemons.HasSystemd(shells[n], n.OsUser));
+            Concurrently.ForEach(nodes, n =>
+            {
+                if (units?[n] == true) HaDaemons.StopUnit(shells[n], AutoFailoverConfig.SystemdUnitName(marker!.Scope, "patroni"), timeout);
+                HaDaemons.Stop(shells[n], n.OsUser, dirs[n], "patroni", timeout);
+            });
             steps.Add("Patroni stopped on " + string.Join(", ", nodes.Select(n => n.Name)));
-            Concurrently.ForEach(nodes, n => HaDaemons.Stop(shells[n], n.OsUser, dirs[n], "etcd", timeout));
+            Concurrently.ForEach(nodes, n =>
+            {
+                if (units?[n] == true) HaDaemons.StopUnit(shells[n], AutoFailoverConfig.SystemdUnitName(marker!.Scope, "etcd"), timeout);
+                HaDaemons.Stop(shells[n], n.OsUser, dirs[n], "etcd", timeout);
+            });
             steps.Add("etcd stopped");
             Concurrently.ForEach(nodes, n =>
             {
@@ -317,7 +344,8 @@ public static class AutoFailover
                    pg_catalog.current_setting('ident_file') AS ident_file,
                    pg_catalog.current_setting('primary_slot_name', true) AS slot,
                    pg_catalog.current_setting('cluster_name') AS cluster_name,
-                   pg_catalog.current_setting('synchronous_standby_names') AS sync_names
+                   pg_catalog.current_setting('synchronous_standby_names') AS sync_names,
+                   pg_catalog.current_setting('recovery_min_apply_delay', true) AS apply_delay
             """).Single();
         var address = row.Text("address") ?? throw new ArgumentException($"{node.Name} was reached over a Unix socket: give its network address, which etcd and Patroni listen on.");
         var home = HostFiles.HomeOf(shell, node.OsUser);
@@ -343,8 +371,11 @@ public static class AutoFailover
             HbaFile = node.HbaFile!, IdentFile = row.Text("ident_file"), BinDirectory = ServerController.BinDirectory(node, shell),
             HaDirectory = dir, ClusterName = row.Text("cluster_name") is { Length: > 0 } cn ? cn : null, ListenAddresses = row.Text("listen_addresses")!, SocketDirectories = row.Text("sockets"),
             IsDcsMember = index < 3,
+            ApplyDelay = isPrimary ? TimeSpan.Zero : StandbyReplay.ParseDelay(row.Text("apply_delay")),
         };
         var ca = HostFiles.ReadTextOrEmpty(shell, AutoFailoverConfig.CaFile(member), node.OsUser);
+        var systemd = HaDaemons.HasSystemd(shell, node.OsUser);
+        var scope = request.Scope ?? AutoFailoverConfig.DefaultScope(node.SystemIdentifier ?? 0);
         var caKey = ca.Length > 0 ? HostFiles.ReadTextOrEmpty(shell, AutoFailoverConfig.CaKeyFile(member), node.OsUser) : "";
         return new HaNodeFacts
         {
@@ -352,8 +383,9 @@ public static class AutoFailover
             ReplicationInUse = isPrimary ? null : StandbyFollow.CurrentReplicationCredential(node, shell),
             Slots = slots, CommandLineSettings = commandLine, SynchronousStandbyNames = isPrimary ? row.Text("sync_names") : null,
             CaCertificate = ca.Length > 0 ? ca : null, CaKey = caKey.Length > 0 ? caKey : null,
-            EtcdRunning = HaDaemons.IsRunning(shell, node.OsUser, dir, "etcd"),
-            PatroniRunning = HaDaemons.IsRunning(shell, node.OsUser, dir, "patroni"),
+            EtcdRunning = systemd ? HaDaemons.IsUnitActive(shell, node.OsUser, AutoFailoverConfig.SystemdUnitName(scope, "etcd")) : HaDaemons.IsRunning(shell, node.OsUser, dir, "etcd"),
+            PatroniRunning = systemd ? HaDaemons.IsUnitActive(shell, node.OsUser, AutoFailoverConfig.SystemdUnitName(scope, "patroni")) : HaDaemons.IsRunning(shell, node.OsUser, dir, "patroni"),
+            HasSystemd = systemd,
         };
     }
 
@@ -381,8 +413,14 @@ public static class AutoFailover
         log.Verbose($"{n.Node.Name}: wrote the certificates and configuration files in {m.HaDirectory}.");
     }
 
-    private static void StartPatroni(IHostShell shell, HaNodeFacts n)
+    private static void StartPatroni(IHostShell shell, HaNodeFacts n, string scope)
     {
+        if (n.HasSystemd)
+        {
+            if (!n.PatroniRunning)
+                HaDaemons.StartUnit(shell, AutoFailoverConfig.SystemdUnitName(scope, "patroni"), AutoFailoverConfig.SystemdUnit(n.Member, "patroni", n.Node.OsUser, scope));
+            return;
+        }
         HaDaemons.Start(shell, n.Node.OsUser, n.Member.HaDirectory, "patroni", "patroni", AutoFailoverConfig.PatroniConfigFile(n.Member));
     }
 

@@ -30,6 +30,11 @@ public sealed class HaMember
     public string? ClusterName { get; init; }
     /// <summary>Runs an etcd member.</summary>
     public bool IsDcsMember { get; init; }
+    /// <summary>
+    /// recovery_min_apply_delay of a delayed standby (zero otherwise): Patroni keeps it (recovery_conf, since it strips
+    /// recovery settings from postgresql.auto.conf) and the member is tagged nofailover, so it is never the one promoted.
+    /// </summary>
+    public TimeSpan ApplyDelay { get; init; }
 }
 
 /// <summary>Timing and ports: Patroni's ttl, loop_wait and retry_timeout (loop_wait + 2 x retry_timeout must fit in ttl).</summary>
@@ -45,6 +50,11 @@ public sealed class HaSettings
     public bool SynchronousMode { get; init; }
     /// <summary>How many synchronous standbys the primary waits for in synchronous mode (synchronous_node_count).</summary>
     public int SynchronousNodeCount { get; init; } = 1;
+    /// <summary>
+    /// Patroni's failsafe_mode: while etcd has no quorum, the primary keeps taking writes as long as every member's REST API
+    /// answers it (instead of being demoted); a member it cannot reach demotes it as before.
+    /// </summary>
+    public bool FailsafeMode { get; init; }
     /// <summary>A standby further behind than this is not promoted by Patroni (maximum_lag_on_failover).</summary>
     public long MaximumLagOnFailoverBytes { get; init; } = 1024 * 1024;
 
@@ -173,6 +183,7 @@ public static class AutoFailoverConfig
                     ["maximum_lag_on_failover"] = s.MaximumLagOnFailoverBytes,
                     ["synchronous_mode"] = s.SynchronousMode,
                     ["synchronous_node_count"] = s.SynchronousNodeCount,
+                    ["failsafe_mode"] = s.FailsafeMode,
                     ["postgresql"] = new JsonObject { ["use_pg_rewind"] = true, ["use_slots"] = true, ["parameters"] = dynamicParameters },
                     ["slots"] = slots,
                 },
@@ -196,7 +207,84 @@ public static class AutoFailoverConfig
             },
             ["tags"] = new JsonObject { ["nofailover"] = false, ["noloadbalance"] = false, ["clonefrom"] = false, ["nosync"] = false },
         };
+        SetApplyDelay(config, m.ApplyDelay);
         return Serialize(config);
+    }
+
+    /// <summary>
+    /// A member's Patroni configuration with <paramref name="delay"/> as its recovery_min_apply_delay: a delayed member is
+    /// tagged nofailover (Patroni never promotes it, nor fails over to it on request); zero removes both. Pure: the text in,
+    /// the text out; the REST API's POST /reload makes Patroni read it.
+    /// </summary>
+    public static string WithApplyDelay(string patroniConfig, TimeSpan delay)
+    {
+        var config = JsonNode.Parse(patroniConfig) as JsonObject
+            ?? throw new FormatException("Patroni's configuration is not a JSON object (not one Enable-PgAutoFailover wrote).");
+        SetApplyDelay(config, delay);
+        return Serialize(config);
+    }
+
+    /// <summary>The apply delay a member's configuration gives (zero when none), and whether it is tagged nofailover.</summary>
+    public static (TimeSpan Delay, bool NoFailover) ApplyDelayOf(string patroniConfig)
+    {
+        var config = JsonNode.Parse(patroniConfig);
+        var delay = config?["postgresql"]?["recovery_conf"]?["recovery_min_apply_delay"] is JsonValue v ? StandbyReplay.ParseDelay(v.ToString()) : TimeSpan.Zero;
+        var noFailover = config?["tags"]?["nofailover"] is JsonValue t && t.TryGetValue<bool>(out var b) && b;
+        return (delay, noFailover);
+    }
+
+    private static void SetApplyDelay(JsonObject config, TimeSpan delay)
+    {
+        var postgresql = config["postgresql"] as JsonObject ?? new JsonObject();
+        config["postgresql"] = postgresql;
+        var tags = config["tags"] as JsonObject ?? new JsonObject();
+        config["tags"] = tags;
+        var recovery = postgresql["recovery_conf"] as JsonObject;
+        if (delay > TimeSpan.Zero)
+        {
+            recovery ??= new JsonObject();
+            recovery["recovery_min_apply_delay"] = StandbyReplay.FormatDelay(delay);
+            postgresql["recovery_conf"] = recovery;
+        }
+        else if (recovery is not null)
+        {
+            recovery.Remove("recovery_min_apply_delay");
+            if (recovery.Count == 0) postgresql.Remove("recovery_conf");
+        }
+        tags["nofailover"] = delay > TimeSpan.Zero;
+    }
+
+    /// <summary>The systemd unit's name of a daemon ("etcd" or "patroni") of the cluster <paramref name="scope"/>.</summary>
+    public static string SystemdUnitName(string scope, string daemon) => $"pgreplication-{daemon}-{scope}.service";
+
+    /// <summary>
+    /// The systemd unit that runs one daemon of a member where the host has systemd (instead of the supervisor): as the
+    /// database's OS user, restarted when it ends, started at boot; Patroni after etcd and the network. KillMode=process
+    /// for Patroni, so stopping the unit never takes postgres (Patroni's child) down with a signal of systemd's own.
+    /// </summary>
+    public static string SystemdUnit(HaMember m, string daemon, string user, string scope)
+    {
+        if (daemon is not ("etcd" or "patroni")) throw new ArgumentException($"No unit for '{daemon}': etcd or patroni.", nameof(daemon));
+        var etcd = daemon == "etcd";
+        var start = etcd ? $"/usr/bin/etcd --config-file {EtcdConfigFile(m)}" : $"/usr/bin/patroni {PatroniConfigFile(m)}";
+        var after = etcd ? "network-online.target" : $"network-online.target {SystemdUnitName(scope, "etcd")}";
+        var lines = new List<string>
+        {
+            "# Written by PgReplication (Enable-PgAutoFailover).",
+            "[Unit]",
+            $"Description={(etcd ? "etcd member" : "Patroni")} of the PostgreSQL cluster {scope} (PgReplication)",
+            $"After={after}",
+            "Wants=network-online.target",
+            "",
+            "[Service]",
+            "Type=simple",
+            $"User={user}",
+            $"WorkingDirectory={m.HaDirectory}",
+            $"ExecStart={start}",
+        };
+        if (!etcd) lines.AddRange(new[] { "ExecReload=/bin/kill -HUP $MAINPID", "KillMode=process", "TimeoutStopSec=60" });
+        lines.AddRange(new[] { "Restart=always", "RestartSec=1", "", "[Install]", "WantedBy=multi-user.target", "" });
+        return string.Join("\n", lines);
     }
 
     /// <summary>

@@ -35,6 +35,37 @@ public static class HaDaemons
         }
     }
 
+    /// <summary>The host runs systemd (PID 1 is systemd and systemctl is there): the daemons then run as units, started at boot.</summary>
+    public static bool HasSystemd(IHostShell shell, string user)
+    {
+        var r = shell.Run(new HostCommand("sh", "-c", "[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1") { RunAs = user, Timeout = TimeSpan.FromSeconds(30) });
+        if (r.TimedOut || r.Signal is not null) r.EnsureSuccess();
+        return r.ExitCode == 0;
+    }
+
+    /// <summary>True when the unit is active.</summary>
+    public static bool IsUnitActive(IHostShell shell, string user, string unit)
+    {
+        var r = shell.Run(new HostCommand("systemctl", "is-active", "--quiet", unit) { RunAs = user, Timeout = TimeSpan.FromSeconds(30) });
+        if (r.TimedOut || r.Signal is not null) r.EnsureSuccess();
+        return r.ExitCode == 0;
+    }
+
+    /// <summary>Writes the unit (root's, 0644: it holds no secret, only paths), then enables and starts it (as root, through sudo -n).</summary>
+    public static void StartUnit(IHostShell shell, string unit, string text)
+    {
+        HostFiles.Write(shell, "/etc/systemd/system/" + unit, System.Text.Encoding.UTF8.GetBytes(text), "0644", "root");
+        shell.Run(new HostCommand("systemctl", "daemon-reload") { RunAs = "root", Timeout = TimeSpan.FromSeconds(60) }).EnsureSuccess();
+        shell.Run(new HostCommand("systemctl", "enable", "--now", unit) { RunAs = "root", Timeout = TimeSpan.FromSeconds(120) }).EnsureSuccess();
+    }
+
+    /// <summary>Stops and disables the unit when there is one (its file stays: Enable-PgAutoFailover writes it again).</summary>
+    public static void StopUnit(IHostShell shell, string unit, TimeSpan timeout)
+    {
+        if (!HostFiles.Exists(shell, "/etc/systemd/system/" + unit, "root")) return;
+        shell.Run(new HostCommand("systemctl", "disable", "--now", unit) { RunAs = "root", Timeout = timeout + TimeSpan.FromSeconds(30) }).EnsureSuccess();
+    }
+
     /// <summary>TERM to the supervisor (which stops the program first) and waits until both are gone; nothing when it does not run.</summary>
     public static void Stop(IHostShell shell, string user, string directory, string name, TimeSpan timeout)
     {

@@ -12,6 +12,8 @@ namespace PgReplication.Core.Operations;
 public sealed record PatroniMember(string Name, string Role, string State, string? Host, int? Port, int? Timeline, long? LagBytes, bool PendingRestart)
 {
     public bool IsLeader => Role is "leader" or "master" or "standby_leader";
+    /// <summary>The member's nofailover tag: Patroni never promotes it (a delayed standby).</summary>
+    public bool NoFailover { get; init; }
 }
 
 /// <summary>The cluster as one member's REST API sees it.</summary>
@@ -63,7 +65,10 @@ public sealed class PatroniApi : IDisposable
             m["port"] is JsonValue p && p.TryGetValue<int>(out var port) ? port : null,
             m["timeline"] is JsonValue t && t.TryGetValue<int>(out var tl) ? tl : null,
             m["lag"] is JsonValue l && l.TryGetValue<long>(out var lag) ? lag : null,
-            m["pending_restart"] is JsonValue r && r.TryGetValue<bool>(out var pending) && pending)).ToList();
+            m["pending_restart"] is JsonValue r && r.TryGetValue<bool>(out var pending) && pending)
+        {
+            NoFailover = m["tags"]?["nofailover"] is JsonValue nf && nf.TryGetValue<bool>(out var noFailover) && noFailover,
+        }).ToList();
         var paused = json["pause"] is JsonValue pv && pv.TryGetValue<bool>(out var isPaused) && isPaused;
         return new PatroniClusterState((string?)json["scope"] ?? "", members, paused);
     }
@@ -78,6 +83,12 @@ public sealed class PatroniApi : IDisposable
         Send(HttpMethod.Post, "/failover", new JsonObject { ["candidate"] = candidate }).Body;
 
     public string Reinitialize() => Send(HttpMethod.Post, "/reinitialize", new JsonObject { ["force"] = true }).Body;
+
+    /// <summary>POST /restart: Patroni restarts this member's server (and keeps its role); answers when it is back.</summary>
+    public string Restart() => Send(HttpMethod.Post, "/restart", new JsonObject()).Body;
+
+    /// <summary>POST /reload: Patroni reads its configuration file again (tags, recovery_conf) and applies it.</summary>
+    public string Reload() => Send(HttpMethod.Post, "/reload", null).Body;
 
     /// <summary>PATCH /config: a change of the dynamic configuration (null removes a key).</summary>
     public string PatchConfig(JsonObject change) => Send(HttpMethod.Patch, "/config", change).Body;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
@@ -86,6 +87,152 @@ public static class PatroniControl
         summary.TimeToSiblingsStreaming = clock.Elapsed;
         foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());
         return summary;
+    }
+
+    /// <summary>What Restore-PgStandby does to a member of a cluster Patroni manages, decided from Patroni's view and the node's receiver alone.</summary>
+    public sealed record ReinitializeDecision(bool Reinitialize, IReadOnlyList<string> Steps);
+
+    /// <summary>
+    /// Pure: a member that streams from the leader needs nothing (unless -Reclone: a new copy anyway); any other is
+    /// reinitialised by Patroni (POST /reinitialize: a new base backup from the leader). The leader itself is refused.
+    /// </summary>
+    public static ReinitializeDecision DecideReinitialize(PgNode node, PatroniMember member, PatroniMember? leader, string? streamingFrom, bool reclone)
+    {
+        if (member.IsLeader)
+            throw new RefusedException(ErrorReasons.PatroniLeader,
+                $"{node.Name} is Patroni's leader (member {member.Name}): it is the primary, there is nothing to restore. Invoke-PgSwitchover first to make it a standby. Nothing was changed.", node);
+        var leaderHost = leader?.Host;
+        var streams = streamingFrom is not null && leaderHost is not null && string.Equals(streamingFrom, leaderHost, StringComparison.OrdinalIgnoreCase);
+        if (streams && !reclone)
+            return new ReinitializeDecision(false, new[] { $"nothing to do: {node.Name} (member {member.Name}) streams from Patroni's leader {leader!.Name}" });
+        return new ReinitializeDecision(true, new[]
+        {
+            $"ask Patroni to reinitialise member {member.Name} (POST /reinitialize): its data directory is replaced by a new base backup from the leader {leader?.Name ?? "(none now: Patroni waits for one)"}" +
+            (streams ? " (-Reclone: it streams already)" : $" ({(streamingFrom is null ? "it does not stream" : "it streams from " + streamingFrom)}, state {member.State})"),
+            $"wait until {node.Name} streams from the leader",
+        });
+    }
+
+    /// <summary>Reads what <see cref="DecideReinitialize"/> needs: Patroni's cluster (through the node's own REST API) and where the node streams from.</summary>
+    public static (PatroniMember Member, PatroniMember? Leader, string? StreamingFrom) ReadReinitializeFacts(PgNode node, PatroniMarker marker, IOperationLog log)
+    {
+        using var api = new PatroniApi(node.ComputerName, marker.ApiPort, marker.CaCertificate, timeout: TimeSpan.FromSeconds(10));
+        var cluster = api.Cluster();
+        var member = MemberFor(node, cluster) ?? throw new InvalidOperationException($"Patroni's cluster {cluster.Scope} has no member at {node.ComputerName}:{node.Port}.");
+        return (member, cluster.Leader, StreamingFrom(node));
+    }
+
+    /// <summary>POST /reinitialize to the member itself, then waits until its server was started again and streams from the leader.</summary>
+    public static PgNode Reinitialize(PgNode node, PatroniMarker marker, TimeSpan timeout, IOperationLog log)
+    {
+        using var shell = HostShells.Open(node, log);
+        var credential = AutoFailover.RestApiCredential(shell, node, HostFiles.HomeOf(shell, node.OsUser) + "/autofailover")
+            ?? throw new InvalidOperationException($"{node.Name} has no Patroni configuration with a REST API login: is it a member?");
+        using var api = new PatroniApi(node.ComputerName, marker.ApiPort, marker.CaCertificate, credential, TimeSpan.FromSeconds(30));
+        var started = StartTime(node);
+        log.Verbose($"Asking Patroni to reinitialise {node.Name}.");
+        api.Reinitialize();
+        var deadline = DateTime.UtcNow + timeout;
+        string? last = null;
+        while (true)
+        {
+            // Streaming from the old server does not count: the new copy's postmaster started after the request.
+            try
+            {
+                var cluster = api.Cluster();
+                var leader = cluster.Leader?.Host;
+                if (StartTime(node) is { } now && now != started && leader is not null && string.Equals(StreamingFrom(node), leader, StringComparison.OrdinalIgnoreCase))
+                {
+                    NodeDiscovery.Discover(node, NullOperationLog.Instance);
+                    log.Verbose($"{node.Name}: reinitialised, streams from {leader}.");
+                    return node;
+                }
+                last = $"member state {MemberFor(node, cluster)?.State ?? "?"}";
+            }
+            catch (Exception ex) when (ex is PatroniApiException or PgConnectionException or PgQueryException) { last = ex.Message; }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{node.Name} did not stream from Patroni's leader within {timeout.TotalSeconds:0} s of the reinitialisation ({last}); see ~postgres/autofailover/patroni.log there.");
+            Thread.Sleep(500);
+        }
+    }
+
+    /// <summary>
+    /// A delayed standby on a cluster Patroni manages: recovery_min_apply_delay goes into the member's own Patroni
+    /// configuration (Patroni strips recovery settings from postgresql.auto.conf), with the nofailover tag while it is
+    /// delayed; POST /reload makes Patroni apply both. Waits until the server and Patroni show them.
+    /// </summary>
+    public static void SetApplyDelay(PgNode standby, PatroniMarker marker, TimeSpan delay, TimeSpan timeout, IOperationLog log)
+    {
+        using var shell = HostShells.Open(standby, log);
+        var path = HostFiles.HomeOf(shell, standby.OsUser) + "/autofailover/patroni.yml";
+        var text = HostFiles.ReadText(shell, path, standby.OsUser);
+        HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(AutoFailoverConfig.WithApplyDelay(text, delay)), "0600", standby.OsUser);
+        log.Verbose($"{standby.Name}: {path} has recovery_min_apply_delay {StandbyReplay.Describe(delay)}, nofailover {delay > TimeSpan.Zero}.");
+        var credential = AutoFailover.RestApiCredential(shell, standby, path[..path.LastIndexOf('/')])
+            ?? throw new InvalidOperationException($"{path} on {standby.Name} has no REST API login.");
+        using var api = new PatroniApi(standby.ComputerName, marker.ApiPort, marker.CaCertificate, credential, TimeSpan.FromSeconds(30));
+        api.Reload();
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var tagged = MemberFor(standby, api.Cluster())?.NoFailover == delay > TimeSpan.Zero;
+            if (tagged && StandbyReplay.Read(standby, NullOperationLog.Instance).ApplyDelay == delay) return;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"Patroni on {standby.Name} had not applied recovery_min_apply_delay {StandbyReplay.Describe(delay)} (and the nofailover tag) {timeout.TotalSeconds:0} s after POST /reload.");
+            Thread.Sleep(200);
+        }
+    }
+
+    /// <summary>Patroni's view added to the health check's results: the manager, the leader, each standby's member state. Pure.</summary>
+    public static void Annotate(IEnumerable<ReplicationHealth> results, PatroniClusterState cluster)
+    {
+        foreach (var r in results)
+        {
+            r.Manager = "patroni";
+            r.Leader = cluster.Leader?.Name;
+            var member = r.StandbyNode is { } node ? MemberFor(node, cluster) : null;
+            r.MemberRole = member?.Role;
+            r.MemberState = member?.State;
+            r.PendingRestart = member?.PendingRestart;
+            r.NoFailover = member?.NoFailover;
+        }
+    }
+
+    /// <summary>The cluster as the first of the nodes' REST APIs that answers sees it (read-only, no login); null when none answers.</summary>
+    public static PatroniClusterState? ClusterOf(IEnumerable<PgNode> nodes, PatroniMarker marker, IOperationLog log)
+    {
+        foreach (var n in nodes.Distinct())
+        {
+            try
+            {
+                using var api = new PatroniApi(n.ComputerName, marker.ApiPort, marker.CaCertificate, timeout: TimeSpan.FromSeconds(5));
+                return api.Cluster();
+            }
+            catch (PatroniApiException ex) { log.Verbose($"{n.Name}: {ex.Message}"); }
+        }
+        return null;
+    }
+
+    private static string? StartTime(PgNode node)
+    {
+        try
+        {
+            using var session = PgSession.Open(node, log: NullOperationLog.Instance, connectTimeout: TimeSpan.FromSeconds(3));
+            return session.Scalar<string>("SELECT pg_catalog.pg_postmaster_start_time()::text");
+        }
+        catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { return null; }
+    }
+
+    /// <summary>The host the node's WAL receiver streams from; null when it does not stream (or does not answer).</summary>
+    private static string? StreamingFrom(PgNode node)
+    {
+        try
+        {
+            using var session = PgSession.Open(node, log: NullOperationLog.Instance, connectTimeout: TimeSpan.FromSeconds(3));
+            var row = session.Query("SELECT r.status, r.sender_host FROM pg_catalog.pg_stat_wal_receiver r").FirstOrDefault();
+            return row?.Text("status") == "streaming" ? row.Text("sender_host") : null;
+        }
+        catch (Exception ex) when (ex is PgConnectionException or PgQueryException) { return null; }
     }
 
     private static void WaitWritable(PgNode node, TimeSpan timeout)

@@ -116,12 +116,14 @@ public static class StandbyReplay
         : $"{delay.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture)} ms";
 
     /// <summary>Carries out the plan: the delay first (a reload, or recovery.conf and a restart before 12), then pause or resume, each checked.</summary>
-    public static void Apply(PgNode standby, ReplayPlan plan, IOperationLog log, TimeSpan timeout)
+    /// <param name="writeDelay">Writes the delay instead of ALTER SYSTEM (a cluster Patroni manages: its member configuration).</param>
+    public static void Apply(PgNode standby, ReplayPlan plan, IOperationLog log, TimeSpan timeout, Action<TimeSpan>? writeDelay = null)
     {
         if (plan.ChangesNothing) { log.Verbose($"{standby.Name}: replay already as asked; nothing to change."); return; }
         if (plan.ApplyDelay is { } delay)
         {
-            if (plan.NeedsRestart) WriteRecoveryConf(standby, delay, log, timeout);
+            if (writeDelay is not null) writeDelay(delay);
+            else if (plan.NeedsRestart) WriteRecoveryConf(standby, delay, log, timeout);
             else
             {
                 using var session = PgSession.Open(standby, log: log);

@@ -52,6 +52,14 @@ public sealed class EnablePgAutoFailoverCommand : PgCmdlet
     [Parameter]
     public SwitchParameter SynchronousMode { get; set; }
 
+    /// <summary>
+    /// Patroni's failsafe_mode: when etcd loses quorum the primary keeps taking writes while it reaches every member's REST
+    /// API, instead of being demoted. Off by default: it trades a write outage during an etcd failure for trusting that a
+    /// member that cannot be reached is down, not partitioned and about to be promoted (it cannot be: no quorum, no election).
+    /// </summary>
+    [Parameter]
+    public SwitchParameter FailsafeMode { get; set; }
+
     /// <summary>Install patroni, etcd-server and etcd-client (apt-get through sudo -n) where they are missing.</summary>
     [Parameter]
     public SwitchParameter InstallPackage { get; set; }
@@ -72,7 +80,7 @@ public sealed class EnablePgAutoFailoverCommand : PgCmdlet
         {
             Nodes = nodes, Scope = Scope, RestApi = RoleCredential(RestApiCredential)!, Replication = RoleCredential(Credential),
             TtlSeconds = TtlSeconds, LoopWaitSeconds = LoopWaitSeconds, RetryTimeoutSeconds = RetryTimeoutSeconds,
-            SynchronousMode = SynchronousMode, InstallPackages = InstallPackage, Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
+            SynchronousMode = SynchronousMode, FailsafeMode = FailsafeMode, InstallPackages = InstallPackage, Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
         };
         AutoFailoverPlan plan;
         try { plan = RunCore(log => AutoFailover.Prepare(request, log)); }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PgReplication.Core;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
@@ -50,6 +51,12 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
             try
             {
                 PgNode.ShareAdminCredential(node, Primary);
+                // Patroni manages the cluster: it rejoins members by itself (pg_rewind); what is left is its reinitialisation.
+                if (RunCore(log => PatroniControl.FindManaged(new[] { node, Primary }, log)) is { } managed)
+                {
+                    RestoreManaged(node, managed.Marker);
+                    continue;
+                }
                 var request = new RejoinRequest
                 {
                     Node = node, Primary = Primary, Replication = RoleCredential(Credential), Reclone = Reclone, AllowReclone = AllowReclone,
@@ -67,10 +74,30 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
                     continue;
                 WriteObject(RunCore(log => Rejoin.Apply(request, plan, shell, log)));
             }
+            catch (RefusedException ex) when (ex.Reason == ErrorReasons.PatroniLeader)
+            {
+                WriteNodeError(ex, ex.Reason, node, ErrorCategory.InvalidOperation);
+            }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
                 WriteNodeError(ex, "RejoinFailed", node);
             }
         }
+    }
+
+    /// <summary>A member of a cluster Patroni manages: nothing when it streams from the leader (without -Reclone), else Patroni's reinitialisation.</summary>
+    private void RestoreManaged(PgNode node, PatroniMarker marker)
+    {
+        var (member, leader, streamingFrom) = RunCore(log => PatroniControl.ReadReinitializeFacts(node, marker, log));
+        var decision = PatroniControl.DecideReinitialize(node, member, leader, streamingFrom, Reclone);
+        if (!decision.Reinitialize)
+        {
+            WriteVerbose(decision.Steps[0]);
+            WriteObject(node);
+            return;
+        }
+        if (!ShouldProcessPlan($"Reinitialisation of {node.Name} by Patroni", $"Replace {node.Name}'s data directory with a new copy of the leader's?", decision.Steps, "Restore-PgStandby"))
+            return;
+        WriteObject(RunCore(log => PatroniControl.Reinitialize(node, marker, TimeSpan.FromSeconds(TimeoutSeconds), log)));
     }
 }

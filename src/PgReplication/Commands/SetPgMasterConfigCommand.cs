@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PgReplication.Core;
 using PgReplication.Core.Config;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
@@ -162,16 +163,45 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
                     FailoverStandbySlots = _failoverSlots,
                 };
                 var plan = RunCore(log => PrimaryConfig.Plan(node, options, log));
+                if (RunCore(log => PatroniControl.FindManaged(new[] { node }, log)) is { } managed)
+                {
+                    ApplyManaged(node, plan, managed.Marker);
+                    continue;
+                }
                 var approved = plan.Changes.Where(c => ShouldProcess(node.Name, c.Description)).ToList();
                 var restart = Restart && plan.NeedsRestart && ShouldProcess(node.Name, "restart the server and wait until it accepts connections");
                 if (approved.Count < plan.Changes.Count && approved.Count == 0 && !restart) continue; // -WhatIf, or all declined
                 var result = RunCore(log => PrimaryConfig.Apply(plan, approved, restart, TimeSpan.FromSeconds(RestartTimeoutSeconds), log));
                 WriteObject(result.Node);
             }
+            catch (RefusedException ex)
+            {
+                WriteNodeError(ex, ex.Reason, node, ErrorCategory.InvalidOperation);
+            }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
                 WriteNodeError(ex, ex is NodeRoleException ? "NotPrimary" : "PrimaryConfigFailed", node);
             }
         }
+    }
+
+    /// <summary>
+    /// Patroni manages the cluster: settings go through its dynamic configuration (every member), a restart through Patroni;
+    /// pg_hba.conf lines and the archive directory as always (Patroni leaves a hba_file it was given alone).
+    /// </summary>
+    private void ApplyManaged(PgNode node, PrimaryConfigPlan plan, PatroniMarker marker)
+    {
+        var settings = plan.Changes.Where(c => c.Kind == PrimaryChangeKind.Setting).ToList();
+        ManagedSettings.Decide(node, settings); // refuses what Patroni owns before anything changes
+        var approvedSettings = settings.Where(c => ShouldProcess(node.Name, ManagedSettings.Decide(node, new[] { c }).Steps.FirstOrDefault() ?? c.Description)).ToList();
+        var others = plan.Changes.Where(c => c.Kind != PrimaryChangeKind.Setting && ShouldProcess(node.Name, c.Description)).ToList();
+        var restart = Restart && ShouldProcess(node.Name, "ask Patroni to restart each member whose settings wait for it (the standbys first, then the primary)");
+        if (approvedSettings.Count == 0 && others.Count == 0 && !restart) return; // -WhatIf, or all declined
+        var changes = new List<string>();
+        if (others.Count > 0) changes.AddRange(RunCore(log => PrimaryConfig.Apply(plan, others, false, TimeSpan.FromSeconds(RestartTimeoutSeconds), log)).Changes);
+        var managedPlan = ManagedSettings.Decide(node, approvedSettings);
+        var result = RunCore(log => ManagedSettings.Apply(node, marker, managedPlan, restart, TimeSpan.FromSeconds(RestartTimeoutSeconds), log));
+        foreach (var change in changes.Concat(result.Changes)) WriteVerbose($"{node.Name}: {change}.");
+        WriteObject(result.Node);
     }
 }

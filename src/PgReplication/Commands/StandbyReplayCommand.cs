@@ -32,7 +32,13 @@ public abstract class StandbyReplayCommand : PgCmdlet
                 else if (!ShouldProcessPlan($"Replay of {standby.Name}", $"Change the WAL replay of {standby.Name}?", plan.Steps, caption))
                     continue;
                 else
-                    RunCore(log => StandbyReplay.Apply(standby, plan, log, TimeSpan.FromSeconds(TimeoutSeconds)));
+                {
+                    // Patroni manages the cluster: the delay goes into the member's Patroni configuration, with the nofailover tag.
+                    var managed = plan.ApplyDelay is null ? null : RunCore(log => PatroniControl.FindManaged(new[] { standby }, log));
+                    var timeout = TimeSpan.FromSeconds(TimeoutSeconds);
+                    RunCore(log => StandbyReplay.Apply(standby, plan, log, timeout,
+                        managed is { } m ? delay => PatroniControl.SetApplyDelay(standby, m.Marker, delay, timeout, log) : null));
+                }
                 WriteObject(standby);
             }
             catch (ReplayRefusedException ex) when (ex.Reason == ErrorReasons.BadApplyDelay)

@@ -36,6 +36,12 @@ public sealed class TestPgReplicationCommand : PgCmdlet
         DiscoverUndiscovered(_nodes);
         var options = new ReplicationCheckOptions { MaxLagBytes = MaxLagBytes, MaxLag = TimeSpan.FromSeconds(MaxLagSeconds) };
         var results = RunCore(log => ReplicationCheck.Check(_nodes, options, log));
+        // A cluster Patroni manages: its view of each standby (member state, pending restart, nofailover) beside the servers'.
+        RunCore(log =>
+        {
+            if (PatroniControl.FindManaged(_nodes, log) is { } managed && PatroniControl.ClusterOf(_nodes, managed.Marker, log) is { } cluster)
+                PatroniControl.Annotate(results, cluster);
+        });
         // Security faults are warnings, each once (a primary's are on each of its standbys' results), with -Quiet too:
         // they say nothing about whether the standbys replicate, so IsHealthy leaves them out.
         foreach (var finding in results.SelectMany(r => r.SecurityFindings).DistinctBy(f => f.Message))

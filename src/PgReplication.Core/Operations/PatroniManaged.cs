@@ -1,0 +1,208 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using PgReplication.Core.Config;
+using PgReplication.Core.Hosts;
+using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
+using PgReplication.Core.Versions;
+
+namespace PgReplication.Core.Operations;
+
+/// <summary>Set-PgMasterConfig's settings on a cluster Patroni manages: one PATCH of its dynamic configuration, and the words for -WhatIf.</summary>
+public sealed class ManagedSettingsPlan
+{
+    /// <summary>The body of PATCH /config (empty: nothing to send).</summary>
+    public required JsonObject Patch { get; init; }
+    /// <summary>Server settings sent as postgresql.parameters, with their values (what Patroni writes in its postgresql.conf).</summary>
+    public required IReadOnlyDictionary<string, string> Parameters { get; init; }
+    /// <summary>The number of synchronous standbys asked for (synchronous_mode), when -SynchronousStandby was given; 0 turns it off.</summary>
+    public int? SynchronousCount { get; init; }
+    /// <summary>Settings a value in postgresql.auto.conf would override (ALTER SYSTEM RESET there after the PATCH).</summary>
+    public required IReadOnlyList<string> Shadowable { get; init; }
+    public List<string> Steps { get; } = new();
+}
+
+/// <summary>
+/// Settings of a cluster Patroni manages go through its dynamic configuration (PATCH /config), which it writes on every
+/// member: ALTER SYSTEM would be overridden by Patroni's command line or fought at its next reload.
+/// </summary>
+public static class ManagedSettings
+{
+    /// <summary>Settings Patroni takes from each member's own configuration (patroni.yml), never from the dynamic one.</summary>
+    public static readonly IReadOnlyList<string> LocalSettings = new[] { "listen_addresses", "port", "cluster_name", "hba_file", "ident_file", "config_file", "data_directory" };
+
+    /// <summary>Settings Patroni keeps on whatever is asked: setting them to that value is already done; to another, refused.</summary>
+    private static readonly IReadOnlyDictionary<string, string> Forced = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["hot_standby"] = "on", ["wal_log_hints"] = "on",
+    };
+
+    /// <summary>
+    /// What PATCH /config carries for the planned setting changes of <paramref name="node"/>. Pure. Refuses (before any
+    /// change) a setting Patroni owns per member (listen_addresses: Patroni's postgresql.listen) or forces (hot_standby off).
+    /// </summary>
+    public static ManagedSettingsPlan Decide(PgNode node, IReadOnlyList<PrimaryConfigChange> settings)
+    {
+        foreach (var c in settings.Where(c => LocalSettings.Contains(c.Target, StringComparer.OrdinalIgnoreCase)))
+            throw new RefusedException(ErrorReasons.PatroniOwnsSetting,
+                $"On {node.Name}, {c.Target} would change from '{c.OldValue}' to '{c.NewValue}', but Patroni sets it from each member's own configuration (postgresql section of ~postgres/autofailover/patroni.yml): " +
+                "nothing was changed. Give the value it has (-ListenAddress), or Disable-PgAutoFailover, change it, and hand the cluster over again.", node);
+        foreach (var c in settings.Where(c => Forced.TryGetValue(c.Target, out var v) && !string.Equals(c.NewValue, v, StringComparison.OrdinalIgnoreCase)))
+            throw new RefusedException(ErrorReasons.PatroniOwnsSetting, $"On {node.Name}, Patroni keeps {c.Target} '{Forced[c.Target]}'; '{c.NewValue}' cannot be set while it manages the cluster. Nothing was changed.", node);
+
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        var patch = new JsonObject();
+        int? syncCount = null;
+        var steps = new List<string>();
+        foreach (var c in settings)
+        {
+            if (Forced.ContainsKey(c.Target))
+            {
+                steps.Add($"{c.Target} is '{Forced[c.Target]}' already: Patroni keeps it so");
+                continue;
+            }
+            if (c.Target == VersionRules.SynchronousStandbyNames)
+            {
+                // Patroni sets synchronous_standby_names itself in synchronous mode, naming the standbys it chose.
+                syncCount = SynchronousStandbyNames.RequiredCount(c.NewValue);
+                patch["synchronous_mode"] = syncCount > 0;
+                if (syncCount > 0) patch["synchronous_node_count"] = syncCount;
+                steps.Add(syncCount > 0
+                    ? $"Patroni's synchronous mode with {syncCount} synchronous standby(s) (PATCH /config; Patroni chooses them and sets synchronous_standby_names), instead of '{c.NewValue}'"
+                    : "Patroni's synchronous mode off (PATCH /config)");
+                continue;
+            }
+            parameters[c.Target] = c.NewValue;
+            var restart = c.NeedsRestart ? " (needs a restart: Patroni's, with -Restart)"
+                : AutoFailoverConfig.CommandLineSettings.Contains(c.Target) ? " (on the command line of a server Patroni started: takes effect at its restart, with -Restart)" : "";
+            steps.Add($"set {c.Target}: '{c.OldValue}' -> '{c.NewValue}' in Patroni's dynamic configuration (PATCH /config: every member){restart}");
+        }
+        if (parameters.Count > 0)
+        {
+            var values = new JsonObject();
+            foreach (var (name, value) in parameters) values[name] = value;
+            patch["postgresql"] = new JsonObject { ["parameters"] = values };
+        }
+        var shadowable = parameters.Keys.Concat(syncCount is null ? Array.Empty<string>() : new[] { VersionRules.SynchronousStandbyNames }).ToList();
+        var plan = new ManagedSettingsPlan { Patch = patch, Parameters = parameters, SynchronousCount = syncCount, Shadowable = shadowable };
+        plan.Steps.AddRange(steps);
+        return plan;
+    }
+
+    /// <summary>
+    /// Sends the PATCH, removes what postgresql.auto.conf holds for the same settings on <paramref name="node"/> (it would
+    /// override Patroni's file), waits until Patroni wrote and reloaded them, then restarts through Patroni when asked and
+    /// needed: every member that waits for it, the standbys first, the leader last.
+    /// </summary>
+    public static PrimaryConfigResult Apply(PgNode node, PatroniMarker marker, ManagedSettingsPlan plan, bool restart, TimeSpan timeout, IOperationLog log)
+    {
+        var done = new List<string>();
+        using var shell = HostShells.Open(node, log);
+        var credential = AutoFailover.RestApiCredential(shell, node, HostFiles.HomeOf(shell, node.OsUser) + "/autofailover")
+            ?? throw new InvalidOperationException($"{node.Name} has no Patroni configuration with a REST API login: is it a member?");
+        using var api = new PatroniApi(node.ComputerName, marker.ApiPort, marker.CaCertificate, credential, TimeSpan.FromSeconds(30));
+        if (plan.Patch.Count > 0)
+        {
+            api.PatchConfig(plan.Patch);
+            done.AddRange(plan.Steps);
+            log.Verbose($"{node.Name}: Patroni's dynamic configuration changed: {plan.Patch.ToJsonString()}.");
+            // pg_basebackup copied the primary's postgresql.auto.conf to every standby: each member's copy is cleared.
+            var memberNodes = api.Cluster().Members.Select(m => MemberNode(node, m)).ToList();
+            foreach (var line in Concurrently.Map(memberNodes, m => ResetShadows(m, plan.Shadowable, log)).SelectMany(x => x)) done.Add(line);
+            WaitApplied(node, api, plan, timeout, log);
+        }
+
+        var pending = PendingRestart(node, plan);
+        var cluster = api.Cluster();
+        var members = cluster.Members.Where(m => m.PendingRestart || pending.Count > 0 && plan.Parameters.Count > 0).ToList();
+        var restarted = false;
+        if (restart && (pending.Count > 0 || members.Count > 0))
+        {
+            // A standby must run with at least the primary's max_connections, max_wal_senders ...: standbys first.
+            foreach (var m in members.OrderBy(m => m.IsLeader))
+            {
+                using var memberApi = new PatroniApi(m.Host ?? node.ComputerName, marker.ApiPort, marker.CaCertificate, credential, timeout);
+                log.Verbose($"Asking Patroni to restart {m.Name}.");
+                memberApi.Restart();
+                done.Add($"Patroni restarted {m.Name}");
+            }
+            ServerController.WaitUntilAccepting(node, log, timeout);
+            restarted = true;
+            pending = Array.Empty<string>();
+        }
+        else if (pending.Count > 0 || members.Count > 0)
+        {
+            var names = pending.Count > 0 ? string.Join(", ", pending) : "settings Patroni lists as pending";
+            log.Warning($"On {node.Name}, these settings take effect only after a restart: {names} (members {string.Join(", ", members.Select(m => m.Name))}). " +
+                        "Run again with -Restart: Patroni restarts each of them, the standbys first.");
+        }
+        return new PrimaryConfigResult { Node = node, Changes = done, PendingRestart = pending, Restarted = restarted };
+    }
+
+    /// <summary>The member as a node to connect to: the given node for its own member, else its address with the given node's login.</summary>
+    private static PgNode MemberNode(PgNode node, PatroniMember member)
+    {
+        if (member.Host is null || string.Equals(member.Host, node.ComputerName, StringComparison.OrdinalIgnoreCase) && (member.Port ?? PgNode.DefaultPort) == node.Port) return node;
+        return new PgNode(member.Host, member.Port ?? PgNode.DefaultPort)
+        {
+            Name = member.Name, AdminCredential = node.AdminCredential, Database = node.Database, ConnectTimeout = node.ConnectTimeout, Access = node.Access, Ssh = node.Ssh, OsUser = node.OsUser,
+        };
+    }
+
+    /// <summary>ALTER SYSTEM RESET of the settings postgresql.auto.conf holds among <paramref name="names"/> (they would override Patroni's file), and a reload.</summary>
+    private static IReadOnlyList<string> ResetShadows(PgNode member, IReadOnlyList<string> names, IOperationLog log)
+    {
+        using var session = PgSession.Open(member, log: log);
+        var shadowed = session.Query("SELECT DISTINCT f.name FROM pg_catalog.pg_file_settings f WHERE f.name = ANY(@names) AND f.sourcefile LIKE '%/postgresql.auto.conf'",
+            ("names", names.ToArray())).Select(r => r.Text("name")!).ToList();
+        foreach (var name in shadowed)
+        {
+            ConfigValues.EnsureSettingName(name);
+            session.Execute($"ALTER SYSTEM RESET {name}");
+        }
+        if (shadowed.Count > 0) session.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()");
+        return shadowed.Select(name => $"reset {name} in {member.Name}'s postgresql.auto.conf, where it would override Patroni's value").ToList();
+    }
+
+    /// <summary>Waits until Patroni wrote every parameter in its postgresql.conf (it reloads right after) and named the synchronous standbys asked for.</summary>
+    private static void WaitApplied(PgNode node, PatroniApi api, ManagedSettingsPlan plan, TimeSpan timeout, IOperationLog log)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        string? missing = null;
+        while (true)
+        {
+            using (var session = PgSession.Open(node, log: NullOperationLog.Instance))
+            {
+                var written = session.Query("""
+                    SELECT DISTINCT ON (f.name) f.name, f.setting FROM pg_catalog.pg_file_settings f
+                     WHERE f.name = ANY(@names) AND f.sourcefile NOT LIKE '%/postgresql.auto.conf' ORDER BY f.name, f.seqno DESC
+                    """, ("names", plan.Parameters.Keys.ToArray())).ToDictionary(r => r.Text("name")!, r => r.Text("setting"));
+                missing = plan.Parameters.Where(p => !written.TryGetValue(p.Key, out var v) || !string.Equals(v?.Trim(), p.Value.Trim(), StringComparison.OrdinalIgnoreCase))
+                    .Select(p => p.Key).FirstOrDefault();
+            }
+            if (missing is null && plan.SynchronousCount is { } count)
+            {
+                var syncs = api.Cluster().Members.Count(m => m.Role == "sync_standby");
+                if (count > 0 ? syncs == 0 : syncs > 0) missing = "synchronous mode";
+            }
+            if (missing is null) break;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"On {node.Name}, Patroni had not applied {missing} {timeout.TotalSeconds:0} s after the change of its dynamic configuration (see ~postgres/autofailover/patroni.log).");
+            Thread.Sleep(200);
+        }
+        // Patroni signals the server right after writing the file; the reload itself takes a moment.
+        Thread.Sleep(500);
+        log.Verbose($"{node.Name}: Patroni wrote and reloaded the new settings.");
+    }
+
+    /// <summary>
+    /// The settings that wait for a restart: pending_restart, and a changed one the server took from its command line
+    /// (Patroni passes some there, where a reload does not reach).
+    /// </summary>
+    private static IReadOnlyList<string> PendingRestart(PgNode node, ManagedSettingsPlan plan)
+    {
+        using var session = PgSession.Open(node, log: NullOperationLog.Instance);
+        return session.Query("SELECT s.name FROM pg_catalog.pg_settings s WHERE s.pending_restart OR (s.name = ANY(@names) AND s.source = 'command line')",
+            ("names", plan.Parameters.Keys.ToArray())).Select(r => r.Text("name")!).ToList();
+    }
+}

@@ -1,0 +1,149 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using PgReplication.Core.Model;
+using PgReplication.Core.Operations;
+
+namespace PgReplication.Core.Tests;
+
+/// <summary>The manual cmdlets on a cluster Patroni manages: what they ask Patroni for, decided with no host.</summary>
+public class ManagedClusterTests
+{
+    private static readonly PgNode Db1 = new("db1");
+
+    private static PrimaryConfigChange Setting(string name, string? old, string value, bool restart = false) =>
+        new(PrimaryChangeKind.Setting, name, old, value, restart);
+
+    [Fact]
+    public void Settings_go_into_one_patch_of_the_dynamic_configuration_and_say_which_need_a_restart()
+    {
+        var plan = ManagedSettings.Decide(Db1, new[]
+        {
+            Setting("wal_keep_size", "128MB", "512MB"), Setting("max_wal_senders", "10", "20", restart: true), Setting("archive_command", "", "cp %p /a/%f"),
+        });
+        var parameters = plan.Patch["postgresql"]!["parameters"]!;
+        Assert.Equal("512MB", (string)parameters["wal_keep_size"]!);
+        Assert.Equal("20", (string)parameters["max_wal_senders"]!);
+        Assert.Equal("cp %p /a/%f", (string)parameters["archive_command"]!);
+        Assert.Null(plan.SynchronousCount);
+        Assert.Contains(plan.Steps, s => s.Contains("max_wal_senders") && s.Contains("needs a restart"));
+        // Patroni passes wal_keep_size on the command line of a server it started: a reload does not reach it.
+        Assert.Contains(plan.Steps, s => s.Contains("wal_keep_size") && s.Contains("command line"));
+        Assert.DoesNotContain(plan.Steps, s => s.Contains("archive_command") && s.Contains("restart"));
+        Assert.Equal(new[] { "wal_keep_size", "max_wal_senders", "archive_command" }, plan.Shadowable);
+    }
+
+    [Fact]
+    public void Synchronous_standbys_become_patronis_synchronous_mode_not_a_setting()
+    {
+        var plan = ManagedSettings.Decide(Db1, new[] { Setting("synchronous_standby_names", "", "ANY 2 (\"db2\", \"db3\")") });
+        Assert.True((bool)plan.Patch["synchronous_mode"]!);
+        Assert.Equal(2, (int)plan.Patch["synchronous_node_count"]!);
+        Assert.Null(plan.Patch["postgresql"]);
+        Assert.Equal(2, plan.SynchronousCount);
+        Assert.Contains("synchronous_standby_names", plan.Shadowable);
+    }
+
+    [Fact]
+    public void What_patroni_owns_per_member_or_forces_is_refused_and_what_it_forces_already_is_no_change()
+    {
+        var listen = Assert.Throws<RefusedException>(() => ManagedSettings.Decide(Db1, new[] { Setting("listen_addresses", "10.0.0.1", "10.0.0.1,10.0.0.9") }));
+        Assert.Equal("PatroniOwnsSetting", listen.Reason);
+        Assert.Contains("db1", listen.Message);
+        Assert.Contains("10.0.0.9", listen.Message);
+        Assert.Equal("PatroniOwnsSetting", Assert.Throws<RefusedException>(() => ManagedSettings.Decide(Db1, new[] { Setting("hot_standby", "on", "off") })).Reason);
+        var forced = ManagedSettings.Decide(Db1, new[] { Setting("wal_log_hints", "off", "on") });
+        Assert.Empty(forced.Patch);
+        Assert.Contains(forced.Steps, s => s.Contains("Patroni keeps it"));
+    }
+
+    [Fact]
+    public void A_delayed_standby_is_tagged_nofailover_at_the_hand_over_and_when_the_delay_changes()
+    {
+        var facts = new HaFacts
+        {
+            Members = Array.Empty<HaMember>(), Settings = new HaSettings { Scope = "pg1", FailsafeMode = true },
+            Superuser = new NetworkCredential("postgres", "s"), Replication = new NetworkCredential("r", "p"), RestApi = new NetworkCredential("a", "b"),
+        };
+        var member = new HaMember
+        {
+            Name = "db3", Address = "10.0.0.3", Port = 5432, IsPrimary = false, DataDirectory = "/d", ConfigDirectory = "/c", ConfigFile = "/c/postgresql.conf",
+            HbaFile = "/c/pg_hba.conf", BinDirectory = "/b", HaDirectory = "/h", ListenAddresses = "*", ApplyDelay = TimeSpan.FromMinutes(30),
+        };
+        var text = AutoFailoverConfig.PatroniConfig(facts, member);
+        var json = JsonNode.Parse(text)!;
+        Assert.True((bool)json["tags"]!["nofailover"]!);
+        Assert.Equal("1800000ms", (string)json["postgresql"]!["recovery_conf"]!["recovery_min_apply_delay"]!);
+        Assert.True((bool)json["bootstrap"]!["dcs"]!["failsafe_mode"]!);
+        Assert.Equal((TimeSpan.FromMinutes(30), true), AutoFailoverConfig.ApplyDelayOf(text));
+
+        // The delay removed: no recovery_conf left, the tag off; everything else as it was.
+        var back = AutoFailoverConfig.WithApplyDelay(text, TimeSpan.Zero);
+        Assert.Equal((TimeSpan.Zero, false), AutoFailoverConfig.ApplyDelayOf(back));
+        Assert.Null(JsonNode.Parse(back)!["postgresql"]!["recovery_conf"]);
+        Assert.Equal((string)json["postgresql"]!["data_dir"]!, (string)JsonNode.Parse(back)!["postgresql"]!["data_dir"]!);
+        Assert.Equal((TimeSpan.FromSeconds(5), true), AutoFailoverConfig.ApplyDelayOf(AutoFailoverConfig.WithApplyDelay(back, TimeSpan.FromSeconds(5))));
+        // An ordinary standby's configuration: tagged for failover, no delay.
+        var plain = AutoFailoverConfig.PatroniConfig(facts, new HaMember
+        {
+            Name = "db2", Address = "10.0.0.2", Port = 5432, IsPrimary = false, DataDirectory = "/d", ConfigDirectory = "/c", ConfigFile = "/c/postgresql.conf",
+            HbaFile = "/c/pg_hba.conf", BinDirectory = "/b", HaDirectory = "/h", ListenAddresses = "*",
+        });
+        Assert.Equal((TimeSpan.Zero, false), AutoFailoverConfig.ApplyDelayOf(plain));
+    }
+
+    [Fact]
+    public void Restore_of_a_member_that_streams_from_the_leader_does_nothing_unless_reclone_and_the_leader_is_refused()
+    {
+        var leader = new PatroniMember("db1", "leader", "running", "10.0.0.1", 5432, 2, null, false);
+        var replica = new PatroniMember("db2", "replica", "streaming", "10.0.0.2", 5432, 2, 0, false);
+        Assert.False(PatroniControl.DecideReinitialize(new PgNode("db2"), replica, leader, "10.0.0.1", reclone: false).Reinitialize);
+        Assert.True(PatroniControl.DecideReinitialize(new PgNode("db2"), replica, leader, "10.0.0.1", reclone: true).Reinitialize);
+        var broken = replica with { State = "start failed" };
+        var decision = PatroniControl.DecideReinitialize(new PgNode("db2"), broken, leader, null, reclone: false);
+        Assert.True(decision.Reinitialize);
+        Assert.Contains(decision.Steps, s => s.Contains("POST /reinitialize") && s.Contains("start failed"));
+        var ex = Assert.Throws<RefusedException>(() => PatroniControl.DecideReinitialize(new PgNode("db1"), leader, leader, null, reclone: true));
+        Assert.Equal("PatroniLeader", ex.Reason);
+    }
+
+    [Fact]
+    public void The_health_check_shows_patronis_view_of_each_standby()
+    {
+        var db2 = new PgNode("10.0.0.2");
+        var cluster = new PatroniClusterState("pg1", new[]
+        {
+            new PatroniMember("db1", "leader", "running", "10.0.0.1", 5432, 2, null, false),
+            new PatroniMember("db2", "replica", "streaming", "10.0.0.2", 5432, 2, 0, true) { NoFailover = true },
+        }, false);
+        var result = new ReplicationHealth { Standby = "db2", StandbyNode = db2 };
+        PatroniControl.Annotate(new[] { result }, cluster);
+        Assert.Equal("patroni", result.Manager);
+        Assert.Equal("db1", result.Leader);
+        Assert.Equal("replica", result.MemberRole);
+        Assert.Equal("streaming", result.MemberState);
+        Assert.True(result.PendingRestart);
+        Assert.True(result.NoFailover);
+    }
+
+    [Fact]
+    public void The_systemd_units_run_as_the_database_user_restart_always_and_patroni_leaves_postgres_alone_on_stop()
+    {
+        var m = new HaMember
+        {
+            Name = "db1", Address = "10.0.0.1", Port = 5432, IsPrimary = true, DataDirectory = "/d", ConfigDirectory = "/c", ConfigFile = "/c/postgresql.conf",
+            HbaFile = "/c/pg_hba.conf", BinDirectory = "/b", HaDirectory = "/var/lib/postgresql/autofailover", ListenAddresses = "*",
+        };
+        var patroni = AutoFailoverConfig.SystemdUnit(m, "patroni", "postgres", "pg1");
+        Assert.Contains("User=postgres\n", patroni);
+        Assert.Contains("ExecStart=/usr/bin/patroni /var/lib/postgresql/autofailover/patroni.yml\n", patroni);
+        Assert.Contains("After=network-online.target pgreplication-etcd-pg1.service\n", patroni);
+        Assert.Contains("KillMode=process\n", patroni);
+        Assert.Contains("Restart=always\n", patroni);
+        Assert.Contains("WantedBy=multi-user.target\n", patroni);
+        var etcd = AutoFailoverConfig.SystemdUnit(m, "etcd", "postgres", "pg1");
+        Assert.Contains("ExecStart=/usr/bin/etcd --config-file /var/lib/postgresql/autofailover/etcd.yml\n", etcd);
+        Assert.DoesNotContain("KillMode", etcd);
+        Assert.Equal("pgreplication-patroni-pg1.service", AutoFailoverConfig.SystemdUnitName("pg1", "patroni"));
+        Assert.Throws<ArgumentException>(() => AutoFailoverConfig.SystemdUnit(m, "postgres", "postgres", "pg1"));
+    }
+}
