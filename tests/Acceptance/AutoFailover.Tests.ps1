@@ -11,11 +11,13 @@ BeforeAll {
 
 Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
     BeforeAll {
-        $lab = New-PgLab -HostCount 3 -NoCluster 2, 3
-        $h1, $h2, $h3 = $lab.Hosts
+        # The fourth host stays empty until a standby is built on it for a cluster Patroni already manages.
+        $lab = New-PgLab -HostCount 4 -NoCluster 2, 3, 4
+        $h1, $h2, $h3, $h4 = $lab.Hosts
         $repl = New-ReplicationCredential
         $api = [pscredential]::new('patroni', (ConvertTo-SecureString (New-OddPassword) -AsPlainText -Force))
-        $nodes = Initialize-LabCluster $lab $repl
+        $nodes = Initialize-LabCluster $lab $repl -Standbys $h2, $h3
+        $script:joined = @()
         $n1, $n2, $n3 = $nodes
         New-AckedTable $h1
         Invoke-PgLabSql -LabHost $h1 -Sql 'INSERT INTO acked (id) SELECT g FROM generate_series(1, 100) g' | Out-Null
@@ -214,7 +216,7 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
     It 'Restore-PgStandby on a member: nothing while it streams, Patroni''s reinitialisation with -Reclone' {
         $leaderHost = @(Get-WritableHost $lab.Hosts)
         $leaderHost | Should -HaveCount 1
-        $member = @($lab.Hosts | Where-Object { $_ -ne $leaderHost[0] })[0]
+        $member = @($h1, $h2, $h3 | Where-Object { $_ -ne $leaderHost[0] })[0]
         $memberNode = $nodes | Where-Object ComputerName -eq $member.Address
         $leaderNode = $nodes | Where-Object ComputerName -eq $leaderHost[0].Address
         $started = Get-LabValue $member 'SELECT pg_postmaster_start_time()'
@@ -233,18 +235,43 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
 
     It 'Invoke-PgPromotion -Force asks Patroni for a failover to the chosen candidate' {
         $leaderHost = @(Get-WritableHost $lab.Hosts)[0]
-        $candidateHost = @($lab.Hosts | Where-Object { $_ -ne $leaderHost })[-1]
+        $candidateHost = @($h1, $h2, $h3 | Where-Object { $_ -ne $leaderHost })[-1]
         $candidate = $nodes | Where-Object ComputerName -eq $candidateHost.Address
         $result = $nodes | Where-Object ComputerName -ne $leaderHost.Address | Invoke-PgPromotion -Force -Name $candidate.Name -Confirm:$false
         $result.ComputerName | Should -Be $candidateHost.Address
         Get-LabValue $candidateHost 'SELECT pg_is_in_recovery()' | Should -Be 'f'
-        foreach ($h in $lab.Hosts | Where-Object { $_ -ne $candidateHost }) { Wait-Streaming $h $candidateHost.Address -Seconds 60 | Should -BeTrue }
+        foreach ($h in $h1, $h2, $h3 | Where-Object { $_ -ne $candidateHost }) { Wait-Streaming $h $candidateHost.Address -Seconds 60 | Should -BeTrue }
+    }
+
+    It 'a standby built with Invoke-PgBaseBackup | Enable-PgHotStandby joins Patroni as a member' {
+        $leaderHost = @(Get-WritableHost $lab.Hosts)[0]
+        $leaderNode = $nodes | Where-Object ComputerName -eq $leaderHost.Address
+        $n4 = New-LabNode $lab $h4 -NoConnect
+        $leaderNode | Set-PgMasterConfig -Standby $n4 -ReplicationUser $repl.UserName -Confirm:$false | Out-Null
+        $took = Measure-Command {
+            $script:joined = @($n4 | Invoke-PgBaseBackup -Primary $leaderNode -Confirm:$false | Enable-PgHotStandby -Credential $repl -Confirm:$false)
+        }
+        $timings['new standby built and joined'] = '{0:n1} s' -f $took.TotalSeconds
+        $joined | Should -HaveCount 1
+        Wait-Streaming $h4 $leaderHost.Address | Should -BeTrue
+        $row = Get-PatroniRow (Get-PgReplicationTopology (@($nodes) + $joined)) $h4
+        $row.Manager | Should -Be 'patroni'
+        $row.MemberRole | Should -Be 'replica'
+        $row.MemberState | Should -BeIn 'running', 'streaming'
+        Invoke-PgLabCommand -LabHost $h4 -ArgumentList @('stat', '-c', '%a %U', "$PatroniDirectory/patroni.yml", "$PatroniDirectory/node.key", $PatroniDirectory) |
+            Should -Be "600 postgres`n600 postgres`n700 postgres"
+        # Patroni keeps the slot it streams with as the member's (no permanent entry left), and the member gets new rows.
+        Get-LabValue $leaderHost "SELECT active FROM pg_replication_slots WHERE slot_name = '$(Get-StandbyAppName $h4)'" | Should -Be 't'
+        Start-Sleep -Seconds (2 * $LoopWait)
+        Get-LabValue $leaderHost "SELECT active FROM pg_replication_slots WHERE slot_name = '$(Get-StandbyAppName $h4)'" | Should -Be 't'
+        Get-LabValue $leaderHost 'INSERT INTO acked (id) VALUES (900002)' | Out-Null
+        Wait-Condition { (Get-LabValue $h4 'SELECT count(*) FROM acked WHERE id = 900002') -eq '1' } -Seconds 20 | Should -BeTrue
     }
 
     It 'Disable-PgAutoFailover hands back a streaming cluster; manual promotion works again' {
         $primaryHost = ($lab.Hosts | Where-Object { (Get-LabValue $_ 'SELECT pg_is_in_recovery()') -eq 'f' })
         $primaryHost | Should -HaveCount 1
-        $nodes | Disable-PgAutoFailover -Confirm:$false | Out-Null
+        @($nodes) + @($joined) | Disable-PgAutoFailover -Confirm:$false | Out-Null
         foreach ($h in $lab.Hosts) {
             @(Get-LabProcess $h '*patroni*').Count | Should -Be 0
             @(Get-LabProcess $h '*etcd*').Count | Should -Be 0

@@ -147,3 +147,35 @@ public class ManagedClusterTests
         Assert.Throws<ArgumentException>(() => AutoFailoverConfig.SystemdUnit(m, "postgres", "postgres", "pg1"));
     }
 }
+
+/// <summary>A standby that joins a managed cluster later gets the configuration the hand-over would have written for it.</summary>
+public class PatroniJoinConfigTests
+{
+    private static HaMember Member(string name, int last, bool dcs, TimeSpan delay = default) => new()
+    {
+        Name = name, Address = "10.0.0." + last, Port = 5432, IsPrimary = last == 1, DataDirectory = "/var/lib/postgresql/15/main",
+        ConfigDirectory = "/etc/postgresql/15/main", ConfigFile = "/etc/postgresql/15/main/postgresql.conf", HbaFile = "/etc/postgresql/15/main/pg_hba.conf",
+        BinDirectory = "/usr/lib/postgresql/15/bin", HaDirectory = "/var/lib/postgresql/autofailover", ListenAddresses = $"10.0.0.{last},127.0.0.1",
+        SocketDirectories = "/var/run/postgresql", ClusterName = "15/main", IdentFile = "/etc/postgresql/15/main/pg_ident.conf", IsDcsMember = dcs, ApplyDelay = delay,
+    };
+
+    [Fact]
+    public void The_new_members_configuration_is_the_primarys_with_its_own_addresses_and_directories()
+    {
+        var members = new[] { Member("db1", 1, true), Member("db2", 2, true), Member("db3", 3, true) };
+        var facts = new HaFacts
+        {
+            Members = members, Settings = new HaSettings { Scope = "pg1", TtlSeconds = 10, LoopWaitSeconds = 2, RetryTimeoutSeconds = 3, SynchronousMode = true },
+            Superuser = new NetworkCredential("postgres", "su"), Replication = new NetworkCredential("replicator", "rp"), RestApi = new NetworkCredential("patroni", "api"),
+            Parameters = new Dictionary<string, string> { ["max_connections"] = "150" }, PermanentSlots = new[] { "archiver" },
+        };
+        var leader = AutoFailoverConfig.PatroniConfig(facts, members[0]);
+        foreach (var newcomer in new[] { Member("db4", 4, false), Member("db5", 5, false, TimeSpan.FromMinutes(10)) })
+        {
+            var joined = AutoFailoverConfig.ForNewMember(leader, newcomer);
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(AutoFailoverConfig.PatroniConfig(facts, newcomer)), JsonNode.Parse(joined)), joined);
+        }
+        Assert.Equal(8008, AutoFailoverConfig.RestApiPortOf(leader));
+        Assert.Equal("api", AutoFailover.RestApiCredentialOf(leader)!.Password);
+    }
+}

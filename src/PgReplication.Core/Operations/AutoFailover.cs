@@ -70,7 +70,9 @@ public static class AutoFailover
 
     public static AutoFailoverPlan Prepare(AutoFailoverRequest request, IOperationLog log)
     {
-        return Decide(request, Concurrently.Map(request.Nodes, n => ReadNode(n, request, log)));
+        var nodes = request.Nodes.ToList();
+        // etcd runs on the first three nodes given.
+        return Decide(request, Concurrently.Map(nodes, n => ReadNode(n, request.Scope, nodes.IndexOf(n) < 3, log)));
     }
 
     /// <summary>The checks and the steps, from the facts alone.</summary>
@@ -317,8 +319,13 @@ public static class AutoFailover
     public static NetworkCredential? RestApiCredential(IHostShell shell, PgNode node, string haDirectory)
     {
         var text = HostFiles.ReadTextOrEmpty(shell, haDirectory + "/patroni.yml", node.OsUser);
-        if (text.Length == 0) return null;
-        var auth = JsonNode.Parse(text)?["restapi"]?["authentication"];
+        return text.Length == 0 ? null : RestApiCredentialOf(text);
+    }
+
+    /// <summary>The REST API's login a member's configuration gives; null when it gives none.</summary>
+    public static NetworkCredential? RestApiCredentialOf(string patroniConfig)
+    {
+        var auth = JsonNode.Parse(patroniConfig)?["restapi"]?["authentication"];
         return auth?["username"] is JsonValue u && auth["password"] is JsonValue p ? new NetworkCredential((string)u!, (string)p!) : null;
     }
 
@@ -332,7 +339,8 @@ public static class AutoFailover
         return 10;
     }
 
-    private static HaNodeFacts ReadNode(PgNode node, AutoFailoverRequest request, IOperationLog log)
+    /// <summary>One node's facts for a hand-over (or a later join): its server's settings and directories, its host's programs and files.</summary>
+    internal static HaNodeFacts ReadNode(PgNode node, string? requestedScope, bool isDcsMember, IOperationLog log)
     {
         using var shell = HostShells.Open(node, log);
         using var session = PgSession.Open(node, log: log, via: HostShells.SqlEndpoint(node, shell));
@@ -361,7 +369,6 @@ public static class AutoFailover
             ? session.Query("SELECT s.name, pg_catalog.current_setting(s.name) AS value FROM pg_catalog.pg_settings s WHERE s.name = ANY(@names)",
                 ("names", AutoFailoverConfig.CommandLineSettings.ToArray())).ToDictionary(r => r.Text("name")!, r => r.Text("value")!)
             : new Dictionary<string, string>();
-        var index = request.Nodes.ToList().IndexOf(node);
         var configFile = node.ConfigFile ?? node.DataDirectory + "/postgresql.conf";
         var member = new HaMember
         {
@@ -370,12 +377,12 @@ public static class AutoFailover
             DataDirectory = node.DataDirectory!, ConfigFile = configFile, ConfigDirectory = configFile[..configFile.LastIndexOf('/')],
             HbaFile = node.HbaFile!, IdentFile = row.Text("ident_file"), BinDirectory = ServerController.BinDirectory(node, shell),
             HaDirectory = dir, ClusterName = row.Text("cluster_name") is { Length: > 0 } cn ? cn : null, ListenAddresses = row.Text("listen_addresses")!, SocketDirectories = row.Text("sockets"),
-            IsDcsMember = index < 3,
+            IsDcsMember = isDcsMember,
             ApplyDelay = isPrimary ? TimeSpan.Zero : StandbyReplay.ParseDelay(row.Text("apply_delay")),
         };
         var ca = HostFiles.ReadTextOrEmpty(shell, AutoFailoverConfig.CaFile(member), node.OsUser);
         var systemd = HaDaemons.HasSystemd(shell, node.OsUser);
-        var scope = request.Scope ?? AutoFailoverConfig.DefaultScope(node.SystemIdentifier ?? 0);
+        var scope = requestedScope ?? AutoFailoverConfig.DefaultScope(node.SystemIdentifier ?? 0);
         var caKey = ca.Length > 0 ? HostFiles.ReadTextOrEmpty(shell, AutoFailoverConfig.CaKeyFile(member), node.OsUser) : "";
         return new HaNodeFacts
         {
@@ -389,31 +396,35 @@ public static class AutoFailover
         };
     }
 
-    private static void WriteFiles(IHostShell shell, HaNodeFacts n, AutoFailoverPlan plan, IOperationLog log)
+    private static void WriteFiles(IHostShell shell, HaNodeFacts n, AutoFailoverPlan plan, IOperationLog log) =>
+        WriteMemberFiles(shell, n.Node, n.Member, plan.Authority, AutoFailoverConfig.PatroniConfig(plan.Facts, n.Member),
+            n.Member.IsDcsMember ? AutoFailoverConfig.EtcdConfig(plan.Facts, n.Member) : null, log);
+
+    /// <summary>A member's folder (0700), certificate (signed by the cluster's CA), configuration files (0600) and supervisor.</summary>
+    internal static void WriteMemberFiles(IHostShell shell, PgNode node, HaMember m, PemPair authority, string patroniConfig, string? etcdConfig, IOperationLog log)
     {
-        var m = n.Member;
-        var user = n.Node.OsUser;
+        var user = node.OsUser;
         shell.Run(new HostCommand("mkdir", "-p", "-m", "0700", "--", m.HaDirectory) { RunAs = user, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
         shell.Run(new HostCommand("chmod", "0700", "--", m.HaDirectory) { RunAs = user, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
         var names = new List<string> { m.Address };
-        if (!IPAddress.TryParse(n.Node.ComputerName, out _)) names.Add(n.Node.ComputerName);
-        var cert = HaCertificates.NewMember(plan.Authority, m.Name, names);
+        if (!IPAddress.TryParse(node.ComputerName, out _)) names.Add(node.ComputerName);
+        var cert = HaCertificates.NewMember(authority, m.Name, names);
         void Write(string path, string text, string mode) => HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(text), mode, user);
-        Write(AutoFailoverConfig.CaFile(m), plan.Authority.Certificate, "0644");
-        Write(AutoFailoverConfig.CaKeyFile(m), plan.Authority.PrivateKey, "0600");
+        Write(AutoFailoverConfig.CaFile(m), authority.Certificate, "0644");
+        Write(AutoFailoverConfig.CaKeyFile(m), authority.PrivateKey, "0600");
         Write(AutoFailoverConfig.CertFile(m), cert.Certificate, "0644");
-        Write(AutoFailoverConfig.ChainFile(m), cert.Certificate.TrimEnd() + "\n" + plan.Authority.Certificate, "0644");
+        Write(AutoFailoverConfig.ChainFile(m), cert.Certificate.TrimEnd() + "\n" + authority.Certificate, "0644");
         Write(AutoFailoverConfig.KeyFile(m), cert.PrivateKey, "0600");
-        Write(AutoFailoverConfig.PatroniConfigFile(m), AutoFailoverConfig.PatroniConfig(plan.Facts, m), "0600");
+        Write(AutoFailoverConfig.PatroniConfigFile(m), patroniConfig, "0600");
         Write(AutoFailoverConfig.SupervisorFile(m), AutoFailoverConfig.SupervisorScript, "0700");
-        if (m.IsDcsMember) Write(AutoFailoverConfig.EtcdConfigFile(m), AutoFailoverConfig.EtcdConfig(plan.Facts, m), "0600");
+        if (etcdConfig is not null) Write(AutoFailoverConfig.EtcdConfigFile(m), etcdConfig, "0600");
         // Patroni caches its dynamic configuration in the data directory and, finding an empty etcd, prefers that cache to
         // bootstrap.dcs: after Disable-PgAutoFailover it would come back paused, with the old timings and synchronous mode.
         shell.Run(new HostCommand("rm", "-f", "--", AutoFailoverConfig.DynamicConfigCacheFile(m)) { RunAs = user, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
-        log.Verbose($"{n.Node.Name}: wrote the certificates and configuration files in {m.HaDirectory}.");
+        log.Verbose($"{node.Name}: wrote the certificates and configuration files in {m.HaDirectory}.");
     }
 
-    private static void StartPatroni(IHostShell shell, HaNodeFacts n, string scope)
+    internal static void StartPatroni(IHostShell shell, HaNodeFacts n, string scope)
     {
         if (n.HasSystemd)
         {
@@ -437,7 +448,7 @@ public static class AutoFailover
         log.Verbose($"etcd cluster healthy: {endpoints}.");
     }
 
-    private static void WaitFor(Func<bool> condition, TimeSpan timeout, string what, IOperationLog log, Func<string?>? detail = null)
+    internal static void WaitFor(Func<bool> condition, TimeSpan timeout, string what, IOperationLog log, Func<string?>? detail = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         Exception? lastError = null;

@@ -212,6 +212,49 @@ public static class AutoFailoverConfig
     }
 
     /// <summary>
+    /// The configuration of a member that joins later (a standby built with Invoke-PgBaseBackup | Enable-PgHotStandby),
+    /// made from a running member's: the cluster-wide parts (scope, etcd's addresses, the logins, bootstrap) as they are,
+    /// everything of the member itself (name, addresses, directories, certificate paths, local settings, its delay and
+    /// tags) from <paramref name="m"/>. Pure; gives what <see cref="PatroniConfig"/> would have written for it at the hand-over.
+    /// </summary>
+    public static string ForNewMember(string memberConfig, HaMember m)
+    {
+        var config = JsonNode.Parse(memberConfig) as JsonObject
+            ?? throw new FormatException("Patroni's configuration is not a JSON object (not one Enable-PgAutoFailover wrote).");
+        var rest = $"{UrlHost(m.Address)}:{RestApiPortOf(memberConfig).ToString(CultureInfo.InvariantCulture)}";
+        config["name"] = m.Name;
+        if (config["restapi"] is JsonObject api)
+        {
+            api["listen"] = rest;
+            api["connect_address"] = rest;
+            api["certfile"] = ChainFile(m); api["keyfile"] = KeyFile(m); api["cafile"] = CaFile(m);
+        }
+        config["ctl"] = new JsonObject { ["cacert"] = CaFile(m), ["certfile"] = CertFile(m), ["keyfile"] = KeyFile(m) };
+        if (config["etcd3"] is JsonObject etcd) { etcd["cacert"] = CaFile(m); etcd["cert"] = CertFile(m); etcd["key"] = KeyFile(m); }
+        var postgresql = config["postgresql"] as JsonObject ?? new JsonObject();
+        config["postgresql"] = postgresql;
+        postgresql["listen"] = $"{m.ListenAddresses}:{m.Port.ToString(CultureInfo.InvariantCulture)}";
+        postgresql["connect_address"] = $"{UrlHost(m.Address)}:{m.Port.ToString(CultureInfo.InvariantCulture)}";
+        postgresql["data_dir"] = m.DataDirectory;
+        postgresql["config_dir"] = m.ConfigDirectory;
+        postgresql["bin_dir"] = m.BinDirectory;
+        postgresql["pgpass"] = PatroniPassFile(m);
+        var local = new JsonObject { ["hba_file"] = m.HbaFile };
+        if (m.IdentFile is { } ident) local["ident_file"] = ident;
+        if (m.SocketDirectories is { } sockets) local["unix_socket_directories"] = sockets;
+        if (m.ClusterName is { } clusterName) local["cluster_name"] = clusterName;
+        postgresql["parameters"] = local;
+        postgresql.Remove("recovery_conf");
+        config["tags"] = new JsonObject { ["nofailover"] = false, ["noloadbalance"] = false, ["clonefrom"] = false, ["nosync"] = false };
+        SetApplyDelay(config, m.ApplyDelay);
+        return Serialize(config);
+    }
+
+    /// <summary>The REST API's port a member's configuration gives.</summary>
+    public static int RestApiPortOf(string memberConfig) =>
+        int.Parse(((string?)JsonNode.Parse(memberConfig)?["restapi"]?["listen"] ?? ":8008").Split(':')[^1], CultureInfo.InvariantCulture);
+
+    /// <summary>
     /// A member's Patroni configuration with <paramref name="delay"/> as its recovery_min_apply_delay: a delayed member is
     /// tagged nofailover (Patroni never promotes it, nor fails over to it on request); zero removes both. Pure: the text in,
     /// the text out; the REST API's POST /reload makes Patroni read it.

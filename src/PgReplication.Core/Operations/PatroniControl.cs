@@ -168,8 +168,7 @@ public static class PatroniControl
         var text = HostFiles.ReadText(shell, path, standby.OsUser);
         HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(AutoFailoverConfig.WithApplyDelay(text, delay)), "0600", standby.OsUser);
         log.Verbose($"{standby.Name}: {path} has recovery_min_apply_delay {StandbyReplay.Describe(delay)}, nofailover {delay > TimeSpan.Zero}.");
-        var credential = AutoFailover.RestApiCredential(shell, standby, path[..path.LastIndexOf('/')])
-            ?? throw new InvalidOperationException($"{path} on {standby.Name} has no REST API login.");
+        var credential = AutoFailover.RestApiCredentialOf(text) ?? throw new InvalidOperationException($"{path} on {standby.Name} has no REST API login.");
         using var api = new PatroniApi(standby.ComputerName, marker.ApiPort, marker.CaCertificate, credential, TimeSpan.FromSeconds(30));
         api.Reload();
         var deadline = DateTime.UtcNow + timeout;

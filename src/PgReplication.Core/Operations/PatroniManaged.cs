@@ -206,3 +206,101 @@ public static class ManagedSettings
             ("names", plan.Parameters.Keys.ToArray())).Select(r => r.Text("name")!).ToList();
     }
 }
+
+/// <summary>What joining a new standby to Patroni's cluster takes, read before anything changes.</summary>
+public sealed class PatroniJoinPlan
+{
+    public required PgNode Primary { get; init; }
+    public required PgNode Standby { get; init; }
+    public required PatroniMarker Marker { get; init; }
+    /// <summary>The marker setting's value as the primary has it (the new member gets the same).</summary>
+    public required string MarkerValue { get; init; }
+    /// <summary>The primary's own patroni.yml: the cluster-wide parts of the new member's come from it.</summary>
+    public required string LeaderConfig { get; init; }
+    public required PemPair Authority { get; init; }
+    /// <summary>The slot the standby streams with (its member name): kept as a permanent slot until it is a member.</summary>
+    public string? Slot { get; init; }
+    public List<string> Steps { get; } = new();
+}
+
+/// <summary>
+/// A standby built by Invoke-PgBaseBackup | Enable-PgHotStandby on a cluster Patroni manages joins it as a member, the way
+/// Enable-PgAutoFailover hands a standby over: the cluster's CA signs its certificate, its patroni.yml is the primary's with
+/// its own addresses and directories, the marker is set, and Patroni starts and adopts the running standby.
+/// </summary>
+public static class PatroniJoin
+{
+    public static PatroniJoinPlan Prepare(PgNode primary, PgNode standby, PatroniMarker marker, string? slot, IOperationLog log)
+    {
+        string config, ca, caKey, markerValue;
+        using (var shell = HostShells.Open(primary, log))
+        {
+            var dir = HostFiles.HomeOf(shell, primary.OsUser) + "/autofailover";
+            config = HostFiles.ReadTextOrEmpty(shell, dir + "/patroni.yml", primary.OsUser);
+            ca = HostFiles.ReadTextOrEmpty(shell, dir + "/ca.crt", primary.OsUser);
+            caKey = ca.Length > 0 ? HostFiles.ReadTextOrEmpty(shell, dir + "/ca.key", primary.OsUser) : "";
+            if (config.Length == 0 || caKey.Length == 0)
+                throw new InvalidOperationException($"{primary.Name} carries Patroni's marker, but {dir} has no patroni.yml or CA: run Enable-PgAutoFailover with every node instead.");
+        }
+        using (var session = PgSession.Open(primary, log: log))
+            markerValue = session.Scalar<string>($"SELECT pg_catalog.current_setting('{AutoFailoverConfig.MarkerSetting}', true)") ?? "";
+        using (var shell = HostShells.Open(standby, log))
+        {
+            var missing = shell.Run(new HostCommand("sh", "-c", "command -v patroni >/dev/null 2>&1 || echo patroni") { RunAs = standby.OsUser, Timeout = TimeSpan.FromSeconds(30) })
+                .EnsureSuccess().StandardOutput.Trim();
+            if (missing.Length > 0)
+                throw new AutoFailoverRefusedException(ErrorReasons.PackageMissing,
+                    $"{standby.Name} lacks patroni, and {primary.Name}'s cluster is managed by Patroni: install it there with 'apt-get install {AutoFailover.RequiredPackages}' first. Nothing was changed.", standby);
+        }
+        var plan = new PatroniJoinPlan
+        {
+            Primary = primary, Standby = standby, Marker = marker, MarkerValue = markerValue, LeaderConfig = config, Authority = new PemPair(ca, caKey), Slot = slot,
+        };
+        if (slot is not null)
+            plan.Steps.Add($"keep the slot {slot} on {primary.Name} as a Patroni permanent slot until {standby.Name} is a member (Patroni drops a slot it does not know once it is idle)");
+        plan.Steps.Add($"{standby.Name}: a certificate signed by the cluster's CA and patroni.yml (0600) in ~{standby.OsUser}/autofailover, made from {primary.Name}'s (same scope, etcd, logins)");
+        plan.Steps.Add($"{standby.Name}: set {AutoFailoverConfig.MarkerSetting}, start Patroni (a systemd unit where the host has systemd, else supervised), which adopts the running standby; wait until it is a running member");
+        return plan;
+    }
+
+    /// <summary>Before the standby starts: its slot becomes a permanent slot, so Patroni keeps it on the leader meanwhile.</summary>
+    public static void KeepSlot(PatroniJoinPlan plan, IOperationLog log)
+    {
+        if (plan.Slot is null) return;
+        using var api = LeaderApi(plan);
+        api.PatchConfig(new JsonObject { ["slots"] = new JsonObject { [plan.Slot] = new JsonObject { ["type"] = "physical" } } });
+        log.Verbose($"{plan.Primary.Name}: {plan.Slot} is a Patroni permanent slot until {plan.Standby.Name} joins.");
+    }
+
+    /// <summary>After the standby streams: its files, the marker, Patroni started, then waits until Patroni lists it running.</summary>
+    public static void Apply(PatroniJoinPlan plan, TimeSpan timeout, IOperationLog log)
+    {
+        var standby = plan.Standby;
+        var facts = AutoFailover.ReadNode(standby, plan.Marker.Scope, isDcsMember: false, log);
+        var member = facts.Member;
+        using (var shell = HostShells.Open(standby, log))
+        {
+            if (!facts.PatroniRunning)
+                AutoFailover.WriteMemberFiles(shell, standby, member, plan.Authority, AutoFailoverConfig.ForNewMember(plan.LeaderConfig, member), null, log);
+            using (var session = PgSession.Open(standby, log: log))
+            {
+                // A custom setting must exist in the session (a placeholder) before ALTER SYSTEM accepts it.
+                session.Execute($"SET {AutoFailoverConfig.MarkerSetting} = ''");
+                session.Execute($"ALTER SYSTEM SET {AutoFailoverConfig.MarkerSetting} = {SqlQuote.Literal(plan.MarkerValue)}");
+                session.Execute("SELECT pg_catalog.pg_reload_conf()");
+            }
+            AutoFailover.StartPatroni(shell, facts, plan.Marker.Scope);
+        }
+        using var api = LeaderApi(plan);
+        AutoFailover.WaitFor(() => api.Cluster().Members.Any(m => m.Name == member.Name && m.State is "running" or "streaming"), timeout,
+            $"{standby.Name} did not become a running Patroni member (see ~{standby.OsUser}/autofailover/patroni.log there)", log);
+        log.Verbose($"{standby.Name}: Patroni member {member.Name}.");
+        // Now a member: Patroni keeps its slot as the member's; the permanent entry goes.
+        if (plan.Slot is not null) api.PatchConfig(new JsonObject { ["slots"] = new JsonObject { [plan.Slot] = null } });
+    }
+
+    private static PatroniApi LeaderApi(PatroniJoinPlan plan)
+    {
+        return new PatroniApi(plan.Primary.ComputerName, plan.Marker.ApiPort, plan.Marker.CaCertificate, AutoFailover.RestApiCredentialOf(plan.LeaderConfig), TimeSpan.FromSeconds(30));
+    }
+}

@@ -71,12 +71,19 @@ public sealed class EnablePgHotStandbyCommand : PgCmdlet
                     Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
                 };
                 var plan = RunCore(log => HotStandby.Prepare(request, shell, log));
-                if (!plan.ChangesNothing)
+                // Patroni manages the primary's cluster: the new standby joins it as a member, the way Enable-PgAutoFailover hands one over.
+                var join = RunCore(log => PatroniControl.FindManaged(new[] { primary }, log)) is { } managed
+                    ? RunCore(log => PatroniJoin.Prepare(primary, standby, managed.Marker, SlotName ?? standby.SlotName ?? SlotNames.FromNodeName(standby.Name), log))
+                    : null;
+                if (!plan.ChangesNothing || join is not null)
                 {
-                    if (!ShouldProcessPlan($"Hot standby {standby.Name} of {primary.Name}", $"Make {standby.Name} a hot standby of {primary.Name}?", plan.Steps, "Enable-PgHotStandby"))
+                    if (!ShouldProcessPlan($"Hot standby {standby.Name} of {primary.Name}", $"Make {standby.Name} a hot standby of {primary.Name}?", plan.Steps.Concat(join?.Steps ?? new List<string>()).ToList(), "Enable-PgHotStandby"))
                         continue;
                 }
-                WriteObject(RunCore(log => HotStandby.Apply(request, plan, shell, log)));
+                if (join is not null) RunCore(log => PatroniJoin.KeepSlot(join, log));
+                var done = RunCore(log => HotStandby.Apply(request, plan, shell, log));
+                if (join is not null) RunCore(log => PatroniJoin.Apply(join, TimeSpan.FromSeconds(TimeoutSeconds), log));
+                WriteObject(done);
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {

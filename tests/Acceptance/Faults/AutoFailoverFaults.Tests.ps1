@@ -39,6 +39,38 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
             $out -match 'rc=0'
         }
         function Format-Seconds([double] $Seconds) { '{0:n1} s' -f $Seconds }
+        # Cuts -Primary off from the others while two clients write: one pinned to it (it keeps trying there), one that
+        # follows whichever host is writable (-FirstId and -FirstId + 10000). Once another host is writable, -WhileCut
+        # runs with it, the following client gets 20 more writes, and after 3 s (the isolated side still being asked)
+        # the loads stop and the partition heals.
+        function Invoke-PrimaryPartition($Primary, [int] $FirstId, [scriptblock] $WhileCut = {}) {
+            $others = @($lab.Hosts | Where-Object { $_ -ne $Primary })
+            $pinnedNode = $nodes | Where-Object ComputerName -EQ $Primary.Address
+            # (-TargetSessionAttribute Any: Npgsql takes a target only with several hosts.)
+            $pinned = "$(Get-PgConnectionString $pinnedNode -Format Npgsql -TargetSessionAttribute Any -Credential $h1.AdminCredential -IncludePassword -WarningAction SilentlyContinue)"
+            $isolatedLoad = Start-AckedWriteLoad $pinned -FirstId $FirstId
+            $load = Start-AckedWriteLoad $connection -FirstId ($FirstId + 10000)
+            Wait-AckedWrites $isolatedLoad; Wait-AckedWrites $load
+            $cut = [pscustomobject]@{ CutAt = [DateTime]::UtcNow; NewLeader = $null; WritableAt = $null; HealAt = $null; Isolated = $null; Result = $null }
+            Set-LabPartition @($Primary) $others
+            try {
+                $cut.NewLeader = Wait-NewWritable $lab.Hosts $Primary -Seconds (3 * $PatroniTtl + 30)
+                $cut.WritableAt = [DateTime]::UtcNow
+                if ($cut.NewLeader) {
+                    & $WhileCut $cut.NewLeader
+                    Wait-AckedWrites $load -Count ($load.AckedSoFar.Count + 20) -Seconds 60
+                    Start-Sleep -Seconds 3
+                }
+                $cut.Isolated = Stop-AckedWriteLoad $isolatedLoad
+                $cut.Result = Stop-AckedWriteLoad $load
+            }
+            finally {
+                Stop-AckedWriteLoad $isolatedLoad | Out-Null; Stop-AckedWriteLoad $load | Out-Null
+                $cut.HealAt = [DateTime]::UtcNow
+                Set-LabPartition @($Primary) $others -Action del
+            }
+            $cut
+        }
     }
     AfterAll {
         try { Save-ScenarioResults Fault }
@@ -107,35 +139,15 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
 
     It 'the primary partitioned from the others while alive (its Patroni and etcd member keep running) -> it stops taking writes within the TTL, nothing is acknowledged on the isolated side after the new leader''s election, and it rejoins as a standby when the partition heals' {
         $primary = Get-Primary
-        $others = @($lab.Hosts | Where-Object { $_ -ne $primary })
-        $pinnedNode = $nodes | Where-Object ComputerName -EQ $primary.Address
-        # A client that writes to the primary alone (it keeps trying there), and one that follows whichever host is writable.
-        # (-TargetSessionAttribute Any: Npgsql takes a target only with several hosts.)
-        $pinned = "$(Get-PgConnectionString $pinnedNode -Format Npgsql -TargetSessionAttribute Any -Credential $h1.AdminCredential -IncludePassword -WarningAction SilentlyContinue)"
-        $isolatedLoad = Start-AckedWriteLoad $pinned -FirstId 30000
-        $load = Start-AckedWriteLoad $connection -FirstId 40000
-        Wait-AckedWrites $isolatedLoad; Wait-AckedWrites $load
-        $cutAt = [DateTime]::UtcNow
-        Set-LabPartition @($primary) $others
-        try {
-            $newLeader = Wait-NewWritable $lab.Hosts $primary -Seconds (3 * $PatroniTtl + 30)
-            $writableAt = [DateTime]::UtcNow
-            $newLeader | Should -Not -BeNullOrEmpty -Because 'the majority side elects a leader once the lock expires'
+        $cut = Invoke-PrimaryPartition $primary -FirstId 30000 -WhileCut {
             # Demoted: read-only, or stopped while Patroni restarts it as a standby; either way it refuses writes.
             $demoted = Wait-Condition { (Get-LabValue $primary 'SELECT pg_is_in_recovery()') -ne 'f' } -Seconds 30
             if (-not $demoted) { Write-Host (Invoke-PgLabCommand -LabHost $primary -ArgumentList sh, -c, "tail -n 40 $PatroniDirectory/patroni.log") }
             $demoted | Should -BeTrue -Because 'the isolated primary was demoted'
-            Wait-AckedWrites $load -Count ($load.AckedSoFar.Count + 20) -Seconds 60
-            # The isolated side keeps being asked for a while after the election: it must refuse all of it.
-            Start-Sleep -Seconds 3
-            $isolated = Stop-AckedWriteLoad $isolatedLoad
-            $result = Stop-AckedWriteLoad $load
         }
-        finally {
-            Stop-AckedWriteLoad $isolatedLoad | Out-Null; Stop-AckedWriteLoad $load | Out-Null
-            $healAt = [DateTime]::UtcNow
-            Set-LabPartition @($primary) $others -Action del
-        }
+        $newLeader = $cut.NewLeader
+        $newLeader | Should -Not -BeNullOrEmpty -Because 'the majority side elects a leader once the lock expires'
+        $cutAt, $writableAt, $healAt, $isolated, $result = $cut.CutAt, $cut.WritableAt, $cut.HealAt, $cut.Isolated, $cut.Result
         $electedAt = Get-PatroniElectionTime $newLeader
         $electedAt | Should -BeGreaterThan $cutAt -Because 'the new leader''s log shows when it took the lock'
         $lastIsolatedAck = ($isolated.AckedAt | Measure-Object -Maximum).Maximum
@@ -208,5 +220,28 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         Add-ScenarioNote ("5 crashes, writable after {0}; {1} writes acknowledged, {2} lost" -f (($took | ForEach-Object { Format-Seconds $_ }) -join ', '), $acked, $lostTotal)
         Set-ScenarioCount AckedWrites $acked
         Set-ScenarioCount AckedLost $lostTotal
+    }
+    It 'synchronous mode, the primary partitioned while alive -> its commits wait for a synchronous standby it cannot reach, so nothing acknowledged is lost; it rejoins when healed' -Tag Full {
+        $primary = Get-Primary
+        $others = @($lab.Hosts | Where-Object { $_ -ne $primary })
+        foreach ($h in $others) { Wait-Streaming $h $primary.Address -Seconds 90 | Should -BeTrue }
+        Wait-Condition { (Get-PatroniSyncStandby $primary).Count -ge 1 } -Seconds 60 | Should -BeTrue -Because 'Patroni still runs in synchronous mode'
+        $cut = Invoke-PrimaryPartition $primary -FirstId 700000
+        $newLeader = $cut.NewLeader
+        $newLeader | Should -Not -BeNullOrEmpty -Because 'the majority side elects a synchronous standby once the lock expires'
+        $cutAt, $writableAt, $healAt, $isolated, $result = $cut.CutAt, $cut.WritableAt, $cut.HealAt, $cut.Isolated, $cut.Result
+        $allAcked = @($isolated.Acked) + @($result.Acked)
+        $lost = @(Get-MissingIds $newLeader $allAcked)
+        $lost | Should -BeNullOrEmpty -Because 'in synchronous mode a commit is acknowledged only once a synchronous standby has it'
+        $ackedAfterCut = @(for ($i = 0; $i -lt $isolated.Acked.Count; $i++) { if ($isolated.AckedAt[$i] -gt $cutAt.AddSeconds(1)) { $isolated.Acked[$i] } })
+        Wait-Streaming $primary $newLeader.Address -Seconds 90 | Should -BeTrue
+        Get-LabValue $newLeader 'SELECT count(*) - count(DISTINCT id) FROM acked' | Should -Be '0'
+        $timings['synchronous partition: new leader writable'] = Format-Seconds ($writableAt - $cutAt).TotalSeconds
+        $timings['synchronous partition: acknowledged on the isolated side more than 1 s after the cut'] = $ackedAfterCut.Count
+        $timings['synchronous partition: healed to streaming'] = Format-Seconds ([DateTime]::UtcNow - $healAt).TotalSeconds
+        Add-ScenarioNote ("synchronous mode, primary cut off: {0} writable after {1}; {2} writes acknowledged (both clients), {3} lost; {4} acknowledged on the isolated side more than 1 s after the cut" -f
+            $newLeader.Name, (Format-Seconds ($writableAt - $cutAt).TotalSeconds), $allAcked.Count, $lost.Count, $ackedAfterCut.Count)
+        Set-ScenarioCount AckedWrites $allAcked.Count
+        Set-ScenarioCount AckedLost $lost.Count
     }
 }
