@@ -96,8 +96,7 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
             Wait-Condition { (Get-LabValue $h $patroniConf) -eq '320MB' } -Seconds 20 | Should -BeTrue -Because "Patroni writes the dynamic configuration on $($h.Name) too"
             Get-LabValue $h $autoConf | Should -Be '0' -Because 'nothing in postgresql.auto.conf overrides what Patroni writes'
         }
-        # The standbys' servers took the value at the reload; the adopted primary too (Patroni did not start it: no command line).
-        Wait-Condition { (Get-LabValue $h2 "SELECT current_setting('wal_keep_size')") -eq '320MB' } -Seconds 20 | Should -BeTrue
+        # The adopted primary took it at the reload (Patroni did not start it, so it has no command-line value).
         Get-LabValue $h1 "SELECT current_setting('wal_keep_size')" | Should -Be '320MB'
         # A listen address Patroni sets per member is refused, naming the node, and nothing changes.
         $n1 | Set-PgMasterConfig -ListenAddress $h1.Address, '127.0.0.2' -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue | Out-Null

@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using PgReplication.Core;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
@@ -73,10 +72,6 @@ public sealed class RestorePgStandbyCommand : PgCmdlet
                 if (!ShouldProcessPlan($"Rejoin of {node.Name} as a standby of {Primary.Name} ({plan.Method})", $"Turn {node.Name} into a standby of {Primary.Name}? Its changes since the fork are discarded.", plan.Steps, "Restore-PgStandby"))
                     continue;
                 WriteObject(RunCore(log => Rejoin.Apply(request, plan, shell, log)));
-            }
-            catch (RefusedException ex) when (ex.Reason == ErrorReasons.PatroniLeader)
-            {
-                WriteNodeError(ex, ex.Reason, node, ErrorCategory.InvalidOperation);
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {

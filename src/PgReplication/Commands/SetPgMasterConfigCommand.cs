@@ -1,5 +1,4 @@
 using System.Management.Automation;
-using PgReplication.Core;
 using PgReplication.Core.Config;
 using PgReplication.Core.Model;
 using PgReplication.Core.Operations;
@@ -173,10 +172,6 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
                 if (approved.Count < plan.Changes.Count && approved.Count == 0 && !restart) continue; // -WhatIf, or all declined
                 var result = RunCore(log => PrimaryConfig.Apply(plan, approved, restart, TimeSpan.FromSeconds(RestartTimeoutSeconds), log));
                 WriteObject(result.Node);
-            }
-            catch (RefusedException ex)
-            {
-                WriteNodeError(ex, ex.Reason, node, ErrorCategory.InvalidOperation);
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
