@@ -89,15 +89,15 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
     It 'Set-PgMasterConfig writes through Patroni''s dynamic configuration on every member, never ALTER SYSTEM' {
         $autoConf = "SELECT count(*) FROM pg_file_settings WHERE name = 'wal_keep_size' AND sourcefile LIKE '%/postgresql.auto.conf'"
         $patroniConf = "SELECT setting FROM pg_file_settings WHERE name = 'wal_keep_size' AND sourcefile NOT LIKE '%/postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1"
-        $n1 | Set-PgMasterConfig -WalKeepSize 320 -WhatIf | Out-Null
-        Get-LabValue $h1 $patroniConf | Should -Not -Be '320MB' -Because '-WhatIf changes nothing'
-        $n1 | Set-PgMasterConfig -WalKeepSize 320 -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue | Out-Null
-        foreach ($h in $lab.Hosts) {
-            Wait-Condition { (Get-LabValue $h $patroniConf) -eq '320MB' } -Seconds 20 | Should -BeTrue -Because "Patroni writes the dynamic configuration on $($h.Name) too"
+        $n1 | Set-PgMasterConfig -WalKeepSize 1536 -WhatIf | Out-Null
+        Get-LabValue $h1 $patroniConf | Should -Not -Be '1536MB' -Because '-WhatIf changes nothing'
+        $n1 | Set-PgMasterConfig -WalKeepSize 1536 -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue | Out-Null
+        foreach ($h in $h1, $h2, $h3) {
+            Wait-Condition { (Get-LabValue $h $patroniConf) -eq '1536MB' } -Seconds 20 | Should -BeTrue -Because "Patroni writes the dynamic configuration on $($h.Name) too"
             Get-LabValue $h $autoConf | Should -Be '0' -Because 'nothing in postgresql.auto.conf overrides what Patroni writes'
         }
         # The adopted primary took it at the reload (Patroni did not start it, so it has no command-line value).
-        Get-LabValue $h1 "SELECT current_setting('wal_keep_size')" | Should -Be '320MB'
+        Get-LabValue $h1 "SELECT current_setting('wal_keep_size')" | Should -Be '1536MB'
         # A listen address Patroni sets per member is refused, naming the node, and nothing changes.
         $n1 | Set-PgMasterConfig -ListenAddress $h1.Address, '127.0.0.2' -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue | Out-Null
         $refused[0].FullyQualifiedErrorId | Should -BeLike 'PgReplication.PatroniOwnsSetting*'
