@@ -98,6 +98,16 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         }
         # The adopted primary took it at the reload (Patroni did not start it, so it has no command-line value).
         Get-LabValue $h1 "SELECT current_setting('wal_keep_size')" | Should -Be '1536MB'
+        # archive_mode needs a restart: named in a warning, pending on every member; -Restart has Patroni restart each
+        # member, the standbys first, and nothing fails over. (The command archives nothing: this is about the restart.)
+        $n1 | Set-PgMasterConfig -WalArchive '/bin/true %p' -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue | Out-Null
+        $warned | Where-Object { "$_" -like '*archive_mode*' } | Should -Not -BeNullOrEmpty -Because 'the settings that wait for a restart are named'
+        Wait-Condition { @(Get-PgReplicationTopology $nodes -TimeoutSeconds 3 | Where-Object PendingRestart).Count -eq 3 } -Seconds 20 | Should -BeTrue
+        $n1 | Set-PgMasterConfig -WalArchive '/bin/true %p' -Restart -Confirm:$false | Out-Null
+        Get-LabValue $h1 "SELECT current_setting('archive_mode')" | Should -Be 'on'
+        Wait-Condition { -not (Get-PgReplicationTopology $nodes -TimeoutSeconds 3 | Where-Object PendingRestart) } -Seconds 20 | Should -BeTrue
+        Get-LabValue $h1 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        foreach ($h in $h2, $h3) { Wait-Streaming $h $h1.Address -Seconds 30 | Should -BeTrue }
         # A listen address Patroni sets per member is refused, naming the node, and nothing changes.
         $n1 | Set-PgMasterConfig -ListenAddress $h1.Address, '127.0.0.2' -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue | Out-Null
         $refused[0].FullyQualifiedErrorId | Should -BeLike 'PgReplication.PatroniOwnsSetting*'
