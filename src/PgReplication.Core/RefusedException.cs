@@ -47,6 +47,7 @@ public static class ErrorReasons
     public const string DuplicateMember = nameof(DuplicateMember);
     public const string BadTiming = nameof(BadTiming);
     public const string NoReplicationRole = nameof(NoReplicationRole);
+    public const string RestApiPasswordNotAscii = nameof(RestApiPasswordNotAscii);
     public const string ManagedByPatroni = nameof(ManagedByPatroni);
     // The manual cmdlets on a cluster Patroni manages: a setting Patroni owns per member, a reinitialisation of its leader.
     public const string PatroniOwnsSetting = nameof(PatroniOwnsSetting);

@@ -15,7 +15,7 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         $lab = New-PgLab -HostCount 4 -NoCluster 2, 3, 4
         $h1, $h2, $h3, $h4 = $lab.Hosts
         $repl = New-ReplicationCredential
-        $api = [pscredential]::new('patroni', (ConvertTo-SecureString (New-OddPassword) -AsPlainText -Force))
+        $api = New-RestApiCredential
         $nodes = Initialize-LabCluster $lab $repl -Standbys $h2, $h3
         $script:joined = @()
         $n1, $n2, $n3 = $nodes

@@ -7,6 +7,10 @@
 $PatroniTtl = 10; $PatroniLoopWait = 2; $PatroniRetryTimeout = 3
 $PatroniDirectory = '/var/lib/postgresql/autofailover'
 
+# The REST API's login: an odd password, but ASCII (Enable-PgAutoFailover refuses others: Patroni 3.0's members would
+# send it Latin-1 encoded and check it UTF-8 encoded, RestApiPasswordNotAscii).
+function New-RestApiCredential { [pscredential]::new('patroni', (ConvertTo-SecureString ((New-OddPassword) -replace '[^\x20-\x7e]', '') -AsPlainText -Force)) }
+
 # The host crashes: its supervisors, Patroni, etcd and postgres killed -9, in that order (a supervisor would restart the others).
 function Stop-LabHostHa($LabHost) {
     foreach ($like in '*supervise.sh *', '*/bin/patroni *', 'etcd --config-file*', '*/bin/postgres *', 'postgres: *') {

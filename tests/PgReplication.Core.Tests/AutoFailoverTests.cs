@@ -83,6 +83,16 @@ public class AutoFailoverTests
     }
 
     [Fact]
+    public void A_rest_api_password_outside_ascii_is_refused_since_patronis_own_calls_would_fail()
+    {
+        var nodes = new[] { Facts("db1", true), Facts("db2", false) };
+        var request = new AutoFailoverRequest { Nodes = nodes.Select(n => n.Node).ToList(), RestApi = new NetworkCredential("patroni", "gr\u00fcn-secret"), TtlSeconds = 10, LoopWaitSeconds = 2, RetryTimeoutSeconds = 3 };
+        Assert.Equal("RestApiPasswordNotAscii", Assert.Throws<AutoFailoverRefusedException>(() => AutoFailover.Decide(request, nodes)).Reason);
+        var ascii = new AutoFailoverRequest { Nodes = request.Nodes, RestApi = new NetworkCredential("patroni", "R'e\"p:$(id)`;-x"), TtlSeconds = 10, LoopWaitSeconds = 2, RetryTimeoutSeconds = 3 };
+        Assert.NotNull(AutoFailover.Decide(ascii, nodes));
+    }
+
+    [Fact]
     public void Timings_that_do_not_fit_in_the_ttl_are_refused()
     {
         var nodes = new[] { Facts("db1", true), Facts("db2", false) };

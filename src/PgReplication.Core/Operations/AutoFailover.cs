@@ -81,6 +81,11 @@ public static class AutoFailover
         foreach (var n in nodes.Where(n => n.MissingPrograms.Count > 0 && !request.InstallPackages))
             throw new AutoFailoverRefusedException(ErrorReasons.PackageMissing,
                 $"{n.Node.Name} lacks {string.Join(", ", n.MissingPrograms)}: install them there with 'apt-get install {RequiredPackages}' (Debian 12 has Patroni 3.0.2 and etcd 3.4), or run again with -InstallPackage.", n.Node);
+        // Patroni 3.0 sends its REST password Latin-1 encoded to the other members (urllib3) but checks it UTF-8 encoded:
+        // with a non-ASCII password its own calls (POST /failsafe) are refused "not authenticated".
+        if (request.RestApi.Password.Any(c => c > 127))
+            throw new AutoFailoverRefusedException(ErrorReasons.RestApiPasswordNotAscii,
+                "The REST API password (-RestApiCredential) has a character outside ASCII: Patroni 3.0 encodes it one way when its members call each other and checks it another, so they could not (failsafe mode would demote the primary). Choose a password of ASCII characters.", nodes.FirstOrDefault()?.Node);
         var primaries = nodes.Where(n => n.Member.IsPrimary).ToList();
         if (primaries.Count == 0)
             throw new AutoFailoverRefusedException(ErrorReasons.NoPrimary, $"None of {string.Join(", ", nodes.Select(n => n.Node.Name))} is a primary: give the primary and its standbys.", nodes.FirstOrDefault()?.Node);

@@ -11,7 +11,7 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         $lab = New-PgLab -HostCount 3 -NoCluster 2, 3
         $h1, $h2, $h3 = $lab.Hosts
         $repl = New-ReplicationCredential
-        $api = [pscredential]::new('patroni', (ConvertTo-SecureString (New-OddPassword) -AsPlainText -Force))
+        $api = New-RestApiCredential
         $nodes = Initialize-LabCluster $lab $repl
         New-AckedTable $h1
         $connection = "$(Get-PgConnectionString $nodes -Format Npgsql -TargetSessionAttribute ReadWrite -Credential $h1.AdminCredential -IncludePassword -WarningAction SilentlyContinue)"
@@ -242,6 +242,39 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         Add-ScenarioNote ("synchronous mode, primary cut off: {0} writable after {1}; {2} writes acknowledged (both clients), {3} lost; {4} acknowledged on the isolated side more than 1 s after the cut" -f
             $newLeader.Name, (Format-Seconds ($writableAt - $cutAt).TotalSeconds), $allAcked.Count, $lost.Count, $ackedAfterCut.Count)
         Set-ScenarioCount AckedWrites $allAcked.Count
+        Set-ScenarioCount AckedLost $lost.Count
+    }
+    It 'failsafe mode (-FailsafeMode), two of three etcd members down -> the primary keeps taking writes while it reaches every member, nothing is promoted, 0 acknowledged writes lost' -Tag Full {
+        $nodes | Disable-PgAutoFailover -Confirm:$false | Out-Null
+        $primary = Get-Primary
+        $others = @($lab.Hosts | Where-Object { $_ -ne $primary })
+        $nodes | Enable-PgAutoFailover -RestApiCredential $api @timing -FailsafeMode -Confirm:$false | Out-Null
+        foreach ($h in $others) { Wait-Streaming $h $primary.Address -Seconds 60 | Should -BeTrue }
+        $config = Invoke-PgLabCommand -LabHost $primary -User postgres -ArgumentList sh, -c, "curl -s --max-time 3 --cacert '$PatroniDirectory/ca.crt' https://$($primary.Address):8008/config; true"
+        ($config | ConvertFrom-Json).failsafe_mode | Should -BeTrue
+        $load = Start-AckedWriteLoad $connection -FirstId 1000000
+        Wait-AckedWrites $load
+        # Patroni writes the failsafe key (the members it must reach) while etcd has quorum; give it a loop or two.
+        Start-Sleep -Seconds (2 * $PatroniLoopWait + 1)
+        $downAt = [DateTime]::UtcNow
+        foreach ($h in $others) { Stop-LabDaemon $h etcd }
+        try {
+            # Longer than the bound within which the primary turned read-only without failsafe mode (2 x TTL).
+            $demoted = Wait-Condition { (Get-LabValue $primary 'SELECT pg_is_in_recovery()') -ne 'f' } -Seconds (2 * $PatroniTtl + 5)
+            $promoted = @(Get-WritableHost $others)
+            Wait-AckedWrites $load -Count ($load.AckedSoFar.Count + 20) -Seconds 20
+        }
+        finally { foreach ($h in $others) { Start-LabDaemon $h etcd } }
+        $result = Stop-AckedWriteLoad $load
+        $demoted | Should -BeFalse -Because 'in failsafe mode a primary that reaches every member stays primary without etcd'
+        $promoted | Should -BeNullOrEmpty -Because 'nothing is promoted without etcd'
+        $refusedDuring = @($result.FailedAt | Where-Object { $_ -gt $downAt }).Count
+        $lost = @(Get-MissingIds $primary $result.Acked)
+        $lost | Should -BeNullOrEmpty
+        $timings['failsafe: writes refused while etcd had no quorum'] = $refusedDuring
+        Add-ScenarioNote ("failsafe mode, two etcd members down for {0}: {1} stayed primary, {2} writes refused meanwhile; {3} acknowledged, 0 lost" -f
+            (Format-Seconds (2 * $PatroniTtl + 5)), $primary.Name, $refusedDuring, $result.Acked.Count)
+        Set-ScenarioCount AckedWrites $result.Acked.Count
         Set-ScenarioCount AckedLost $lost.Count
     }
 }
