@@ -108,9 +108,11 @@ function Get-VersionsMarkdown($Results, $Run) {
         $null = $text.AppendLine("$passed of $(@($Results).Count) majors passed on $($Run.Date) ($($Run.Machine)), with ``$($script:MatrixCommand)``:")
         $null = $text.AppendLine('per major a lab of three hosts (one primary, two empty hosts) of that major runs discovery, a check of every')
         $null = $text.AppendLine('setting, function and column rule against the server, the replication role, the primary config, a base backup,')
-        $null = $text.AppendLine('hot standbys, health and topology, then a crash of the primary, a promotion and a sibling that follows')
-        $null = $text.AppendLine('(tests/Acceptance/Majors.Tests.ps1). 15 is Debian''s packages; the others are upstream builds with no client')
-        $null = $text.AppendLine('programs, so their base backups go by `-Method Rsync`. Time is per major, lab included, in seconds.')
+        $null = $text.AppendLine('hot standbys, health and topology, then a crash of the primary, a promotion and a sibling that follows, the old')
+        $null = $text.AppendLine('primary''s rejoin, a switchover there and back, the day-two cmdlets, and a crashed primary fenced by the next')
+        $null = $text.AppendLine('promotion (tests/Acceptance/Majors.Tests.ps1). 15 is Debian''s packages; the others are upstream builds with')
+        $null = $text.AppendLine('server programs only (no pg_basebackup, pg_controldata, pg_rewind): their base backups go by the method in the')
+        $null = $text.AppendLine('table. Time is per major, lab included, in seconds.')
         $null = $text.AppendLine()
         $stepNames = @($Results | ForEach-Object { $_.Steps.PSObject.Properties.Name } | Select-Object -Unique)
         $rows = $Results | Sort-Object Major | ForEach-Object {
@@ -119,8 +121,38 @@ function Get-VersionsMarkdown($Results, $Run) {
                 @($stepNames | ForEach-Object { $s = $r.Steps.PSObject.Properties[$_]; if ($s) { '{0:0.0}' -f $s.Value } else { '-' } }))
         }
         $null = $text.AppendLine((ConvertTo-MarkdownTable (@('Major', 'Version', 'Base backup', 'Result', 'Time') + $stepNames) @($rows)))
+        $null = $text.AppendLine()
+        $null = $text.Append((Get-OperationsMarkdown $Results))
     }
     $text.ToString().Replace("`r", '').TrimEnd("`n") + "`n"
+}
+
+# Which operation that run proved on which major, and what kept one from running (a program the machine lacks).
+function Get-OperationsMarkdown($Results) {
+    $withOperations = @($Results | Where-Object { $_.PSObject.Properties['Operations'] -and $_.Operations } | Sort-Object Major)
+    if (-not $withOperations) { return '' }
+    $names = @($withOperations | ForEach-Object { $_.Operations.PSObject.Properties.Name } | Select-Object -Unique)
+    $text = [System.Text.StringBuilder]::new()
+    $null = $text.AppendLine('### Operations proven per major')
+    $null = $text.AppendLine()
+    $null = $text.AppendLine('What each major''s run proved on real servers ("proven": the step ran and its checks passed; "not run": a step')
+    $null = $text.AppendLine('before it failed, or the major used another way). Where a host has no pg_controldata of the major, the module')
+    $null = $text.AppendLine('reads global/pg_control itself (the major''s layout, CRC-32C checked: docs/design.md).')
+    $null = $text.AppendLine()
+    foreach ($op in $names) {
+        $proven = @($withOperations | Where-Object { $_.Operations.$op -eq 'proven' } | ForEach-Object Major)
+        $rest = @($withOperations | Where-Object { $_.Operations.$op -ne 'proven' })
+        $line = if (-not $rest) { "- ${op}: proven on every major run ($($proven -join ', '))" }
+                elseif (-not $proven) { "- ${op}: proven on none" }
+                else { "- ${op}: proven on $($proven -join ', ') only" }
+        $why = @($rest | ForEach-Object { "$($_.Major): $($_.Operations.$op)" })
+        if ($why) { $line += " ($($why -join '; '))" }
+        $null = $text.AppendLine($line)
+    }
+    $null = $text.AppendLine()
+    $rows = $withOperations | ForEach-Object { $r = $_; , (@($r.Major, "$($r.ControlFile)") + @($names | ForEach-Object { "$($r.Operations.$_)" })) }
+    $null = $text.AppendLine((ConvertTo-MarkdownTable (@('Major', 'Control file read by') + $names) @($rows)))
+    $text.ToString()
 }
 
 # Replaces what stands between the begin and end marker lines (kept) with $Content.

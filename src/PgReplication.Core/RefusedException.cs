@@ -39,6 +39,10 @@ public static class ErrorReasons
     // Restore-PgStandby: pg_rewind failed, or an interrupted one left the directory half-rewound (-AllowReclone).
     public const string RewindFailed = nameof(RewindFailed);
     public const string HalfRewound = nameof(HalfRewound);
+    // A rewind needs pg_rewind of the cluster's major on the former primary's host (upstream server-only builds have none).
+    public const string RewindProgramMissing = nameof(RewindProgramMissing);
+    // A control file read without pg_controldata (ControlData.Decode): unknown layout, another version, a bad CRC.
+    public const string ControlFileUnreadable = nameof(ControlFileUnreadable);
     // Enable-PgAutoFailover's checks (and Invoke-PgPromotion on a cluster Patroni manages).
     public const string PackageMissing = nameof(PackageMissing);
     public const string NoPrimary = nameof(NoPrimary);

@@ -1,6 +1,8 @@
 # Every supported major on real servers. Per major, a 3-host lab of that major (one primary, two empty
 # hosts) runs the whole story: discovery, replication role, primary config, base backup, hot standbys,
-# health, topology, then a crash of the primary, a promotion and a sibling that follows. Each step checks
+# health, topology, then a crash of the primary, a promotion and a sibling that follows; the old primary's
+# rejoin (pg_rewind where the major's is on the host, else a refusal naming it and -AllowReclone), a switchover
+# there and back, the day-two cmdlets, and a crashed primary fenced by the next promotion. Each step checks
 # on the server or on disk what that major must do (recovery.conf or standby.signal, wal_keep_segments or
 # wal_keep_size, pg_ctl promote or pg_promote(), restart or reload).
 #
@@ -77,6 +79,7 @@ BeforeAll {
             Major = $Run.Major; Version = $Run.Version; Layout = $Run.Layout; BackupMethod = $Run.BackupMethod
             Passed = (-not $Run.Failed) -and $Run.Steps.Count -eq $Run.StepCount; FailedStep = $Run.Failed
             Seconds = [Math]::Round($Run.Clock.Elapsed.TotalSeconds, 1); Steps = $Run.Steps
+            ControlFile = $Run.ControlFile; Operations = $Run.Operations
             Date = [DateTime]::UtcNow.ToString('yyyy-MM-dd'); Machine = "$([Environment]::ProcessorCount) cores"
         }
         ConvertTo-Json -InputObject $all -Depth 4 | Set-Content -Path $ResultPath
@@ -87,7 +90,11 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
     BeforeAll {
         $run = @{
             Major = $Major; Clock = [Diagnostics.Stopwatch]::StartNew(); StepClock = [Diagnostics.Stopwatch]::new()
-            Steps = [ordered]@{}; StepCount = 10; Pending = $null; Failed = $null; Version = $null; RuleErrors = $null
+            Steps = [ordered]@{}; StepCount = 14; Pending = $null; Failed = $null; Version = $null; RuleErrors = $null
+            # Per operation: 'proven', or what kept it from running on this machine (the docs' per-major table).
+            Operations = [ordered]@{ switchover = 'not run'; rewind = 'not run'; reclone = 'not run'; fencing = 'not run'; 'replay pause' = 'not run'; 'apply delay' = 'not run'; slots = 'not run'; 'remove standby' = 'not run' }
+            # Who reads the control file on this major's hosts: its pg_controldata, or the module from global/pg_control.
+            ControlFile = if (Test-Path "/usr/lib/postgresql/$Major/bin/pg_controldata") { 'pg_controldata' } else { 'global/pg_control decoded' }
             # The default method: pg_basebackup where the host has a client of this major (Debian's 15); else the
             # parallel copy, which needs no client programs.
             BackupMethod = if (Test-Path "/usr/lib/postgresql/$Major/bin/pg_basebackup") { 'PgBaseBackup' } else { 'Parallel' }
@@ -245,6 +252,106 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
         $restarted | Should -Be (-not [PgReplication.Core.Versions.VersionRules]::Applies([PgReplication.Core.Versions.VersionRules]::PrimaryConninfoReload, $Major))
         $r = @($new, ($built | Where-Object Name -EQ $siblingHost.Name)) | Test-PgReplication
         $r.IsHealthy | Should -BeTrue -Because ($r.Checks -join '; ')
+        Complete-Step $run
+    }
+
+    It 'rejoins the crashed old primary: pg_rewind where this major''s is on the host, else a refusal naming it, then -AllowReclone' {
+        Enter-Step $run 'rejoin'
+        $script:siblingNode = $built | Where-Object Name -EQ $siblingHost.Name
+        # The node discovered before the crash: it knows its data directory. Its control file is read by pg_controldata
+        # where the host has it (15), else decoded by the module.
+        if (Test-Path "$($h1.BinDirectory)/pg_rewind") {
+            $out = @($primary | Restore-PgStandby -Primary $new -Confirm:$false -Verbose 4>&1)
+            ($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n" | Should -Match 'pg_rewind'
+            $script:back = $out | Where-Object { $_ -is [PgReplication.Core.Model.PgNode] }
+            $run.Operations.rewind = 'proven'
+        }
+        else {
+            $refused = $null
+            try { $primary | Restore-PgStandby -Primary $new -Confirm:$false -ErrorAction Stop | Out-Null } catch { $refused = $_ }
+            "$($refused.FullyQualifiedErrorId)" | Should -BeLike 'PgReplication.RewindProgramMissing*'
+            "$refused" | Should -Match ([regex]::Escape("$($h1.BinDirectory)/pg_rewind"))
+            "$refused" | Should -Match ([regex]::Escape($h1.Address))
+            Test-PgLabPostgres -LabHost $h1 | Should -BeFalse -Because 'a refusal changes nothing'
+            $script:back = $primary | Restore-PgStandby -Primary $new -AllowReclone -Confirm:$false -WarningAction SilentlyContinue
+            $run.Operations.rewind = "refused, naming it: no pg_rewind $Major on this machine"
+            $run.Operations.reclone = 'proven'
+        }
+        $back.Role | Should -Be 'Standby'
+        Invoke-PgLabSql -LabHost $newHost -Sql 'INSERT INTO majors_rows SELECT g FROM generate_series(601, 650) g' | Out-Null
+        Wait-PgLabSql -LabHost $h1 'SELECT count(*) FROM majors_rows' -Expected '650' | Should -Be '650'
+        Wait-PgLabSql -LabHost $h1 'SELECT status FROM pg_stat_wal_receiver' -Expected 'streaming' | Should -Be 'streaming'
+        Complete-Step $run
+    }
+
+    It 'switches over to the rejoined old primary and back, the sibling following each time' {
+        Enter-Step $run 'switchover'
+        # The old primary's clean shutdown checkpoint comes from its control file: pg_controldata or the module's decoding.
+        $there = $back | Invoke-PgSwitchover -Primary $new -Sibling $siblingNode -Confirm:$false
+        $there.Name | Should -Be $h1.Name
+        @($there.PromotionSummary.Siblings | Where-Object { -not $_.Streaming }) | Should -BeNullOrEmpty -Because "$($there.PromotionSummary.Siblings)"
+        Invoke-PgLabSql -LabHost $h1 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        Invoke-PgLabSql -LabHost $newHost 'SELECT pg_is_in_recovery()' | Should -Be 't'
+        Invoke-PgLabSql -LabHost $h1 -Sql 'INSERT INTO majors_rows SELECT g FROM generate_series(651, 700) g' | Out-Null
+        foreach ($h in $newHost, $siblingHost) { Wait-PgLabSql -LabHost $h 'SELECT count(*) FROM majors_rows' -Expected '700' | Should -Be '700' }
+        $home = $new | Invoke-PgSwitchover -Primary $there -Sibling $siblingNode -Confirm:$false
+        $home.Name | Should -Be $newHost.Name
+        @($home.PromotionSummary.Siblings | Where-Object { -not $_.Streaming }) | Should -BeNullOrEmpty -Because "$($home.PromotionSummary.Siblings)"
+        Invoke-PgLabSql -LabHost $newHost 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        Invoke-PgLabSql -LabHost $newHost -Sql 'INSERT INTO majors_rows SELECT g FROM generate_series(701, 750) g' | Out-Null
+        foreach ($h in $h1, $siblingHost) { Wait-PgLabSql -LabHost $h 'SELECT count(*) FROM majors_rows' -Expected '750' | Should -Be '750' }
+        $r = @($new, $back, $siblingNode | Test-PgReplication)
+        foreach ($x in $r) { $x.IsHealthy | Should -BeTrue -Because "$($x.Standby): $($x.Checks -join '; ')" }
+        $run.Operations.switchover = 'proven'
+        Complete-Step $run
+    }
+
+    It 'runs the day-two cmdlets: replay paused and resumed, an apply delay set and removed, slots listed and one dropped, a standby taken out' {
+        Enter-Step $run 'day two'
+        $siblingNode | Suspend-PgStandbyReplay -Confirm:$false | Out-Null
+        Invoke-PgLabSql -LabHost $siblingHost 'SELECT pg_is_wal_replay_paused()' | Should -Be 't'
+        Invoke-PgLabSql -LabHost $newHost -Sql 'INSERT INTO majors_rows VALUES (751)' | Out-Null
+        Wait-PgLabSql -LabHost $h1 'SELECT count(*) FROM majors_rows' -Expected '751' | Should -Be '751'
+        Invoke-PgLabSql -LabHost $siblingHost 'SELECT count(*) FROM majors_rows' | Should -Be '750'
+        $siblingNode | Resume-PgStandbyReplay -Confirm:$false | Out-Null
+        Wait-PgLabSql -LabHost $siblingHost 'SELECT count(*) FROM majors_rows' -Expected '751' | Should -Be '751'
+        $run.Operations.'replay pause' = 'proven'
+
+        $siblingNode | Set-PgStandbyDelay -ApplyDelay '00:10:00' -Confirm:$false | Out-Null
+        Invoke-PgLabSql -LabHost $siblingHost "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'" | Should -Be '600000'
+        $siblingNode | Set-PgStandbyDelay -ApplyDelay 0 -Confirm:$false | Out-Null
+        Invoke-PgLabSql -LabHost $siblingHost "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'" | Should -Be '0'
+        Wait-PgLabSql -LabHost $siblingHost 'SELECT status FROM pg_stat_wal_receiver' -Expected 'streaming' | Should -Be 'streaming'
+        $run.Operations.'apply delay' = 'proven'
+
+        $slots = @(Get-PgReplicationSlot $new -Standby $back, $siblingNode)
+        @($slots | Where-Object Serves).Count | Should -Be 2 -Because ($slots | Out-String)
+        Invoke-PgLabSql -LabHost $newHost -Sql "SELECT pg_create_physical_replication_slot('majors_orphan', true)" | Out-Null
+        (Get-PgReplicationSlot $new -Name majors_orphan).Name | Should -Be 'majors_orphan'
+        Remove-PgReplicationSlot $new -Name majors_orphan -Confirm:$false | Out-Null
+        Invoke-PgLabSql -LabHost $newHost "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'majors_orphan'" | Should -Be '0'
+        $run.Operations.slots = 'proven'
+
+        $siblingSlot = @($slots | Where-Object { "$($_.Serves)" -like "*@$($siblingHost.Address)" })[0].Name
+        $siblingNode | Remove-PgStandby -Primary $new -Confirm:$false | Out-Null
+        Test-PgLabPostgres -LabHost $siblingHost | Should -BeFalse
+        Invoke-PgLabSql -LabHost $newHost "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$siblingSlot'" | Should -Be '0'
+        ($new, $back | Test-PgReplication).IsHealthy | Should -BeTrue
+        $run.Operations.'remove standby' = 'proven'
+        Complete-Step $run
+    }
+
+    It 'fences a crashed primary: promoted past with -FenceOldPrimary, it can only start again as a standby' {
+        Enter-Step $run 'fencing'
+        Stop-PgLabPostgres -LabHost $newHost
+        $fenced = $back | Invoke-PgPromotion -Primary $new -FenceOldPrimary -Confirm:$false
+        $fenced.Name | Should -Be $h1.Name
+        $fenced.PromotionSummary.OldPrimaryFenced | Should -BeTrue
+        Invoke-PgLabSql -LabHost $h1 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        Start-PgLabPostgres -LabHost $newHost    # an admin or an init system starts it again
+        Invoke-PgLabSql -LabHost $newHost 'SELECT pg_is_in_recovery()' | Should -Be 't'
+        { Invoke-PgLabSql -LabHost $newHost -Sql 'CREATE TABLE second_primary (x int)' } | Should -Throw '*read-only*'
+        $run.Operations.fencing = 'proven'
         Complete-Step $run
     }
 }

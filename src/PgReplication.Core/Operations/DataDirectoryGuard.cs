@@ -131,14 +131,13 @@ public static class DataDirectoryGuard
           else
             echo "raw_sysid=$(od -An -t u8 -N 8 -- "$d/global/pg_control" | tr -d ' ')"
             echo "raw_state=$(od -An -t u4 -j 16 -N 4 -- "$d/global/pg_control" | tr -d ' ')"
+            echo "--pg_control $major"; od -An -v -tx1 -N 512 -- "$d/global/pg_control"
           fi
         fi
         true
         """;
 
-    // pg_control's DBState, in pg_controldata's words (the enum has kept its order since 9.x).
-    private static readonly string[] StateNames =
-        { "starting up", "shut down", "shut down in recovery", "shutting down", "in crash recovery", "in archive recovery", "in production" };
+    private static readonly string[] StateNames = ControlData.StateNames;
 
     /// <summary>
     /// Reads what is in <paramref name="dataDirectory"/> on <paramref name="shell"/>'s host, and whether it is, holds or lies
@@ -178,18 +177,26 @@ public static class DataDirectoryGuard
         Inode = t.Inode, RealPath = t.RealPath, NestedDataDirectory = t.NestedDataDirectory, IsSourcePrimary = same, OverlapsSourcePrimary = overlaps,
     };
 
+    // The control file itself (no pg_controldata of the major): a file that does not decode (a torn write) leaves the raw identity.
+    private static Dictionary<string, string> Decoded(string rawControl)
+    {
+        try { return ControlData.FromOutput(rawControl, new PgNode("guard")); }
+        catch (RefusedException) { return new Dictionary<string, string>(); }
+    }
+
     /// <summary>The inspection's output, read (pure: unit-tested without a host).</summary>
     internal static DataDirectoryIdentity Parse(string output, string node, string path)
     {
         var marker = output.IndexOf("--controldata\n", StringComparison.Ordinal);
-        var head = marker < 0 ? output : output[..marker];
+        var rawControl = output.IndexOf("--pg_control ", StringComparison.Ordinal);
+        var head = marker >= 0 ? output[..marker] : rawControl >= 0 ? output[..rawControl] : output;
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var line in head.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
             var eq = line.IndexOf('=');
             if (eq > 0) values[line[..eq]] = line[(eq + 1)..].Trim();
         }
-        var control = marker < 0 ? new Dictionary<string, string>() : ControlData.Parse(output[(marker + "--controldata\n".Length)..]);
+        var control = marker >= 0 ? ControlData.Parse(output[(marker + "--controldata\n".Length)..]) : rawControl >= 0 ? Decoded(output[rawControl..]) : new Dictionary<string, string>();
 
         string? Value(string key) => values.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
         int? Int(string? v) => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : null;

@@ -103,6 +103,8 @@ public static class Rejoin
         else
         {
             impossible = RewindImpossible(ControlData.Read(node, shell), node);
+            if (impossible is null && !request.Reclone && MissingProgram(node, shell, "pg_rewind") is { } program)
+                impossible = WithoutRewindProgram(node, shell.HostName, program, request.AllowReclone);
         }
         if (!request.Reclone && impossible is not null) log.Warning($"pg_rewind cannot be used: {impossible}; taking a new base backup instead.");
 
@@ -217,6 +219,27 @@ public static class Rejoin
     private static string? RewindImpossible(IReadOnlyDictionary<string, string> control, PgNode node) =>
         control.GetValueOrDefault("wal_log_hints setting") != "on" && control.GetValueOrDefault("Data page checksum version") is null or "0"
             ? $"{node.Name} has neither wal_log_hints nor data checksums, which pg_rewind needs" : null;
+
+    /// <summary>The path of <paramref name="program"/> of the node's major on its host when it is not there (server-only builds), else null.</summary>
+    private static string? MissingProgram(PgNode node, IHostShell shell, string program)
+    {
+        var path = RemotePath.Join(ServerController.BinDirectory(node, shell), program);
+        return shell.Run(new HostCommand("test", "-x", path) { Timeout = TimeSpan.FromSeconds(30) }).Succeeded ? null : path;
+    }
+
+    /// <summary>
+    /// A host without pg_rewind of the cluster's major: a new copy with -AllowReclone (the reason, for the plan), else a
+    /// refusal that names the program and the host. Not a silent copy, unlike a cluster without wal_log_hints: a missing
+    /// program is installed in a minute, and a copy of a large cluster may take hours.
+    /// </summary>
+    internal static string WithoutRewindProgram(PgNode node, string host, string program, bool allowReclone)
+    {
+        var why = $"{host} has no {program} (pg_rewind of PostgreSQL {node.MajorVersion}, which a rewind of {node.Name} needs)";
+        if (!allowReclone)
+            throw new RejoinRefusedException(ErrorReasons.RewindProgramMissing, why,
+                $"Nothing was changed; install PostgreSQL {node.MajorVersion}'s client programs on {host} (or give New-PgNode -BinDirectory), or use -Reclone or -AllowReclone for a new copy.", node);
+        return why;
+    }
 
     /// <summary>How a stopped data directory is brought to the clean shutdown pg_rewind needs.</summary>
     public enum CleanShutdown { None, CrashRecovery, AsStandby }
