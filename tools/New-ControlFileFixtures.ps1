@@ -52,14 +52,18 @@ foreach ($m in $Major) {
     $cp = (Sql "SELECT checkpoint_lsn || '|' || timeline_id FROM pg_control_checkpoint()") -split '\|'
     Stop-Server fast
     $expected["$m-shutdown"].Checkpoint = $cp[0]; $expected["$m-shutdown"].Timeline = $cp[1]
-    # A standby of nothing (archive recovery, no source): its minimum recovery point is set, then a shutdown in recovery.
+    # A standby of nothing (archive recovery, no source): its minimum recovery point is set (and moved past the checkpoint
+    # record at the shutdown restartpoint), then a shutdown in recovery; read back by the standby when it starts again.
     if ($m -ge 12) { Set-Content "$data/standby.signal" '' } else { Set-Content "$data/recovery.conf" "standby_mode = 'on'" }
     & chown postgres: "$data/$(if ($m -ge 12) { 'standby.signal' } else { 'recovery.conf' })"
+    Start-Server on
+    Stop-Server fast
+    Save standby @{ Major = $m; State = 'shut down in recovery'; SystemIdentifier = $sysid; Checkpoint = $null; Timeline = $null; MinRecoveryPoint = $null; MinRecoveryTimeline = $null; WalLogHints = 'on'; Checksums = $checksum }
     Start-Server on
     $rec = (Sql "SELECT min_recovery_end_lsn || '|' || min_recovery_end_timeline FROM pg_control_recovery()") -split '\|'
     $cp = (Sql "SELECT checkpoint_lsn || '|' || timeline_id FROM pg_control_checkpoint()") -split '\|'
     Stop-Server fast
-    Save standby @{ Major = $m; State = 'shut down in recovery'; SystemIdentifier = $sysid; Checkpoint = $cp[0]; Timeline = $cp[1]; MinRecoveryPoint = $rec[0]; MinRecoveryTimeline = $rec[1]; WalLogHints = 'on'; Checksums = $checksum }
+    $e = $expected["$m-standby"]; $e.Checkpoint = $cp[0]; $e.Timeline = $cp[1]; $e.MinRecoveryPoint = $rec[0]; $e.MinRecoveryTimeline = $rec[1]
     Remove-Item -Recurse -Force $work
     Write-Host "PostgreSQL ${m}: 3 control files"
 }

@@ -294,9 +294,9 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
         Invoke-PgLabSql -LabHost $newHost 'SELECT pg_is_in_recovery()' | Should -Be 't'
         Invoke-PgLabSql -LabHost $h1 -Sql 'INSERT INTO majors_rows SELECT g FROM generate_series(651, 700) g' | Out-Null
         foreach ($h in $newHost, $siblingHost) { Wait-PgLabSql -LabHost $h 'SELECT count(*) FROM majors_rows' -Expected '700' | Should -Be '700' }
-        $home = $new | Invoke-PgSwitchover -Primary $there -Sibling $siblingNode -Confirm:$false
-        $home.Name | Should -Be $newHost.Name
-        @($home.PromotionSummary.Siblings | Where-Object { -not $_.Streaming }) | Should -BeNullOrEmpty -Because "$($home.PromotionSummary.Siblings)"
+        $returned = $new | Invoke-PgSwitchover -Primary $there -Sibling $siblingNode -Confirm:$false
+        $returned.Name | Should -Be $newHost.Name
+        @($returned.PromotionSummary.Siblings | Where-Object { -not $_.Streaming }) | Should -BeNullOrEmpty -Because "$($returned.PromotionSummary.Siblings)"
         Invoke-PgLabSql -LabHost $newHost 'SELECT pg_is_in_recovery()' | Should -Be 'f'
         Invoke-PgLabSql -LabHost $newHost -Sql 'INSERT INTO majors_rows SELECT g FROM generate_series(701, 750) g' | Out-Null
         foreach ($h in $h1, $siblingHost) { Wait-PgLabSql -LabHost $h 'SELECT count(*) FROM majors_rows' -Expected '750' | Should -Be '750' }
@@ -317,10 +317,15 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
         Wait-PgLabSql -LabHost $siblingHost 'SELECT count(*) FROM majors_rows' -Expected '751' | Should -Be '751'
         $run.Operations.'replay pause' = 'proven'
 
+        # From 12 a setting (reload); before, a line of recovery.conf read at start (a restart).
+        function Get-ApplyDelay {
+            if ($usesSignal) { Invoke-PgLabSql -LabHost $siblingHost "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'" }
+            else { "$(Invoke-PgLabCommand -LabHost $siblingHost -ArgumentList 'cat', "$($siblingHost.DataDirectory)/recovery.conf")" -split "`n" | Where-Object { $_ -match '^\s*recovery_min_apply_delay' } }
+        }
         $siblingNode | Set-PgStandbyDelay -ApplyDelay '00:10:00' -Confirm:$false | Out-Null
-        Invoke-PgLabSql -LabHost $siblingHost "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'" | Should -Be '600000'
+        Get-ApplyDelay | Should -Match $(if ($usesSignal) { '^600000$' } else { "recovery_min_apply_delay = '(600000ms|600s|10min)'" })
         $siblingNode | Set-PgStandbyDelay -ApplyDelay 0 -Confirm:$false | Out-Null
-        Invoke-PgLabSql -LabHost $siblingHost "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'" | Should -Be '0'
+        if ($usesSignal) { Get-ApplyDelay | Should -Be '0' } else { Get-ApplyDelay | Should -BeNullOrEmpty }
         Wait-PgLabSql -LabHost $siblingHost 'SELECT status FROM pg_stat_wal_receiver' -Expected 'streaming' | Should -Be 'streaming'
         $run.Operations.'apply delay' = 'proven'
 

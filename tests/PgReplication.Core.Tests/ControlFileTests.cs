@@ -115,7 +115,7 @@ public sealed class ControlFileTests
     [Fact]
     public void A_rejoin_without_pg_rewind_on_the_host_refuses_naming_it_unless_a_new_copy_is_allowed()
     {
-        var node = new PgNode("10.0.0.1") { Name = "db1", ServerVersionNumber = 170010 };
+        var node = new PgNode("10.0.0.1") { Name = "db1", ServerVersion = new Version(17, 10) };
         var refused = Assert.Throws<RejoinRefusedException>(() => Rejoin.WithoutRewindProgram(node, "10.0.0.1", "/opt/pg17/bin/pg_rewind", allowReclone: false));
         Assert.Equal(ErrorReasons.RewindProgramMissing, refused.Reason);
         Assert.Contains("10.0.0.1 has no /opt/pg17/bin/pg_rewind", refused.Message);
