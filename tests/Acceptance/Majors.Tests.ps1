@@ -270,7 +270,7 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
             $refused = $null
             try { $primary | Restore-PgStandby -Primary $new -Confirm:$false -ErrorAction Stop | Out-Null } catch { $refused = $_ }
             "$($refused.FullyQualifiedErrorId)" | Should -BeLike 'PgReplication.RewindProgramMissing*'
-            "$refused" | Should -Match ([regex]::Escape("$($h1.BinDirectory)/pg_rewind"))
+            "$refused" | Should -Match "has no \S+/$Major/bin/pg_rewind"
             "$refused" | Should -Match ([regex]::Escape($h1.Address))
             Test-PgLabPostgres -LabHost $h1 | Should -BeFalse -Because 'a refusal changes nothing'
             $script:back = $primary | Restore-PgStandby -Primary $new -AllowReclone -Confirm:$false -WarningAction SilentlyContinue
@@ -332,12 +332,12 @@ Describe 'PostgreSQL <Major>: setup and failover on real servers' -Tag Acceptanc
         $slots = @(Get-PgReplicationSlot $new -Standby $back, $siblingNode)
         @($slots | Where-Object Serves).Count | Should -Be 2 -Because ($slots | Out-String)
         Invoke-PgLabSql -LabHost $newHost -Sql "SELECT pg_create_physical_replication_slot('majors_orphan', true)" | Out-Null
-        (Get-PgReplicationSlot $new -Name majors_orphan).Name | Should -Be 'majors_orphan'
+        (Get-PgReplicationSlot $new -Name majors_orphan).SlotName | Should -Be 'majors_orphan'
         Remove-PgReplicationSlot $new -Name majors_orphan -Confirm:$false | Out-Null
         Invoke-PgLabSql -LabHost $newHost "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'majors_orphan'" | Should -Be '0'
         $run.Operations.slots = 'proven'
 
-        $siblingSlot = @($slots | Where-Object { "$($_.Serves)" -like "*@$($siblingHost.Address)" })[0].Name
+        $siblingSlot = @($slots | Where-Object { "$($_.Serves)" -like "*@$($siblingHost.Address)" })[0].SlotName
         $siblingNode | Remove-PgStandby -Primary $new -Confirm:$false | Out-Null
         Test-PgLabPostgres -LabHost $siblingHost | Should -BeFalse
         Invoke-PgLabSql -LabHost $newHost "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$siblingSlot'" | Should -Be '0'
