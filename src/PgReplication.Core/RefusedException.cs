@@ -36,6 +36,10 @@ public static class ErrorReasons
     public const string SourceNotPrimary = nameof(SourceNotPrimary);
     public const string VersionMismatch = nameof(VersionMismatch);
     public const string ArchitectureMismatch = nameof(ArchitectureMismatch);
+    // Invoke-PgBaseBackup -Method PgBackRest: no repository for the cluster, the standby's host not set up for it, no backup of the cluster.
+    public const string NoBackRestRepository = nameof(NoBackRestRepository);
+    public const string BackRestStandbyNotSetUp = nameof(BackRestStandbyNotSetUp);
+    public const string NoBackRestBackup = nameof(NoBackRestBackup);
     // Restore-PgStandby: pg_rewind failed, or an interrupted one left the directory half-rewound (-AllowReclone).
     public const string RewindFailed = nameof(RewindFailed);
     public const string HalfRewound = nameof(HalfRewound);

@@ -3,7 +3,7 @@
 namespace PgReplication.Core.Operations
 {
     /// <summary>How Invoke-PgBaseBackup copies the primary: pg_basebackup on the standby host, rsync with the backup API, or tar streams with the backup API (resumable).</summary>
-    public enum BaseBackupMethod { PgBaseBackup, Rsync, Parallel }
+    public enum BaseBackupMethod { PgBaseBackup, Rsync, Parallel, PgBackRest }
 }
 
 namespace PgReplication.Core.Config

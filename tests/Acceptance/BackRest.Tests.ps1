@@ -1,20 +1,27 @@
 # Issue 22, point 2: WAL archived off the primary's host with pgBackRest (Debian's package), its repository on a third
 # lab host: the stanza created and checked, archive-push from the primary, a full backup, and a standby whose WAL the
-# primary no longer has catching up from the repository (archive-get) before it streams again.
+# primary no longer has catching up from the repository (archive-get) before it streams again. Then standbys built from
+# the repository instead of the primary (Invoke-PgBaseBackup -Method PgBackRest): a new host, and a stopped standby
+# restored over (delta), the primary sending none of the copy.
 BeforeDiscovery { . "$PSScriptRoot/Faults/FaultSuite.ps1" }
 
 BeforeAll { . "$PSScriptRoot/Faults/FaultSuite.ps1" -WithModule }
 
 Describe 'pgBackRest with its repository on another host' -Tag Acceptance, BackRest {
     BeforeAll {
-        $lab = New-PgLab -HostCount 3 -Layout Debian, Debian, Debian -NoCluster 2, 3
-        $h1, $h2, $h3 = $lab.Hosts
+        $lab = New-PgLab -HostCount 4 -Layout Debian, Debian, Debian, Debian -NoCluster 2, 3, 4
+        $h1, $h2, $h3, $h4 = $lab.Hosts
         $replication = New-ReplicationCredential
         $n1, $n2 = Initialize-LabCluster $lab $replication -Standbys @($h2)
         $repository = New-LabNode $lab $h3 -NoConnect
         # Under the host's own /var/lib/postgresql: the lab's hosts share /var/lib/pgbackrest.
         $repositoryPath = '/var/lib/postgresql/pgbackrest-repo'
         New-AckedTable $h1
+        # Enough data that who sent the copy shows in the hosts' sent bytes: in the first backup, so a restore has it.
+        Invoke-PgLabSql -LabHost $h1 -Sql 'CREATE TABLE bulk AS SELECT g, md5(g::text) AS h FROM generate_series(1, 1000000) g' | Out-Null
+        $bulkBytes = [long] (Get-LabValue $h1 "SELECT pg_total_relation_size('bulk')")
+        # Bytes a host has sent on its link, read in its own network namespace.
+        function Get-SentBytes($LabHost) { [long] (ip netns exec $LabHost.Namespace cat /sys/class/net/eth0/statistics/tx_bytes) }
     }
     AfterAll { Remove-PgLab -Lab $lab }
 
@@ -62,6 +69,66 @@ Describe 'pgBackRest with its repository on another host' -Tag Acceptance, BackR
         Get-LabValue $h2 'SELECT count(*) FROM acked' | Should -Be (Get-LabValue $h1 'SELECT count(*) FROM acked')
         $log = Invoke-PgLabCommand -LabHost $h2 -ArgumentList sh, -c, 'cat /var/log/postgresql/*.log'
         $log | Should -Match "restored log file `"$needed`" from archive"
+        foreach ($r in $n1 | Test-PgReplication) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
+    }
+
+    It 'Invoke-PgBaseBackup -Method PgBackRest of a new host -> refused until Initialize-PgBackRest knows the host; then restored from the repository, the primary sending none of it; it catches up from the archive and streams' {
+        $n4 = New-LabNode $lab $h4 -NoConnect
+        $refused = $null
+        $n4 | Invoke-PgBaseBackup -Primary $n1 -Credential $replication -Method PgBackRest -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue | Out-Null
+        "$($refused[0].FullyQualifiedErrorId)" | Should -BeLike 'PgReplication.BackRestStandbyNotSetUp*'
+        "$refused" | Should -Match ([regex]::Escape($h3.Address))
+        Invoke-PgLabCommand -LabHost $h4 -ArgumentList sh, -c, 'test -e "$1/PG_VERSION" && echo there || echo absent', sh, $h4.DataDirectory | Should -Be 'absent'
+
+        # The host joins the repository's hosts (a second run for the others changes nothing) and the primary's pg_hba.
+        $info = Initialize-PgBackRest -Primary $n1 -Standby $n2, $n4 -RepositoryHost $repository -RepositoryPath $repositoryPath -Confirm:$false
+        $info.RestoreCommands[$n4.Name] | Should -BeLike 'pgbackrest --config=* --stanza=main archive-get %f "%p"'
+        $n1 | Set-PgMasterConfig -Standby $n2, $n4 -Confirm:$false | Out-Null
+        # Written after the backup: they reach the new standby from the archive or by streaming, not from the backup.
+        Invoke-PgLabSql -LabHost $h1 -Sql 'INSERT INTO acked (id) SELECT g FROM generate_series(100000, 100999) g; SELECT pg_switch_wal()' | Out-Null
+
+        $primarySent, $repositorySent = (Get-SentBytes $h1), (Get-SentBytes $h3)
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $out = $n4 | Invoke-PgBaseBackup -Primary $n1 -Credential $replication -Method PgBackRest -Streams 3 -Confirm:$false -Verbose 4>&1
+        $clock.Stop()
+        $primarySent, $repositorySent = ((Get-SentBytes $h1) - $primarySent), ((Get-SentBytes $h3) - $repositorySent)
+        $verbose = "$($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] })"
+        $built = $out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+        $verbose | Should -Match 'copying with -Method PgBackRest'
+        $verbose | Should -Match "pgbackrest restore of backup \S+ from the repository on $([regex]::Escape($h3.Address)) into .* \(empty directory, 3 process"
+        Write-Host "  restore of a new host: $([math]::Round($clock.Elapsed.TotalSeconds, 1)) s; bulk table $([math]::Round($bulkBytes / 1MB, 1)) MiB; sent during it: primary $([math]::Round($primarySent / 1MB, 2)) MiB, repository $([math]::Round($repositorySent / 1MB, 2)) MiB"
+        $repositorySent | Should -BeGreaterThan ($bulkBytes * 0.2) -Because 'the files come from the repository host'
+        $primarySent | Should -BeLessThan ($bulkBytes * 0.05) -Because 'the primary must not serve the copy'
+        $restoreCommand = Invoke-PgLabCommand -LabHost $h4 -User postgres -ArgumentList sh, -c, 'grep "^restore_command" "$1/postgresql.auto.conf"', sh, $h4.DataDirectory
+        $restoreCommand | Should -Match 'archive-get %f'
+
+        $built | Enable-PgHotStandby -Primary $n1 -Credential $replication -Confirm:$false | Out-Null
+        Wait-Streaming $h4 $h1.Address -Seconds 90 | Should -BeTrue -Because "$($h4.Name) must catch up from the archive and stream"
+        $lsn = Get-LabValue $h1 'SELECT pg_current_wal_lsn()'
+        Wait-Condition { (Get-LabValue $h4 "SELECT pg_last_wal_replay_lsn() >= '$lsn'") -eq 't' } | Should -BeTrue
+        Get-LabValue $h4 'SELECT count(*), sum(id) FROM acked' | Should -Be (Get-LabValue $h1 'SELECT count(*), sum(id) FROM acked')
+        Get-LabValue $h4 'SELECT count(*) FROM bulk' | Should -Be '1000000'
+        Invoke-PgLabCommand -LabHost $h4 -ArgumentList sh, -c, 'cat /var/log/postgresql/*.log' | Should -Match 'restored log file ".*" from archive'
+        foreach ($r in $n1 | Test-PgReplication) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
+    }
+
+    It 'Invoke-PgBaseBackup -Method PgBackRest over a stopped standby of the primary -> restored with --delta without -Force, streams again with the same rows' {
+        Stop-PgLabPostgres -LabHost $h2
+        Invoke-PgLabSql -LabHost $h1 -Sql 'INSERT INTO acked (id) SELECT g FROM generate_series(200000, 200999) g' | Out-Null
+        $primarySent = Get-SentBytes $h1
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $out = $n2 | Invoke-PgBaseBackup -Primary $n1 -Credential $replication -Method PgBackRest -Confirm:$false -Verbose 4>&1
+        $clock.Stop()
+        $primarySent = (Get-SentBytes $h1) - $primarySent
+        $verbose = "$($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] })"
+        $verbose | Should -Match '\(delta, 2 process'
+        Write-Host "  delta restore over a stopped standby: $([math]::Round($clock.Elapsed.TotalSeconds, 1)) s; primary sent $([math]::Round($primarySent / 1MB, 2)) MiB"
+        $primarySent | Should -BeLessThan ($bulkBytes * 0.05)
+        $out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] } | Enable-PgHotStandby -Primary $n1 -Credential $replication -Confirm:$false | Out-Null
+        Wait-Streaming $h2 $h1.Address -Seconds 90 | Should -BeTrue
+        $lsn = Get-LabValue $h1 'SELECT pg_current_wal_lsn()'
+        Wait-Condition { (Get-LabValue $h2 "SELECT pg_last_wal_replay_lsn() >= '$lsn'") -eq 't' } | Should -BeTrue
+        Get-LabValue $h2 'SELECT count(*), sum(id) FROM acked' | Should -Be (Get-LabValue $h1 'SELECT count(*), sum(id) FROM acked')
         foreach ($r in $n1 | Test-PgReplication) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
     }
 }

@@ -69,3 +69,129 @@ public sealed class BaseBackupDecisionTests
         Assert.Equal(BaseBackupMethod.PgBaseBackup, Decide(Request(), copy, guessedPath: true).Method);
     }
 }
+
+/// <summary>Invoke-PgBaseBackup -Method PgBackRest: the restore from the repository, decided from what the hosts' configs and `pgbackrest info` say.</summary>
+public sealed class BackRestRestoreDecisionTests
+{
+    private const ulong SystemId = 7300000000000000001;
+    private static readonly PgNode Primary = new("db1") { Role = NodeRole.Primary, ServerVersion = new Version(15, 18), SystemIdentifier = SystemId };
+    private const string Home = "/var/lib/postgresql";
+    private const string Config = "/var/lib/postgresql/.pgbackrest/pgbackrest.conf";
+    private const string Target = "/var/lib/postgresql/15/main";
+
+    private static string HostConfig(string repository = "backup1", string stanza = "main", string data = Target) =>
+        PgBackRest.DatabaseHostConfig(stanza, Home, data, 5432, repository, "postgres", 22, "/home/backup/.pgbackrest/pgbackrest.conf", 2);
+
+    private static string InfoJson(ulong systemId = SystemId, bool backup = true) => $$"""
+        [{"name":"main","status":{"code":0,"message":"ok"},"db":[{"id":1,"repo-key":1,"system-id":{{systemId}},"version":"15"}],
+          "backup":[{{(backup ? """{"label":"20261206-071500F","type":"full","database":{"id":1,"repo-key":1}}""" : "")}}]}]
+        """;
+
+    private static BackRestRestoreFacts Facts(string? primaryConfig = null, string? standbyConfig = null, string? info = null, int exit = 0) => new()
+    {
+        PrimaryConfigPath = Config, PrimaryConfigText = primaryConfig ?? HostConfig(),
+        StandbyHome = Home, StandbyConfigPath = Config, StandbyConfigText = standbyConfig ?? HostConfig(),
+        Info = new CommandResult { Host = "db3", CommandLine = "pgbackrest info", ExitCode = exit, StandardOutput = info ?? InfoJson() },
+    };
+
+    private static BackRestRestorePlan Decide(BackRestRestoreFacts facts, bool inUse = false, int? processMax = null) =>
+        BackRestRestore.Decide(new PgNode("db3"), Primary, facts, Target, inUse, processMax);
+
+    [Fact]
+    public void The_latest_backup_is_restored_as_a_standby_with_the_archive_get_restore_command()
+    {
+        var plan = Decide(Facts());
+        Assert.Equal("backup1", plan.Repository);
+        Assert.Equal("20261206-071500F", plan.BackupLabel);
+        Assert.Null(plan.ConfigToWrite);
+        Assert.Equal(PgBackRest.ArchiveGetCommand(Config, "main"), plan.RestoreCommand);
+        Assert.Equal(new[] { "--config=" + Config, "--stanza=main", "--type=standby", "--process-max=2", "--log-level-console=detail",
+            "--recovery-option=restore_command=" + plan.RestoreCommand, "restore" }, plan.Arguments);
+    }
+
+    [Fact]
+    public void A_target_with_files_is_restored_with_delta_and_Streams_sets_the_processes()
+    {
+        var plan = Decide(Facts(), inUse: true, processMax: 6);
+        Assert.True(plan.Delta);
+        Assert.Contains("--delta", plan.Arguments);
+        Assert.Contains("--process-max=6", plan.Arguments);
+        Assert.Equal("restore", plan.Arguments[^1]);
+    }
+
+    [Fact]
+    public void Another_target_path_rewrites_the_standbys_pg1_path()
+    {
+        var plan = Decide(Facts(standbyConfig: HostConfig(data: "/srv/other")));
+        Assert.Contains($"pg1-path={Target}\n", plan.ConfigToWrite);
+        Assert.Contains("repo1-host=backup1\n", plan.ConfigToWrite);
+    }
+
+    [Fact]
+    public void No_repository_for_the_primary_is_refused_naming_the_host_and_the_file()
+    {
+        var ex = Assert.Throws<RefusedException>(() => Decide(Facts(primaryConfig: "")));
+        Assert.Equal(ErrorReasons.NoBackRestRepository, ex.Reason);
+        Assert.Contains("db1", ex.Message);
+        Assert.Contains(Config, ex.Message);
+    }
+
+    [Fact]
+    public void A_standby_host_not_set_up_or_set_up_for_another_repository_is_refused()
+    {
+        var missing = Assert.Throws<RefusedException>(() => Decide(Facts(standbyConfig: "")));
+        Assert.Equal(ErrorReasons.BackRestStandbyNotSetUp, missing.Reason);
+        Assert.Contains("Initialize-PgBackRest -Primary db1 -Standby db3 -RepositoryHost backup1", missing.Message);
+        var other = Assert.Throws<RefusedException>(() => Decide(Facts(standbyConfig: HostConfig(repository: "backup9"))));
+        Assert.Equal(ErrorReasons.BackRestStandbyNotSetUp, other.Reason);
+        Assert.Contains("backup9", other.Message);
+    }
+
+    [Fact]
+    public void No_backup_or_a_backup_of_another_cluster_is_refused()
+    {
+        var none = Assert.Throws<RefusedException>(() => Decide(Facts(info: InfoJson(backup: false))));
+        Assert.Equal(ErrorReasons.NoBackRestBackup, none.Reason);
+        Assert.Contains("backup1", none.Message);
+        var other = Assert.Throws<RefusedException>(() => Decide(Facts(info: InfoJson(systemId: 7399999999999999999))));
+        Assert.Equal(ErrorReasons.NoBackRestBackup, other.Reason);
+        Assert.Contains("7399999999999999999", other.Message);
+        Assert.Throws<HostCommandException>(() => Decide(Facts(exit: 255)));
+    }
+
+    [Fact]
+    public void The_host_config_is_read_back_as_written()
+    {
+        var parsed = PgBackRest.ParseHostConfig(HostConfig());
+        Assert.Equal(new BackRestHostConfig("main", "backup1", "postgres", "/home/backup/.pgbackrest/pgbackrest.conf", 22, 2, Target, 5432), parsed);
+        Assert.Null(PgBackRest.ParseHostConfig(""));
+        Assert.Null(PgBackRest.ParseHostConfig("[global]\nrepo1-path=/var/lib/pgbackrest\n"));
+    }
+
+    [Fact]
+    public void Restore_progress_is_read_from_the_console_lines()
+    {
+        Assert.Equal(12.34, BackRestRestore.ProgressPercent("P01 DETAIL: restore file /d/base/1/1249 (440KB, 12.34%) checksum 0a1b"));
+        Assert.Equal(100, BackRestRestore.ProgressPercent("P02 DETAIL: restore file /d/PG_VERSION - exists and matches backup (3B, 100.00%) checksum x"));
+        Assert.Null(BackRestRestore.ProgressPercent("INFO: restore backup set 20261206-071500F"));
+    }
+
+    [Fact]
+    public void A_running_copy_of_this_primary_needs_Force_a_stopped_one_is_restored_over_with_delta()
+    {
+        var request = new BaseBackupRequest { Standby = new PgNode("db3"), Primary = Primary, Replication = new NetworkCredential("r", "s"), Method = BaseBackupMethod.PgBackRest };
+        BaseBackup.Facts Target(DataDirectoryKind kind) => new()
+        {
+            BinDirectory = "/usr/lib/postgresql/15/bin", StandbyHost = "db3", StandbyArchitecture = "x86_64", PrimaryArchitecture = "x86_64",
+            Target = new DataDirectoryIdentity { Node = "db3", Path = BackRestRestoreDecisionTests.Target, Kind = kind, SystemIdentifier = SystemId.ToString(), StandbyMarker = true },
+            Leftovers = Array.Empty<int>(), Tablespaces = Array.Empty<TablespaceInfo>(), BackRest = Facts(),
+        };
+        var stopped = BaseBackup.Decide(request, Target(DataDirectoryKind.Stopped), 15, BackRestRestoreDecisionTests.Target, false, overSsh: true);
+        Assert.Equal(BaseBackupMethod.PgBackRest, stopped.Method);
+        Assert.True(stopped.BackRest!.Delta);
+        var running = Assert.Throws<RefusedException>(() => BaseBackup.Decide(request, Target(DataDirectoryKind.RunningStandby), 15, BackRestRestoreDecisionTests.Target, false, overSsh: true));
+        Assert.Equal(ErrorReasons.TargetNotEmpty, running.Reason);
+        var force = new BaseBackupRequest { Standby = request.Standby, Primary = Primary, Replication = request.Replication, Method = BaseBackupMethod.PgBackRest, Force = true };
+        Assert.NotNull(BaseBackup.Decide(force, Target(DataDirectoryKind.RunningStandby), 15, BackRestRestoreDecisionTests.Target, false, overSsh: true).BackRest);
+    }
+}

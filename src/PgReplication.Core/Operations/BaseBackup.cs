@@ -65,6 +65,8 @@ public sealed class BaseBackupPlan
     public int? StaleSlotHolder { get; init; }
     /// <summary>What the target directory held when the plan was made.</summary>
     public DataDirectoryIdentity? Target { get; init; }
+    /// <summary>-Method PgBackRest: the restore from the repository.</summary>
+    public BackRestRestorePlan? BackRest { get; init; }
     public List<string> Steps { get; } = new();
 }
 
@@ -132,8 +134,8 @@ public static class BaseBackup
             Tablespaces = tablespaces, ResumeSince = resumeSince, TablespacesToEmpty = emptyTablespaces,
             TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory, Target = target,
             // A re-sync by rsync is what -Method Rsync is for; pg_basebackup over an existing copy is pointless.
-            AlreadyCopied = alreadyCopied && !request.Force && method != BaseBackupMethod.Rsync && leftovers.Count == 0,
-            Unfinished = unfinished, LeftoverProcesses = leftovers, StaleSlotHolder = staleHolder,
+            AlreadyCopied = alreadyCopied && !request.Force && !Resyncs(method) && leftovers.Count == 0,
+            Unfinished = unfinished, LeftoverProcesses = leftovers, StaleSlotHolder = staleHolder, BackRest = decision.BackRest,
         };
         if (plan.AlreadyCopied)
         {
@@ -148,13 +150,16 @@ public static class BaseBackup
         if (running) plan.Steps.Add($"stop the server running in {dataDirectory}: {holds}");
         if (unfinished) plan.Steps.Add(resumeSince is not null
             ? $"resume the copy in {dataDirectory}: an earlier -Method Parallel copy of {primary.Name} did not finish; its files unchanged since are kept"
-            : $"{(method == BaseBackupMethod.Rsync ? "complete" : "empty")} {dataDirectory}: an earlier copy did not finish (no global/pg_control)");
+            : $"{(Resyncs(method) ? "complete" : "empty")} {dataDirectory}: an earlier copy did not finish (no global/pg_control)");
         else if (inUse && method == BaseBackupMethod.Rsync) plan.Steps.Add($"re-sync {dataDirectory} with rsync: {holds}");
+        else if (inUse && method == BaseBackupMethod.PgBackRest) plan.Steps.Add($"remove global/pg_control in {dataDirectory} (so nothing half-restored can start), then restore over it: {holds}");
         else if (inUse) plan.Steps.Add($"empty {dataDirectory}: {holds}");
         foreach (var location in emptyTablespaces) plan.Steps.Add($"empty {location} on {standby.Name} (-Force): the place of a tablespace of {primary.Name}");
         if (slot is not null) plan.Steps.Add(slotExists ? $"use the existing slot {slot} on {primary.Name}" : $"create the physical slot {slot} on {primary.Name}");
         var spaces = tablespaces.Count > 0 ? $" and {tablespaces.Count} tablespace(s) ({string.Join(", ", tablespaces.Select(t => t.Location))})" : "";
-        if (method == BaseBackupMethod.Rsync)
+        if (decision.BackRest is { } restore)
+            plan.Steps.AddRange(BackRestRestore.Steps(restore, standby, dataDirectory));
+        else if (method == BaseBackupMethod.Rsync)
             plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, rsync its data directory{spaces} to {standby.Name}:{dataDirectory}, stop the backup and write backup_label");
         else if (method == BaseBackupMethod.Parallel)
             plan.Steps.Add($"start a non-exclusive backup on {primary.Name}, send its data directory{spaces} to {standby.Name}:{dataDirectory} in up to {plan.Streams} tar streams over SSH, " +
@@ -201,7 +206,9 @@ public static class BaseBackup
         if (plan.SlotName is not null && !plan.SlotExists) ReplicationSlots.Create(primary, plan.SlotName, log);
 
         var started = DateTime.UtcNow;
-        if (plan.Method == BaseBackupMethod.Rsync)
+        if (plan.BackRest is { } restore)
+            BackRestRestore.Run(request, restore, target, standbyShell, log);
+        else if (plan.Method == BaseBackupMethod.Rsync)
             RsyncCopy.Run(request, plan, standbyShell, primaryShell, log);
         else if (plan.Method == BaseBackupMethod.Parallel)
             ParallelCopy.Run(request, plan, standbyShell, primaryShell, log);
@@ -317,10 +324,15 @@ public static class BaseBackup
         public bool BothLocal { get; init; }
         /// <summary>The standby's host as its shell names it (in errors about its programs).</summary>
         public required string StandbyHost { get; init; }
+        /// <summary>-Method PgBackRest: both hosts' pgBackRest configs and the repository's state.</summary>
+        public BackRestRestoreFacts? BackRest { get; init; }
     }
 
     /// <summary>The method chosen, and why.</summary>
-    internal sealed record Decision(BaseBackupMethod Method, string MethodReason);
+    internal sealed record Decision(BaseBackupMethod Method, string MethodReason, BackRestRestorePlan? BackRest = null);
+
+    /// <summary>Methods that bring a directory already there to the copy's content instead of emptying it first.</summary>
+    private static bool Resyncs(BaseBackupMethod method) => method is BaseBackupMethod.Rsync or BaseBackupMethod.PgBackRest;
 
     // Each fact is a round trip: all are started at once, and joined in Decide's order of use.
     private static Facts GatherFacts(BaseBackupRequest request, IHostShell standbyShell, IHostShell primaryShell, int major, string dataDirectory,
@@ -345,6 +357,8 @@ public static class BaseBackup
         var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser));
         var slotExistsTask = Concurrently.Start(() => slot is not null && ReplicationSlots.Exists(primary, slot, log));
         var sizeTask = Concurrently.Start(() => SizeAndTablespaces(primary, log));
+        var backRestTask = request.Method == BaseBackupMethod.PgBackRest
+            ? Concurrently.Start(() => BackRestRestore.Gather(standby, standbyShell, primary, primaryShell)) : null;
 
         var bin = binTask.Join();
         var version = (guessedBin ?? bin) == bin ? toolVersion.Join() : ToolVersion(bin);
@@ -356,6 +370,7 @@ public static class BaseBackup
             Target = targetTask.Join(), Leftovers = leftoversTask.Join(), SlotExists = slotExistsTask.Join(),
             DatabaseBytes = bytes, Tablespaces = tablespaces,
             BothLocal = standby.Access == HostAccess.Local && primary.Access == HostAccess.Local, StandbyHost = standbyShell.HostName,
+            BackRest = backRestTask?.Join(),
         };
     }
 
@@ -390,7 +405,7 @@ public static class BaseBackup
         var unfinished = target.Kind == DataDirectoryKind.UnfinishedCopy;
         // Left alone, or redone without -Force: a copy of this primary (pg_basebackup leaves it; rsync re-syncs a stopped
         // one), and a copy an earlier run did not finish. Anything else in the way needs -Force, and -Force has limits.
-        var needsForce = inUse && !unfinished && !(alreadyCopied && (method != BaseBackupMethod.Rsync || !running));
+        var needsForce = inUse && !unfinished && !(alreadyCopied && (!Resyncs(method) || !running));
         if (needsForce || inUse && request.Force)
         {
             DataDirectoryGuard.EnsureMayReplace(target, primary, request.Force, running ? "stop and empty" : "empty",
@@ -400,7 +415,11 @@ public static class BaseBackup
                     $"On {standby.Name}, {dataDirectory} is {target.Describe(primary)}. That path is {primary.Name}'s data directory, taken as a guess for " +
                     $"{standby.Name}: on a guessed path -Force replaces only a member of {primary.Name}'s cluster. Name the directory with -DataDirectory to replace what is there.");
         }
-        return new Decision(method, reason);
+        var restore = method == BaseBackupMethod.PgBackRest
+            ? BackRestRestore.Decide(standby, primary, facts.BackRest ?? throw new InvalidOperationException("The pgBackRest facts were not read."),
+                dataDirectory, inUse, request.Streams)
+            : null;
+        return new Decision(method, reason, restore);
     }
 
     public static (BaseBackupMethod Method, string Reason) ChooseMethod(BaseBackupMethod? asked, string? toolProblem, long databaseBytes, bool hostToHost, bool verifyChecksums)
@@ -447,7 +466,8 @@ public static class BaseBackup
                 throw new RefusedException(ErrorReasons.TablespaceSharedWithPrimary,
                     $"On {standby.Name}, {t.Location} is where {primary.Name} keeps its tablespace {t.Name} (the two hosts share that directory): " +
                     "the standby's copy of a tablespace goes to the same path on its own host. Give the standby a file system of its own there.");
-            if (!target.InUse || resuming || method == BaseBackupMethod.Rsync) continue;
+            // rsync --delete and pgbackrest --delta bring a tablespace's directory to the copy's content themselves.
+            if (!target.InUse || resuming || Resyncs(method)) continue;
             if (!force)
                 throw new RefusedException(ErrorReasons.TablespaceNotEmpty,
                     $"On {standby.Name}, {t.Location}, where the tablespace {t.Name} of {primary.Name} goes, is not empty. Use -Force to empty it, or empty it yourself.");

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using PgReplication.Core.Config;
 using PgReplication.Core.Hosts;
 using PgReplication.Core.Model;
+using PgReplication.Core.Sql;
 
 namespace PgReplication.Core.Operations;
 
@@ -22,6 +23,10 @@ public sealed class BackRestRequest
     public bool Restart { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(30);
 }
+
+/// <summary>What a database host's module-written pgbackrest.conf says (<see cref="PgBackRest.ParseHostConfig"/>).</summary>
+public sealed record BackRestHostConfig(string? Stanza, string RepositoryHost, string RepositoryUser, string? RepositoryConfig, int RepositorySshPort,
+    int ProcessMax, string? PgPath, int? PgPort);
 
 /// <summary>What Initialize-PgBackRest will change; also what it returns.</summary>
 public sealed class BackRestPlan
@@ -54,12 +59,16 @@ public static class PgBackRest
 
     /// <summary>A database host's pgbackrest.conf: where the repository is, and this host's own cluster as pg1.</summary>
     public static string DatabaseHostConfig(string stanza, string home, PgNode node, string repositoryHost, string repositoryUser,
+        int repositorySshPort, string repositoryConfig, int processMax) =>
+        DatabaseHostConfig(stanza, home, node.DataDirectory!, node.Port, repositoryHost, repositoryUser, repositorySshPort, repositoryConfig, processMax);
+
+    public static string DatabaseHostConfig(string stanza, string home, string dataDirectory, int port, string repositoryHost, string repositoryUser,
         int repositorySshPort, string repositoryConfig, int processMax)
     {
         var lines = new List<string> { "[global]", $"repo1-host={repositoryHost}", $"repo1-host-user={repositoryUser}", $"repo1-host-config={repositoryConfig}" };
         if (repositorySshPort != 22) lines.Add($"repo1-host-port={repositorySshPort.ToString(CultureInfo.InvariantCulture)}");
         lines.AddRange(Common(home, processMax));
-        lines.AddRange(new[] { "", $"[{stanza}]", $"pg1-path={node.DataDirectory}", $"pg1-port={node.Port.ToString(CultureInfo.InvariantCulture)}", "" });
+        lines.AddRange(new[] { "", $"[{stanza}]", $"pg1-path={dataDirectory}", $"pg1-port={port.ToString(CultureInfo.InvariantCulture)}", "" });
         return string.Join('\n', lines);
     }
 
@@ -123,7 +132,14 @@ public static class PgBackRest
         var databases = new[] { request.Primary }.Concat(request.Standbys).ToList();
         foreach (var node in databases)
         {
-            NodeDiscovery.Discover(node, log);
+            try { NodeDiscovery.Discover(node, log); }
+            catch (PgConnectionException) when (node != request.Primary)
+            {
+                // A host with no server yet, to be built from the repository (Invoke-PgBaseBackup -Method PgBackRest, which
+                // writes the path it restores to): its config names the primary's path meanwhile, the layout hosts mostly share.
+                node.DataDirectory ??= request.Primary.DataDirectory;
+                log.Verbose($"{node.Name}: no server answers; its pgbackrest.conf names {node.DataDirectory} until a restore there names its own.");
+            }
             if (node.DataDirectory is null) throw new InvalidOperationException($"The data directory of {node.Name} is not known.");
             ConfigValues.EnsureSafe(node.DataDirectory, "data directory");
         }
@@ -174,17 +190,7 @@ public static class PgBackRest
             SshTrust.Ensure(repository, repositoryShell, node, shells[node], Fingerprint(fingerprints, node), log);
             SshTrust.Ensure(node, shells[node], repository, repositoryShell, Fingerprint(fingerprints, repository), log);
         }
-        foreach (var (node, (path, text)) in plan.Configs)
-        {
-            var shell = shells[node];
-            foreach (var dir in new[] { "", "log", "lock", "spool" })
-                shell.Run(new HostCommand("mkdir", "-p", "-m", "0700", RemotePath.Join(RemotePath.Parent(path)!, dir)) { RunAs = node.OsUser, Timeout = Short }).EnsureSuccess();
-            if (HostFiles.ReadTextOrEmpty(shell, path, node.OsUser) != text)
-            {
-                HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(text), "0600", node.OsUser);
-                log.Verbose($"{node.Name}: wrote {path}.");
-            }
-        }
+        foreach (var (node, (path, text)) in plan.Configs) WriteConfig(node, shells[node], path, text, log);
         repositoryShell.Run(new HostCommand("mkdir", "-p", "-m", "0750", request.RepositoryPath) { RunAs = repository.OsUser, Timeout = Short }).EnsureSuccess();
         var repositoryConfig = plan.Configs[repository].Path;
         Run(repository, repositoryShell, repositoryConfig, request.Stanza, request.Timeout, log, "stanza-create");
@@ -201,6 +207,42 @@ public static class PgBackRest
             info = Info(request, plan, repositoryShell, log);
         }
         return info;
+    }
+
+    /// <summary>The one writer of the module's pgbackrest.conf (0600, with its log, lock and spool folders); unchanged text is not rewritten.</summary>
+    public static void WriteConfig(PgNode node, IHostShell shell, string path, string text, IOperationLog log)
+    {
+        foreach (var dir in new[] { "", "log", "lock", "spool" })
+            shell.Run(new HostCommand("mkdir", "-p", "-m", "0700", RemotePath.Join(RemotePath.Parent(path)!, dir)) { RunAs = node.OsUser, Timeout = Short }).EnsureSuccess();
+        if (HostFiles.ReadTextOrEmpty(shell, path, node.OsUser) == text) return;
+        HostFiles.Write(shell, path, Encoding.UTF8.GetBytes(text), "0600", node.OsUser);
+        log.Verbose($"{node.Name}: wrote {path}.");
+    }
+
+    /// <summary>
+    /// What a database host's pgbackrest.conf written by <see cref="DatabaseHostConfig"/> says: the repository and the stanza
+    /// with this host's cluster (null when the file is empty or names no repository host).
+    /// </summary>
+    public static BackRestHostConfig? ParseHostConfig(string text)
+    {
+        var sections = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
+        Dictionary<string, string>? current = null;
+        foreach (var raw in text.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0 || line[0] is '#' or ';') continue;
+            if (line[0] == '[' && line[^1] == ']') { sections[line[1..^1]] = current = new(StringComparer.Ordinal); continue; }
+            var eq = line.IndexOf('=');
+            if (current is null || eq < 1) continue;
+            current[line[..eq].Trim()] = line[(eq + 1)..].Trim();
+        }
+        if (!sections.TryGetValue("global", out var global) || global.GetValueOrDefault("repo1-host") is not { Length: > 0 } host) return null;
+        // The module writes one stanza per file: the first section that is not [global] (nor a command section such as [global:archive-push]).
+        var (stanza, pg) = sections.Where(s => s.Key != "global" && !s.Key.Contains(':')).Select(s => (s.Key, s.Value)).FirstOrDefault();
+        static int? Int(Dictionary<string, string>? d, string key) =>
+            d?.GetValueOrDefault(key) is { } v && int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
+        return new BackRestHostConfig(stanza, host, global.GetValueOrDefault("repo1-host-user") ?? "postgres", global.GetValueOrDefault("repo1-host-config"),
+            Int(global, "repo1-host-port") ?? 22, Int(global, "process-max") ?? 1, pg?.GetValueOrDefault("pg1-path"), Int(pg, "pg1-port"));
     }
 
     private static string Fingerprint(IReadOnlyDictionary<PgNode, string?> fingerprints, PgNode node) =>

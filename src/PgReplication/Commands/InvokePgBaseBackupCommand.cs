@@ -47,7 +47,7 @@ public sealed class InvokePgBaseBackupCommand : PgCmdlet
     [Parameter]
     public BaseBackupMethod? Method { get; set; }
 
-    /// <summary>Parallel tar streams of -Method Parallel.</summary>
+    /// <summary>Parallel tar streams of -Method Parallel; processes of -Method PgBackRest (--process-max).</summary>
     [Parameter]
     [ValidateRange(1, 32)]
     public int? Streams { get; set; }
