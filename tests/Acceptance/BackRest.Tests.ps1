@@ -34,7 +34,13 @@ Describe 'pgBackRest with its repository on another host' -Tag Acceptance, BackR
         $archived = Invoke-PgLabCommand -LabHost $h3 -User postgres -ArgumentList sh, -c, 'find "$1/archive/main" -name "0000*" -type f | wc -l', sh, $repositoryPath
         [int] $archived | Should -BeGreaterThan 0
         Invoke-PgLabCommand -LabHost $h1 -ArgumentList sh, -c, 'test -e "$1" && echo there || echo absent', sh, $repositoryPath | Should -Be 'absent'
-        foreach ($r in $n1 | Test-PgReplication) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
+        foreach ($r in $n1 | Test-PgReplication) {
+            $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')"
+            # Test-PgReplication reads the repository's state too: the last archived WAL and the last backup.
+            $archive = $r.Checks | Where-Object Name -EQ 'WAL archive (pgBackRest)'
+            $archive.Passed | Should -BeTrue -Because "$archive"
+            $archive.Message | Should -Match "stanza 'main' on $([regex]::Escape($h3.Address)): WAL archived up to [0-9A-F]{24} .*last backup $([regex]::Escape($info.LastBackup)) of 1"
+        }
 
         $verbose = Initialize-PgBackRest -Primary $n1 -Standby $n2 -RepositoryHost $repository -RepositoryPath $repositoryPath -Confirm:$false -Verbose 4>&1
         $again = $verbose | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
@@ -130,5 +136,46 @@ Describe 'pgBackRest with its repository on another host' -Tag Acceptance, BackR
         Wait-Condition { (Get-LabValue $h2 "SELECT pg_last_wal_replay_lsn() >= '$lsn'") -eq 't' } | Should -BeTrue
         Get-LabValue $h2 'SELECT count(*), sum(id) FROM acked' | Should -Be (Get-LabValue $h1 'SELECT count(*), sum(id) FROM acked')
         foreach ($r in $n1 | Test-PgReplication) { $r.IsHealthy | Should -BeTrue -Because "$($r.Standby): $($r.Checks -join '; ')" }
+    }
+
+    It 'Restore-PgStandby of a former primary whose WAL since the fork is gone from its pg_wal -> pg_rewind --restore-target-wal takes it from the pgBackRest archive; the node streams again, keeping archive-get as restore_command' {
+        # One standby to promote: h4 out of the way.
+        Stop-PgLabPostgres -LabHost $h4
+        # The last common checkpoint, replayed on h2; then h2 hears no more from h1 or the repository (routes refused: they
+        # fail at once), so its promotion forks from h1 where it stands.
+        Invoke-PgLabSql -LabHost $h1 -Sql 'CHECKPOINT' | Out-Null
+        $lsn = Get-LabValue $h1 'SELECT pg_current_wal_lsn()'
+        Wait-Condition { (Get-LabValue $h2 "SELECT pg_last_wal_replay_lsn() >= '$lsn'") -eq 't' } | Should -BeTrue
+        $fork = Get-LabValue $h1 'SELECT pg_walfile_name(pg_current_wal_lsn())'
+        foreach ($peer in $h1, $h3) { ip netns exec $h2.Namespace ip route add unreachable "$($peer.Address)/32" }
+        try {
+            Get-LabProcess $h2 '*walreceiver*' | ForEach-Object { kill -9 $_.Id }
+            Wait-Condition { (Get-LabValue $h2 'SELECT count(*) FROM pg_stat_wal_receiver') -eq '0' } | Should -BeTrue
+            # h1 writes on alone, over several segments, all archived; then it stops cleanly.
+            foreach ($i in 1..4) {
+                Invoke-PgLabSql -LabHost $h1 -Sql "INSERT INTO acked (id) SELECT g FROM generate_series($(300000 + $i * 1000), $(300000 + $i * 1000 + 499)) g; SELECT pg_switch_wal()" | Out-Null
+            }
+            $switched = Get-LabValue $h1 'SELECT pg_walfile_name(pg_current_wal_lsn() - 1)'
+            Wait-Condition { (Get-LabValue $h1 "SELECT last_archived_wal >= '$switched' FROM pg_stat_archiver") -eq 't' } -Seconds 90 | Should -BeTrue
+            Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList pg_ctlcluster, 15, main, stop | Out-Null
+            $n2 | Invoke-PgPromotion -Confirm:$false | Out-Null
+            Get-LabValue $h2 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        }
+        finally { foreach ($peer in $h1, $h3) { ip netns exec $h2.Namespace ip route del unreachable "$($peer.Address)/32" } }
+
+        # Every segment of h1's before its shutdown checkpoint's is gone from its pg_wal (recycled future ones stay): in the archive only.
+        $removed = Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList sh, -c, `
+            'keep=$("$2/pg_controldata" "$1" | sed -n "s/^Latest checkpoint.s REDO WAL file: *//p"); cd "$1/pg_wal" && for f in $(ls | grep -E "^[0-9A-F]{24}$"); do [ "$(printf "%s\n%s\n" "$f" "$keep" | sort | head -n 1)" = "$f" ] && [ "$f" != "$keep" ] && rm -- "$f" && echo "$f"; done; true', sh, $h1.DataDirectory, $h1.BinDirectory
+        @($removed -split "`n") | Should -Contain $fork -Because "pg_rewind needs $fork, where h1 and h2 forked"
+        $out = $n1 | Restore-PgStandby -Primary $n2 -Confirm:$false -Verbose -WarningVariable warnings 4>&1
+        "$($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] })" | Should -Match 'pg_rewind with --restore-target-wal'
+        "$warnings" | Should -Not -Match 'new base backup|new copy' -Because 'the rewind must work, not fall back'
+        $fetched = Invoke-PgLabCommand -LabHost $h1 -ArgumentList sh, -c, 'cat /var/lib/postgresql/.pgbackrest/log/main-archive-get.log'
+        $fetched | Should -Match ([regex]::Escape($fork)) -Because 'pg_rewind fetched the fork segment from the repository'
+        Wait-Streaming $h1 $h2.Address -Seconds 90 | Should -BeTrue
+        $lsn = Get-LabValue $h2 'SELECT pg_current_wal_lsn()'
+        Wait-Condition { (Get-LabValue $h1 "SELECT pg_last_wal_replay_lsn() >= '$lsn'") -eq 't' } | Should -BeTrue
+        Get-LabValue $h1 'SELECT count(*), sum(id) FROM acked' | Should -Be (Get-LabValue $h2 'SELECT count(*), sum(id) FROM acked')
+        Get-LabValue $h1 'SHOW restore_command' | Should -BeLike 'pgbackrest --config=* archive-get %f "%p"'
     }
 }

@@ -106,6 +106,7 @@ public sealed class VersionRulesTests
         new object?[] { "GRANT ALTER SYSTEM ON PARAMETER", 15, null },
         new object?[] { "synchronized_standby_slots", 17, null }, new object?[] { "sync_replication_slots", 17, null },
         new object?[] { "pg_replication_slots.synced", 17, null },
+        new object?[] { "pg_rewind --restore-target-wal", 13, null }, new object?[] { "pg_rewind --config-file", 15, null },
     };
 
     [Theory]

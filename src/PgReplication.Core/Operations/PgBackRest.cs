@@ -245,6 +245,55 @@ public static class PgBackRest
             Int(global, "repo1-host-port") ?? 22, Int(global, "process-max") ?? 1, pg?.GetValueOrDefault("pg1-path"), Int(pg, "pg1-port"));
     }
 
+    /// <summary>The name of Test-PgReplication's check of a pgBackRest archive.</summary>
+    public const string ArchiveCheckName = "WAL archive (pgBackRest)";
+
+    private static readonly Regex ArchivePushOption = new(@"--(?<name>config|stanza)=(?<value>'[^']*'|\S+)", RegexOptions.CultureInvariant);
+
+    /// <summary>The --config (null: pgBackRest's default) and --stanza of an archive_command that runs pgbackrest archive-push; null for any other.</summary>
+    public static (string? Config, string Stanza)? ArchivePushTarget(string? archiveCommand)
+    {
+        if (archiveCommand is null || !Regex.IsMatch(archiveCommand, @"(^|[\s/])pgbackrest\s.*\barchive-push\b", RegexOptions.CultureInvariant)) return null;
+        var options = ArchivePushOption.Matches(archiveCommand).ToDictionary(m => m.Groups["name"].Value, m => m.Groups["value"].Value.Trim('\'').Replace("%%", "%"));
+        return options.TryGetValue("stanza", out var stanza) ? (options.GetValueOrDefault("config"), stanza) : null;
+    }
+
+    /// <summary>
+    /// The archive's state as a health check (pure): the stanza ok, a backup to build or restore from, and the repository
+    /// holding the last WAL file the primary says it archived (pg_stat_archiver.last_archived_wal).
+    /// </summary>
+    public static HealthCheck ArchiveHealth(BackRestInfo info, string? primaryLastArchived)
+    {
+        var where = $"stanza '{info.Stanza}' on {info.Repository}";
+        if (info.Status != "ok") return new HealthCheck(ArchiveCheckName, false, $"{where}: {info.Status}");
+        if (info.Backups == 0) return new HealthCheck(ArchiveCheckName, false, $"{where}: no backup to build a standby or restore from");
+        var behind = primaryLastArchived is not null && string.CompareOrdinal(info.ArchiveMax, primaryLastArchived[..Math.Min(24, primaryLastArchived.Length)]) < 0;
+        var text = $"{where}: WAL archived up to {info.ArchiveMax ?? "none"} (the primary's last: {primaryLastArchived ?? "none"}), " +
+                   $"last backup {info.LastBackup} of {info.Backups}";
+        return new HealthCheck(ArchiveCheckName, !behind, behind ? text + ": the repository lacks WAL the primary archived" : text);
+    }
+
+    /// <summary>Test-PgReplication's archive check: `pgbackrest info` on the primary's host with its archive_command's config and stanza.</summary>
+    public static HealthCheck ArchiveCheck(PgNode primary, string archiveCommand, string? primaryLastArchived, IOperationLog log)
+    {
+        var (config, stanza) = ArchivePushTarget(archiveCommand) ?? throw new ArgumentException("Not a pgbackrest archive-push command.", nameof(archiveCommand));
+        try
+        {
+            using var shell = HostShells.Open(primary, log);
+            var args = new List<string>();
+            if (config is not null) args.Add("--config=" + config);
+            args.AddRange(new[] { "--stanza=" + stanza, "--output=json", "info" });
+            var r = shell.Run(new HostCommand("pgbackrest", args.ToArray()) { RunAs = primary.OsUser, Timeout = Short });
+            if (!r.Succeeded) return new HealthCheck(ArchiveCheckName, false, $"pgbackrest info of stanza '{stanza}' failed on {primary.Name}: {r.Describe()}");
+            var repository = config is null ? null : ParseHostConfig(HostFiles.ReadTextOrEmpty(shell, config, primary.OsUser))?.RepositoryHost;
+            return ArchiveHealth(ParseInfo(r.StandardOutput, stanza, repository ?? "its repository"), primaryLastArchived);
+        }
+        catch (Exception ex) when (ex is HostCommandException or SshHostKeyException or ArgumentException or System.Text.Json.JsonException)
+        {
+            return new HealthCheck(ArchiveCheckName, false, $"the repository's state could not be read on {primary.Name}: {ex.Message}");
+        }
+    }
+
     private static string Fingerprint(IReadOnlyDictionary<PgNode, string?> fingerprints, PgNode node) =>
         fingerprints[node] ?? throw new NotSupportedException($"pgBackRest between hosts needs SSH access to {node.Name}.");
 

@@ -35,6 +35,12 @@ public sealed class RejoinRequest
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
 }
 
+/// <summary>
+/// pg_rewind and the archive (<see cref="Rejoin.TargetWalFor"/>): Use, with the restore_command to write first when the node
+/// has none of its own, and the config file to name when it is outside the data directory; Note says what is not possible.
+/// </summary>
+public sealed record TargetWal(bool Use, string? RestoreCommandToWrite, string? ConfigFile, string? Note);
+
 public sealed class RejoinPlan
 {
     public required RejoinMethod Method { get; init; }
@@ -46,6 +52,10 @@ public sealed class RejoinPlan
     public PrimaryConfigPlan? PrimaryHba { get; init; }
     /// <summary>The node already streams from the primary on its timeline: a second run changes nothing.</summary>
     public bool AlreadyFollowing { get; init; }
+    /// <summary>Whether pg_rewind fetches WAL gone from the node's pg_wal from the archive (--restore-target-wal).</summary>
+    public TargetWal? TargetWal { get; init; }
+    /// <summary>The restore_command the node keeps as a standby: its own, else the cluster's archive-get (pgBackRest).</summary>
+    public string? RestoreCommand { get; init; }
     public List<string> Steps { get; } = new();
 }
 
@@ -107,10 +117,18 @@ public static class Rejoin
                 impossible = WithoutRewindProgram(node, shell.HostName, program, request.AllowReclone);
         }
         if (!request.Reclone && impossible is not null) log.Warning($"pg_rewind cannot be used: {impossible}; taking a new base backup instead.");
+        var method = request.Reclone || impossible is not null ? RejoinMethod.Reclone : RejoinMethod.Rewind;
+
+        // The archive, where the cluster has one: pg_rewind fetches from it the node's WAL its pg_wal no longer holds, and
+        // the node keeps reading it as a standby (a rewind or a copy brings the primary's postgresql.auto.conf, without it).
+        var (ownRestore, archiveGet) = ArchiveOf(node, shell);
+        var targetWal = method == RejoinMethod.Rewind
+            ? TargetWalFor(node.MajorVersion!.Value, ownRestore, archiveGet, ConfigFileOutside(node, shell), node.Name) : null;
+        if (targetWal?.Note is { } note) log.Warning(note);
 
         var plan = new RejoinPlan
         {
-            Method = request.Reclone || impossible is not null ? RejoinMethod.Reclone : RejoinMethod.Rewind,
+            Method = method, TargetWal = targetWal, RestoreCommand = ownRestore ?? archiveGet,
             Replication = replication, Running = running, RewindImpossible = impossible,
             PrimaryHba = StandbyFollow.UpstreamHbaPlan(primary, node, replication.UserName, TlsFiles.HasRootCertificate(node, shell)),
         };
@@ -120,7 +138,9 @@ public static class Rejoin
         if (plan.Method == RejoinMethod.Rewind)
         {
             plan.Steps.Add($"bring {data} to a clean shutdown if it crashed (crash recovery in single-user mode, no connections)");
-            plan.Steps.Add($"pg_rewind {data} from {primary.Name}");
+            if (targetWal is { Use: true } wal && wal.RestoreCommandToWrite is { } write)
+                plan.Steps.Add($"set restore_command = '{write}' in {RemotePath.Join(data, "postgresql.auto.conf")} (the cluster's archive), for pg_rewind");
+            plan.Steps.Add($"pg_rewind {data} from {primary.Name}" + (targetWal is { Use: true } ? " --restore-target-wal (WAL gone from its pg_wal comes from the archive)" : ""));
         }
         else plan.Steps.Add($"replace {data} ({target.Describe(primary)}) with a new base backup of {primary.Name}");
         plan.Steps.Add($"configure {node.Name} as a standby of {primary.Name}, start it and check it streams");
@@ -154,7 +174,7 @@ public static class Rejoin
         {
             try
             {
-                Rewind(node, primary, shell, log, request.Timeout);
+                Rewind(node, primary, shell, log, request.Timeout, plan.TargetWal);
                 BaseBackup.SetHostSettings(node, primary, node.DataDirectory!, shell, log);
             }
             catch (RejoinRefusedException ex) when (request.AllowReclone)
@@ -174,7 +194,10 @@ public static class Rejoin
         }
         // Its own slot name: the copied postgresql.auto.conf names the slot the source used as a standby.
         var slot = SlotNames.ForFollower(node);
-        var follow = StandbyFollow.Prepare(new FollowRequest { Standby = node, Primary = primary, Replication = plan.Replication, SlotName = slot, Timeout = request.Timeout }, shell, log);
+        var follow = StandbyFollow.Prepare(new FollowRequest
+        {
+            Standby = node, Primary = primary, Replication = plan.Replication, SlotName = slot, RestoreCommand = plan.RestoreCommand, Timeout = request.Timeout,
+        }, shell, log);
         return StandbyFollow.Apply(follow, shell, log);
     }
 
@@ -327,7 +350,44 @@ public static class Rejoin
         return node.ClusterName is { } cluster && node.MajorVersion is { } major ? $"/etc/postgresql/{major}/{cluster}/postgresql.conf" : null;
     }
 
-    private static void Rewind(PgNode node, PgNode primary, IHostShell shell, IOperationLog log, TimeSpan timeout)
+    /// <summary>
+    /// Whether pg_rewind can fetch WAL gone from the node's pg_wal from the archive (pure). It runs the node's restore_command,
+    /// which it reads from the node's config (postgres -C): the node's own, else the cluster's archive-get written first.
+    /// Not before 13 (no --restore-target-wal), nor before 15 with the config outside the data directory (no --config-file,
+    /// and postgres -C finds no postgresql.conf in the data directory): Note says so, and the rewind runs without it.
+    /// </summary>
+    public static TargetWal TargetWalFor(int major, string? ownRestoreCommand, string? archiveGet, string? configOutside, string node)
+    {
+        var own = string.IsNullOrWhiteSpace(ownRestoreCommand) ? null : ownRestoreCommand;
+        if (own is null && archiveGet is null) return new TargetWal(false, null, null, null);
+        if (!VersionRules.Applies(VersionRules.RewindRestoreTargetWal, major))
+            return new TargetWal(false, null, null,
+                $"pg_rewind of PostgreSQL {major} cannot fetch WAL from the archive (--restore-target-wal is 13+): if WAL it needs is gone from {node}'s pg_wal, " +
+                "the rewind fails; -AllowReclone then takes a new copy");
+        if (configOutside is not null && !VersionRules.Applies(VersionRules.RewindConfigFile, major))
+            return new TargetWal(false, null, null,
+                $"pg_rewind of PostgreSQL {major} reads restore_command only through a postgresql.conf in the data directory (--config-file is 15+), and {node}'s is " +
+                $"{configOutside}: it cannot fetch WAL from the archive. If WAL it needs is gone from {node}'s pg_wal, the rewind fails; -AllowReclone then takes a new copy");
+        return new TargetWal(true, own is null ? archiveGet : null, configOutside, null);
+    }
+
+    /// <summary>The node's own restore_command (as postgres -C reads its config), and the cluster's archive-get from the module's pgbackrest.conf on its host.</summary>
+    private static (string? Own, string? ArchiveGet) ArchiveOf(PgNode node, IHostShell shell)
+    {
+        var data = node.DataDirectory!;
+        var arguments = new List<string> { "-D", data, "-C", "restore_command" };
+        if (ConfigFileOutside(node, shell) is { } config) arguments.AddRange(new[] { "-c", "config_file=" + config });
+        var own = shell.Run(new HostCommand(RemotePath.Join(ServerController.BinDirectory(node, shell), "postgres"), arguments.ToArray())
+        { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) });
+        var configPath = PgBackRest.ConfigPath(HostFiles.HomeOf(shell, node.OsUser));
+        // archive-get reads the cluster's pg_control in the config's pg1-path: only a config naming this directory serves.
+        var archiveGet = PgBackRest.ParseHostConfig(HostFiles.ReadTextOrEmpty(shell, configPath, node.OsUser)) is { Stanza: { } stanza, PgPath: { } path } &&
+                         path.TrimEnd('/') == data.TrimEnd('/')
+            ? PgBackRest.ArchiveGetCommand(configPath, stanza) : null;
+        return (own.Succeeded && own.StandardOutput.Trim() is { Length: > 0 } value ? value : null, archiveGet);
+    }
+
+    private static void Rewind(PgNode node, PgNode primary, IHostShell shell, IOperationLog log, TimeSpan timeout, TargetWal? targetWal)
     {
         var admin = primary.AdminCredential ?? throw new ArgumentException($"pg_rewind needs the admin role of {primary.Name}: give New-PgNode -Credential.");
         var home = HostFiles.HomeOf(shell, node.OsUser);
@@ -357,10 +417,20 @@ public static class Rejoin
         var mode = DirectoryMode(node, shell) ?? Convert.ToInt32("700", 8);
         SetMode(shell, node, Convert.ToString(mode | RewindMark, 8));
         var copyStarted = false;
+        var arguments = new List<string> { "--target-pgdata=" + node.DataDirectory, "--source-server=" + source, "--progress" };
+        if (targetWal is { Use: true })
+        {
+            // pg_rewind reads restore_command from the node's config: the cluster's archive-get, where the node has none of its own
+            // (pg_rewind then copies the primary's postgresql.auto.conf over it, and the standby settings follow).
+            if (targetWal.RestoreCommandToWrite is { } write)
+                SettingsFile.Update(shell, RemotePath.Join(node.DataDirectory!, "postgresql.auto.conf"), node.OsUser, new Dictionary<string, string?> { ["restore_command"] = write });
+            arguments.Add("--restore-target-wal");
+            if (targetWal.ConfigFile is { } config) arguments.Add("--config-file=" + config);
+            log.Verbose($"{node.Name}: pg_rewind with --restore-target-wal: WAL gone from its pg_wal comes from the archive.");
+        }
         try
         {
-            var command = new HostCommand(RemotePath.Join(ServerController.BinDirectory(node, shell), "pg_rewind"),
-                "--target-pgdata=" + node.DataDirectory, "--source-server=" + source, "--progress")
+            var command = new HostCommand(RemotePath.Join(ServerController.BinDirectory(node, shell), "pg_rewind"), arguments.ToArray())
             {
                 RunAs = node.OsUser, Timeout = timeout,
                 OnErrorLine = line =>

@@ -57,6 +57,10 @@ public static class ReplicationCheck
         var primaryReads = primaryTasks.ToDictionary(t => t.Key, t => t.Value.Result);
         var standbyReads = standbyTasks.ToDictionary(t => t.Key, t => t.Value.Result);
         // 17+: which of the primary's failover logical slots each standby holds (a small read of its own, FailoverSlots).
+        // A pgBackRest archive (archive_command archive-push): the repository's state, read on the primary's host, and only
+        // there is one (an SSH round trip); each primary's at once, while the failover slots are read.
+        var archiveChecks = primaryReads.Where(kv => kv.Key.Role == NodeRole.Primary && PgBackRest.ArchivePushTarget(kv.Value.ArchiveCommand) is not null)
+            .ToDictionary(kv => kv.Key, kv => Concurrently.Start(() => PgBackRest.ArchiveCheck(kv.Key, kv.Value.ArchiveCommand!, kv.Value.LastArchivedWal, log)));
         var failoverChecks = FailoverSlots.ChecksFor(standbys.SelectMany(s => primaries.Where(p => Follows(s, p)).Select(p => (s, p))).ToList(), log);
 
         var results = new List<ReplicationHealth>();
@@ -71,6 +75,7 @@ public static class ReplicationCheck
                 continue;
             }
             var (senders, archiverFailing, primaryLsn, wal, primaryTimeline) = (reading.Senders!, reading.ArchiverFailing, reading.Lsn, reading.Wal!, primary.Timeline);
+            var archive = archiveChecks.GetValueOrDefault(primary)?.Join();
             var showsAll = givenPrimaries.Contains(primary);
 
             var mine = standbys.Where(s => Follows(s, primary)).ToList();
@@ -108,7 +113,7 @@ public static class ReplicationCheck
                 var read = standbyReads[standby];
                 var findings = StandbyFindings(standby, primary, read).Concat(primaryFindings).ToList();
                 results.Add(Build(standby.Name, standby, primary, rows[standby], read.State, read.Error, primaryTimeline, archiverFailing, primaryLsn, wal, options, findings,
-                    ApplyDelayOf(read), failoverChecks.GetValueOrDefault(standby)));
+                    ApplyDelayOf(read), failoverChecks.GetValueOrDefault(standby), archive));
             }
             foreach (var (name, row) in unlisted)
                 results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, wal, options, primaryFindings));
@@ -182,7 +187,7 @@ public static class ReplicationCheck
     /// null when the role may not read pg_hba_file_rules.
     /// </summary>
     private sealed record PrimaryReading(List<WalSender>? Senders, long ArchiverFailing, string? Lsn, PrimaryWal? Wal, string? Error,
-        IReadOnlyDictionary<string, bool>? Superusers = null, IReadOnlyList<HbaRuleRow>? WeakLines = null);
+        IReadOnlyDictionary<string, bool>? Superusers = null, IReadOnlyList<HbaRuleRow>? WeakLines = null, string? ArchiveCommand = null, string? LastArchivedWal = null);
 
     /// <summary>The primary's findings: weak replication lines in its pg_hba.conf, superuser roles its standbys log in as.</summary>
     private static IReadOnlyList<SecurityFinding> PrimaryFindings(PgNode primary, PrimaryReading reading, IReadOnlyList<(string Role, string UsedBy)> logins)
@@ -237,6 +242,8 @@ public static class ReplicationCheck
                 "SELECT pg_catalog.min(w.name) AS oldest FROM pg_catalog.pg_ls_waldir() w WHERE w.name ~ '^[0-9A-F]{24}$'",
                 // Weak replication lines: pg_hba_file_rules is a superuser's; without it they go unreported.
                 SecurityChecks.WeakReplicationLinesQuery(major),
+                // Which archive the primary pushes to (a pgBackRest repository is then read too), and the last file it archived.
+                "SELECT pg_catalog.current_setting('archive_command') AS command, a.last_archived_wal FROM pg_catalog.pg_stat_archiver a",
             }).ConfigureAwait(false);
             NodeDiscovery.Apply(primary, results[0]!.Single(), NullOperationLog.Instance);
             var senders = results[1]!.Select(ReplicationStateReader.SenderOf).ToList();
@@ -247,7 +254,9 @@ public static class ReplicationCheck
             var superusers = results[6]!.ToDictionary(r => r.Text("role")!, r => r.Get<bool>("bootstrap"), StringComparer.Ordinal);
             var oldest = results[7]?.Single().Text("oldest");
             var weak = results[8]?.Select(HbaRuleRow.From).ToList();
-            return new PrimaryReading(senders, archiverFailing, lsn, new PrimaryWal(oldest, segmentBytes, slots), null, superusers, weak);
+            var archive = results[9]?.Single();
+            return new PrimaryReading(senders, archiverFailing, lsn, new PrimaryWal(oldest, segmentBytes, slots), null, superusers, weak,
+                archive?.Text("command"), archive?.Text("last_archived_wal"));
         }
         catch (Exception ex) when (ex is PgConnectionException or PgQueryException)
         {
@@ -278,7 +287,7 @@ public static class ReplicationCheck
     /// </summary>
     internal static ReplicationHealth Build(string name, PgNode? standby, PgNode primary, WalSender? row, ReplicationState? facts, string? standbyError,
         int? primaryTimeline, long archiverFailing, string? primaryLsn, PrimaryWal wal, ReplicationCheckOptions options, IReadOnlyList<SecurityFinding> findings,
-        TimeSpan applyDelay = default, HealthCheck? failoverSlots = null)
+        TimeSpan applyDelay = default, HealthCheck? failoverSlots = null, HealthCheck? archive = null)
     {
         // A delayed standby (recovery_min_apply_delay) replays late on purpose: its lag is what it has not received yet,
         // and its replay may be late by the delay on top of the threshold.
@@ -340,6 +349,7 @@ public static class ReplicationCheck
         checks.Add(new("archiver not failing", archiverFailing == 0,
             archiverFailing == 0 ? "no failed archiving since the last success" : $"{archiverFailing} failed attempts, the last after the last success"));
         if (failoverSlots is not null) checks.Add(failoverSlots);
+        if (archive is not null) checks.Add(archive);
 
         return new ReplicationHealth
         {

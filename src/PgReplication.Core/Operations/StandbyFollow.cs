@@ -15,6 +15,8 @@ public sealed class FollowRequest
     /// <summary>The replication role; by default the one the standby already uses (from its own passfile).</summary>
     public NetworkCredential? Replication { get; init; }
     public string? SlotName { get; init; }
+    /// <summary>restore_command to keep or set (a rejoin: the node's own or the cluster's archive-get); null leaves it as it is.</summary>
+    public string? RestoreCommand { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
 }
 
@@ -66,7 +68,10 @@ public static class StandbyFollow
         var slot = SlotNames.ForFollower(standby, request.SlotName, configured: oldSlot);
         SlotNames.Validate(slot);
 
-        var standbyRequest = new HotStandbyRequest { Standby = standby, Primary = primary, Replication = replication, SlotName = slot, Timeout = request.Timeout };
+        var standbyRequest = new HotStandbyRequest
+        {
+            Standby = standby, Primary = primary, Replication = replication, SlotName = slot, RestoreCommand = request.RestoreCommand, Timeout = request.Timeout,
+        };
         var slotCheck = Concurrently.Start(() => ReplicationSlots.Exists(primary, slot, log));
         var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName, TlsFiles.HasRootCertificate(standby, shell)));
         var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log);

@@ -90,6 +90,8 @@ public static class VersionRules
     public const string PgCheckpoint = "pg_checkpoint";
     public const string AlterSystemOnParameter = "GRANT ALTER SYSTEM ON PARAMETER";
     public const string RewindFunctions = "EXECUTE on pg_rewind's file functions";
+    public const string RewindRestoreTargetWal = "pg_rewind --restore-target-wal";
+    public const string RewindConfigFile = "pg_rewind --config-file";
     public const string SyncReplicationSlots = "sync_replication_slots";
     public const string SynchronizedStandbySlots = "synchronized_standby_slots";
     public const string FailoverSlots = "pg_replication_slots.synced";
@@ -175,6 +177,10 @@ public static class VersionRules
             "On a failover candidate (with hot_standby_feedback, primary_slot_name and dbname in primary_conninfo): copies the primary's failover logical slots, so subscribers go on after a promotion; before 17 they are lost (reload)."),
         new(FailoverSlots, RuleKind.Function, 17, null, "PostgreSQL 17 release notes: pg_replication_slots gains failover and synced",
             "Which logical slots follow a failover (failover) and which a standby holds as synced copies (synced): what Test-PgReplication and Invoke-PgPromotion compare."),
+        new(RewindRestoreTargetWal, RuleKind.Mechanism, 13, null, "PostgreSQL 13 release notes: pg_rewind --restore-target-wal",
+            "pg_rewind fetches WAL gone from the target's pg_wal with its restore_command (Restore-PgStandby, with the cluster's archive); before 13 such a rewind fails."),
+        new(RewindConfigFile, RuleKind.Mechanism, 15, null, "PostgreSQL 15 release notes: pg_rewind --config-file",
+            "pg_rewind reads restore_command through a postgresql.conf outside the data directory (Debian's /etc/postgresql); before 15 only the data directory's."),
         new(PromoteTriggerFile, RuleKind.Setting, 12, 15, "PostgreSQL 16 release notes: promote_trigger_file removed",
             "A file whose creation promotes a standby (trigger_file in recovery.conf before 12)."),
 
