@@ -2,7 +2,7 @@
 // the namespaces they always had.
 namespace PgReplication.Core.Operations
 {
-    /// <summary>How Invoke-PgBaseBackup copies the primary: pg_basebackup on the standby host, rsync with the backup API, or tar streams with the backup API (resumable).</summary>
+    /// <summary>How Invoke-PgBaseBackup copies the primary: pg_basebackup on the standby host, rsync with the backup API, tar streams with the backup API (resumable), or a restore from the pgBackRest repository.</summary>
     public enum BaseBackupMethod { PgBaseBackup, Rsync, Parallel, PgBackRest }
 }
 

@@ -149,7 +149,7 @@ Describe 'pgBackRest with its repository on another host' -Tag Acceptance, BackR
         $fork = Get-LabValue $h1 'SELECT pg_walfile_name(pg_current_wal_lsn())'
         foreach ($peer in $h1, $h3) { ip netns exec $h2.Namespace ip route add unreachable "$($peer.Address)/32" }
         try {
-            Get-LabProcess $h2 '*walreceiver*' | ForEach-Object { kill -9 $_.Id }
+            Get-LabProcess $h2 '*walreceiver*' | ForEach-Object { kill $_.Id }
             Wait-Condition { (Get-LabValue $h2 'SELECT count(*) FROM pg_stat_wal_receiver') -eq '0' } | Should -BeTrue
             # h1 writes on alone, over several segments, all archived; then it stops cleanly.
             foreach ($i in 1..4) {
@@ -157,6 +157,8 @@ Describe 'pgBackRest with its repository on another host' -Tag Acceptance, BackR
             }
             $switched = Get-LabValue $h1 'SELECT pg_walfile_name(pg_current_wal_lsn() - 1)'
             Wait-Condition { (Get-LabValue $h1 "SELECT last_archived_wal >= '$switched' FROM pg_stat_archiver") -eq 't' } -Seconds 90 | Should -BeTrue
+            # Its WAL sender to h2 would wait out wal_sender_timeout at shutdown for a confirmation h2 cannot send.
+            Invoke-PgLabSql -LabHost $h1 -Sql 'SELECT pg_terminate_backend(pid) FROM pg_stat_replication' | Out-Null
             Invoke-PgLabCommand -LabHost $h1 -User postgres -ArgumentList pg_ctlcluster, 15, main, stop | Out-Null
             $n2 | Invoke-PgPromotion -Confirm:$false | Out-Null
             Get-LabValue $h2 'SELECT pg_is_in_recovery()' | Should -Be 'f'
