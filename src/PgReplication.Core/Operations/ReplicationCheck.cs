@@ -116,7 +116,7 @@ public static class ReplicationCheck
                     ApplyDelayOf(read), failoverChecks.GetValueOrDefault(standby), archive));
             }
             foreach (var (name, row) in unlisted)
-                results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, wal, options, primaryFindings));
+                results.Add(Build(name, null, primary, row, null, null, primaryTimeline, archiverFailing, primaryLsn, wal, options, primaryFindings, archive: archive));
         }
         foreach (var orphan in standbys.Where(s => !results.Any(r => r.StandbyNode == s)))
             results.Add(Unreachable(orphan, null, $"no primary is known for {orphan.Name}: give the primary node too"));
