@@ -10,7 +10,8 @@ function New-BenchCase {
 
 function Invoke-BuildCase {
     <# Case 1: an empty host to a streaming standby, from command start until pg_stat_wal_receiver says streaming. #>
-    param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] [int] $Runs, [Parameter(Mandatory)] [string] $Id, [Parameter(Mandatory)] [string] $Title)
+    param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] [int] $Runs, [Parameter(Mandatory)] [string] $Id, [Parameter(Mandatory)] [string] $Title,
+        [int] $BuildRuns)
     $p, $s = $Cluster.Hosts[0..1]
     $known = $Cluster.Lab.KnownHostsPath
     $primary = New-BenchNode $p -Credential $Cluster.Admin -KnownHostsPath $known
@@ -69,7 +70,7 @@ function Invoke-BuildCase {
         }
     )
     # One copy here varies by up to 1.8 x from run to run (bench/Measure-CopyVariance.ps1): more runs than 5.
-    $buildRuns = if ($Runs -gt 1) { [Math]::Max($Runs, 11) } else { $Runs }
+    $buildRuns = if ($BuildRuns) { $BuildRuns } elseif ($Runs -gt 1) { [Math]::Max($Runs, 11) } else { $Runs }
     $rounds = Invoke-BenchRounds -Contender $contenders -Runs $buildRuns -Case $Id
     New-BenchCase -Id $Id -Group '1. Standby build' -Title ('{0} (pgbench scale {1}: a {2:0.00} GiB database)' -f $Title, $Cluster.Scale, ($bytes / 1GB)) `
         -Figures ([ordered]@{ streaming = @('command start to standby streaming', 's'); copy = @('of which pg_basebackup itself', 's')

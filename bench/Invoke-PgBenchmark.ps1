@@ -27,7 +27,11 @@ param(
     # No run: write benchmarks.md again from the benchmarks.json in -OutputDirectory (after editing analysis.md).
     [switch] $ReportOnly,
     # Startup: another build of the module (e.g. main's, before a change) imported in the same rounds, with ratios.
-    [string] $BaselineModulePath
+    [string] $BaselineModulePath,
+    # Build: the database sizes (a before/after comparison of two builds may take 1GiB only: 4 GiB rounds take minutes each).
+    [ValidateSet('1GiB', '4GiB')] [string[]] $BuildSize = @('1GiB', '4GiB'),
+    # Build: rounds per size (default: at least 11, the copy's spread needs them; fewer for a quick before/after).
+    [ValidateRange(1, 50)] [int] $BuildRuns
 )
 
 $ErrorActionPreference = 'Stop'
@@ -71,7 +75,8 @@ Initialize-PgBench -ModulePath $ModulePath
 if ($Quick) { $Runs = 1 }
 New-Item -ItemType Directory -Force $OutputDirectory | Out-Null
 $command = if ($allCases) { 'dotnet pwsh ./build.ps1 -Task Bench' + $(if ($Quick) { ' -Quick' } elseif ($Runs -ne 5) { " (bench/Invoke-PgBenchmark.ps1 -Runs $Runs)" }) }
-else { "dotnet pwsh bench/Invoke-PgBenchmark.ps1 -ModulePath out/PgReplication -Case $($Case -join ',')" + $(if ($Quick) { ' -Quick' } elseif ($Runs -ne 5) { " -Runs $Runs" }) }
+else { "dotnet pwsh bench/Invoke-PgBenchmark.ps1 -ModulePath $ModulePath -Case $($Case -join ',')" + $(if ($Quick) { ' -Quick' } elseif ($Runs -ne 5) { " -Runs $Runs" }) +
+    $(if ($BuildSize.Count -eq 1) { " -BuildSize $BuildSize" }) + $(if ($BuildRuns) { " -BuildRuns $BuildRuns" }) }
 $machine = Get-BenchMachine
 $clock = [Diagnostics.Stopwatch]::StartNew()
 $cases = [Collections.Generic.List[object]]::new()
@@ -94,7 +99,7 @@ function Invoke-Guarded([string] $Name, [string[]] $Ids, [scriptblock] $Body) {
 }
 
 $buildSizes = if ($Quick) { @(@{ Id = 'build-small'; Scale = 2; Title = 'Small database' }) }
-else { @(@{ Id = 'build-1GiB'; Scale = 70; Title = '1 GiB' }, @{ Id = 'build-4GiB'; Scale = 270; Title = '4 GiB' }) }
+else { @(@{ Id = 'build-1GiB'; Scale = 70; Title = '1 GiB' }, @{ Id = 'build-4GiB'; Scale = 270; Title = '4 GiB' }) | Where-Object { $_.Id -replace '^build-' -in $BuildSize } }
 $fanoutSizes = 1, 2, 3, 7
 
 if ('Build' -in $Case) {
@@ -104,7 +109,7 @@ if ('Build' -in $Case) {
             foreach ($size in $buildSizes) {
                 Write-Host "   pgbench -i -s $($size.Scale)"
                 Initialize-BenchData -Cluster $cluster -Scale $size.Scale
-                Invoke-BuildCase -Cluster $cluster -Runs $Runs -Id $size.Id -Title $size.Title
+                Invoke-BuildCase -Cluster $cluster -Runs $Runs -Id $size.Id -Title $size.Title -BuildRuns $BuildRuns
             }
         }
         finally { Remove-PgLab -Lab $cluster.Lab }
