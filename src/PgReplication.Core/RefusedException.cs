@@ -76,6 +76,8 @@ public static class ErrorReasons
     public const string FailoverSlotsNotSynced = nameof(FailoverSlotsNotSynced);
     public const string FollowerNotAdmitted = nameof(FollowerNotAdmitted);
     public const string ReplicationLoginRefused = nameof(ReplicationLoginRefused);
+    // Set-PgStandbyUpstream (and the follow of promotion, switchover): the standby's history forked past the upstream's.
+    public const string TimelineDiverged = nameof(TimelineDiverged);
     // Remove-PgStandby and Remove-PgReplicationSlot.
     public const string DataDirectoryRefused = nameof(DataDirectoryRefused);
     public const string DataDirectoryUnknown = nameof(DataDirectoryUnknown);

@@ -29,8 +29,7 @@ public abstract class PgClusterCmdlet : PgCmdlet
     protected override void EndProcessing()
     {
         if (Nodes.Count == 0) return;
-        var admin = Nodes.Select(n => n.AdminCredential).FirstOrDefault(c => c is not null);
-        foreach (var n in Nodes) n.AdminCredential ??= admin;
+        PgNode.ShareAdminCredential(Nodes.ToArray());
         var shells = new Dictionary<PgNode, IHostShell>();
         try
         {

@@ -132,8 +132,7 @@ public abstract class PgCmdlet : PSCmdlet
                     block.Invoke(oldPrimary, newPrimary);
                     break;
                 case string commandLine:
-                    var r = new LocalShell().Run(new HostCommand("sh", "-c", commandLine, "sh", oldPrimary?.Name ?? "", newPrimary.Name) { Timeout = TimeSpan.FromMinutes(5) });
-                    r.EnsureSuccess();
+                    PromotedHook.RunCommandLine(commandLine, oldPrimary?.Name, newPrimary.Name);
                     break;
             }
         }

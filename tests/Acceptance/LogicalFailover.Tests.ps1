@@ -106,4 +106,31 @@ Describe 'Logical subscribers keep their place across a failover (PostgreSQL 17)
         # its server log says so (a lost connection to the crashed primary is an apply error too, so the count is not 0).
         Invoke-PgLabCommand -LabHost $h4 -ArgumentList 'sh', '-c', "cat $($h4.DataDirectory)/log/* | grep -c 'duplicate key' || true" | Should -Be '0'
     }
+    It 'a candidate taken out with Remove-PgStandby leaves synchronized_standby_slots and its database line; logical senders go on' {
+        $newHost = if ($new.Name -eq $h2.Name) { $h2 } else { $h3 }
+        $sibling = if ($newHost -eq $h2) { $h3 } else { $h2 }
+        $siblingNode = $built | Where-Object Name -EQ $sibling.Name
+        $siblingSlot = Invoke-PgLabSql -LabHost $sibling "SELECT current_setting('primary_slot_name')"
+        $dbLines = "SELECT count(*) FROM pg_hba_file_rules WHERE database = '{postgres}' AND 'replicator' = ANY(user_name) AND address = '$($sibling.Address)'"
+        Invoke-PgLabSql -LabHost $newHost $dbLines | Should -Be '1'
+        $siblingNode | Remove-PgStandby -Primary $new -Confirm:$false
+        # A listed slot that no longer exists would hold back every logical WAL sender of the new primary.
+        Invoke-PgLabSql -LabHost $newHost "SELECT current_setting('synchronized_standby_slots') || '|' || (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$siblingSlot')" |
+            Should -Be '|0'
+        Invoke-PgLabSql -LabHost $newHost $dbLines | Should -Be '0'
+        $from = [int] (Invoke-PgLabSql -LabHost $newHost 'SELECT max(id) FROM lf_rows')
+        Invoke-PgLabSql -LabHost $newHost "INSERT INTO lf_rows SELECT generate_series($($from + 1), $($from + 50))" | Out-Null
+        Wait-PgLabSql -LabHost $h4 $rowsQuery -Expected (Get-Expected ($from + 50)) -TimeoutSeconds 30 | Should -Be (Get-Expected ($from + 50))
+    }
+
+    It 'Set-PgMasterConfig -FailoverStandby @() clears the candidates, once' {
+        $newHost = if ($new.Name -eq $h2.Name) { $h2 } else { $h3 }
+        $new | Set-PgMasterConfig -FailoverStandby 'lf_extra' -Confirm:$false | Out-Null
+        Invoke-PgLabSql -LabHost $newHost "SELECT current_setting('synchronized_standby_slots')" | Should -Be 'lf_extra'
+        $new | Set-PgMasterConfig -FailoverStandby @() -Confirm:$false | Out-Null
+        Invoke-PgLabSql -LabHost $newHost "SELECT current_setting('synchronized_standby_slots')" | Should -Be ''
+        $again = @($new | Set-PgMasterConfig -FailoverStandby @() -Confirm:$false -Verbose 4>&1)
+        @($again | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -match 'already configured; nothing to change' }).Count |
+            Should -Be 1
+    }
 }

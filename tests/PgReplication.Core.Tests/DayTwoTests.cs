@@ -245,6 +245,39 @@ public sealed class DayTwoTests
     }
 
     [Fact]
+    public void A_failover_candidate_leaves_synchronized_standby_slots_before_its_slot_is_dropped()
+    {
+        var facts = Facts(slot: Slot("db3", active: true), directory: Directory(DataDirectoryKind.RunningStandby)) with { SynchronizedStandbySlots = "db2,db3" };
+        var plan = StandbyRemoval.Decide(facts, emptyDataDirectory: false, force: false, upstreamSystemIdentifier: 42);
+        Assert.Equal("db2", plan.NewSynchronizedStandbySlots);
+        Assert.StartsWith("set synchronized_standby_slots on db1: 'db2,db3' -> 'db2'", plan.Steps[0]);
+        Assert.True(plan.Steps.FindIndex(s => s.StartsWith("drop the slot", StringComparison.Ordinal)) > 0);
+        // The last candidate: the list becomes empty; a standby that is not listed changes nothing there.
+        Assert.Equal("", StandbyRemoval.Decide(facts with { SynchronizedStandbySlots = "db3" }, false, false, 42).NewSynchronizedStandbySlots);
+        Assert.Null(StandbyRemoval.Decide(facts with { SynchronizedStandbySlots = "db2" }, false, false, 42).NewSynchronizedStandbySlots);
+        Assert.Null(StandbyRemoval.Decide(facts with { SynchronizedStandbySlots = null }, false, false, 42).NewSynchronizedStandbySlots);
+    }
+
+    [Fact]
+    public void A_failover_candidates_database_line_of_the_same_role_goes_with_its_replication_lines()
+    {
+        const string hba = """
+            host    replication     replicator      10.0.0.13/32            scram-sha-256  # added by PgReplication
+            host    postgres        replicator      10.0.0.13/32            scram-sha-256  # added by PgReplication
+            host    postgres        replicator      10.0.0.12/32            scram-sha-256  # added by PgReplication
+            host    postgres        app             10.0.0.13/32            scram-sha-256  # added by PgReplication
+            host    postgres        replicator      10.0.0.13/32            scram-sha-256
+
+            """;
+        var lines = HbaEditor.MarkedLinesFor(hba, System.Net.IPAddress.Parse("10.0.0.13"));
+        Assert.Equal(2, lines.Count);
+        Assert.Contains(lines, l => l.Contains("replication") && l.Contains("10.0.0.13/32"));
+        Assert.Contains(lines, l => l.Contains("postgres        replicator      10.0.0.13/32") && l.EndsWith(HbaEditor.Marker, StringComparison.Ordinal));
+        // Without a replication line of that role for the address, no database line is taken.
+        Assert.Empty(HbaEditor.MarkedLinesFor(hba, System.Net.IPAddress.Parse("10.0.0.12")));
+    }
+
+    [Fact]
     public void A_second_run_changes_nothing()
     {
         var facts = Facts(answers: false, directory: Directory(DataDirectoryKind.Stopped)) with { HbaLines = Array.Empty<string>() };

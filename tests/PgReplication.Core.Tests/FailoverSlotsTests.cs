@@ -194,4 +194,13 @@ public sealed class FailoverSlotsTests
         Assert.Same(a, Promotion.Choose(new[] { a, b }, Array.Empty<string>(), null, false, null, Facts((a, null), (b, null))));
         Assert.Same(a, Promotion.Choose(new[] { a, b }, Array.Empty<string>(), null, false, null, Facts((a, Array.Empty<string>()), (b, Array.Empty<string>()))));
     }
+
+    [Theory]
+    [InlineData("db2,db3", "db3", "db2")]
+    [InlineData("db3", "db3", "")]
+    [InlineData("db2", "db3", null)]
+    [InlineData("", "db3", null)]
+    [InlineData(null, "db3", null)]
+    public void A_slot_taken_out_of_synchronized_standby_slots(string? configured, string slot, string? expected) =>
+        Assert.Equal(expected, FailoverSlots.Without(configured, slot));
 }

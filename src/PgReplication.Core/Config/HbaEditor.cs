@@ -214,20 +214,23 @@ public static class HbaEditor
     }
 
     /// <summary>
-    /// The lines this module wrote (they end in <see cref="Marker"/>) that admit replication from exactly
-    /// <paramref name="address"/> (one host: /32 or /128): those a removed standby had. A line without the marker is
-    /// never one of them, whatever it says. Pure.
+    /// The lines this module wrote (they end in <see cref="Marker"/>) for exactly <paramref name="address"/> (one host:
+    /// /32 or /128) that a removed standby had: its replication lines, and (17+, a failover candidate) the line of the same
+    /// role for one database, where its slot sync worker logs in. A line without the marker is never one of them,
+    /// whatever it says. Pure.
     /// </summary>
     public static IReadOnlyList<string> MarkedLinesFor(string text, IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(text);
         var host = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
         var max = host.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
-        return HbaFile.Parse(text).Where(l => l.IsRule && l.IsTcp && !l.Text.Contains('\n') && l.Text.TrimEnd().EndsWith(Marker, StringComparison.Ordinal) &&
-                                              l.Database is { Items.Count: 1 } db && db.Items[0].IsKeyword("replication") &&
-                                              l.Netmask is null && l.Address is { } a && a.Contains('/') &&
-                                              HbaFile.TryParseCidr(a, out var network, out var prefix) && prefix == max && network.Equals(host))
-            .Select(l => l.Text).ToList();
+        var ours = HbaFile.Parse(text).Where(l => l.IsRule && l.IsTcp && !l.Text.Contains('\n') && l.Text.TrimEnd().EndsWith(Marker, StringComparison.Ordinal) &&
+                                                  l.Database is { Items.Count: 1 } && l.User is { Items.Count: 1 } &&
+                                                  l.Netmask is null && l.Address is { } a && a.Contains('/') &&
+                                                  HbaFile.TryParseCidr(a, out var network, out var prefix) && prefix == max && network.Equals(host)).ToList();
+        static bool IsReplication(HbaLine l) => l.Database!.Items[0].IsKeyword("replication");
+        var replicationRoles = ours.Where(IsReplication).Select(l => l.User!.Items[0]).ToHashSet();
+        return ours.Where(l => IsReplication(l) || replicationRoles.Contains(l.User!.Items[0])).Select(l => l.Text).ToList();
     }
 
     /// <summary>The text without the lines given (as the file has them, each removed once); the others kept as they are. Pure.</summary>

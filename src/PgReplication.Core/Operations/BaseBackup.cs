@@ -94,22 +94,19 @@ public static class BaseBackup
         var dataDirectory = request.DataDirectory ?? standby.DataDirectory ?? primary.DataDirectory
             ?? throw new InvalidOperationException($"No data directory for {standby.Name}: give -DataDirectory.");
         ValidatePath(dataDirectory, standby.Name);
-        if (request.BinDirectory is not null)
-        {
-            ValidatePath(request.BinDirectory, standby.Name, "program directory");
-            standby.BinDirectory = request.BinDirectory;
-        }
-        // Hosts of one cluster mostly have the same layout: the primary's folder is the first guess (checked).
-        else standby.BinDirectory ??= primary.BinDirectory ?? ServerController.TryBinDirectory(primary, primaryShell, out _);
+        if (request.BinDirectory is not null) ValidatePath(request.BinDirectory, standby.Name, "program directory");
+        // Hosts of one cluster mostly have the same layout: the primary's folder is the first guess (checked, and kept on
+        // the node only once found there).
+        var preferredBin = request.BinDirectory ?? standby.BinDirectory ?? primary.BinDirectory ?? ServerController.TryBinDirectory(primary, primaryShell, out _);
         // The role and password go into a passfile and a conninfo: refused now, not after the slot is made.
         PassFile.Line(primary.ComputerName, primary.Port, "*", request.Replication.UserName, request.Replication.Password);
 
         string? slot = request.NoSlot ? null : SlotNames.Validate(request.SlotName ?? SlotNames.FromNodeName(standby.Name));
-        var facts = GatherFacts(request, standbyShell, primaryShell, major, dataDirectory, slot, log);
+        var facts = GatherFacts(request, standbyShell, primaryShell, major, dataDirectory, preferredBin, slot, log);
         var decision = Decide(request, facts, major, dataDirectory, guessedPath, standbyShell.HostKeyFingerprint is not null);
         log.Verbose($"{standby.Name}: copying with -Method {decision.Method}: {decision.MethodReason}.");
         var (bin, method, reason, target, leftovers) = (facts.BinDirectory, decision.Method, decision.MethodReason, facts.Target, facts.Leftovers);
-        var (inUse, running, alreadyCopied, unfinished) = (target.InUse, target.IsRunning, target.IsCopyOf(primary), target.Kind == DataDirectoryKind.UnfinishedCopy);
+        var (inUse, running, alreadyCopied, unfinished) = (decision.TargetInUse, decision.ServerRunning, decision.AlreadyCopied, decision.Unfinished);
         var (databaseBytes, tablespaces) = (facts.DatabaseBytes, facts.Tablespaces);
         var slotExists = facts.SlotExists;
         int? staleHolder = null;
@@ -125,7 +122,7 @@ public static class BaseBackup
         var emptyTablespaces = CheckTablespaces(tablespaces, standby, primary, standbyShell, primaryShell, major, method, resumeSince is not null, request.Force);
 
         var configDirectory = primary.Control == ServerControl.PgCtlCluster && primary.ConfigFile is not null
-            ? Path.GetDirectoryName(primary.ConfigFile) : null;
+            ? RemotePath.Parent(primary.ConfigFile) : null;
 
         var plan = new BaseBackupPlan
         {
@@ -196,7 +193,7 @@ public static class BaseBackup
         if (plan.ServerRunning)
         {
             log.Verbose($"{standby.Name}: stopping the server in {target} (-Force).");
-            standbyShell.Run(new HostCommand(Path.Combine(plan.BinDirectory, "pg_ctl"), "stop", "-D", target, "-m", "fast", "-w", "-t", "120")
+            standbyShell.Run(new HostCommand(RemotePath.Join(plan.BinDirectory, "pg_ctl"), "stop", "-D", target, "-m", "fast", "-w", "-t", "120")
             { RunAs = standby.OsUser, Timeout = TimeSpan.FromSeconds(150) }).EnsureSuccess();
         }
         if (plan.TargetInUse && (plan.Method == BaseBackupMethod.PgBaseBackup || plan.Method == BaseBackupMethod.Parallel && plan.ResumeSince is null))
@@ -266,9 +263,9 @@ public static class BaseBackup
             // standby: if our connection to the host is lost meanwhile, pg_basebackup goes on, and neither the password
             // nor a copy that would start as a second primary may stay behind.
             var (marker, markerText) = StandbyConfigRules.UsesStandbySignal(request.Primary.MajorVersion!.Value)
-                ? (Path.Combine(target, VersionRules.StandbySignal), "")
-                : (Path.Combine(target, "recovery.conf"), "standby_mode = 'on'\n");
-            args.InsertRange(0, new[] { "-c", CopyLeftovers.AfterCopy, "sh", passfile, marker, markerText, target, Path.Combine(plan.BinDirectory, "pg_basebackup") });
+                ? (RemotePath.Join(target, VersionRules.StandbySignal), "")
+                : (RemotePath.Join(target, "recovery.conf"), "standby_mode = 'on'\n");
+            args.InsertRange(0, new[] { "-c", CopyLeftovers.AfterCopy, "sh", passfile, marker, markerText, target, RemotePath.Join(plan.BinDirectory, "pg_basebackup") });
 
             var activity = $"Base backup of {primary.Name} to {standby.Name}";
             var command = new HostCommand("sh", args.ToArray())
@@ -328,21 +325,21 @@ public static class BaseBackup
         public BackRestRestoreFacts? BackRest { get; init; }
     }
 
-    /// <summary>The method chosen, and why.</summary>
-    internal sealed record Decision(BaseBackupMethod Method, string MethodReason, BackRestRestorePlan? BackRest = null);
+    /// <summary>The method chosen and why, what the target holds as the decision read it, and the pgBackRest restore's plan.</summary>
+    internal sealed record Decision(BaseBackupMethod Method, string MethodReason, bool TargetInUse, bool ServerRunning, bool AlreadyCopied, bool Unfinished,
+        BackRestRestorePlan? BackRest = null);
 
     /// <summary>Methods that bring a directory already there to the copy's content instead of emptying it first.</summary>
     private static bool Resyncs(BaseBackupMethod method) => method is BaseBackupMethod.Rsync or BaseBackupMethod.PgBackRest;
 
     // Each fact is a round trip: all are started at once, and joined in Decide's order of use.
     private static Facts GatherFacts(BaseBackupRequest request, IHostShell standbyShell, IHostShell primaryShell, int major, string dataDirectory,
-        string? slot, IOperationLog log)
+        string? guessedBin, string? slot, IOperationLog log)
     {
         var (standby, primary) = (request.Standby, request.Primary);
-        var binTask = Concurrently.Start(() => ServerController.BinDirectory(standby, standbyShell, major));
+        var binTask = Concurrently.Start(() => ServerController.BinDirectory(standby, standbyShell, major, guessedBin));
         // pg_basebackup is asked in the folder guessed above while that folder is checked (one round trip less),
         // and asked again only when the check settles on another folder.
-        var guessedBin = standby.BinDirectory;
         CommandResult? ToolVersion(string folder) => request.Method is null or BaseBackupMethod.PgBaseBackup
             ? standbyShell.Run(new HostCommand(RemotePath.Join(folder, "pg_basebackup"), "--version") { Timeout = Short }) : null;
         var toolVersion = Concurrently.Start(() => ToolVersion(guessedBin ?? binTask.Join()));
@@ -419,7 +416,7 @@ public static class BaseBackup
             ? BackRestRestore.Decide(standby, primary, facts.BackRest ?? throw new InvalidOperationException("The pgBackRest facts were not read."),
                 dataDirectory, inUse, request.Streams)
             : null;
-        return new Decision(method, reason, restore);
+        return new Decision(method, reason, inUse, running, alreadyCopied, unfinished, restore);
     }
 
     public static (BaseBackupMethod Method, string Reason) ChooseMethod(BaseBackupMethod? asked, string? toolProblem, long databaseBytes, bool hostToHost, bool verifyChecksums)
@@ -487,8 +484,8 @@ public static class BaseBackup
         standby.BinDirectory = plan.BinDirectory;
         standby.Control = primary.Control;
         standby.ClusterName = primary.ClusterName;
-        standby.ConfigFile = plan.ConfigDirectory is not null ? primary.ConfigFile : Path.Combine(target, "postgresql.conf");
-        standby.HbaFile = plan.ConfigDirectory is not null ? primary.HbaFile : Path.Combine(target, "pg_hba.conf");
+        standby.ConfigFile = plan.ConfigDirectory is not null ? primary.ConfigFile : RemotePath.Join(target, "postgresql.conf");
+        standby.HbaFile = plan.ConfigDirectory is not null ? primary.HbaFile : RemotePath.Join(target, "pg_hba.conf");
         standby.DataChecksums = primary.DataChecksums;
         standby.UpstreamNode = primary;
         standby.Upstream = $"{primary.ComputerName}:{primary.Port}";
@@ -524,8 +521,8 @@ public static class BaseBackup
             EmptyDirectory(shell, plan.DataDirectory, standby.OsUser, log, standby.Name);
             throw new InvalidOperationException($"On {standby.Name}, the copy's system identifier ({sysid ?? "none"}) is not {primary.Name}'s ({primary.SystemIdentifier}); the copy was removed.");
         }
-        var verify = Path.Combine(plan.BinDirectory, "pg_verifybackup");
-        var manifest = Path.Combine(plan.DataDirectory, "backup_manifest");
+        var verify = RemotePath.Join(plan.BinDirectory, "pg_verifybackup");
+        var manifest = RemotePath.Join(plan.DataDirectory, "backup_manifest");
         if (shell.Run(new HostCommand("test", "-x", verify, "-a", "-f", manifest) { RunAs = standby.OsUser, Timeout = Short }).Succeeded)
         {
             // Every file there at its size and the WAL complete, by default; re-reading the whole copy for its
@@ -568,7 +565,7 @@ public static class BaseBackup
     /// </summary>
     internal static bool SetHostSettings(PgNode target, PgNode source, string dataDirectory, IHostShell shell, IOperationLog log)
     {
-        var autoConf = Path.Combine(dataDirectory, "postgresql.auto.conf");
+        var autoConf = RemotePath.Join(dataDirectory, "postgresql.auto.conf");
         var text = HostFiles.ReadTextOrEmpty(shell, autoConf, target.OsUser);
         var current = OfflineSettings.Read(text);
         var changes = new Dictionary<string, string?>();

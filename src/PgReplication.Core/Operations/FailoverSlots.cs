@@ -64,6 +64,16 @@ public static class FailoverSlots
         return now.Order(StringComparer.Ordinal).SequenceEqual(ParseList(wanted).Order(StringComparer.Ordinal)) ? null : wanted;
     }
 
+    /// <summary>
+    /// synchronized_standby_slots without <paramref name="slot"/> (a standby taken out), or null when it does not list it.
+    /// A listed slot that no longer exists holds back every logical WAL sender of the primary, so it goes before the slot. Pure.
+    /// </summary>
+    public static string? Without(string? configured, string slot)
+    {
+        var now = ParseList(configured);
+        return now.Contains(slot, StringComparer.Ordinal) ? string.Join(",", now.Where(s => s != slot)) : null;
+    }
+
     /// <summary>Whether a standby whose slot on its primary is <paramref name="slot"/> is a failover candidate there.</summary>
     public static bool IsCandidate(string? primarySetting, string? slot) =>
         slot is not null && ParseList(primarySetting).Contains(slot, StringComparer.Ordinal);

@@ -47,6 +47,8 @@ public sealed class HotStandbyPlan
     public Dictionary<string, string?> ServerSettingChanges { get; init; } = new();
     /// <summary>Said once when the standby starts without TLS of its own, or cannot verify its upstream.</summary>
     public string? TlsWarning { get; init; }
+    /// <summary>17+: the upstream lists this standby's slot in synchronized_standby_slots (it syncs the failover slots).</summary>
+    public bool FailoverCandidate { get; init; }
     public List<string> Steps { get; } = new();
     public bool ChangesNothing => !PassFileChange && SettingChanges.Count == 0 && !ConfigFileModeChange && !WriteSignal && ServerRunning && HbaEdit is not { Changed: true }
         && RootCertificateToWrite is null && ServerSettingChanges.Count == 0;
@@ -190,7 +192,7 @@ public static class HotStandby
         var (hba, passFilePath) = (hbaEdit.Join(), passFile.Join());
         var plan = new HotStandbyPlan
         {
-            HbaEdit = hba?.Edit, HbaOldText = hba?.OldText, HbaFilePath = hbaPath,
+            HbaEdit = hba?.Edit, HbaOldText = hba?.OldText, HbaFilePath = hbaPath, FailoverCandidate = failoverCandidate,
             PassFilePath = passFilePath, PassFileChange = passFileChange, SettingChanges = changes, ConfigFile = configFile,
             ConfigText = text, ConfigFileModeChange = configMode is { } cm && (cm & 0x7) != 0,
             WriteSignal = writeSignal, ServerRunning = isRunning,

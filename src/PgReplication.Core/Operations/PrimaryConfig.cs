@@ -171,7 +171,7 @@ public static class PrimaryConfig
         if (!FailoverSlots.Supported(major) && (options.FailoverStandbySlots is not null ||
             session.Scalar<long>("SELECT pg_catalog.count(*) FROM pg_catalog.pg_replication_slots s WHERE s.slot_type = 'logical'") > 0))
             log.Warning(FailoverSlots.NotSupportedMessage(node.Name, major) + (options.FailoverStandbySlots is null ? "" : " -FailoverStandby was ignored."));
-        var failoverLogins = options.FailoverStandbySlots is not null && FailoverSlots.Supported(major);
+        var failoverLogins = options.FailoverStandbySlots is { Count: > 0 } && FailoverSlots.Supported(major);
         var listen = options.ListenAddresses ?? new[] { node.ComputerName };
         var changes = PlanSettings(node.MajorVersion ?? PgVersion.OldestSupportedMajor, current, options, rules.Count,
             node.DataChecksums == true, listen, archive, node.Name, log).ToList();
@@ -237,15 +237,20 @@ public static class PrimaryConfig
     /// <see cref="Plan"/> it works on a node of any role and plans nothing else. Throws, naming the host and the file,
     /// when the file cannot be edited safely (it has errors the server reports): the caller refuses before any change.
     /// </summary>
-    public static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, IReadOnlyCollection<string> followers, string role, IOperationLog log, bool requireSsl = false)
+    /// <param name="syncsSlots">
+    /// 17+: the follower is a failover candidate of <paramref name="node"/>: its slot sync worker also logs in to the node's
+    /// database (not for replication), so it gets that line too, as Set-PgMasterConfig -FailoverStandby gives it.
+    /// </param>
+    public static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, IReadOnlyCollection<string> followers, string role, IOperationLog log, bool requireSsl = false,
+        bool syncsSlots = false)
     {
         using var session = PgSession.Open(node, log: log);
-        return PlanFollowerAdmission(node, session, followers, role, log, requireSsl);
+        return PlanFollowerAdmission(node, session, followers, role, log, requireSsl, syncsSlots);
     }
 
     /// <summary>The same, over a session the caller has open to <paramref name="node"/> (a switchover asks more of it).</summary>
     internal static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, PgSession session, IReadOnlyCollection<string> followers, string role,
-        IOperationLog log, bool requireSsl = false)
+        IOperationLog log, bool requireSsl = false, bool syncsSlots = false)
     {
         ConfigValues.EnsureSafe(role, "replication role name");
         NodeDiscovery.Discover(node, session, log);
@@ -255,6 +260,8 @@ public static class PrimaryConfig
         var text = ReadHbaText(node, session, hbaPath, log);
         // A node whose lines for the role are all hostssl (Enable-PgReplicationSsl) admits a new follower over TLS only too.
         var rules = ResolveStandbys(followers, role, requireSsl || HbaEditor.AdmitsRoleOverSslOnly(text, role), node.Name);
+        if (syncsSlots && FailoverSlots.Supported(node.MajorVersion ?? PgVersion.OldestSupportedMajor))
+            rules = rules.Concat(rules.Select(r => new HbaReplicationRule(r.Role, r.Address, r.Prefix, r.RequireSsl, node.Database))).ToList();
         var changes = MissingHbaLines(node, hbaPath, text, rules, log).ToList();
         return new PrimaryConfigPlan(node, changes, Array.Empty<string>());
     }

@@ -27,10 +27,9 @@ public sealed class ReplicationUserOptions
 }
 
 /// <summary>A node is not in the role an operation needs (a standby where a primary is needed).</summary>
-public sealed class NodeRoleException : InvalidOperationException
+public sealed class NodeRoleException : RefusedException
 {
-    public NodeRoleException(string host, string message) : base(message) => Host = host;
-    public string Host { get; }
+    public NodeRoleException(PgNode node, string message) : base(ErrorReasons.NotPrimary, message, node) { }
 }
 
 /// <summary>What would be done to the role, found by read-only checks; the statements stay inside.</summary>
@@ -212,7 +211,7 @@ public static class ReplicationUser
     internal static void EnsurePrimary(PgNode node, string what)
     {
         if (node.Role != NodeRole.Primary)
-            throw new NodeRoleException(node.Name,
+            throw new NodeRoleException(node,
                 $"{node.Name} is a standby (in recovery), not a primary; {what} on the primary.");
     }
 

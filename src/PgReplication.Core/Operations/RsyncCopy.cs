@@ -94,7 +94,7 @@ public static class RsyncCopy
             {
                 // Without pg_control the server refuses to start, so a half-synced directory can never run,
                 // while the bulk stays for a rerun to complete cheaply.
-                standbyShell.Run(new HostCommand("rm", "-f", "--", Path.Combine(target, "global", "pg_control")) { RunAs = standby.OsUser, Timeout = TimeSpan.FromSeconds(30) });
+                standbyShell.Run(new HostCommand("rm", "-f", "--", RemotePath.Join(target, "global", "pg_control")) { RunAs = standby.OsUser, Timeout = TimeSpan.FromSeconds(30) });
                 log.Warning($"{standby.Name}: the rsync did not complete; removed global/pg_control in {target} so it cannot start. Run again to finish.");
             }
         }

@@ -64,22 +64,30 @@ public static class ServerController
     /// server running in its data directory, Debian's /usr/lib/postgresql/&lt;major&gt;/bin, then
     /// pg_config --bindir. Checked to be the right major.
     /// </summary>
-    public static string BinDirectory(PgNode node, IHostShell shell, int? major = null) =>
-        TryBinDirectory(node, shell, out var looked, major)
+    public static string BinDirectory(PgNode node, IHostShell shell, int? major = null, string? preferred = null) =>
+        TryBinDirectory(node, shell, out var looked, major, preferred)
         ?? throw new HostCommandException(shell.HostName,
             $"On {shell.HostName}, no PostgreSQL {major ?? node.MajorVersion} programs were found (looked in {string.Join(", ", looked)}). Give -BinDirectory.");
 
     /// <summary><see cref="BinDirectory"/>, or null (with the folders it looked in) when none has the programs.</summary>
-    public static string? TryBinDirectory(PgNode node, IHostShell shell, out IReadOnlyList<string> looked, int? major = null)
+    /// <remarks>
+    /// The folder found is kept on the node (a fact about the host, like its version: -WhatIf may learn it too);
+    /// <paramref name="preferred"/> is a guess (-BinDirectory, the primary's folder), tried first and kept only once checked.
+    /// </remarks>
+    public static string? TryBinDirectory(PgNode node, IHostShell shell, out IReadOnlyList<string> looked, int? major = null, string? preferred = null)
     {
         major ??= node.MajorVersion;
         var tried = new List<string>();
         looked = tried;
         // Asked once per connection: a step that needs pg_ctl, then pg_controldata, does not ask the host again.
         var known = CheckedBinDirectories.GetOrCreateValue(shell);
-        if (node.BinDirectory is { } given && known.ContainsKey((given, major))) return given;
+        if ((preferred ?? node.BinDirectory) is { } given && known.ContainsKey((given, major)))
+        {
+            node.BinDirectory = given;
+            return given;
+        }
         // Each candidate is found only when the ones before it failed: every probe is a command on the host.
-        foreach (var candidate in Candidates(node, shell, major))
+        foreach (var candidate in Candidates(node, shell, major, preferred))
         {
             if (candidate is null || tried.Contains(candidate)) continue;
             tried.Add(candidate);
@@ -98,8 +106,9 @@ public static class ServerController
     /// <summary>The program folders found to hold the right major, per open shell (forgotten with it).</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IHostShell, System.Collections.Concurrent.ConcurrentDictionary<(string, int?), bool>> CheckedBinDirectories = new();
 
-    private static IEnumerable<string?> Candidates(PgNode node, IHostShell shell, int? major)
+    private static IEnumerable<string?> Candidates(PgNode node, IHostShell shell, int? major, string? preferred)
     {
+        yield return preferred;
         yield return node.BinDirectory;
         yield return RunningServerDirectory(node, shell);
         if (major is not null) yield return $"/usr/lib/postgresql/{major}/bin";

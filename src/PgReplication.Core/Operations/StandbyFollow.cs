@@ -21,9 +21,9 @@ public sealed class FollowRequest
 }
 
 /// <summary>A standby whose WAL history has forked past the new upstream's: it cannot just follow.</summary>
-public sealed class TimelineDivergedException : InvalidOperationException
+public sealed class TimelineDivergedException : RefusedException
 {
-    public TimelineDivergedException(string message) : base(message) { }
+    public TimelineDivergedException(PgNode standby, string message) : base(ErrorReasons.TimelineDiverged, message, standby) { }
 }
 
 public sealed class FollowPlan
@@ -76,6 +76,10 @@ public static class StandbyFollow
         var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName, TlsFiles.HasRootCertificate(standby, shell)));
         var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log);
         var (slotExists, hba) = (slotCheck.Join(), hbaPlan.Join());
+        // 17+: a failover candidate of the new upstream (its slot listed there) logs in to its database too. Asked only
+        // then, after the standby's plan found it out, so other standbys re-point without another round trip.
+        if (standbyPlan.FailoverCandidate)
+            hba = UpstreamHbaPlan(primary, standby, replication.UserName, TlsFiles.HasRootCertificate(standby, shell), syncsSlots: true);
 
         var plan = new FollowPlan
         {
@@ -136,9 +140,10 @@ public static class StandbyFollow
     /// other standbys (a former primary, or a cluster built by hand has lines only for the standbys of its first primary).
     /// </summary>
     /// <param name="requireSsl">The standby connects with TLS (Enable-PgReplicationSsl gave its host a root.crt): its line is hostssl.</param>
-    internal static PrimaryConfigPlan? UpstreamHbaPlan(PgNode upstream, PgNode standby, string role, bool requireSsl = false)
+    /// <param name="syncsSlots">17+: the standby is a failover candidate of the upstream (its database line too).</param>
+    internal static PrimaryConfigPlan? UpstreamHbaPlan(PgNode upstream, PgNode standby, string role, bool requireSsl = false, bool syncsSlots = false)
     {
-        var hba = PrimaryConfig.PlanFollowerAdmission(upstream, new[] { standby.ComputerName }, role, NullOperationLog.Instance, requireSsl);
+        var hba = PrimaryConfig.PlanFollowerAdmission(upstream, new[] { standby.ComputerName }, role, NullOperationLog.Instance, requireSsl, syncsSlots);
         return hba.Changes.Count > 0 ? hba : null;
     }
 
@@ -221,7 +226,7 @@ public static class StandbyFollow
                 "SELECT pg_catalog.pg_read_file('pg_wal/' || @file, 0, 10485760, true)", ("file", TimelineHistory.FileName(primaryTli))));
         if (TimelineHistory.CanFollow(standbyTli, replayed, primaryTli, history)) return;
         var fork = TimelineHistory.SwitchPointOf(standbyTli, history);
-        throw new TimelineDivergedException(fork is { } f
+        throw new TimelineDivergedException(standby, fork is { } f
             ? $"{standby.Name} replayed timeline {standbyTli} up to {position.ReplayLsn}, past {Lsn.Format(f)} where {primary.Name}'s timeline {primaryTli} forked off: its history diverged."
             : $"{standby.Name} is on timeline {standbyTli}, which is not in the history of {primary.Name}'s timeline {primaryTli}.");
     }

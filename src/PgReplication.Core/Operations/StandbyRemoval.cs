@@ -54,6 +54,8 @@ public sealed record RemovalFacts
     /// <summary>Other WAL senders from the standby's address (another standby on that host still needs its line).</summary>
     public IReadOnlyList<string> OthersFromAddress { get; init; } = Array.Empty<string>();
     public string? SynchronousStandbyNames { get; init; }
+    /// <summary>17+: the upstream's synchronized_standby_slots (the failover candidates' slots); null before 17.</summary>
+    public string? SynchronizedStandbySlots { get; init; }
     /// <summary>application_name of every other WAL sender streaming from the upstream.</summary>
     public IReadOnlyList<string> OtherStreaming { get; init; } = Array.Empty<string>();
 }
@@ -63,6 +65,8 @@ public sealed class RemovalPlan
     public required RemovalFacts Facts { get; init; }
     /// <summary>synchronous_standby_names to write on the upstream, when it changes.</summary>
     public string? NewSynchronousStandbyNames { get; init; }
+    /// <summary>17+: synchronized_standby_slots without the standby's slot, when the upstream listed it.</summary>
+    public string? NewSynchronizedStandbySlots { get; init; }
     public bool Stop { get; init; }
     public SlotDropStep? DropSlot { get; init; }
     public IReadOnlyList<string> HbaLinesToRemove { get; init; } = Array.Empty<string>();
@@ -81,6 +85,7 @@ public static class StandbyRemoval
 {
     private const string UpstreamQuery = """
         SELECT pg_catalog.current_setting('synchronous_standby_names') AS sync_names,
+               pg_catalog.current_setting('synchronized_standby_slots', true) AS failover_slots,
                pg_catalog.current_setting('hba_file') AS hba_file
         """;
 
@@ -142,7 +147,7 @@ public static class StandbyRemoval
             Slot = slot, SlotUsedByStandby = slot is { Active: true } && senders.Any(r => r.Get<int>("pid") == slot.ActivePid && r.Text("client_addr") is { } a && addresses.Contains(a)),
             HbaFile = hbaPath, HbaLines = lines,
             OthersFromAddress = others.Where(r => r.Text("client_addr") is { } a && addresses.Contains(a)).Select(r => $"{r.Text("application_name")}@{r.Text("client_addr")}").ToList(),
-            SynchronousStandbyNames = row.Text("sync_names"),
+            SynchronousStandbyNames = row.Text("sync_names"), SynchronizedStandbySlots = row.Text("failover_slots"),
             OtherStreaming = others.Where(r => r.Text("state") == "streaming").Select(r => r.Text("application_name") ?? "").ToList(),
         };
     }
@@ -210,11 +215,14 @@ public static class StandbyRemoval
         var plan = new RemovalPlan
         {
             Facts = facts, NewSynchronousStandbyNames = newSync, Stop = running, DropSlot = drop,
+            NewSynchronizedStandbySlots = FailoverSlots.Without(facts.SynchronizedStandbySlots, facts.SlotName),
             HbaLinesToRemove = keepLines ? Array.Empty<string>() : facts.HbaLines,
             Empty = emptyDataDirectory && directory is { Kind: not DataDirectoryKind.Empty },
         };
         if (newSync is not null)
             plan.Steps.Add($"set synchronous_standby_names on {facts.Upstream}: '{facts.SynchronousStandbyNames}' -> '{newSync}'");
+        if (plan.NewSynchronizedStandbySlots is { } failoverSlots)
+            plan.Steps.Add($"set synchronized_standby_slots on {facts.Upstream}: '{facts.SynchronizedStandbySlots}' -> '{failoverSlots}' (no longer a failover candidate)");
         if (plan.Stop) plan.Steps.Add($"stop {facts.Standby} (fast shutdown)");
         if (drop is not null) plan.Steps.Add(drop.Description);
         foreach (var line in plan.HbaLinesToRemove) plan.Steps.Add($"remove from {facts.HbaFile} on {facts.Upstream}: {line.Trim()}");
@@ -239,6 +247,11 @@ public static class StandbyRemoval
         {
             // Through the primary settings writer: ALTER SYSTEM, reload, checked.
             var change = new PrimaryConfigChange(PrimaryChangeKind.Setting, VersionRules.SynchronousStandbyNames, plan.Facts.SynchronousStandbyNames, sync, false);
+            PrimaryConfig.Apply(new PrimaryConfigPlan(upstream, new[] { change }, Array.Empty<string>()), new[] { change }, false, request.Timeout, log);
+        }
+        if (plan.NewSynchronizedStandbySlots is { } failoverSlots)
+        {
+            var change = new PrimaryConfigChange(PrimaryChangeKind.Setting, VersionRules.SynchronizedStandbySlots, plan.Facts.SynchronizedStandbySlots, failoverSlots, false);
             PrimaryConfig.Apply(new PrimaryConfigPlan(upstream, new[] { change }, Array.Empty<string>()), new[] { change }, false, request.Timeout, log);
         }
         if (plan.Stop)

@@ -52,7 +52,7 @@ public sealed class NewPgAdminRoleCommand : PgCmdlet
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
-                WriteNodeError(ex, ex is NodeRoleException ? "NotPrimary" : "AdminRoleFailed", node);
+                WriteNodeError(ex, "AdminRoleFailed", node);
             }
         }
     }

@@ -72,7 +72,7 @@ public sealed class NewPgReplicationUserCommand : PgCmdlet
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
-                WriteNodeError(ex, ex is NodeRoleException ? "NotPrimary" : "ReplicationUserFailed", node);
+                WriteNodeError(ex, "ReplicationUserFailed", node);
             }
         }
     }

@@ -76,11 +76,12 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
     /// <summary>
     /// PostgreSQL 17 and later: the standbys whose copies of the failover logical slots a promotion may use (PgNode objects,
     /// names of session nodes, or their slot names). Their physical slots go into synchronized_standby_slots, and each
-    /// -Standby address gets a line for the slot sync worker's login to the primary's database.
+    /// -Standby address gets a line for the slot sync worker's login to the primary's database. An empty list (@()) clears
+    /// synchronized_standby_slots: no standby is a failover candidate any more.
     /// </summary>
     [Parameter]
     [ArgumentCompleter(typeof(NodeNameCompleter))]
-    [ValidateNotNullOrEmpty]
+    [AllowEmptyCollection]
     public object[]? FailoverStandby { get; set; }
 
     /// <summary>Restart the server when a changed setting needs it, and wait until it accepts connections.</summary>
@@ -175,7 +176,7 @@ public sealed class SetPgMasterConfigCommand : PgCmdlet
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
-                WriteNodeError(ex, ex is NodeRoleException ? "NotPrimary" : "PrimaryConfigFailed", node);
+                WriteNodeError(ex, "PrimaryConfigFailed", node);
             }
         }
     }

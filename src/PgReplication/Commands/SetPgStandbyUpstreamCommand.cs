@@ -65,7 +65,7 @@ public sealed class SetPgStandbyUpstreamCommand : PgCmdlet
             }
             catch (Exception ex) when (ex is not PipelineStoppedException)
             {
-                WriteNodeError(ex, ex is TimelineDivergedException ? "TimelineDiverged" : "FollowFailed", standby);
+                WriteNodeError(ex, "FollowFailed", standby);
             }
         }
     }
