@@ -5,6 +5,12 @@
 function New-BenchCase {
     param([string] $Id, [string] $Group, [string] $Title, [string] $Method, [System.Collections.Specialized.OrderedDictionary] $Figures,
         [object[]] $Contenders, [object[]] $Ratios = @(), [hashtable] $Data = @{})
+    # With a baseline build (-BaselineModulePath): each figure of the cold run, this build against that one, round by round.
+    if ($Contenders | Where-Object Key -EQ 'baseline-cold') {
+        $cold = $Contenders | Where-Object Key -EQ 'ours-cold'
+        $measured = @($Figures.Keys | Where-Object { $metric = $_; @($cold.Rounds | Where-Object { $_ -and $_.ContainsKey($metric) }).Count -gt 0 })
+        $Ratios = @($Ratios) + @($measured | ForEach-Object { @{ Metric = $_; Of = 'ours-cold'; To = 'baseline-cold' } })
+    }
     [pscustomobject]@{ Id = $Id; Group = $Group; Title = $Title; Method = $Method; Figures = $Figures; Contenders = $Contenders; Ratios = $Ratios; Data = $Data }
 }
 

@@ -26,7 +26,8 @@ param(
     [string[]] $Case = @('Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'Demo'),
     # No run: write benchmarks.md again from the benchmarks.json in -OutputDirectory (after editing analysis.md).
     [switch] $ReportOnly,
-    # Startup: another build of the module (e.g. main's, before a change) imported in the same rounds, with ratios.
+    # Another build of the module (e.g. main's, before a change), in the same rounds, with ratios: Startup imports it, and
+    # every other case runs its cold contender with it too.
     [string] $BaselineModulePath,
     # Build: the database sizes (a before/after comparison of two builds may take 1GiB only: 4 GiB rounds take minutes each).
     [ValidateSet('1GiB', '4GiB')] [string[]] $BuildSize = @('1GiB', '4GiB'),
@@ -70,7 +71,7 @@ if ($missing) {
 Import-Module (Join-Path $root 'tests/Lab/PgLab.psd1')
 Import-Module (Join-Path $PSScriptRoot 'PgBench.psm1')
 . (Join-Path $PSScriptRoot 'BenchCases.ps1')
-Initialize-PgBench -ModulePath $ModulePath
+Initialize-PgBench -ModulePath $ModulePath -BaselineModulePath $BaselineModulePath
 
 if ($Quick) { $Runs = 1 }
 New-Item -ItemType Directory -Force $OutputDirectory | Out-Null

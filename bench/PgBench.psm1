@@ -15,8 +15,11 @@ $script:ModuleManifest = $null
 
 function Initialize-PgBench {
     <# Imports the module under test into this (warm) session and makes Npgsql's types usable by the probes. #>
-    param([Parameter(Mandatory)] [string] $ModulePath)
+    param([Parameter(Mandatory)] [string] $ModulePath, [string] $BaselineModulePath)
     $script:ModuleManifest = Join-Path $ModulePath 'PgReplication.psd1'
+    # Another build of the module (before a change): each case's cold contender runs once more with it, in the same
+    # rounds, so that both builds meet the same load (issue 17: figures before and after, on a shared machine).
+    $script:BaselineManifest = if ($BaselineModulePath) { Join-Path (Resolve-Path $BaselineModulePath) 'PgReplication.psd1' } else { $null }
     Import-Module $script:ModuleManifest -Global
     # The bench's own copies in this session's default context (the module keeps its own in a context of its own):
     # Npgsql for the probes, Core for SlotNames.
@@ -508,6 +511,9 @@ function Invoke-BenchRounds {
         # One untimed run of each contender first: a figure of a few milliseconds is otherwise the first
         # connection's (and the first planning of each statement), not the steady state a warm shell sees.
         [switch] $WarmUp)
+    if ($script:BaselineManifest -and ($cold = $Contender | Where-Object Key -EQ 'ours-cold' | Select-Object -First 1)) {
+        $Contender = @($Contender) + @{ Key = 'baseline-cold'; Name = ($cold.Name -replace '\(cold\)', '(cold, baseline build)'); Reset = $cold['Reset']; BaselineOf = $cold.Run }
+    }
     $results = [ordered]@{}
     foreach ($c in $Contender) {
         $results[$c.Key] = [pscustomobject]@{ Key = $c.Key; Name = $c.Name; Rounds = [Collections.Generic.List[object]]::new(); Errors = [Collections.Generic.List[string]]::new() }
@@ -515,7 +521,7 @@ function Invoke-BenchRounds {
     if ($WarmUp) {
         foreach ($c in $Contender) {
             # A failure here is not recorded: the timed rounds that follow will meet it again and record it.
-            try { if ($c['Reset']) { & $c['Reset'] | Out-Null }; & $c.Run | Out-Null } catch { Write-Host "  $Case warm-up $($c.Name): $(Get-BenchErrorText $_)" -ForegroundColor Yellow }
+            try { if ($c['Reset']) { & $c['Reset'] | Out-Null }; Invoke-BenchContender $c | Out-Null } catch { Write-Host "  $Case warm-up $($c.Name): $(Get-BenchErrorText $_)" -ForegroundColor Yellow }
         }
     }
     for ($round = 1; $round -le $Runs; $round++) {
@@ -526,7 +532,7 @@ function Invoke-BenchRounds {
             try {
                 if ($c['Reset']) { & $c['Reset'] | Out-Null }
                 $step = 'run'
-                $figures = & $c.Run
+                $figures = Invoke-BenchContender $c
                 $r.Rounds.Add($figures)
                 $shown = ($figures.Keys | Where-Object { $_ -notin 'Profile', 'Note' } | ForEach-Object { '{0} {1:0.###}' -f $_, $figures[$_] }) -join ', '
                 Write-Host ("  {0} #{1} {2}: {3}" -f $Case, $round, $c.Name, $shown)
@@ -539,6 +545,15 @@ function Invoke-BenchRounds {
         }
     }
     @($results.Values)
+}
+
+# One run of a contender; the baseline build's copy of a cold contender runs its Run with that build (Invoke-ColdPwsh
+# imports $script:ModuleManifest).
+function Invoke-BenchContender($Contender) {
+    if (-not $Contender['BaselineOf']) { return & $Contender.Run }
+    $ours = $script:ModuleManifest
+    $script:ModuleManifest = $script:BaselineManifest
+    try { & $Contender.BaselineOf } finally { $script:ModuleManifest = $ours }
 }
 
 function Measure-BenchProfiled {
