@@ -234,6 +234,9 @@ public static class ParallelCopy
             HostFiles.Write(standbyShell, RemotePath.Join(target, "PG_VERSION"),
                 Encoding.UTF8.GetBytes(HostFiles.ReadText(primaryShell, RemotePath.Join(source, "PG_VERSION"), primary.OsUser)), "0600", standby.OsUser);
             if (decision.Remove.Count > 0) Remove(standbyShell, standby, targetRoots, decision.Remove);
+            // Every folder exists before any stream starts: stream 0 carries them (with their modes), but another stream
+            // may reach a file in base/1 first, and its tar cannot create the file (seen on a loaded machine).
+            MakeFolders(standbyShell, standby, targetRoots, decision.Streams[0].Where(e => e.Type == 'd').ToList());
             log.Verbose(plan.ResumeSince is not null
                 ? $"{standby.Name}: resuming the copy: {decision.KeptFiles} files ({Mib(decision.KeptBytes)}) kept from the interrupted run, {decision.SentFiles} files ({Mib(decision.SentBytes)}) to send ({decision.Append.Count} from where the cut left them), {decision.Remove.Count} removed."
                 : $"{standby.Name}: sending {decision.SentFiles} files ({Mib(decision.SentBytes)}) in {decision.Streams.Count} streams.");
@@ -350,6 +353,16 @@ public static class ParallelCopy
         var args = new List<string> { "-c", ListScript, "sh" };
         args.AddRange(roots);
         return shell.Run(new HostCommand("sh", args.ToArray()) { RunAs = user, Timeout = TimeSpan.FromMinutes(10) }).EnsureSuccess().StandardOutput;
+    }
+
+    private static void MakeFolders(IHostShell shell, PgNode standby, IReadOnlyList<string> roots, IReadOnlyList<CopyEntry> folders)
+    {
+        foreach (var group in folders.GroupBy(e => e.Root))
+        {
+            var list = Encoding.UTF8.GetBytes(string.Join('\0', group.Select(e => e.Path)) + "\0");
+            shell.Run(new HostCommand("sh", "-c", "cd \"$1\" && xargs -0 mkdir -p -m 0700 --", "sh", roots[group.Key])
+            { RunAs = standby.OsUser, StandardInput = list, Timeout = TimeSpan.FromMinutes(10) }).EnsureSuccess();
+        }
     }
 
     private static void Remove(IHostShell shell, PgNode standby, IReadOnlyList<string> roots, IReadOnlyList<CopyEntry> entries)
