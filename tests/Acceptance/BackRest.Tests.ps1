@@ -92,6 +92,11 @@ Describe 'pgBackRest with its repository on another host' -Tag Acceptance, BackR
         $n1 | Set-PgMasterConfig -Standby $n2, $n4 -Confirm:$false | Out-Null
         # Written after the backup: they reach the new standby from the archive or by streaming, not from the backup.
         Invoke-PgLabSql -LabHost $h1 -Sql 'INSERT INTO acked (id) SELECT g FROM generate_series(100000, 100999) g; SELECT pg_switch_wal()' | Out-Null
+        # Their segment is pushed to the repository before the clock starts: archive-push is the primary sending WAL to
+        # the repository host, not serving the copy (in one CI run it fell inside the window: 3.6 MiB counted).
+        $switchedNow = Get-LabValue $h1 'SELECT pg_walfile_name(pg_current_wal_lsn() - 1)'
+        Wait-Condition { (Get-LabValue $h1 "SELECT last_archived_wal >= '$switchedNow' FROM pg_stat_archiver") -eq 't' } -Seconds 90 |
+            Should -BeTrue -Because "the repository must have $switchedNow before the restore is measured"
 
         $primarySent, $repositorySent = (Get-SentBytes $h1), (Get-SentBytes $h3)
         $clock = [Diagnostics.Stopwatch]::StartNew()
