@@ -355,22 +355,19 @@ public static class ParallelCopy
         return shell.Run(new HostCommand("sh", args.ToArray()) { RunAs = user, Timeout = TimeSpan.FromMinutes(10) }).EnsureSuccess().StandardOutput;
     }
 
-    private static void MakeFolders(IHostShell shell, PgNode standby, IReadOnlyList<string> roots, IReadOnlyList<CopyEntry> folders)
-    {
-        foreach (var group in folders.GroupBy(e => e.Root))
-        {
-            var list = Encoding.UTF8.GetBytes(string.Join('\0', group.Select(e => e.Path)) + "\0");
-            shell.Run(new HostCommand("sh", "-c", "cd \"$1\" && xargs -0 mkdir -p -m 0700 --", "sh", roots[group.Key])
-            { RunAs = standby.OsUser, StandardInput = list, Timeout = TimeSpan.FromMinutes(10) }).EnsureSuccess();
-        }
-    }
+    private static void MakeFolders(IHostShell shell, PgNode standby, IReadOnlyList<string> roots, IReadOnlyList<CopyEntry> folders) =>
+        OnStandbyPaths(shell, standby, roots, folders, "mkdir -p -m 0700 --");
 
-    private static void Remove(IHostShell shell, PgNode standby, IReadOnlyList<string> roots, IReadOnlyList<CopyEntry> entries)
+    private static void Remove(IHostShell shell, PgNode standby, IReadOnlyList<string> roots, IReadOnlyList<CopyEntry> entries) =>
+        OnStandbyPaths(shell, standby, roots, entries, "rm -f --");
+
+    /// <summary>Runs <paramref name="command"/> (a constant) on the entries' paths, per root, the list NUL-separated on stdin.</summary>
+    private static void OnStandbyPaths(IHostShell shell, PgNode standby, IReadOnlyList<string> roots, IEnumerable<CopyEntry> entries, string command)
     {
         foreach (var group in entries.GroupBy(e => e.Root))
         {
             var list = Encoding.UTF8.GetBytes(string.Join('\0', group.Select(e => e.Path)) + "\0");
-            shell.Run(new HostCommand("sh", "-c", "cd \"$1\" && xargs -0 rm -f --", "sh", roots[group.Key])
+            shell.Run(new HostCommand("sh", "-c", "cd \"$1\" && xargs -0 " + command, "sh", roots[group.Key])
             { RunAs = standby.OsUser, StandardInput = list, Timeout = TimeSpan.FromMinutes(10) }).EnsureSuccess();
         }
     }

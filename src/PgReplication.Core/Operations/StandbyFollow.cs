@@ -73,13 +73,14 @@ public static class StandbyFollow
             Standby = standby, Primary = primary, Replication = replication, SlotName = slot, RestoreCommand = request.RestoreCommand, Timeout = request.Timeout,
         };
         var slotCheck = Concurrently.Start(() => ReplicationSlots.Exists(primary, slot, log));
-        var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName, TlsFiles.HasRootCertificate(standby, shell)));
+        var overTls = Concurrently.Start(() => TlsFiles.HasRootCertificate(standby, shell));
+        var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName, overTls.Join()));
         var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log);
         var (slotExists, hba) = (slotCheck.Join(), hbaPlan.Join());
         // 17+: a failover candidate of the new upstream (its slot listed there) logs in to its database too. Asked only
         // then, after the standby's plan found it out, so other standbys re-point without another round trip.
         if (standbyPlan.FailoverCandidate)
-            hba = UpstreamHbaPlan(primary, standby, replication.UserName, TlsFiles.HasRootCertificate(standby, shell), syncsSlots: true);
+            hba = UpstreamHbaPlan(primary, standby, replication.UserName, overTls.Join(), syncsSlots: true);
 
         var plan = new FollowPlan
         {
