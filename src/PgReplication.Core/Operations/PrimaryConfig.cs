@@ -208,7 +208,7 @@ public static class PrimaryConfig
             if (text is not null && !options.RequireSsl && rules.Count > 0 && HbaEditor.AdmitsRoleOverSslOnly(text, options.ReplicationUser!))
                 rules = rules.Select(r => new HbaReplicationRule(r.Role, r.Address, r.Prefix, requireSsl: true)).ToList();
             // 17+: a failover candidate's slot sync worker logs in to the primary's database (not for replication).
-            if (failoverLogins) rules = rules.Concat(rules.Select(r => new HbaReplicationRule(r.Role, r.Address, r.Prefix, r.RequireSsl, node.Database))).ToList();
+            if (failoverLogins) rules = WithSlotSyncLogins(rules, node.Database);
             if (text is not null) changes.AddRange(MissingHbaLines(node, hbaPath, text, rules, log));
         }
 
@@ -261,10 +261,15 @@ public static class PrimaryConfig
         // A node whose lines for the role are all hostssl (Enable-PgReplicationSsl) admits a new follower over TLS only too.
         var rules = ResolveStandbys(followers, role, requireSsl || HbaEditor.AdmitsRoleOverSslOnly(text, role), node.Name);
         if (syncsSlots && FailoverSlots.Supported(node.MajorVersion ?? PgVersion.OldestSupportedMajor))
-            rules = rules.Concat(rules.Select(r => new HbaReplicationRule(r.Role, r.Address, r.Prefix, r.RequireSsl, node.Database))).ToList();
+            rules = WithSlotSyncLogins(rules, node.Database);
         var changes = MissingHbaLines(node, hbaPath, text, rules, log).ToList();
         return new PrimaryConfigPlan(node, changes, Array.Empty<string>());
     }
+
+    /// <summary>17+: each replication rule, and beside it the same role and address for one database: a failover
+    /// candidate's slot sync worker logs in to the primary's database, not for replication.</summary>
+    private static List<HbaReplicationRule> WithSlotSyncLogins(IReadOnlyCollection<HbaReplicationRule> rules, string database) =>
+        rules.Concat(rules.Select(r => new HbaReplicationRule(r.Role, r.Address, r.Prefix, r.RequireSsl, database))).ToList();
 
     /// <summary>
     /// ALTER SYSTEM is a superuser's before 15; from 15 a role may be granted it per setting (New-PgAdminRole does).

@@ -243,17 +243,14 @@ public static class StandbyRemoval
     public static void Apply(RemovalRequest request, RemovalPlan plan, IHostShell standbyShell, IOperationLog log)
     {
         var (standby, upstream) = (request.Standby, request.Upstream);
-        if (plan.NewSynchronousStandbyNames is { } sync)
+        // Through the primary settings writer: ALTER SYSTEM, reload, checked.
+        void SetOnUpstream(string name, string? now, string value)
         {
-            // Through the primary settings writer: ALTER SYSTEM, reload, checked.
-            var change = new PrimaryConfigChange(PrimaryChangeKind.Setting, VersionRules.SynchronousStandbyNames, plan.Facts.SynchronousStandbyNames, sync, false);
+            var change = new PrimaryConfigChange(PrimaryChangeKind.Setting, name, now, value, false);
             PrimaryConfig.Apply(new PrimaryConfigPlan(upstream, new[] { change }, Array.Empty<string>()), new[] { change }, false, request.Timeout, log);
         }
-        if (plan.NewSynchronizedStandbySlots is { } failoverSlots)
-        {
-            var change = new PrimaryConfigChange(PrimaryChangeKind.Setting, VersionRules.SynchronizedStandbySlots, plan.Facts.SynchronizedStandbySlots, failoverSlots, false);
-            PrimaryConfig.Apply(new PrimaryConfigPlan(upstream, new[] { change }, Array.Empty<string>()), new[] { change }, false, request.Timeout, log);
-        }
+        if (plan.NewSynchronousStandbyNames is { } sync) SetOnUpstream(VersionRules.SynchronousStandbyNames, plan.Facts.SynchronousStandbyNames, sync);
+        if (plan.NewSynchronizedStandbySlots is { } failoverSlots) SetOnUpstream(VersionRules.SynchronizedStandbySlots, plan.Facts.SynchronizedStandbySlots, failoverSlots);
         if (plan.Stop)
         {
             ServerController.Stop(standby, standbyShell, log, request.Timeout);
