@@ -43,8 +43,8 @@ Describe 'Daily work as a role that is not a superuser, PostgreSQL <Major>' -Tag
     It 'made the role LOGIN REPLICATION, not a superuser, with what <Major> grants; a second run changes nothing' {
         Invoke-PgLabSql -LabHost $h1 "SELECT rolsuper, rolcanlogin, rolreplication, pg_has_role('pgadmin', 'pg_monitor', 'MEMBER') FROM pg_roles WHERE rolname = 'pgadmin'" |
             Should -Be 'f|t|t|t'
-        Invoke-PgLabSql -LabHost $h1 "SELECT pg_has_role('pgadmin', 'pg_checkpoint', 'MEMBER'), has_parameter_privilege('pgadmin', 'wal_level', 'ALTER SYSTEM'), has_function_privilege('pgadmin', 'pg_promote(boolean, integer)', 'EXECUTE')" |
-            Should -Be 't|t|t'
+        Invoke-PgLabSql -LabHost $h1 "SELECT pg_has_role('pgadmin', 'pg_checkpoint', 'MEMBER'), has_parameter_privilege('pgadmin', 'wal_level', 'ALTER SYSTEM'), has_function_privilege('pgadmin', 'pg_promote(boolean, integer)', 'EXECUTE'), has_function_privilege('pgadmin', 'pg_backup_start(text, boolean)', 'EXECUTE')" |
+            Should -Be 't|t|t|t'
         $again = New-LabNode $lab $h1 -Credential $superuser | New-PgAdminRole -Credential $Admin -Confirm:$false -Verbose 4>&1
         @($again | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and "$_" -like 'Planned: *' } | ForEach-Object { "$_" }) |
             Should -Be @("Planned: nothing: the role 'pgadmin' is as it should be")
@@ -112,20 +112,23 @@ Describe 'Daily work as a role that is not a superuser, PostgreSQL <Major>' -Tag
         $new.PromotionSummary.Siblings[0].Streaming | Should -BeTrue -Because "$($new.PromotionSummary.Siblings[0])"
     }
 
-    It 'Restore-PgStandby rewinds the old primary under the new one (where the host has no pg_rewind: refused, naming it)' {
+    It 'Restore-PgStandby rewinds the old primary under the new one (where the host has no pg_rewind: refused, naming it, then a new copy through the backup API)' {
         # The node discovered before the crash: it knows its data directory.
         $old = $nodes[0]
         if (-not (Test-Path "$($h1.BinDirectory)/pg_rewind")) {
-            # The lab's upstream builds have no pg_rewind: the refusal names it, and nothing changes. A new copy instead
-            # (-AllowReclone) takes the low-level backup API, which the admin role is not granted (a superuser's).
+            # The lab's upstream builds have no pg_rewind: the refusal names it, and nothing changes.
             $refused = $null
             try { $old | Restore-PgStandby -Primary $new -Confirm:$false -ErrorAction Stop | Out-Null } catch { $refused = $_ }
             "$($refused.FullyQualifiedErrorId)" | Should -BeLike 'PgReplication.RewindProgramMissing*'
             "$refused" | Should -Match "has no \S+/$Major/bin/pg_rewind"
             Test-PgLabPostgres -LabHost $h1 | Should -BeFalse -Because 'a refusal changes nothing'
-            return
+            # A new copy instead: with no pg_basebackup on the host either, -Method Parallel, which calls the low-level
+            # backup API (pg_backup_start/stop) as the admin role: New-PgAdminRole's EXECUTE grants.
+            $copy = $old | Restore-PgStandby -Primary $new -Reclone -Confirm:$false -Verbose 4>&1
+            @($copy | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and "$_" -like '*copying with -Method Parallel*' }).Count |
+                Should -BeGreaterThan 0 -Because 'the new copy must be the one that calls the backup API'
         }
-        $old | Restore-PgStandby -Primary $new -Confirm:$false | Out-Null
+        else { $old | Restore-PgStandby -Primary $new -Confirm:$false | Out-Null }
         $r = @($new, $old | Test-PgReplication)
         $r.IsHealthy | Should -BeTrue -Because ($r.Checks -join '; ')
     }

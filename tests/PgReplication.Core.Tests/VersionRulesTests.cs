@@ -26,6 +26,11 @@ public sealed class VersionRulesTests
         Assert.Equal(major >= 11, grants.Contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO \"pgadmin\""));
         Assert.Equal(major >= 12, grants.Contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_promote(boolean, integer) TO \"pgadmin\""));
         Assert.Equal(major >= 15, grants.Contains("GRANT pg_checkpoint TO \"pgadmin\""));
+        // The backup API a new copy by -Method Parallel or Rsync calls: renamed in 15.
+        Assert.Equal(major >= 15, grants.Contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_backup_start(text, boolean) TO \"pgadmin\""));
+        Assert.Equal(major >= 15, grants.Contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_backup_stop(boolean) TO \"pgadmin\""));
+        Assert.Equal(major < 15, grants.Contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_start_backup(text, boolean, boolean) TO \"pgadmin\""));
+        Assert.Equal(major < 15, grants.Contains("GRANT EXECUTE ON FUNCTION pg_catalog.pg_stop_backup(boolean, boolean) TO \"pgadmin\""));
         // ALTER SYSTEM per setting from 15, for exactly the settings of that major that Set-PgMasterConfig writes.
         var alterSystem = grants.Where(g => g.StartsWith("GRANT ALTER SYSTEM ON PARAMETER ", StringComparison.Ordinal)).ToList();
         Assert.Equal(major >= 15 ? VersionRules.PrimarySettings(major).Count() + 1 : 0, alterSystem.Count);

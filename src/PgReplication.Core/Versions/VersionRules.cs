@@ -260,6 +260,11 @@ public static class VersionRules
         grants.Add(Execute("pg_wal_replay_resume()"));
         grants.Add(Member("pg_signal_backend"));
         if (Applies(PgPromote, major)) grants.Add(Execute("pg_promote(boolean, integer)"));
+        // The low-level backup API of -Method Parallel and -Method Rsync (a new copy, Restore-PgStandby -AllowReclone):
+        // PostgreSQL lets a superuser grant it; the non-exclusive forms only (the exclusive ones are gone from 15).
+        grants.AddRange((Applies(PgBackupStart, major)
+            ? new[] { "pg_backup_start(text, boolean)", "pg_backup_stop(boolean)" }
+            : new[] { "pg_start_backup(text, boolean, boolean)", "pg_stop_backup(boolean, boolean)" }).Select(Execute));
         grants.Add(Execute("pg_hba_file_rules()"));
         grants.Add(new("GRANT SELECT ON pg_catalog.pg_hba_file_rules TO {0}",
             "pg_catalog.has_table_privilege(@role, 'pg_catalog.pg_hba_file_rules', 'SELECT')", "SELECT on pg_hba_file_rules"));
