@@ -60,6 +60,8 @@ public static class ErrorReasons
     // The manual cmdlets on a cluster Patroni manages: a setting Patroni owns per member, a reinitialisation of its leader.
     public const string PatroniOwnsSetting = nameof(PatroniOwnsSetting);
     public const string PatroniLeader = nameof(PatroniLeader);
+    // Invoke-PgBaseBackup with a slot on a cluster whose Patroni runs with use_slots off: it drops every slot it does not manage.
+    public const string PatroniSlotsOff = nameof(PatroniSlotsOff);
     // Invoke-PgBaseBackup: where a tablespace goes on the standby.
     public const string TablespaceSharedWithPrimary = nameof(TablespaceSharedWithPrimary);
     public const string TablespaceNotEmpty = nameof(TablespaceNotEmpty);

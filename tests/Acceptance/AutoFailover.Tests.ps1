@@ -257,9 +257,21 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         $leaderNode = $nodes | Where-Object ComputerName -eq $leaderHost.Address
         $n4 = New-LabNode $lab $h4 -NoConnect
         $leaderNode | Set-PgMasterConfig -Standby $n4 -ReplicationUser $repl.UserName -Confirm:$false | Out-Null
-        $took = Measure-Command {
-            $script:joined = @($n4 | Invoke-PgBaseBackup -Primary $leaderNode -Confirm:$false | Enable-PgHotStandby -Credential $repl -Confirm:$false)
-        }
+        $slot = Get-StandbyAppName $h4
+        $slotCount = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'"
+        $took = Measure-Command { $copied = @($n4 | Invoke-PgBaseBackup -Primary $leaderNode -Confirm:$false) }
+        # The slot was declared permanent (and made by Patroni) before the copy. Patroni drops an idle slot it does not know
+        # whenever it reloads its slot list; a change of its slots makes it reload: the control slot made by SQL goes, the
+        # standby's stays while it is idle between the copy and its start.
+        $copied | Should -HaveCount 1
+        @((Get-PatroniConfig $leaderHost).slots.Keys) | Should -Contain $slot
+        Invoke-PgLabSql -LabHost $leaderHost -Sql "SELECT pg_create_physical_replication_slot('unknown_probe')" | Out-Null
+        Invoke-PatroniConfigPatch $leaderHost $api @{ slots = @{ reload_probe = @{ type = 'physical' } } }
+        Wait-Condition { (Get-LabValue $leaderHost "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'unknown_probe'") -eq '0' } -Seconds 30 |
+            Should -BeTrue -Because 'Patroni reloaded its slot list and dropped the idle slot it did not know'
+        Get-LabValue $leaderHost $slotCount | Should -Be '1' -Because 'the standby''s slot is one Patroni keeps'
+        Invoke-PatroniConfigPatch $leaderHost $api @{ slots = @{ reload_probe = $null } }
+        $took += Measure-Command { $script:joined = @($copied | Enable-PgHotStandby -Credential $repl -Confirm:$false) }
         $timings['new standby built and joined'] = '{0:n1} s' -f $took.TotalSeconds
         $joined | Should -HaveCount 1
         Wait-Streaming $h4 $leaderHost.Address | Should -BeTrue
@@ -288,6 +300,7 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
             Get-LabValue $h "SELECT coalesce(current_setting('pgreplication.patroni', true), '')" | Should -Be ''
         }
         foreach ($h in $lab.Hosts | Where-Object { $_ -ne $primaryHost }) { Wait-Streaming $h $primaryHost.Address | Should -BeTrue }
+        @((Get-PatroniConfig $leaderHost).slots.Keys) | Should -Not -Contain $slot -Because 'the permanent entry goes once the standby is a member'
         (Get-PgReplicationTopology $nodes | Where-Object Manager) | Should -BeNullOrEmpty
         # The primary is lost; the manual cmdlets take over.
         $oldPrimary = $nodes | Where-Object ComputerName -eq $primaryHost.Address

@@ -67,3 +67,18 @@ function Get-PatroniSyncStandby($LabHost) {
     if (-not $json) { return @() }
     @(($json | ConvertFrom-Json).members | Where-Object role -EQ 'sync_standby' | ForEach-Object name)
 }
+
+# Patroni's dynamic configuration (GET /config) from the REST API of -LabHost, as a client on that host (CA checked).
+function Get-PatroniConfig($LabHost) {
+    Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList curl, -s, -f, --max-time, 5, --cacert, "$PatroniDirectory/ca.crt", "https://$($LabHost.Address):8008/config" |
+        ConvertFrom-Json -AsHashtable
+}
+
+# A change of the dynamic configuration (PATCH /config, null removes a key) sent as a client on -LabHost; the REST login goes
+# to curl on stdin (-K -), never on a command line.
+function Invoke-PatroniConfigPatch($LabHost, [pscredential] $Credential, [hashtable] $Change) {
+    $password = (Get-PlainPassword $Credential) -replace '\\', '\\' -replace '"', '\"'
+    Invoke-PgLabCommand -LabHost $LabHost -User postgres -InputText "user = `"$($Credential.UserName):$password`"`n" -ArgumentList curl, -s, -f, --max-time, 10,
+        --cacert, "$PatroniDirectory/ca.crt", -K, -, -X, PATCH, -H, 'Content-Type: application/json', --data-raw, ($Change | ConvertTo-Json -Depth 6 -Compress),
+        "https://$($LabHost.Address):8008/config" | Out-Null
+}

@@ -194,4 +194,55 @@ public sealed class BackRestRestoreDecisionTests
         var force = new BaseBackupRequest { Standby = request.Standby, Primary = Primary, Replication = request.Replication, Method = BaseBackupMethod.PgBackRest, Force = true };
         Assert.NotNull(BaseBackup.Decide(force, Target(DataDirectoryKind.RunningStandby), 15, BackRestRestoreDecisionTests.Target, false, overSsh: true).BackRest);
     }
+
+    private static readonly PatroniMarker Marker = new("pg", 8008, Array.Empty<byte>());
+
+    [Fact]
+    public void Without_Patroni_a_missing_slot_is_made_by_SQL_and_an_existing_one_used()
+    {
+        Assert.Equal(BaseBackupSlotAction.Create, BaseBackup.DecideSlot("db2", false, null, "db1").Action);
+        Assert.Equal(BaseBackupSlotAction.UseExisting, BaseBackup.DecideSlot("db2", true, null, "db1").Action);
+        Assert.Equal(BaseBackupSlotAction.None, BaseBackup.DecideSlot(null, false, null, "db1").Action);
+    }
+
+    [Fact]
+    public void On_a_cluster_Patroni_manages_the_slot_is_one_Patroni_keeps_before_the_copy()
+    {
+        // Made by SQL, Patroni would drop it, idle, at its next reload of the slot list: it is declared permanent and made by Patroni.
+        var missing = BaseBackup.DecideSlot("db2", false, new PatroniSlotFacts(Marker, true, Array.Empty<string>(), 2), "db1");
+        Assert.Equal(BaseBackupSlotAction.KeepWithPatroni, missing.Action);
+        Assert.Contains("permanent slot", missing.Step!);
+        Assert.Contains("db1", missing.Step!);
+        // A slot an earlier run made by SQL, unknown to Patroni: declared too (Patroni keeps the one there).
+        Assert.Equal(BaseBackupSlotAction.KeepWithPatroni, BaseBackup.DecideSlot("db2", true, new PatroniSlotFacts(Marker, true, Array.Empty<string>(), 2), "db1").Action);
+        // Declared and there: nothing to do; declared but not made yet: wait for Patroni again.
+        Assert.Equal(BaseBackupSlotAction.UseExisting, BaseBackup.DecideSlot("db2", true, new PatroniSlotFacts(Marker, true, new[] { "db2" }, 2), "db1").Action);
+        Assert.Equal(BaseBackupSlotAction.KeepWithPatroni, BaseBackup.DecideSlot("db2", false, new PatroniSlotFacts(Marker, true, new[] { "db2" }, 2), "db1").Action);
+        Assert.Equal(BaseBackupSlotAction.None, BaseBackup.DecideSlot(null, false, new PatroniSlotFacts(Marker, true, Array.Empty<string>(), 2), "db1").Action);
+    }
+
+    [Fact]
+    public void With_Patronis_use_slots_off_a_slot_is_refused_naming_NoSlot()
+    {
+        var ex = Assert.Throws<RefusedException>(() => BaseBackup.DecideSlot("db2", false, new PatroniSlotFacts(Marker, false, Array.Empty<string>(), 10), "db1"));
+        Assert.Equal(ErrorReasons.PatroniSlotsOff, ex.Reason);
+        Assert.Contains("db1", ex.Message);
+        Assert.Contains("db2", ex.Message);
+        Assert.Contains("-NoSlot", ex.Message);
+    }
+
+    [Fact]
+    public void Patronis_slot_facts_come_from_its_dynamic_configuration_with_its_defaults()
+    {
+        var facts = PatroniSlotFacts.Of(Marker, (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(
+            """{"loop_wait": 2, "postgresql": {"use_slots": true, "parameters": {}}, "slots": {"db4": {"type": "physical"}}}""")!);
+        Assert.True(facts.UseSlots);
+        Assert.Equal(new[] { "db4" }, facts.PermanentSlots);
+        Assert.Equal(2, facts.LoopWaitSeconds);
+        var defaults = PatroniSlotFacts.Of(Marker, new System.Text.Json.Nodes.JsonObject());
+        Assert.True(defaults.UseSlots);
+        Assert.Empty(defaults.PermanentSlots);
+        Assert.Equal(10, defaults.LoopWaitSeconds);
+        Assert.False(PatroniSlotFacts.Of(Marker, (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse("""{"postgresql": {"use_slots": false}}""")!).UseSlots);
+    }
 }

@@ -13,6 +13,22 @@ namespace PgReplication.Core.Operations;
 /// <summary>A tablespace of the primary: copied to the same path on the standby.</summary>
 public sealed record TablespaceInfo(string Name, string Location);
 
+/// <summary>What happens to the standby's slot on the primary before the copy.</summary>
+public enum BaseBackupSlotAction
+{
+    /// <summary>No slot (-NoSlot).</summary>
+    None,
+    /// <summary>The slot is there (and, on a cluster Patroni manages, one Patroni keeps).</summary>
+    UseExisting,
+    /// <summary>Created by SQL (no Patroni).</summary>
+    Create,
+    /// <summary>Declared a Patroni permanent slot, then made (or found) by Patroni itself on its leader.</summary>
+    KeepWithPatroni,
+}
+
+/// <summary>The slot's action and the words -WhatIf shows for it.</summary>
+public sealed record BaseBackupSlotDecision(BaseBackupSlotAction Action, string? Step);
+
 /// <summary>What Invoke-PgBaseBackup was asked to do.</summary>
 public sealed class BaseBackupRequest
 {
@@ -52,6 +68,9 @@ public sealed class BaseBackupPlan
     public double? ResumeSince { get; init; }
     public string? SlotName { get; init; }
     public bool SlotExists { get; init; }
+    public BaseBackupSlotAction SlotAction { get; init; }
+    /// <summary>Patroni's view of slots when it manages the primary's cluster (read when a slot is used).</summary>
+    public PatroniSlotFacts? Patroni { get; init; }
     public bool TargetInUse { get; init; }
     public bool ServerRunning { get; init; }
     public string? ConfigDirectory { get; init; }
@@ -109,6 +128,7 @@ public static class BaseBackup
         var (inUse, running, alreadyCopied, unfinished) = (decision.TargetInUse, decision.ServerRunning, decision.AlreadyCopied, decision.Unfinished);
         var (databaseBytes, tablespaces) = (facts.DatabaseBytes, facts.Tablespaces);
         var slotExists = facts.SlotExists;
+        var slotDecision = DecideSlot(slot, slotExists, facts.Patroni, primary.Name);
         int? staleHolder = null;
         if (slotExists && !running)
         {
@@ -126,7 +146,7 @@ public static class BaseBackup
 
         var plan = new BaseBackupPlan
         {
-            DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotExists = slotExists,
+            DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotExists = slotExists, SlotAction = slotDecision.Action, Patroni = facts.Patroni,
             Method = method, MethodReason = reason, Streams = request.Streams ?? DefaultStreams, DatabaseBytes = databaseBytes,
             Tablespaces = tablespaces, ResumeSince = resumeSince, TablespacesToEmpty = emptyTablespaces,
             TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory, Target = target,
@@ -143,6 +163,7 @@ public static class BaseBackup
             plan.Steps.Add($"stop pg_basebackup (PID {string.Join(", ", leftovers)}) left writing into {dataDirectory} by an earlier run");
         if (staleHolder is { } holder)
             plan.Steps.Add($"end the WAL sender (PID {holder}) on {primary.Name} that still holds the slot {slot} for an earlier connection from {standby.Name}");
+        if (slotDecision.Action == BaseBackupSlotAction.KeepWithPatroni) plan.Steps.Add(slotDecision.Step!);
         var holds = target.Describe(primary);
         if (running) plan.Steps.Add($"stop the server running in {dataDirectory}: {holds}");
         if (unfinished) plan.Steps.Add(resumeSince is not null
@@ -152,7 +173,7 @@ public static class BaseBackup
         else if (inUse && method == BaseBackupMethod.PgBackRest) plan.Steps.Add($"remove global/pg_control in {dataDirectory} (so nothing half-restored can start), then restore over it: {holds}");
         else if (inUse) plan.Steps.Add($"empty {dataDirectory}: {holds}");
         foreach (var location in emptyTablespaces) plan.Steps.Add($"empty {location} on {standby.Name} (-Force): the place of a tablespace of {primary.Name}");
-        if (slot is not null) plan.Steps.Add(slotExists ? $"use the existing slot {slot} on {primary.Name}" : $"create the physical slot {slot} on {primary.Name}");
+        if (slotDecision.Action != BaseBackupSlotAction.KeepWithPatroni && slotDecision.Step is { } slotStep) plan.Steps.Add(slotStep);
         var spaces = tablespaces.Count > 0 ? $" and {tablespaces.Count} tablespace(s) ({string.Join(", ", tablespaces.Select(t => t.Location))})" : "";
         if (decision.BackRest is { } restore)
             plan.Steps.AddRange(BackRestRestore.Steps(restore, standby, dataDirectory));
@@ -190,6 +211,8 @@ public static class BaseBackup
 
         if (plan.LeftoverProcesses.Count > 0) CopyLeftovers.Stop(standbyShell, plan.LeftoverProcesses, standby, log);
         if (plan.StaleSlotHolder is { } holder) CopyLeftovers.EndSlotHolder(primary, plan.SlotName!, holder, log);
+        // Before the target is stopped or emptied: when Patroni does not make the slot, the standby is left as it was.
+        if (plan.SlotAction == BaseBackupSlotAction.KeepWithPatroni) PatroniSlots.Keep(primary, primaryShell, plan.Patroni!, plan.SlotName!, log);
         if (plan.ServerRunning)
         {
             log.Verbose($"{standby.Name}: stopping the server in {target} (-Force).");
@@ -200,7 +223,7 @@ public static class BaseBackup
             EmptyDirectory(standbyShell, target, standby.OsUser, log, standby.Name);
         foreach (var location in plan.TablespacesToEmpty) EmptyDirectory(standbyShell, location, standby.OsUser, log, standby.Name);
 
-        if (plan.SlotName is not null && !plan.SlotExists) ReplicationSlots.Create(primary, plan.SlotName, log);
+        if (plan.SlotAction == BaseBackupSlotAction.Create) ReplicationSlots.Create(primary, plan.SlotName!, log);
 
         var started = DateTime.UtcNow;
         if (plan.BackRest is { } restore)
@@ -300,7 +323,31 @@ public static class BaseBackup
     /// <summary>From this size the default is -Method Parallel: a copy that long is resumed, not restarted, when cut.</summary>
     public const long ParallelFromBytes = 64L << 30;
 
-    /// <summary>The method for a copy (pure): the one asked for, else the one that wins for the size at hand, and why.</summary>
+    /// <summary>
+    /// The standby's slot (pure). Without Patroni: used if there, else created by SQL. On a cluster Patroni manages, a slot
+    /// made by SQL lives only until Patroni next reloads its slot list on the leader (its start, a promotion, a slot it made
+    /// or saw vanish): it drops every idle slot it does not know, and the slot is idle until pg_basebackup's WAL stream
+    /// connects, during a whole -Method Parallel or Rsync copy, and from the copy's end until the standby streams. So it is
+    /// declared a permanent slot first and Patroni makes it (Enable-PgHotStandby removes the entry once the standby is a
+    /// member, whose own slot has the name). With use_slots off Patroni keeps no slot at all: refused, naming -NoSlot.
+    /// </summary>
+    public static BaseBackupSlotDecision DecideSlot(string? slot, bool slotExists, PatroniSlotFacts? patroni, string primaryName)
+    {
+        if (slot is null) return new(BaseBackupSlotAction.None, null);
+        if (patroni is null)
+            return slotExists ? new(BaseBackupSlotAction.UseExisting, $"use the existing slot {slot} on {primaryName}")
+                : new(BaseBackupSlotAction.Create, $"create the physical slot {slot} on {primaryName}");
+        if (!patroni.UseSlots)
+            throw new RefusedException(ErrorReasons.PatroniSlotsOff,
+                $"Patroni manages {primaryName}'s cluster with use_slots off: it drops every replication slot on its leader, so the slot {slot} would not last. " +
+                "Nothing was changed. Give -NoSlot, or turn use_slots on in Patroni's dynamic configuration.");
+        if (slotExists && patroni.PermanentSlots.Contains(slot))
+            return new(BaseBackupSlotAction.UseExisting, $"use the slot {slot} on {primaryName}, a permanent slot of Patroni's");
+        return new(BaseBackupSlotAction.KeepWithPatroni,
+            $"declare {slot} a permanent slot in Patroni's dynamic configuration (PATCH /config) and wait until Patroni has it on {primaryName}: " +
+            "Patroni drops an idle slot it does not know; Enable-PgHotStandby removes the entry once the standby is a member");
+    }
+
     /// <summary>What <see cref="Prepare"/> reads before it decides, asked at once on both hosts and the primary's server.</summary>
     internal sealed record Facts
     {
@@ -315,6 +362,8 @@ public static class BaseBackup
         /// <summary>pg_basebackup processes an earlier run left writing into the target.</summary>
         public required IReadOnlyList<int> Leftovers { get; init; }
         public bool SlotExists { get; init; }
+        /// <summary>Patroni's slot settings when it manages the primary's cluster (read only when a slot is used).</summary>
+        public PatroniSlotFacts? Patroni { get; init; }
         public long DatabaseBytes { get; init; }
         public required IReadOnlyList<TablespaceInfo> Tablespaces { get; init; }
         /// <summary>Both hosts are this machine (no SSH between them): -Method Parallel and Rsync copy host to host anyway.</summary>
@@ -353,6 +402,7 @@ public static class BaseBackup
         // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
         var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser));
         var slotExistsTask = Concurrently.Start(() => slot is not null && ReplicationSlots.Exists(primary, slot, log));
+        var patroniTask = Concurrently.Start(() => slot is null ? null : PatroniSlots.Read(primary, log));
         var sizeTask = Concurrently.Start(() => SizeAndTablespaces(primary, log));
         var backRestTask = request.Method == BaseBackupMethod.PgBackRest
             ? Concurrently.Start(() => BackRestRestore.Gather(standby, standbyShell, primary, primaryShell)) : null;
@@ -364,7 +414,7 @@ public static class BaseBackup
         {
             BinDirectory = bin, ToolVersion = version,
             StandbyArchitecture = standbyArchTask.Join(), PrimaryArchitecture = primaryArchTask.Join(),
-            Target = targetTask.Join(), Leftovers = leftoversTask.Join(), SlotExists = slotExistsTask.Join(),
+            Target = targetTask.Join(), Leftovers = leftoversTask.Join(), SlotExists = slotExistsTask.Join(), Patroni = patroniTask.Join(),
             DatabaseBytes = bytes, Tablespaces = tablespaces,
             BothLocal = standby.Access == HostAccess.Local && primary.Access == HostAccess.Local, StandbyHost = standbyShell.HostName,
             BackRest = backRestTask?.Join(),
@@ -419,6 +469,7 @@ public static class BaseBackup
         return new Decision(method, reason, inUse, running, alreadyCopied, unfinished, restore);
     }
 
+    /// <summary>The method for a copy (pure): the one asked for, else the one that wins for the size at hand, and why.</summary>
     public static (BaseBackupMethod Method, string Reason) ChooseMethod(BaseBackupMethod? asked, string? toolProblem, long databaseBytes, bool hostToHost, bool verifyChecksums)
     {
         if (asked is { } m) return (m, "asked for");

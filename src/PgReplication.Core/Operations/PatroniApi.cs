@@ -90,6 +90,10 @@ public sealed class PatroniApi : IDisposable
     /// <summary>POST /reload: Patroni reads its configuration file again (tags, recovery_conf) and applies it.</summary>
     public string Reload() => Send(HttpMethod.Post, "/reload", null).Body;
 
+    /// <summary>GET /config: the dynamic configuration as Patroni keeps it in the DCS (read without a login).</summary>
+    public JsonObject Config() =>
+        JsonNode.Parse(Send(HttpMethod.Get, "/config", null).Body) as JsonObject ?? throw Bad("/config", "no JSON object");
+
     /// <summary>PATCH /config: a change of the dynamic configuration (null removes a key).</summary>
     public string PatchConfig(JsonObject change) => Send(HttpMethod.Patch, "/config", change).Body;
 

@@ -268,7 +268,7 @@ public static class PatroniJoin
     {
         if (plan.Slot is null) return;
         using var api = LeaderApi(plan);
-        api.PatchConfig(new JsonObject { ["slots"] = new JsonObject { [plan.Slot] = new JsonObject { ["type"] = "physical" } } });
+        PatroniSlots.Declare(api, plan.Slot);
         log.Verbose($"{plan.Primary.Name}: {plan.Slot} is a Patroni permanent slot until {plan.Standby.Name} joins.");
     }
 
@@ -296,11 +296,72 @@ public static class PatroniJoin
             $"{standby.Name} did not become a running Patroni member (see ~{standby.OsUser}/autofailover/patroni.log there)", log);
         log.Verbose($"{standby.Name}: Patroni member {member.Name}.");
         // Now a member: Patroni keeps its slot as the member's; the permanent entry goes.
-        if (plan.Slot is not null) api.PatchConfig(new JsonObject { ["slots"] = new JsonObject { [plan.Slot] = null } });
+        if (plan.Slot is not null) PatroniSlots.Remove(api, plan.Slot);
     }
 
     private static PatroniApi LeaderApi(PatroniJoinPlan plan)
     {
         return new PatroniApi(plan.Primary.ComputerName, plan.Marker.ApiPort, plan.Marker.CaCertificate, AutoFailover.RestApiCredentialOf(plan.LeaderConfig), TimeSpan.FromSeconds(30));
+    }
+}
+
+/// <summary>What Patroni's dynamic configuration says about replication slots (GET /config), read when it manages the primary's cluster.</summary>
+public sealed record PatroniSlotFacts(PatroniMarker Marker, bool UseSlots, IReadOnlyCollection<string> PermanentSlots, int LoopWaitSeconds)
+{
+    /// <summary>From the dynamic configuration: postgresql.use_slots (Patroni's default on), the names under slots, loop_wait (default 10 s).</summary>
+    public static PatroniSlotFacts Of(PatroniMarker marker, JsonObject config)
+    {
+        var useSlots = config["postgresql"]?["use_slots"] is not JsonValue v || !v.TryGetValue<bool>(out var on) || on;
+        var permanent = (config["slots"] as JsonObject)?.Select(p => p.Key).ToList() ?? new List<string>();
+        var loopWait = config["loop_wait"] is JsonValue w && w.TryGetValue<int>(out var seconds) && seconds > 0 ? seconds : 10;
+        return new PatroniSlotFacts(marker, useSlots, permanent, loopWait);
+    }
+}
+
+/// <summary>
+/// Slots Patroni keeps. On its leader Patroni drops every idle slot it does not know whenever it reloads its slot list (its
+/// start, a promotion, a slot it created or saw vanish); a permanent slot of its dynamic configuration it creates and keeps.
+/// </summary>
+public static class PatroniSlots
+{
+    /// <summary>Null when Patroni does not manage the primary's cluster (or the primary does not answer).</summary>
+    public static PatroniSlotFacts? Read(PgNode primary, IOperationLog log)
+    {
+        if (PatroniControl.FindManaged(new[] { primary }, log) is not { } managed) return null;
+        using var api = new PatroniApi(primary.ComputerName, managed.Marker.ApiPort, managed.Marker.CaCertificate, timeout: TimeSpan.FromSeconds(30));
+        return PatroniSlotFacts.Of(managed.Marker, api.Config());
+    }
+
+    public static void Declare(PatroniApi api, string slot) =>
+        api.PatchConfig(new JsonObject { ["slots"] = new JsonObject { [slot] = new JsonObject { ["type"] = "physical" } } });
+
+    public static void Remove(PatroniApi api, string slot) =>
+        api.PatchConfig(new JsonObject { ["slots"] = new JsonObject { [slot] = null } });
+
+    /// <summary>
+    /// Declares <paramref name="slot"/> a permanent slot and waits until Patroni has it on the leader (it makes a missing one
+    /// within a loop): a slot Patroni made is one it keeps, whatever it reloads later. When it does not come, the declaration
+    /// is taken back (unless it was there before) and the error says so.
+    /// </summary>
+    public static void Keep(PgNode primary, IHostShell primaryShell, PatroniSlotFacts facts, string slot, IOperationLog log)
+    {
+        var credential = AutoFailover.RestApiCredential(primaryShell, primary, HostFiles.HomeOf(primaryShell, primary.OsUser) + "/autofailover")
+            ?? throw new InvalidOperationException($"{primary.Name} carries Patroni's marker, but its Patroni configuration has no REST API login: is it a member?");
+        using var api = new PatroniApi(primary.ComputerName, facts.Marker.ApiPort, facts.Marker.CaCertificate, credential, TimeSpan.FromSeconds(30));
+        Declare(api, slot);
+        log.Verbose($"{primary.Name}: {slot} declared a Patroni permanent slot; waiting until Patroni has it.");
+        try
+        {
+            AutoFailover.WaitFor(() => ReplicationSlots.Exists(primary, slot, NullOperationLog.Instance), TimeSpan.FromSeconds(3 * facts.LoopWaitSeconds + 10),
+                $"Patroni had not created the permanent slot {slot} on {primary.Name} (see ~{primary.OsUser}/autofailover/patroni.log there)", log);
+        }
+        catch (TimeoutException ex)
+        {
+            if (facts.PermanentSlots.Contains(slot)) throw;
+            try { Remove(api, slot); }
+            catch (PatroniApiException removeFailed) { throw new TimeoutException($"{ex.Message} Removing the declaration failed too ({removeFailed.Message}): remove slots.{slot} with PATCH /config.", ex); }
+            throw new TimeoutException($"{ex.Message} The declaration was removed again; nothing was copied.", ex);
+        }
+        log.Verbose($"{primary.Name}: Patroni keeps the slot {slot}.");
     }
 }
