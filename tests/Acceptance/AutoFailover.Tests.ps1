@@ -108,6 +108,32 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         Wait-Condition { -not (Get-PgReplicationTopology $nodes -TimeoutSeconds 3 | Where-Object PendingRestart) } -Seconds 20 | Should -BeTrue
         Get-LabValue $h1 'SELECT pg_is_in_recovery()' | Should -Be 'f'
         foreach ($h in $h2, $h3) { Wait-Streaming $h $h1.Address -Seconds 30 | Should -BeTrue }
+        # The same command again: what waits for a restart is read on every member (the running value against Patroni's
+        # file for what Patroni put on the command line), and nothing does now: no member is restarted.
+        $startedAt = @{}; foreach ($h in $h1, $h2, $h3) { $startedAt[$h.Name] = Get-LabValue $h 'SELECT pg_postmaster_start_time()' }
+        $n1 | Set-PgMasterConfig -WalArchive '/bin/true %p' -Restart -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue | Out-Null
+        $warned | Should -BeNullOrEmpty
+        foreach ($h in $h1, $h2, $h3) { Get-LabValue $h 'SELECT pg_postmaster_start_time()' | Should -Be $startedAt[$h.Name] -Because "nothing waited on $($h.Name)" }
+        # Patroni passes max_wal_senders on the server's command line, where a reload never reaches: a change of it waits for
+        # a restart, and pg_settings.pending_restart stays false. Patroni's own flag lives in its memory: Patroni restarted
+        # (the server running on), nothing flags the members any more. The same command again (no setting to change) must
+        # still restart every member that runs another value than Patroni's file holds.
+        $senders = [int] (Get-LabValue $h1 "SELECT current_setting('max_wal_senders')") + 2
+        Invoke-PatroniConfigPatch $h1 $api @{ postgresql = @{ parameters = @{ max_wal_senders = $senders } } }
+        $fileSenders = "SELECT setting FROM pg_file_settings WHERE name = 'max_wal_senders' AND sourcefile NOT LIKE '%/postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1"
+        foreach ($h in $h1, $h2, $h3) { Wait-Condition { (Get-LabValue $h $fileSenders) -eq "$senders" } -Seconds 20 | Should -BeTrue }
+        foreach ($h in $h3, $h2, $h1) { Stop-LabDaemon $h patroni; Start-LabDaemon $h patroni }
+        Wait-Condition { @(Get-PgReplicationTopology $nodes -TimeoutSeconds 3 | Where-Object { $_.MemberState -in 'running', 'streaming' }).Count -eq 3 } -Seconds 60 | Should -BeTrue
+        @(Get-PgReplicationTopology $nodes -TimeoutSeconds 3 | Where-Object PendingRestart) | Should -BeNullOrEmpty -Because 'a restarted Patroni flags nothing'
+        foreach ($h in $h1, $h2, $h3) {
+            Get-LabValue $h "SELECT setting || ' ' || source FROM pg_settings WHERE name = 'max_wal_senders'" | Should -Be "$($senders - 2) command line"
+        }
+        $n1 | Set-PgMasterConfig -WalArchive '/bin/true %p' -Restart -Confirm:$false | Out-Null
+        foreach ($h in $h1, $h2, $h3) {
+            Wait-Condition { (Get-LabValue $h "SELECT current_setting('max_wal_senders')") -eq "$senders" } -Seconds 30 | Should -BeTrue -Because "the rerun restarted $($h.Name)"
+        }
+        Get-LabValue $h1 'SELECT pg_is_in_recovery()' | Should -Be 'f'
+        foreach ($h in $h2, $h3) { Wait-Streaming $h $h1.Address -Seconds 30 | Should -BeTrue }
         # A listen address Patroni sets per member is refused, naming the node, and nothing changes.
         $n1 | Set-PgMasterConfig -ListenAddress $h1.Address, '127.0.0.2' -Confirm:$false -ErrorVariable refused -ErrorAction SilentlyContinue | Out-Null
         $refused[0].FullyQualifiedErrorId | Should -BeLike 'PgReplication.PatroniOwnsSetting*'
@@ -274,6 +300,7 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         $took += Measure-Command { $script:joined = @($copied | Enable-PgHotStandby -Credential $repl -Confirm:$false) }
         $timings['new standby built and joined'] = '{0:n1} s' -f $took.TotalSeconds
         $joined | Should -HaveCount 1
+        @((Get-PatroniConfig $leaderHost).slots.Keys) | Should -Not -Contain $slot -Because 'the permanent entry goes once the standby is a member'
         Wait-Streaming $h4 $leaderHost.Address | Should -BeTrue
         $row = Get-PatroniRow (Get-PgReplicationTopology (@($nodes) + $joined)) $h4
         $row.Manager | Should -Be 'patroni'
@@ -300,7 +327,6 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
             Get-LabValue $h "SELECT coalesce(current_setting('pgreplication.patroni', true), '')" | Should -Be ''
         }
         foreach ($h in $lab.Hosts | Where-Object { $_ -ne $primaryHost }) { Wait-Streaming $h $primaryHost.Address | Should -BeTrue }
-        @((Get-PatroniConfig $leaderHost).slots.Keys) | Should -Not -Contain $slot -Because 'the permanent entry goes once the standby is a member'
         (Get-PgReplicationTopology $nodes | Where-Object Manager) | Should -BeNullOrEmpty
         # The primary is lost; the manual cmdlets take over.
         $oldPrimary = $nodes | Where-Object ComputerName -eq $primaryHost.Address

@@ -26,10 +26,58 @@ public class ManagedClusterTests
         Assert.Equal("cp %p /a/%f", (string)parameters["archive_command"]!);
         Assert.Null(plan.SynchronousCount);
         Assert.Contains(plan.Steps, s => s.Contains("max_wal_senders") && s.Contains("needs a restart"));
-        // Patroni passes wal_keep_size on the command line of a server it started: a reload does not reach it.
-        Assert.Contains(plan.Steps, s => s.Contains("wal_keep_size") && s.Contains("command line"));
+        // Patroni writes wal_keep_size in its file only (not on the server's command line): a reload applies it.
+        Assert.DoesNotContain(plan.Steps, s => s.Contains("wal_keep_size") && s.Contains("restart"));
         Assert.DoesNotContain(plan.Steps, s => s.Contains("archive_command") && s.Contains("restart"));
         Assert.Equal(new[] { "wal_keep_size", "max_wal_senders", "archive_command" }, plan.Shadowable);
+    }
+
+    private static RunningSetting Running(string name, string? setting, string? file, string source = "command line", string? unit = null, string type = "integer", bool pending = false) =>
+        new(name, setting, unit, type, source, pending, file);
+
+    [Fact]
+    public void A_rerun_restarts_what_still_runs_the_old_value_from_patronis_command_line()
+    {
+        // An earlier run wrote max_connections 150 through Patroni without -Restart, and Patroni's own flag is gone (it was
+        // restarted): the server still runs 100 from its command line, pending_restart stays false (the command line
+        // wins over the file), and the rerun's plan changes no setting.
+        var stale = ManagedSettings.WaitingForRestart(new[] { Running("max_connections", "100", "150") });
+        Assert.Equal(new[] { "max_connections" }, stale);
+        // After the restart it runs Patroni's value, written in another unit or case: nothing waits.
+        Assert.Empty(ManagedSettings.WaitingForRestart(new[]
+        {
+            Running("max_locks_per_transaction", "128", "128"), Running("max_connections", "100", "100"),
+            Running("track_commit_timestamp", "off", "false", type: "bool"), Running("wal_level", "replica", "hot_standby", type: "enum"),
+        }));
+        Assert.Equal(new[] { "max_wal_senders", "track_commit_timestamp" }, ManagedSettings.WaitingForRestart(new[]
+        {
+            Running("max_wal_senders", "10", "20"), Running("track_commit_timestamp", "off", "on", type: "bool"),
+        }));
+        // A value from the configuration file reaches the server at a reload, and so does wal_keep_size (Patroni writes it
+        // in its file only); one Patroni does not put on the command line is not compared; pending_restart always counts.
+        Assert.Empty(ManagedSettings.WaitingForRestart(new[] { Running("max_connections", "100", "150", source: "configuration file") }));
+        Assert.Empty(ManagedSettings.WaitingForRestart(new[] { Running("wal_keep_size", "1536", "2048MB", unit: "MB") }));
+        Assert.True(ManagedSettings.RunsWithFileValue(Running("shared_buffers", "16384", "128MB", unit: "8kB")));
+        Assert.Empty(ManagedSettings.WaitingForRestart(new[] { Running("listen_addresses", "10.0.0.1", "10.0.0.1,127.0.0.1", type: "string") }));
+        Assert.Equal(new[] { "archive_mode" }, ManagedSettings.WaitingForRestart(new[]
+        {
+            Running("archive_mode", "off", "on", source: "configuration file", type: "enum", pending: true),
+        }));
+    }
+
+    [Fact]
+    public void Members_to_restart_are_those_flagged_or_waiting_the_standbys_first_and_the_leader_last()
+    {
+        PatroniMember Member(string name, string role, bool flagged = false) => new(name, role, "running", name, 5432, 1, 0, flagged);
+        var order = ManagedSettings.MembersToRestart(new[]
+        {
+            new MemberRestartFacts(Member("db1", "leader"), new[] { "max_connections" }),
+            new MemberRestartFacts(Member("db2", "replica"), Array.Empty<string>()),
+            new MemberRestartFacts(Member("db3", "replica"), new[] { "max_connections" }),
+            new MemberRestartFacts(Member("db4", "sync_standby", flagged: true), Array.Empty<string>()),
+        });
+        Assert.Equal(new[] { "db3", "db4", "db1" }, order.Select(m => m.Name));
+        Assert.Empty(ManagedSettings.MembersToRestart(new[] { new MemberRestartFacts(Member("db1", "leader"), Array.Empty<string>()) }));
     }
 
     [Fact]

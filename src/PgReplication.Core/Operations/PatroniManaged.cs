@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using PgReplication.Core.Config;
@@ -74,7 +75,7 @@ public static class ManagedSettings
             }
             parameters[c.Target] = c.NewValue;
             var restart = c.NeedsRestart ? " (needs a restart: Patroni's, with -Restart)"
-                : AutoFailoverConfig.CommandLineSettings.Contains(c.Target) ? " (on the command line of a server Patroni started: takes effect at its restart, with -Restart)" : "";
+                : PassedOnCommandLine(c.Target) ? " (on the command line of a server Patroni started: takes effect at its restart, with -Restart)" : "";
             steps.Add($"set {c.Target}: '{c.OldValue}' -> '{c.NewValue}' in Patroni's dynamic configuration (PATCH /config: every member){restart}");
         }
         if (parameters.Count > 0)
@@ -109,17 +110,21 @@ public static class ManagedSettings
             // pg_basebackup copied the primary's postgresql.auto.conf to every standby: each member's copy is cleared.
             var memberNodes = api.Cluster().Members.Select(m => MemberNode(node, m)).ToList();
             foreach (var line in Concurrently.Map(memberNodes, m => ResetShadows(m, plan.Shadowable, log)).SelectMany(x => x)) done.Add(line);
-            WaitApplied(node, api, plan, timeout, log);
+            WaitApplied(node, memberNodes, api, plan, timeout, log);
         }
 
-        var pending = PendingRestart(node, plan);
+        // What waits for a restart is read on every member, whatever this run changed: a rerun after a run without
+        // -Restart changes no setting, yet its members may still run with the old values.
         var cluster = api.Cluster();
-        var members = cluster.Members.Where(m => m.PendingRestart || pending.Count > 0 && plan.Parameters.Count > 0).ToList();
+        // A member whose server is not running has nothing to compare (Patroni's own flag still counts).
+        var waiting = Concurrently.Map(cluster.Members, m => new MemberRestartFacts(m,
+            m.State is "running" or "streaming" ? WaitingForRestart(RunningSettings(MemberNode(node, m))) : Array.Empty<string>()));
+        var members = MembersToRestart(waiting);
+        IReadOnlyList<string> pending = waiting.SelectMany(w => w.Waiting).Distinct(StringComparer.Ordinal).ToList();
         var restarted = false;
-        if (restart && (pending.Count > 0 || members.Count > 0))
+        if (restart && members.Count > 0)
         {
-            // A standby must run with at least the primary's max_connections, max_wal_senders ...: standbys first.
-            foreach (var m in members.OrderBy(m => m.IsLeader))
+            foreach (var m in members)
             {
                 using var memberApi = new PatroniApi(m.Host ?? node.ComputerName, marker.ApiPort, marker.CaCertificate, credential, timeout);
                 log.Verbose($"Asking Patroni to restart {m.Name}.");
@@ -130,7 +135,7 @@ public static class ManagedSettings
             restarted = true;
             pending = Array.Empty<string>();
         }
-        else if (pending.Count > 0 || members.Count > 0)
+        else if (members.Count > 0)
         {
             var names = pending.Count > 0 ? string.Join(", ", pending) : "settings Patroni lists as pending";
             log.Warning($"On {node.Name}, these settings take effect only after a restart: {names} (members {string.Join(", ", members.Select(m => m.Name))}). " +
@@ -164,22 +169,17 @@ public static class ManagedSettings
         return shadowed.Select(name => $"reset {name} in {member.Name}'s postgresql.auto.conf, where it would override Patroni's value").ToList();
     }
 
-    /// <summary>Waits until Patroni wrote every parameter in its postgresql.conf (it reloads right after) and named the synchronous standbys asked for.</summary>
-    private static void WaitApplied(PgNode node, PatroniApi api, ManagedSettingsPlan plan, TimeSpan timeout, IOperationLog log)
+    /// <summary>
+    /// Waits until Patroni wrote every parameter in its postgresql.conf on every member (it reloads right after; what waits
+    /// for a restart is read from those files next) and named the synchronous standbys asked for.
+    /// </summary>
+    private static void WaitApplied(PgNode node, IReadOnlyList<PgNode> members, PatroniApi api, ManagedSettingsPlan plan, TimeSpan timeout, IOperationLog log)
     {
         var deadline = DateTime.UtcNow + timeout;
         string? missing = null;
         while (true)
         {
-            using (var session = PgSession.Open(node, log: NullOperationLog.Instance))
-            {
-                var written = session.Query("""
-                    SELECT DISTINCT ON (f.name) f.name, f.setting FROM pg_catalog.pg_file_settings f
-                     WHERE f.name = ANY(@names) AND f.sourcefile NOT LIKE '%/postgresql.auto.conf' ORDER BY f.name, f.seqno DESC
-                    """, ("names", plan.Parameters.Keys.ToArray())).ToDictionary(r => r.Text("name")!, r => r.Text("setting"));
-                missing = plan.Parameters.Where(p => !written.TryGetValue(p.Key, out var v) || !string.Equals(v?.Trim(), p.Value.Trim(), StringComparison.OrdinalIgnoreCase))
-                    .Select(p => p.Key).FirstOrDefault();
-            }
+            missing = Concurrently.Map(members, m => NotWritten(m, plan) is { } name ? $"{name} on {m.Name}" : null).FirstOrDefault(m => m is not null);
             if (missing is null && plan.SynchronousCount is { } count)
             {
                 var syncs = api.Cluster().Members.Count(m => m.Role == "sync_standby");
@@ -195,17 +195,81 @@ public static class ManagedSettings
         log.Verbose($"{node.Name}: Patroni wrote and reloaded the new settings.");
     }
 
-    /// <summary>
-    /// The settings that wait for a restart: pending_restart, and a changed one the server took from its command line
-    /// (Patroni passes some there, where a reload does not reach).
-    /// </summary>
-    private static IReadOnlyList<string> PendingRestart(PgNode node, ManagedSettingsPlan plan)
+    /// <summary>The first parameter of the plan whose value Patroni has not written yet in the member's postgresql.conf; null when all are.</summary>
+    private static string? NotWritten(PgNode member, ManagedSettingsPlan plan)
     {
-        using var session = PgSession.Open(node, log: NullOperationLog.Instance);
-        return session.Query("SELECT s.name FROM pg_catalog.pg_settings s WHERE s.pending_restart OR (s.name = ANY(@names) AND s.source = 'command line')",
-            ("names", plan.Parameters.Keys.ToArray())).Select(r => r.Text("name")!).ToList();
+        if (plan.Parameters.Count == 0) return null;
+        using var session = PgSession.Open(member, log: NullOperationLog.Instance);
+        var written = session.Query("""
+            SELECT DISTINCT ON (f.name) f.name, f.setting FROM pg_catalog.pg_file_settings f
+             WHERE f.name = ANY(@names) AND f.sourcefile NOT LIKE '%/postgresql.auto.conf' ORDER BY f.name, f.seqno DESC
+            """, ("names", plan.Parameters.Keys.ToArray())).ToDictionary(r => r.Text("name")!, r => r.Text("setting"));
+        return plan.Parameters.Where(p => !written.TryGetValue(p.Key, out var v) || !string.Equals(v?.Trim(), p.Value.Trim(), StringComparison.OrdinalIgnoreCase))
+            .Select(p => p.Key).FirstOrDefault();
     }
+
+    /// <summary>The member's settings that may wait for a restart: pending_restart ones, and those Patroni passed on its command line, with the value of Patroni's file.</summary>
+    private static IReadOnlyList<RunningSetting> RunningSettings(PgNode member)
+    {
+        using var session = PgSession.Open(member, log: NullOperationLog.Instance);
+        return session.Query("""
+            SELECT s.name, s.setting, s.unit, s.vartype, s.source, s.pending_restart,
+                   (SELECT f.setting FROM pg_catalog.pg_file_settings f
+                     WHERE f.name = s.name AND f.sourcefile NOT LIKE '%/postgresql.auto.conf' ORDER BY f.seqno DESC LIMIT 1) AS file_setting
+              FROM pg_catalog.pg_settings s
+             WHERE s.pending_restart OR s.source = 'command line'
+            """).Select(r => new RunningSetting(r.Text("name")!, r.Text("setting"), r.Text("unit"), r.Text("vartype") ?? "string", r.Text("source") ?? "",
+                r.Get<bool>("pending_restart"), r.Text("file_setting"))).ToList();
+    }
+
+    /// <summary>
+    /// The settings that wait for a restart on one member (pure): pending_restart, and a setting Patroni put on the server's
+    /// command line (<see cref="PassedOnCommandLine"/>) whose running value is not the one Patroni's file now holds: a
+    /// reload never reaches a command-line value, and pending_restart stays false for it, so only comparing tells.
+    /// </summary>
+    public static IReadOnlyList<string> WaitingForRestart(IEnumerable<RunningSetting> settings) =>
+        settings.Where(s => s.PendingRestart || s.Source == "command line" && s.FileSetting is not null
+                            && PassedOnCommandLine(s.Name) && !RunsWithFileValue(s))
+            .Select(s => s.Name).ToList();
+
+    /// <summary>
+    /// Settings Patroni 3.0 starts the server with on its command line: those the hand-over carries into the dynamic
+    /// configuration, but wal_keep_size and wal_keep_segments, which it writes in its file only (a reload applies them).
+    /// </summary>
+    internal static bool PassedOnCommandLine(string name) =>
+        AutoFailoverConfig.CommandLineSettings.Contains(name, StringComparer.OrdinalIgnoreCase) && !name.StartsWith("wal_keep_", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether the running value is the file's, read as the server reads it: booleans, numbers in the setting's unit, enum case and aliases.</summary>
+    internal static bool RunsWithFileValue(RunningSetting s)
+    {
+        var (running, file) = (s.Setting?.Trim() ?? "", s.FileSetting!.Trim());
+        switch (s.VarType)
+        {
+            case "bool":
+                return ConfigValues.ParseBool(running) is { } r && r == ConfigValues.ParseBool(file);
+            case "integer":
+                return ConfigValues.ToSettingUnits(file, s.Unit) is { } n && long.TryParse(running, NumberStyles.Integer, CultureInfo.InvariantCulture, out var m)
+                    ? n == m : string.Equals(running, file, StringComparison.Ordinal);
+            case "enum":
+                return string.Equals(CanonicalEnum(running), CanonicalEnum(file), StringComparison.OrdinalIgnoreCase);
+            default:
+                return string.Equals(running, file, StringComparison.Ordinal);
+        }
+    }
+
+    // wal_level hot_standby is the old name of replica (the server shows replica).
+    private static string CanonicalEnum(string value) => value.Equals("hot_standby", StringComparison.OrdinalIgnoreCase) ? "replica" : value;
+
+    /// <summary>The members to restart (pure): each that Patroni flags or that runs a setting waiting for a restart; the standbys first, the leader last (a standby must run with at least the primary's max_connections, max_wal_senders ...).</summary>
+    public static IReadOnlyList<PatroniMember> MembersToRestart(IEnumerable<MemberRestartFacts> members) =>
+        members.Where(m => m.Member.PendingRestart || m.Waiting.Count > 0).Select(m => m.Member).OrderBy(m => m.IsLeader).ToList();
 }
+
+/// <summary>A setting as a member runs it: pg_settings' value, unit, type, source and pending_restart, with the value Patroni's postgresql.conf holds.</summary>
+public sealed record RunningSetting(string Name, string? Setting, string? Unit, string VarType, string Source, bool PendingRestart, string? FileSetting);
+
+/// <summary>One member as Patroni lists it, with the settings that wait for its restart.</summary>
+public sealed record MemberRestartFacts(PatroniMember Member, IReadOnlyList<string> Waiting);
 
 /// <summary>What joining a new standby to Patroni's cluster takes, read before anything changes.</summary>
 public sealed class PatroniJoinPlan
