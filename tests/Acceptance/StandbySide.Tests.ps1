@@ -158,8 +158,23 @@ Describe 'Standby side: Upstream primary, Rsync method, and a backup cut off' -T
     }
     AfterAll { Remove-PgLab -Lab $lab }
 
-    It 'builds a streaming standby with -Method Rsync' {
-        $r = $s2 | Invoke-PgBaseBackup -Primary $primary -Method Rsync -Confirm:$false | Enable-PgHotStandby | Test-PgReplication
+    It 'builds a streaming standby with -Method Rsync, showing its progress' {
+        # Run as a nested pipeline of this runspace so that its Write-Progress records can be read: MiB, files and rate,
+        # from rsync's own progress lines.
+        $ps = [powershell]::Create([Management.Automation.RunspaceMode]::CurrentRunspace)
+        try {
+            $null = $ps.AddCommand('Invoke-PgBaseBackup').AddParameter('InputObject', $s2).AddParameter('Primary', $primary).AddParameter('Method', 'Rsync').
+                AddParameter('Confirm', $false).AddParameter('ProgressAction', 'Continue')
+            $copied = @($ps.Invoke())
+            $ps.Streams.Error | Should -BeNullOrEmpty
+            $progress = @($ps.Streams.Progress | Where-Object StatusDescription -Like 'data directory:*')
+        }
+        finally { $ps.Dispose() }
+        $copied | Should -HaveCount 1
+        $progress | Should -Not -BeNullOrEmpty -Because 'rsync''s progress is shown with Write-Progress'
+        $progress[-1].StatusDescription | Should -Match '^data directory: \d+\.\d MiB, \d+ files sent, (\d+) of \1 looked at, \d+\.\d MiB/s$'
+        $progress[-1].PercentComplete | Should -Be 100
+        $r = $copied | Enable-PgHotStandby | Test-PgReplication
         $r.IsHealthy | Should -BeTrue -Because ($r.Checks -join '; ')
         Invoke-PgLabCommand -LabHost $h2 -ArgumentList 'test', '-f', "$($h2.DataDirectory)/standby.signal" | Out-Null
     }
