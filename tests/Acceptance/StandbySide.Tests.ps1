@@ -159,12 +159,15 @@ Describe 'Standby side: Upstream primary, Rsync method, and a backup cut off' -T
     AfterAll { Remove-PgLab -Lab $lab }
 
     It 'builds a streaming standby with -Method Rsync, showing its progress' {
-        # Run as a nested pipeline of this runspace so that its Write-Progress records can be read: MiB, files and rate,
-        # from rsync's own progress lines.
-        $ps = [powershell]::Create([Management.Automation.RunspaceMode]::CurrentRunspace)
+        # Run in a runspace of its own, whose Write-Progress records can be read (a nested pipeline's go to the host): MiB,
+        # files and rate, from rsync's own progress lines.
+        $ps = [powershell]::Create()
         try {
-            $null = $ps.AddCommand('Invoke-PgBaseBackup').AddParameter('InputObject', $s2).AddParameter('Primary', $primary).AddParameter('Method', 'Rsync').
-                AddParameter('Confirm', $false).AddParameter('ProgressAction', 'Continue')
+            $null = $ps.AddScript({
+                    param($Manifest, $Standby, $Primary)
+                    Import-Module $Manifest
+                    $Standby | Invoke-PgBaseBackup -Primary $Primary -Method Rsync -Confirm:$false
+                }).AddArgument((Join-Path (Get-Module PgReplication).ModuleBase 'PgReplication.psd1')).AddArgument($s2).AddArgument($primary)
             $copied = @($ps.Invoke())
             $ps.Streams.Error | Should -BeNullOrEmpty
             $progress = @($ps.Streams.Progress | Where-Object StatusDescription -Like 'data directory:*')
