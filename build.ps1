@@ -31,7 +31,7 @@ param(
     [switch] $Matrix,
     # Bench: one run of each case on small data, written under out/bench-quick (what .ci/run does).
     [switch] $Quick,
-    # Bench: some cases only (Build, Failover, Switchover, Fanout, Startup, Demo), written under out/bench-<cases>.
+    # Bench: some cases only (Build, Failover, Switchover, Fanout, Startup, AutoFailover, Demo), written under out/bench-<cases>.
     [string[]] $Case,
     # Bench -Case Startup: another build of the module (e.g. main's before a change) imported in the same rounds, with ratios.
     [string] $BaselineModulePath,

@@ -165,6 +165,10 @@ function ConvertTo-BenchMarkdown {
     & $line "| Load average (1, 5, 15 min) | $($m.LoadAverage) at the start, $($Run.LoadAverageEnd) at the end (the machine is shared) |"
     & $line "| PostgreSQL | $($m.PostgreSQL) |"
     & $line "| repmgr | $($m.Repmgr) (Debian's postgresql-15-repmgr) |"
+    # Runs before the AutoFailover case (issue 19) did not record them.
+    $recorded = { param([string] $Key) if ($m -is [Collections.IDictionary]) { $m[$Key] } elseif ($m.PSObject.Properties[$Key]) { $m.$Key } else { $null } }
+    $patroni = & $recorded 'Patroni'; $etcd = & $recorded 'Etcd'
+    if ($patroni -or $etcd) { & $line "| Patroni, etcd | $patroni, $etcd (Debian's patroni, etcd-server: the automatic failover case) |" }
     & $line "| PowerShell, .NET | $($m.PowerShell), $($m.DotNet) |"
     & $line '| Hosts | network namespaces of the lab (tests/Lab), one bridge, PostgreSQL 15 on each, Upstream layout |'
     & $line

@@ -5,7 +5,7 @@
 .DESCRIPTION
     Cases: 1 standby build (1 and 4 GiB), 2 failover after kill -9 (and 2b: the promotion fired at the kill,
     issue 19), 3 switchover under a write load, 4 health check fan-out (1, 2, 3, 7 standbys), 5 module start-up,
-    and the demo. Full run: docs/benchmarks.md and docs/benchmarks.json. Some cases only (-Case): under
+    6 automatic failover (PgReplication + Patroni against repmgrd, issue 19), and the demo. Full run: docs/benchmarks.md and docs/benchmarks.json. Some cases only (-Case): under
     out/bench-<cases>, so a partial run never replaces the full run's report. -Quick: one run of each case on small
     data (pgbench scale 1-2), written under out/bench-quick; it exits non-zero unless every contender produced every
     figure. Needs root (the lab).
@@ -23,7 +23,7 @@ param(
     # Default: docs (full run), out/bench-quick (-Quick), out/bench-<cases> (some cases only).
     [string] $OutputDirectory,
     # Some cases only, while working on the harness (comma-separated through -File).
-    [string[]] $Case = @('Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'Demo'),
+    [string[]] $Case = @('Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'AutoFailover', 'Demo'),
     # No run: write benchmarks.md again from the benchmarks.json in -OutputDirectory (after editing analysis.md).
     [switch] $ReportOnly,
     # Another build of the module (e.g. main's, before a change), in the same rounds, with ratios: Startup imports it, and
@@ -38,12 +38,13 @@ param(
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
 $Case = @($Case -split ',' | ForEach-Object Trim | Where-Object { $_ })
-$unknown = @($Case | Where-Object { $_ -notin 'Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'Demo' })
-if ($unknown) { throw "Unknown case(s): $($unknown -join ', '). Cases: Build, Failover, Switchover, Fanout, Startup, Demo." }
+$knownCases = 'Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'AutoFailover', 'Demo'
+$unknown = @($Case | Where-Object { $_ -notin $knownCases })
+if ($unknown) { throw "Unknown case(s): $($unknown -join ', '). Cases: $($knownCases -join ', ')." }
 $root = Split-Path -Parent $PSScriptRoot
 $ModulePath = (Resolve-Path $ModulePath).Path
 Import-Module (Join-Path $PSScriptRoot 'BenchReport.psm1')
-$allCases = -not @('Build', 'Failover', 'Switchover', 'Fanout', 'Startup', 'Demo' | Where-Object { $_ -notin $Case })
+$allCases = -not @($knownCases | Where-Object { $_ -notin $Case })
 if (-not $OutputDirectory) {
     $OutputDirectory = if ($Quick) { Join-Path $root 'out/bench-quick' }
     elseif (-not $allCases) { Join-Path $root "out/bench-$(($Case | ForEach-Object ToLowerInvariant) -join '-')" }
@@ -71,6 +72,7 @@ if ($missing) {
 Import-Module (Join-Path $root 'tests/Lab/PgLab.psd1')
 Import-Module (Join-Path $PSScriptRoot 'PgBench.psm1')
 . (Join-Path $PSScriptRoot 'BenchCases.ps1')
+if ('AutoFailover' -in $Case) { . (Join-Path $PSScriptRoot 'AutoFailoverCase.ps1') }
 Initialize-PgBench -ModulePath $ModulePath -BaselineModulePath $BaselineModulePath
 
 if ($Quick) { $Runs = 1 }
@@ -136,9 +138,22 @@ if ($clusterCases) {
 }
 
 if ('Startup' -in $Case) { Invoke-Guarded '5. Start-up' @('startup') { Invoke-StartupCase -Runs ([Math]::Max($Runs, $(if ($Quick) { 1 } else { 20 }))) -ModulePath $ModulePath -BaselineModulePath $BaselineModulePath } }
+if ('AutoFailover' -in $Case) {
+    Invoke-Guarded '6. Automatic failover' @('autofailover-postmaster', 'autofailover-host') {
+        # Two labs of 3 hosts, one per contender, each handed to its failover manager once.
+        $scale = if ($Quick) { 1 } else { 5 }
+        $patroni = $repmgrd = $null
+        try {
+            $patroni = New-AutoFailoverLab -Manager Patroni -Scale $scale
+            $repmgrd = New-AutoFailoverLab -Manager Repmgrd -Scale $scale
+            Invoke-AutoFailoverCase -Patroni $patroni -Repmgrd $repmgrd -Runs $Runs
+        }
+        finally { foreach ($c in @($patroni, $repmgrd) | Where-Object { $_ }) { Remove-AutoFailoverLab $c } }
+    }
+}
 if ('Demo' -in $Case) { Invoke-Guarded 'The demo' @('demo') { Invoke-DemoCase -ModulePath $ModulePath } }
 
-# The targets of issue 8 (and 19, 20), on warm figures.
+# The targets of issue 8 (and 19, 20), on warm figures (automatic failover: the Patroni contender).
 $targets = @(
     foreach ($size in $buildSizes) {
         # Issue 20 (issue 8 asked 1.05 x and 0.95 x).
@@ -164,6 +179,12 @@ $targets = @(
     @{ Text = 'Switchover: no acknowledged write lost (repmgr, for reference)'; Kind = 'Zero'; Case = 'switchover'; Metric = 'lost'; Of = 'repmgr' }
     @{ Text = 'Health check, 1 primary + 2 standbys: Test-PgReplication <= 1.0 x repmgr cluster show'; Kind = 'Ratio'; Case = 'fanout-2'; Metric = 'check'; Of = 'ours-warm'; To = 'repmgr'; Limit = 1.0 }
     @{ Text = 'Health check: 7 standbys <= 1.5 x the time of 1'; Kind = 'Growth'; Case = 'fanout-7'; Base = 'fanout-1'; Metric = 'check'; Of = 'ours-warm'; Limit = 1.5 }
+    @{ Text = 'Automatic failover (issue 19), postmaster killed: PgReplication + Patroni writable <= 0.5 x repmgrd'; Kind = 'Ratio'; Case = 'autofailover-postmaster'; Metric = 'writable'; Of = 'patroni'; To = 'repmgrd'; Limit = 0.5 }
+    @{ Text = 'Automatic failover (issue 19), primary host crashed: PgReplication + Patroni writable <= 0.5 x repmgrd'; Kind = 'Ratio'; Case = 'autofailover-host'; Metric = 'writable'; Of = 'patroni'; To = 'repmgrd'; Limit = 0.5 }
+    @{ Text = 'Automatic failover, postmaster killed: no acknowledged write lost (PgReplication + Patroni)'; Kind = 'Zero'; Case = 'autofailover-postmaster'; Metric = 'lost'; Of = 'patroni' }
+    @{ Text = 'Automatic failover, postmaster killed: no acknowledged write lost (repmgrd, for reference)'; Kind = 'Zero'; Case = 'autofailover-postmaster'; Metric = 'lost'; Of = 'repmgrd' }
+    @{ Text = 'Automatic failover, host crashed: no acknowledged write lost (PgReplication + Patroni; asynchronous: for reference)'; Kind = 'Zero'; Case = 'autofailover-host'; Metric = 'lost'; Of = 'patroni' }
+    @{ Text = 'Automatic failover, host crashed: no acknowledged write lost (repmgrd, asynchronous: for reference)'; Kind = 'Zero'; Case = 'autofailover-host'; Metric = 'lost'; Of = 'repmgrd' }
     @{ Text = 'Start-up: Import-Module <= 150 ms over a bare pwsh start'; Kind = 'Absolute'; Case = 'startup'; Metric = 'import'; Of = 'import-cost'; Limit = 0.150; Unit = 's' }
     @{ Text = 'Start-up: working set added <= 30 MB'; Kind = 'Absolute'; Case = 'startup'; Metric = 'addedMB'; Of = 'workingset'; Limit = 30; Unit = 'MB' }
 )

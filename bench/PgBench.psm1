@@ -9,6 +9,9 @@ $script:PgBin = '/usr/lib/postgresql/15/bin'
 $script:Repmgr = '/usr/lib/postgresql/15/bin/repmgr'
 # In postgres's home, which each lab host has of its own: repmgr expects the same path on every node.
 $script:RepmgrConf = '/var/lib/postgresql/repmgr.conf'
+$script:Repmgrd = '/usr/lib/postgresql/15/bin/repmgrd'
+$script:RepmgrdLog = '/var/lib/postgresql/repmgrd.log'
+$script:RepmgrdPidFile = '/var/lib/postgresql/repmgrd.pid'
 $script:PgPass = '/var/lib/postgresql/.pgpass'
 $script:RepoRoot = Split-Path -Parent $PSScriptRoot
 $script:ModuleManifest = $null
@@ -248,9 +251,10 @@ function Get-BenchAppName($LabHost) {
     [PgReplication.Core.Operations.SlotNames]::FromNodeName($LabHost.Name)
 }
 
-function Get-RepmgrConf($LabHost) {
+function Get-RepmgrConf($LabHost, [Collections.IDictionary] $Daemon) {
     $data = $LabHost.DataDirectory
     $ctl = "$script:PgBin/pg_ctl -D $data"
+    $conf = "-f $script:RepmgrConf --log-to-file"
     @(
         "node_id=$($LabHost.Index)"
         "node_name='$(Get-BenchAppName $LabHost)'"
@@ -263,7 +267,72 @@ function Get-RepmgrConf($LabHost) {
         "service_stop_command='$ctl -m fast -w -t 60 stop'"
         "service_restart_command='$ctl -l $($LabHost.LogFile) -m fast -w -t 60 restart'"
         "service_reload_command='$ctl reload'"
+        # repmgrd with automatic failover (the AutoFailover case): promote and follow as its documentation shows them.
+        if ($Daemon) {
+            'failover=automatic'
+            "promote_command='$script:Repmgr standby promote $conf'"
+            "follow_command='$script:Repmgr standby follow $conf --upstream-node-id=%n'"
+            "log_file='$script:RepmgrdLog'"
+            "repmgrd_pid_file='$script:RepmgrdPidFile'"
+            foreach ($k in $Daemon.Keys) { "$k=$($Daemon[$k])" }
+        }
     ) -join "`n"
+}
+
+function Enable-BenchRepmgrd {
+    <#
+    .SYNOPSIS
+        What repmgrd needs on a bench cluster before its standbys are built: the repmgr library preloaded on the
+        primary (restarted by repmgr's own service command) and every host's repmgr.conf with automatic failover and
+        the $Setting timings.
+    #>
+    param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] [Collections.IDictionary] $Setting)
+    Invoke-PgLabSql -LabHost $Cluster.PrimaryHost -Sql "ALTER SYSTEM SET shared_preload_libraries = 'repmgr'" | Out-Null
+    Invoke-Repmgr -LabHost $Cluster.PrimaryHost -ArgumentList node, service, '--action=restart' | Out-Null
+    foreach ($h in $Cluster.Hosts) {
+        Invoke-BenchShell -LabHost $h -Script 'umask 077; cat > "$1"' -ArgumentList $script:RepmgrConf -InputText (Get-RepmgrConf $h -Daemon $Setting) | Out-Null
+    }
+}
+
+function Start-BenchRepmgrd {
+    <# repmgrd on a lab host (detached, as postgres, in the host's namespaces), waited for until it monitors its node; returns its PID. #>
+    param([Parameter(Mandatory)] $LabHost, [int] $TimeoutSeconds = 60)
+    Invoke-BenchShell -LabHost $LabHost -ArgumentList $script:Repmgrd, $script:RepmgrConf, $script:RepmgrdPidFile, $script:RepmgrdLog -Script @'
+rm -f "$3"; [ -f "$4" ] && mv -f "$4" "$4.old"
+setsid "$1" -f "$2" --daemonize=false --pid-file="$3" </dev/null >/dev/null 2>&1 &
+'@ | Out-Null
+    # Its first monitoring line: "monitoring cluster primary" on the primary, "monitoring connection to upstream node" on a standby.
+    $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+    while ($true) {
+        $seen = Invoke-BenchShell -LabHost $LabHost -ArgumentList $script:RepmgrdLog -Script 'grep -cE "monitoring (cluster primary|connection to upstream node)" "$1" 2>/dev/null; true'
+        if ([int] "0$seen".Trim() -gt 0) { break }
+        if ([DateTime]::UtcNow -gt $deadline) {
+            $tail = Invoke-BenchShell -LabHost $LabHost -ArgumentList $script:RepmgrdLog -Script 'tail -n 5 "$1" 2>/dev/null; true'
+            throw "$($LabHost.Name): repmgrd did not start monitoring within $TimeoutSeconds s: $($tail -replace '\s+', ' ')"
+        }
+        Start-Sleep -Milliseconds 200
+    }
+    Get-BenchRepmgrdPid $LabHost
+}
+
+# The PID in the host's repmgrd PID file when that process is a live repmgrd; $null otherwise.
+function Get-BenchRepmgrdPid($LabHost) {
+    $text = Invoke-BenchShell -LabHost $LabHost -ArgumentList $script:RepmgrdPidFile -Script 'cat "$1" 2>/dev/null; true'
+    $id = 0
+    if (-not [int]::TryParse("$text".Trim(), [ref] $id)) { return $null }
+    $cmdline = try { [IO.File]::ReadAllText("/proc/$id/cmdline") } catch { '' }
+    $stat = try { [IO.File]::ReadAllText("/proc/$id/stat") } catch { '' }
+    if ($cmdline -notmatch 'repmgrd' -or -not $stat -or $stat.Substring($stat.LastIndexOf(')') + 2)[0] -in 'Z', 'X') { return $null }
+    $id
+}
+
+function Stop-BenchRepmgrd {
+    <# kill -9 of the host's repmgrd, by the PID in its PID file (a crashed host's is gone already); waits until it has exited. #>
+    param([Parameter(Mandatory)] $LabHost)
+    $id = Get-BenchRepmgrdPid $LabHost
+    if ($null -eq $id) { return }
+    [Diagnostics.Process]::GetProcessById($id).Kill()
+    Wait-BenchProcessesGone ([pscustomobject]@{ Postmaster = $id; Children = @() })
 }
 
 function Reset-BenchCluster {
@@ -744,6 +813,9 @@ function Get-BenchMachine {
         LoadAverage = ((Get-Content /proc/loadavg) -split ' ')[0..2] -join ' '
         PostgreSQL  = "$(& "$script:PgBin/postgres" --version)"
         Repmgr      = "$(& $script:Repmgr --version)"
+        # Issue 19's automatic failover (the AutoFailover case).
+        Patroni     = if (Get-Command patroni -ErrorAction Ignore) { "$(& patroni --version)" } else { $null }
+        Etcd        = if (Get-Command etcd -ErrorAction Ignore) { "$(& etcd --version | Select-Object -First 1)" } else { $null }
         PowerShell  = "$($PSVersionTable.PSVersion)"
         DotNet      = "$([Environment]::Version)"
     }
@@ -755,4 +827,4 @@ Export-ModuleMember -Function Initialize-PgBench, New-BenchSecret, New-BenchCred
     Clear-BenchSlots, Register-RepmgrCluster, Set-BenchRunningStandby, Invoke-BenchRounds, Measure-BenchProfiled, Get-BenchStepSeconds, Start-FailoverProbe, Start-BenchClock, Get-BenchElapsed,
     Complete-FailoverProbe, Start-BenchWriteLoad, Stop-BenchWriteLoad, Get-BenchLostCount, Get-BenchMachine, New-BenchNode,
     Invoke-RawStandbyBuild, Invoke-RepmgrStandbyBuild, Invoke-RawFailover, Invoke-RepmgrFailover, Invoke-RawPromote, Get-BenchPostmaster,
-    Wait-BenchProcessesGone, Get-BenchRecoveryEvents
+    Wait-BenchProcessesGone, Get-BenchRecoveryEvents, Enable-BenchRepmgrd, Start-BenchRepmgrd, Stop-BenchRepmgrd
