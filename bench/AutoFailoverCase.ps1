@@ -36,7 +36,7 @@ function New-AutoFailoverLab {
             # The standbys copy shared_preload_libraries (postgresql.auto.conf) from the primary.
             Enable-BenchRepmgrd -Cluster $cluster -Setting $AutoFailoverRepmgrd
             $null = Reset-BenchCluster -Cluster $cluster -Standby $cluster.Hosts[1..2]
-            foreach ($h in $cluster.Hosts) { Start-BenchRepmgrd -LabHost $h }
+            foreach ($h in $cluster.Hosts) { Start-BenchRepmgrd -LabHost $h | Out-Null }
         }
         $cluster
     }
@@ -97,7 +97,7 @@ $AutoFailoverProbe = {
     $end = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
     while (-not $State.ContainsKey('Go') -and [DateTime]::UtcNow -lt $end) { Start-Sleep -Milliseconds 1 }
     # A client's view: a new session through the multi-host connection string (read-write) every 20 ms, until one write is taken.
-    $writer = $null; $writable = $null; $attempts = 0
+    $writer = $null; $writable = $null; $attempts = 0; $refused = $null
     while (-not $writer -and [DateTime]::UtcNow -lt $end) {
         $attempts++
         $c = [Npgsql.NpgsqlConnection]::new($WriteConnectionString)
@@ -110,7 +110,7 @@ $AutoFailoverProbe = {
             $writer = $Targets | Where-Object Address -EQ $address | Select-Object -First 1
             if (-not $writer) { $writer = [pscustomobject]@{ Name = $address; Address = $address } }
         }
-        catch { Start-Sleep -Milliseconds 20 }
+        catch { $refused = $_.Exception.Message; Start-Sleep -Milliseconds 20 }
         finally { $c.Dispose() }
     }
     # Then every surviving standby streaming from that node, with a WAL receiver started after the crash.
@@ -136,7 +136,7 @@ $AutoFailoverProbe = {
     foreach ($c in $open.Values) { if ($c) { $c.Dispose() } }
     [pscustomobject]@{
         Writer = if ($writer) { $writer.Name } else { $null }; WriterAddress = if ($writer) { $writer.Address } else { $null }
-        Writable = $writable; Attempts = $attempts; Siblings = @($siblings.Name)
+        Writable = $writable; Attempts = $attempts; Refused = $refused; Siblings = @($siblings.Name)
         SiblingsStreaming = if ($writer -and $streaming.Count -eq $siblings.Count) { (@($streaming.Values) | Measure-Object -Maximum).Maximum } else { $null }
     }
 }
@@ -153,7 +153,7 @@ function Start-AutoFailoverProbe {
     param([Parameter(Mandatory)] $Cluster, [Parameter(Mandatory)] [string] $Crashed, [Parameter(Mandatory)] [hashtable] $ReceiverPid, [int] $TimeoutSeconds = 180)
     $password = $Cluster.AdminPassword
     $state = [hashtable]::Synchronized(@{})
-    $writes = New-BenchConnectionString $Cluster.Hosts.Address $password @{ 'Target Session Attributes' = 'read-write'; 'Host Recheck Seconds' = 0; Timeout = 1 }
+    $writes = New-BenchConnectionString @($Cluster.Hosts | ForEach-Object Address) $password @{ 'Target Session Attributes' = 'read-write'; 'Host Recheck Seconds' = 0; Timeout = 1 }
     $targets = @($Cluster.Hosts | ForEach-Object {
             [pscustomobject]@{ Name = $_.Name; Address = $_.Address; ConnectionString = (New-BenchConnectionString $_.Address $password @{ Timeout = 1 }); ReceiverPid = $ReceiverPid[$_.Name] }
         })
@@ -169,7 +169,7 @@ function Start-AutoFailoverProbe {
 function Complete-AutoFailoverProbe($Probe) {
     try { $r = $Probe.Job | Wait-Job -Timeout ($Probe.TimeoutSeconds + 30) | Receive-Job }
     finally { $Probe.Job | Remove-Job -Force }
-    if ($null -eq $r -or $null -eq $r.Writable) { throw "No host accepted a write within $($Probe.TimeoutSeconds) s of the crash." }
+    if ($null -eq $r -or $null -eq $r.Writable) { throw "No host accepted a write within $($Probe.TimeoutSeconds) s of the crash$(if ($r) { " ($($r.Attempts) attempts, the last refused: $($r.Refused))" })." }
     if ($null -eq $r.SiblingsStreaming) { throw "$($r.Writer) accepted a write at $([Math]::Round($r.Writable, 3)) s, but $($r.Siblings -join ', ') did not all stream from it within $($Probe.TimeoutSeconds) s." }
     $r
 }
@@ -200,7 +200,7 @@ function Invoke-AutoFailoverCase {
         if ($down) { Wait-BenchProcessesGone $down.Processes; $state.Down.Remove('repmgrd') }
         # Host 1 primary again, hosts 2 and 3 copied from it and registered; then repmgrd on each, monitoring.
         $null = Reset-BenchCluster -Cluster $Repmgrd -Standby $Repmgrd.Hosts[1..2]
-        foreach ($h in $Repmgrd.Hosts) { Start-BenchRepmgrd -LabHost $h }
+        foreach ($h in $Repmgrd.Hosts) { Start-BenchRepmgrd -LabHost $h | Out-Null }
         $state.Leader['repmgrd'] = $Repmgrd.PrimaryHost
     }
     $crash = {
@@ -210,7 +210,7 @@ function Invoke-AutoFailoverCase {
         $receivers = @{}
         foreach ($h in $Cluster.Hosts) { $receivers[$h.Name] = "$(try { Invoke-BenchSql $h.Address $password 'SELECT pid FROM pg_catalog.pg_stat_wal_receiver' } catch { '' })" }
         # Acknowledged writes through the same kind of connection string, from 1 s before the crash until the end.
-        $load = Start-BenchWriteLoad -Address $Cluster.Hosts.Address -Password $password -FirstId $state.NextId
+        $load = Start-BenchWriteLoad -Address @($Cluster.Hosts | ForEach-Object Address) -Password $password -FirstId $state.NextId
         $state.NextId += 1000000
         try {
             $probe = Start-AutoFailoverProbe -Cluster $Cluster -Crashed $leader.Name -ReceiverPid $receivers
@@ -260,7 +260,7 @@ function Get-AutoFailoverMethod {
     @"
 Issue 19: the primary fails and nobody types anything. Two labs of 3 hosts, set up as in the other cases (host 1
 primary, hosts 2 and 3 built by ``Invoke-PgBaseBackup | Enable-PgHotStandby``), then handed to their manager once:
-PgReplication's ``Enable-PgAutoFailover`` (Patroni 3.0 and a 3-member etcd cluster with TLS on the same hosts; $patroni:
+PgReplication's ``Enable-PgAutoFailover`` (Patroni 3.0 and a 3-member etcd cluster with TLS on the same hosts; ${patroni}:
 the minimum ttl and loop_wait Patroni's documentation gives, and the retry_timeout the module's documentation asks with
 three etcd members, within Patroni's rule loop_wait + 2 x retry_timeout <= ttl; maximum_lag_on_failover 1 MB) and repmgrd (repmgr 5.3, ``failover=automatic``,
 ``repmgr standby promote`` / ``repmgr standby follow`` as promote and follow commands, shared_preload_libraries repmgr;
