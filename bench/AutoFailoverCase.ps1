@@ -89,6 +89,28 @@ function Stop-BenchHost($LabHost) {
     Stop-LabHostHa $LabHost
 }
 
+function Get-AutoFailoverEvents {
+    <#
+    .SYNOPSIS
+        What the manager on $LabHost says it did since $Since (UTC): Patroni's log lines but its every-loop ones, or
+        repmgrd's NOTICE, WARNING and ERROR lines, as seconds after $Since (repmgrd logs whole seconds), at most $Count, on one line.
+    #>
+    param([Parameter(Mandatory)] $LabHost, [Parameter(Mandatory)] [DateTime] $Since, [int] $Count = 14)
+    $patroni = Get-LabProcess $LabHost '*/bin/patroni *'
+    $log, $pattern, $format = if ($patroni) { "$PatroniDirectory/patroni.log", '^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+: (.*)$', 'yyyy-MM-dd HH:mm:ss,fff' }
+    else { '/var/lib/postgresql/repmgrd.log', '^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] \[(?:NOTICE|WARNING|ERROR)\] (.*)$', 'yyyy-MM-dd HH:mm:ss' }
+    $lines = (Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList tail, -n, 200, $log) -split "`n"
+    $seen = foreach ($l in $lines) {
+        # Patroni's every-loop lines and its REST calls' bodies say nothing about the steps.
+        if ($l -notmatch $pattern -or $Matches[2] -match '^(no action|Lock owner|Got response from|Request failed to|Could not activate Linux watchdog|redirecting logging)') { continue }
+        $at = [DateTime]::ParseExact($Matches[1], $format, [cultureinfo]::InvariantCulture, [Globalization.DateTimeStyles]::AssumeLocal).ToUniversalTime()
+        # repmgrd's whole seconds: a line of the kill's own second counts.
+        if ($at -lt $Since.AddSeconds($(if ($patroni) { 0 } else { -1 }))) { continue }
+        [string]::Format([cultureinfo]::InvariantCulture, '+{0:0.0} s {1}', ($at - $Since).TotalSeconds, ($Matches[2] -replace '\s+', ' ').Trim() -replace '^(.{120}).+$', '$1...')
+    }
+    (@($seen) | Select-Object -First $Count) -join '; '
+}
+
 # The probe of an automatic failover, in a thread of its own. See Start-AutoFailoverProbe.
 $AutoFailoverProbe = {
     param($WriteConnectionString, $Targets, $Crashed, $State, $TimeoutSeconds)
@@ -218,6 +240,7 @@ function Invoke-AutoFailoverCase {
                 Start-Sleep -Seconds 1
                 $processes = Get-BenchPostmaster $leader
                 $state.Down[$Key] = @{ Processes = $processes; Host = if ($Fault -eq 'host') { $leader } else { $null } }
+                $killedAt = [DateTime]::UtcNow
                 Start-BenchClock $probe
                 if ($Fault -eq 'postmaster') { [Diagnostics.Process]::GetProcessById($processes.Postmaster).Kill() } else { Stop-BenchHost $leader }
                 # No write attempt before the postmaster is dead: its listening socket goes with it.
@@ -229,8 +252,11 @@ function Invoke-AutoFailoverCase {
         }
         finally { $writes = Stop-BenchWriteLoad $load }
         $how = if ($found.Writer -eq $leader.Name) { 'restarted in place' } else { "failed over from $($leader.Name)" }
+        # The manager's own account, from the host that took the write: where the time went.
+        $writer = $Cluster.Hosts | Where-Object Name -EQ $found.Writer
+        $events = try { Get-AutoFailoverEvents -LabHost $writer -Since $killedAt } catch { "its log not read: $(Get-BenchErrorText $_)" }
         @{ writable = $found.Writable; siblings = $found.SiblingsStreaming; lost = (Get-BenchLostCount $found.WriterAddress $password $writes.Acked)
-            acked = $writes.Acked.Count; Note = "$($found.Writer) took the first write ($how)" }
+            acked = $writes.Acked.Count; Note = "$($found.Writer) took the first write ($how): $events" }
     }
     $faults = @(
         @{ Id = 'autofailover-postmaster'; Fault = 'postmaster'; Title = "Primary's postmaster killed (kill -9), nobody at the keyboard (pgbench scale $($Patroni.Scale))" }
