@@ -106,7 +106,7 @@ function Get-AutoFailoverEvents {
         $at = [DateTime]::ParseExact($Matches[1], $format, [cultureinfo]::InvariantCulture, [Globalization.DateTimeStyles]::AssumeLocal).ToUniversalTime()
         # repmgrd's whole seconds: a line of the kill's own second counts.
         if ($at -lt $Since.AddSeconds($(if ($patroni) { 0 } else { -1 }))) { continue }
-        [string]::Format([cultureinfo]::InvariantCulture, '+{0:0.0} s {1}', ($at - $Since).TotalSeconds, ($Matches[2] -replace '\s+', ' ').Trim() -replace '^(.{120}).+$', '$1...')
+        [string]::Format([cultureinfo]::InvariantCulture, '+{0:0.0} s {1}', ($at - $Since).TotalSeconds, ((($Matches[2] -replace '\s+', ' ').Trim()) -replace '^(.{120}).+$', '$1...'))
     }
     (@($seen) | Select-Object -First $Count) -join '; '
 }
