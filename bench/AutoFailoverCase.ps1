@@ -95,14 +95,14 @@ function Get-AutoFailoverEvents {
         What the manager on $LabHost says it did since $Since (UTC): Patroni's log lines but its every-loop ones, or
         repmgrd's NOTICE, WARNING and ERROR lines, as seconds after $Since (repmgrd logs whole seconds), at most $Count, on one line.
     #>
-    param([Parameter(Mandatory)] $LabHost, [Parameter(Mandatory)] [DateTime] $Since, [int] $Count = 14)
+    param([Parameter(Mandatory)] $LabHost, [Parameter(Mandatory)] [DateTime] $Since, [int] $Count = 16)
     $patroni = Get-LabProcess $LabHost '*/bin/patroni *'
     $log, $pattern, $format = if ($patroni) { "$PatroniDirectory/patroni.log", '^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+: (.*)$', 'yyyy-MM-dd HH:mm:ss,fff' }
     else { '/var/lib/postgresql/repmgrd.log', '^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] \[(?:NOTICE|WARNING|ERROR)\] (.*)$', 'yyyy-MM-dd HH:mm:ss' }
     $lines = (Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList tail, -n, 200, $log) -split "`n"
     $seen = foreach ($l in $lines) {
-        # Patroni's every-loop lines and its REST calls' bodies say nothing about the steps.
-        if ($l -notmatch $pattern -or $Matches[2] -match '^(no action|Lock owner|Got response from|Request failed to|Could not activate Linux watchdog|redirecting logging)') { continue }
+        # Patroni's every-loop lines (and the lock renewed while a step runs) and its REST calls' bodies say nothing about the steps.
+        if ($l -notmatch $pattern -or $Matches[2] -match '^(no action|Lock owner|Got response from|Request failed to|Could not activate Linux watchdog|redirecting logging|updated leader lock during (doing crash recovery|restarting after failure))') { continue }
         $at = [DateTime]::ParseExact($Matches[1], $format, [cultureinfo]::InvariantCulture, [Globalization.DateTimeStyles]::AssumeLocal).ToUniversalTime()
         # repmgrd's whole seconds: a line of the kill's own second counts.
         if ($at -lt $Since.AddSeconds($(if ($patroni) { 0 } else { -1 }))) { continue }
