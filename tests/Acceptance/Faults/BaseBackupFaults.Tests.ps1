@@ -14,6 +14,10 @@ Describe 'Faults during a base backup' -Tag Acceptance, Faults {
         $primary | New-PgReplicationUser -Credential (New-ReplicationCredential) | Set-PgMasterConfig -Standby $h2.Address -Restart -Confirm:$false | Out-Null
         $copyProcess = '/usr/lib/postgresql/*/pg_basebackup *'
         $timeoutSeconds = 120
+        # The fault lands once a quarter of the databases is on the standby: the copy is under way, and (at the slowed
+        # rate) seconds from its end whatever the machine's load. A timer after the process appeared once landed after
+        # a copy that had finished.
+        $faultAtMiB = [Math]::Max(2, [int](Get-LabValue $h1 'SELECT sum(pg_database_size(oid)) / 1048576 FROM pg_database') / 4)
 
         # The same copy, again, with the fault healed and at full speed: it must succeed and be a copy of the primary.
         function Assert-RerunSucceeds {
@@ -48,7 +52,7 @@ Describe 'Faults during a base backup' -Tag Acceptance, Faults {
     ) {
         $faultHost = if ($On -eq 'primary') { $h1 } else { $h2 }
         Set-LabLinkRate $h1
-        $injector = Start-LabFault $Fault $faultHost -WatchHost $h2 -When $copyProcess -DelaySeconds 2
+        $injector = Start-LabFault $Fault $faultHost -WatchHost $h2 -When $copyProcess -CopiedMiB $faultAtMiB -CopyDirectory $h2.DataDirectory
         try {
             $clock = [Diagnostics.Stopwatch]::StartNew()
             $out = New-LabNode $lab $h2 -NoConnect | Invoke-PgBaseBackup -Primary $primary -Confirm:$false -TimeoutSeconds $timeoutSeconds -ErrorVariable failed -ErrorAction SilentlyContinue
@@ -64,7 +68,7 @@ Describe 'Faults during a base backup' -Tag Acceptance, Faults {
         $injectedAt | Should -Not -BeNullOrEmpty -Because 'the fault must have been injected during the copy'
         $out | Should -BeNullOrEmpty
         $failed.Count | Should -Be 1
-        Add-ScenarioNote ('failed {0:0.0} s after the fault (timeout {1} s): {2}' -f ($endedAt - $injectedAt).TotalSeconds, $timeoutSeconds, (Format-ErrorSummary $failed[0]))
+        Add-ScenarioNote ('fault at {0} MiB copied; failed {1:0.0} s after it (timeout {2} s): {3}' -f $faultAtMiB, ($endedAt - $injectedAt).TotalSeconds, $timeoutSeconds, (Format-ErrorSummary $failed[0]))
         $ended | Should -BeLessThan $timeoutSeconds
         "$($failed[0])" | Should -Match ([regex]::Escape($h2.Address) + '|' + [regex]::Escape($h2.Name))
         $failed[0].TargetObject.Name | Should -Be $h2.Name

@@ -131,36 +131,74 @@ function Get-LabSshd($LabHost, [switch] $SessionsOnly) {
     Get-LabProcess $LabHost 'sshd:*' | Where-Object { -not $SessionsOnly -or $_.CommandLine -notlike '*`[listener`]*' }
 }
 
+# One signal to every process given, at once; one that ended since it was listed is no error (tar ends when its ssh is
+# killed, a session's sshd when its client goes).
+function Send-LabSignal([string] $Signal, [int[]] $Ids) {
+    if ($Ids.Count -eq 0) { return }
+    kill "-$Signal" @Ids 2>$null
+    $global:LASTEXITCODE = 0
+}
+
 # The named faults, so that a thread job can inject one at the right moment (it dot-sources this file).
 function Invoke-LabFault([ValidateSet('KillPostgres', 'KillCopy', 'KillRewind', 'KillParallelCopy', 'CutHost', 'HealHost', 'DropSsh', 'FreezeSshd', 'ThawSshd')] [string] $Fault, $LabHost) {
     switch ($Fault) {
         'KillPostgres' { Stop-PgLabPostgres -LabHost $LabHost }
-        'KillRewind' { Get-LabProcess $LabHost '*/pg_rewind *' | ForEach-Object { kill -9 $_.Id } }
+        'KillRewind' { Send-LabSignal KILL @(Get-LabProcess $LabHost '*/pg_rewind *' | ForEach-Object Id) }
         # pg_basebackup and the WAL streamer it forks: the standby's side of the copy.
-        'KillCopy' { Get-LabProcess $LabHost '/usr/lib/postgresql/*/pg_basebackup *' | ForEach-Object { kill -9 $_.Id } }
+        'KillCopy' { Send-LabSignal KILL @(Get-LabProcess $LabHost '/usr/lib/postgresql/*/pg_basebackup *' | ForEach-Object Id) }
         # -Method Parallel: the tar streams and their ssh clients on the primary.
-        'KillParallelCopy' { Get-LabProcess $LabHost 'tar -cf - --null *' | ForEach-Object { kill -9 $_.Id }; Get-LabProcess $LabHost 'ssh -o BatchMode=yes *' | ForEach-Object { kill -9 $_.Id } }
+        'KillParallelCopy' { Send-LabSignal KILL @(@(Get-LabProcess $LabHost 'tar -cf - --null *') + @(Get-LabProcess $LabHost 'ssh -o BatchMode=yes *') | ForEach-Object Id) }
         'CutHost' { Disconnect-PgLabHost -LabHost $LabHost }
         'HealHost' { Connect-PgLabHost -LabHost $LabHost }
         # The per-connection sshd processes die: the connection drops, the host and its listener stay.
-        'DropSsh' { Get-LabSshd $LabHost -SessionsOnly | ForEach-Object { kill -9 $_.Id } }
-        'FreezeSshd' { Get-LabSshd $LabHost | ForEach-Object { kill -STOP $_.Id } }
-        'ThawSshd' { Get-LabSshd $LabHost | ForEach-Object { kill -CONT $_.Id } }
+        'DropSsh' { Send-LabSignal KILL @(Get-LabSshd $LabHost -SessionsOnly | ForEach-Object Id) }
+        'FreezeSshd' { Send-LabSignal STOP @(Get-LabSshd $LabHost | ForEach-Object Id) }
+        'ThawSshd' { Send-LabSignal CONT @(Get-LabSshd $LabHost | ForEach-Object Id) }
     }
 }
 
-# Injects a fault into -LabHost once -WatchHost runs a process like -When (e.g. the copy has started), -DelaySeconds later.
-function Start-LabFault([string] $Fault, $LabHost, $WatchHost, [string] $When, [double] $DelaySeconds = 2, [int] $WaitSeconds = 60) {
-    Start-ThreadJob -ArgumentList $FaultSuiteFile, $Fault, $LabHost, $WatchHost, $When, $DelaySeconds, $WaitSeconds -ScriptBlock {
-        param($Suite, $Fault, $LabHost, $WatchHost, $When, $DelaySeconds, $WaitSeconds)
+# Injects a fault into -LabHost once -WatchHost runs a process like -When (e.g. the copy has started), -DelaySeconds later;
+# with -CopiedMiB, instead, once -CopyDirectory on -WatchHost holds that many MiB outside pg_wal (the copy is under way,
+# whatever the machine's load). Returns the job once it watches (loading the lab module in a thread job can take seconds
+# on a busy machine: a copy could end before it looked); the job outputs the injection's time, and fails when the
+# process had ended before the fault (the fault would not land during what it is meant for).
+function Start-LabFault([string] $Fault, $LabHost, $WatchHost, [string] $When, [double] $DelaySeconds = 2, [int] $WaitSeconds = 60,
+    [int] $CopiedMiB = 0, [string] $CopyDirectory) {
+    $watching = [Threading.ManualResetEventSlim]::new($false)
+    $job = Start-ThreadJob -ArgumentList $FaultSuiteFile, $Fault, $LabHost, $WatchHost, $When, $DelaySeconds, $WaitSeconds, $CopiedMiB, $CopyDirectory, $watching -ScriptBlock {
+        param($Suite, $Fault, $LabHost, $WatchHost, $When, $DelaySeconds, $WaitSeconds, $CopiedMiB, $CopyDirectory, $Watching)
         . $Suite
+        $Watching.Set()
         $seen = Wait-Condition { @(Get-LabProcess $WatchHost $When).Count -gt 0 } -Seconds $WaitSeconds -IntervalMilliseconds 100
         if (-not $seen) { throw "No process like '$When' on $($WatchHost.Name) within $WaitSeconds s: the fault $Fault was not injected." }
-        Start-Sleep -Milliseconds ($DelaySeconds * 1000)
+        if ($CopiedMiB -gt 0) {
+            # The host's files seen from here through its anchor's mount namespace: no process started per look.
+            $root = "/proc/$($WatchHost.AnchorPid)/root$CopyDirectory"
+            $copied = Wait-Condition { (Get-CopiedBytes $root) -ge $CopiedMiB * 1MB } -Seconds $WaitSeconds -IntervalMilliseconds 100
+            if (-not $copied) { throw "$CopyDirectory on $($WatchHost.Name) did not reach $CopiedMiB MiB within $WaitSeconds s: the fault $Fault was not injected." }
+        }
+        else { Start-Sleep -Milliseconds ($DelaySeconds * 1000) }
+        if (@(Get-LabProcess $WatchHost $When).Count -eq 0) { throw "The process like '$When' on $($WatchHost.Name) had ended before the fault ${Fault}: it would not land during it." }
         $at = [DateTime]::UtcNow
         Invoke-LabFault $Fault $LabHost
         $at
     }
+    if (-not $watching.Wait([TimeSpan]::FromSeconds(120))) { $job | Remove-Job -Force; throw "The injector of $Fault did not start within 120 s." }
+    $job
+}
+
+# Bytes of the files under -Root, pg_wal left out (pg_basebackup makes each WAL segment at its full size at once).
+function Get-CopiedBytes([string] $Root) {
+    $options = [IO.EnumerationOptions]@{ RecurseSubdirectories = $true; IgnoreInaccessible = $true; AttributesToSkip = 0 }
+    $sum = 0L
+    try {
+        foreach ($f in [IO.DirectoryInfo]::new($Root).EnumerateFiles('*', $options)) {
+            if ($f.FullName.Contains('/pg_wal/')) { continue }
+            try { $sum += $f.Length } catch { }
+        }
+    }
+    catch [IO.IOException], [UnauthorizedAccessException] { }
+    $sum
 }
 
 # --- Acknowledged writes ---------------------------------------------------------------------------------------
