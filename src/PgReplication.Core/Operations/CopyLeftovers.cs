@@ -20,11 +20,15 @@ internal static class CopyLeftovers
     // the default actions back. pg_basebackup runs with --no-sync: instead of an fsync per file, one syncfs per file
     // system (the data directory's, pg_wal's, each tablespace's), with global/pg_control held aside until everything
     // else and the standby marker are on disk, so a crash meanwhile leaves a copy that cannot start (a rerun redoes it).
+    // A pg_basebackup that fails cleans the directory itself, but one killed by a signal (SIGPIPE when the SSH session
+    // that read its progress is gone) after its base tar had written pg_control leaves a copy without the standby
+    // marker that would start as a second primary: on failure pg_control goes.
     internal const string AfterCopy =
         "p=$1; m=$2; c=$3; d=$4; shift 4; trap : TERM HUP INT PIPE; \"$@\"; rc=$?; rm -f -- \"$p\"; " +
         "if [ $rc -eq 0 ]; then k=\"$d/global/pg_control\"; mv -f -- \"$k\" \"$k.pgreplication\" && " +
         "set -- \"$d\" \"$d/pg_wal/\"; for t in \"$d\"/pg_tblspc/*; do [ -d \"$t/\" ] && set -- \"$@\" \"$t/\"; done; sync -f \"$@\" && " +
-        "{ [ -e \"$m\" ] || (umask 077; printf '%s' \"$c\" > \"$m\"); } && mv -f -- \"$k.pgreplication\" \"$k\" && sync -f \"$d\" || rc=1; fi; exit $rc";
+        "{ [ -e \"$m\" ] || (umask 077; printf '%s' \"$c\" > \"$m\"); } && mv -f -- \"$k.pgreplication\" \"$k\" && sync -f \"$d\" || rc=1; " +
+        "else rm -f -- \"$d/global/pg_control\"; fi; exit $rc";
 
     /// <summary>PIDs of pg_basebackup processes of <paramref name="user"/> writing into <paramref name="target"/>, seen from this host.</summary>
     internal static IReadOnlyList<int> Processes(IHostShell shell, string target, string user)
