@@ -51,6 +51,13 @@ public static class Promotion
     {
         if (request.Candidates.Count == 0)
             throw new PromotionRefusedException(ErrorReasons.NoCandidate, "No standby was given to promote.");
+        // The old primary, when already known, is probed while the candidates are read: after a crash the probe (a new
+        // login, refused or timed out) cost as much as the reads (issue 19). Its answer counts only if the old primary
+        // found below is the one probed, with the same credential; otherwise it is probed again, as before.
+        var early = EarlyProbeTarget(request);
+        var earlyProbe = early is { } e
+            ? Concurrently.Start(() => StandbyPositions.AnswersAsPrimary(e.Node, log, request.ProbeTimeout, e.Credential))
+            : null;
         var positions = Concurrently.Map(request.Candidates, c => StandbyPositions.Read(c, log, CandidateConnectTimeout(request), pooled: true));
         foreach (var p in positions) log.Verbose("Candidate " + p);
 
@@ -62,7 +69,9 @@ public static class Promotion
         if (oldPrimary is not null)
         {
             PgNode.ShareAdminCredential(reachable[0].Node, oldPrimary);
-            var answers = StandbyPositions.AnswersAsPrimary(oldPrimary, log, request.ProbeTimeout);
+            var answers = earlyProbe is not null && early is { } probed && IsSameProbe(probed, oldPrimary)
+                ? earlyProbe.Join()
+                : StandbyPositions.AnswersAsPrimary(oldPrimary, log, request.ProbeTimeout);
             alive = answers != false;
             if (alive && !request.Force && !request.FenceOldPrimary)
                 throw new PromotionRefusedException(ErrorReasons.PrimaryStillAlive,
@@ -342,6 +351,44 @@ public static class Promotion
         if (candidates.Any(c => c.ComputerName == host && c.Port == port)) return null;
         var template = upstream.First().Node;
         return NodeFactory.Like(template, host, port);
+    }
+
+    /// <summary>Who the early probe asks, and with which credential.</summary>
+    internal readonly record struct OldPrimaryProbe(PgNode Node, NetworkCredential? Credential);
+
+    /// <summary>
+    /// The old primary as known before the candidates are read: the one given, else the upstream most of the candidates
+    /// were discovered following (not another candidate: a cascade). Probed with the credential the later, sequential
+    /// probe would use when the candidates share theirs. Null: nothing known, the probe waits for the positions. Pure.
+    /// </summary>
+    internal static OldPrimaryProbe? EarlyProbeTarget(PromotionRequest request)
+    {
+        // Candidates with different credentials: which one the later probe borrows depends on which answer.
+        if (request.Candidates.Select(c => c.AdminCredential).Distinct().ToList() is not { Count: 1 } shared) return null;
+        var credential = shared[0];
+        if (request.OldPrimary is { } given) return new OldPrimaryProbe(given, given.AdminCredential ?? credential);
+        var upstream = request.Candidates.Select(KnownUpstream).Where(u => u is not null)
+            .GroupBy(u => u!.Value).OrderByDescending(g => g.Count()).FirstOrDefault();
+        if (upstream is null) return null;
+        var (host, port) = upstream.Key;
+        if (request.Candidates.Any(c => c.ComputerName == host && c.Port == port)) return null;
+        return new OldPrimaryProbe(NodeFactory.Like(request.Candidates[0], host, port), credential);
+    }
+
+    /// <summary>Whether the early probe asked the old primary found after the reads, as that one is asked: same address, port and credential. Pure.</summary>
+    internal static bool IsSameProbe(OldPrimaryProbe probed, PgNode oldPrimary) =>
+        string.Equals(probed.Node.ComputerName, oldPrimary.ComputerName, StringComparison.OrdinalIgnoreCase) &&
+        probed.Node.Port == oldPrimary.Port && ReferenceEquals(probed.Credential, oldPrimary.AdminCredential);
+
+    /// <summary>The upstream (host, port) a candidate was discovered following, or null.</summary>
+    private static (string Host, int Port)? KnownUpstream(PgNode candidate)
+    {
+        if (candidate.UpstreamNode is { } node) return (node.ComputerName, node.Port);
+        if (string.IsNullOrEmpty(candidate.Upstream)) return null;
+        var colon = candidate.Upstream.LastIndexOf(':');
+        // "host:port", or a host alone (the default port); an IPv6 address without a port does not match later and is probed again.
+        return colon > 0 && int.TryParse(candidate.Upstream[(colon + 1)..], out var port)
+            ? (candidate.Upstream[..colon], port) : (candidate.Upstream, PgNode.DefaultPort);
     }
 
     private static TimeSpan CandidateConnectTimeout(PromotionRequest request) => request.ProbeTimeout + TimeSpan.FromSeconds(2);

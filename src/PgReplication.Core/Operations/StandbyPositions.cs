@@ -1,3 +1,4 @@
+using System.Net;
 using PgReplication.Core.Config;
 using PgReplication.Core.Model;
 using PgReplication.Core.Sql;
@@ -87,11 +88,12 @@ public static class StandbyPositions
     /// Whether a server answers at host:port as a primary: true (a primary), false (nothing answers, or
     /// it is in recovery), null (a server answers but refuses our login: it is up, its role unknown).
     /// </summary>
-    public static bool? AnswersAsPrimary(PgNode node, IOperationLog log, TimeSpan timeout)
+    /// <param name="credential">The role to log in as; the node's own when null.</param>
+    public static bool? AnswersAsPrimary(PgNode node, IOperationLog log, TimeSpan timeout, NetworkCredential? credential = null)
     {
         try
         {
-            using var session = PgSession.Open(node, log: log, connectTimeout: timeout);
+            using var session = PgSession.Open(node, credential, log: log, connectTimeout: timeout);
             return !session.Scalar<bool>("SELECT pg_catalog.pg_is_in_recovery()");
         }
         catch (PgConnectionException ex) when (ex.ServerAnswered) { return null; }
