@@ -63,6 +63,13 @@ public sealed class PromotionEarlyProbeTests
     }
 
     [Fact]
+    public void Candidates_each_holding_a_copy_of_one_login_are_probed_early()
+    {
+        var db2 = Standby("db2", upstream: "db1", credential: new NetworkCredential("postgres", "secret"));
+        Assert.NotNull(Promotion.EarlyProbeTarget(Request(null, db2, Standby("db3", upstream: "db1"))));
+    }
+
+    [Fact]
     public void Candidates_with_different_credentials_wait_for_the_sequential_probe()
     {
         var other = new NetworkCredential("admin", "other");
@@ -77,6 +84,9 @@ public sealed class PromotionEarlyProbeTests
         // The conninfo names another host or port than discovery had: probed again, after the reads.
         Assert.False(Promotion.IsSameProbe(probed, new PgNode("10.0.0.9") { AdminCredential = Admin }));
         Assert.False(Promotion.IsSameProbe(probed, new PgNode("10.0.0.1", 5433) { AdminCredential = Admin }));
-        Assert.False(Promotion.IsSameProbe(probed, new PgNode("10.0.0.1") { AdminCredential = new NetworkCredential("postgres", "secret") }));
+        Assert.False(Promotion.IsSameProbe(probed, new PgNode("10.0.0.1") { AdminCredential = new NetworkCredential("postgres", "other") }));
+        Assert.False(Promotion.IsSameProbe(probed, new PgNode("10.0.0.1")));
+        // A copy of the same login (each node given -Credential holds its own) is the same login.
+        Assert.True(Promotion.IsSameProbe(probed, new PgNode("10.0.0.1") { AdminCredential = new NetworkCredential("postgres", "secret") }));
     }
 }

@@ -364,8 +364,8 @@ public static class Promotion
     internal static OldPrimaryProbe? EarlyProbeTarget(PromotionRequest request)
     {
         // Candidates with different credentials: which one the later probe borrows depends on which answer.
-        if (request.Candidates.Select(c => c.AdminCredential).Distinct().ToList() is not { Count: 1 } shared) return null;
-        var credential = shared[0];
+        var credential = request.Candidates[0].AdminCredential;
+        if (request.Candidates.Any(c => !SameCredential(c.AdminCredential, credential))) return null;
         if (request.OldPrimary is { } given) return new OldPrimaryProbe(given, given.AdminCredential ?? credential);
         var upstream = request.Candidates.Select(KnownUpstream).Where(u => u is not null)
             .GroupBy(u => u!.Value).OrderByDescending(g => g.Count()).FirstOrDefault();
@@ -378,7 +378,12 @@ public static class Promotion
     /// <summary>Whether the early probe asked the old primary found after the reads, as that one is asked: same address, port and credential. Pure.</summary>
     internal static bool IsSameProbe(OldPrimaryProbe probed, PgNode oldPrimary) =>
         string.Equals(probed.Node.ComputerName, oldPrimary.ComputerName, StringComparison.OrdinalIgnoreCase) &&
-        probed.Node.Port == oldPrimary.Port && ReferenceEquals(probed.Credential, oldPrimary.AdminCredential);
+        probed.Node.Port == oldPrimary.Port && SameCredential(probed.Credential, oldPrimary.AdminCredential);
+
+    // Each node given with -Credential holds its own copy: the same role and password count as the same login.
+    private static bool SameCredential(NetworkCredential? a, NetworkCredential? b) =>
+        ReferenceEquals(a, b) || a is not null && b is not null &&
+        a.UserName == b.UserName && a.Password == b.Password && a.Domain == b.Domain;
 
     /// <summary>The upstream (host, port) a candidate was discovered following, or null.</summary>
     private static (string Host, int Port)? KnownUpstream(PgNode candidate)
