@@ -22,13 +22,16 @@ internal static class CopyLeftovers
     // else and the standby marker are on disk, so a crash meanwhile leaves a copy that cannot start (a rerun redoes it).
     // A pg_basebackup that fails cleans the directory itself, but one killed by a signal (SIGPIPE when the SSH session
     // that read its progress is gone) after its base tar had written pg_control leaves a copy without the standby
-    // marker that would start as a second primary: on failure pg_control goes.
+    // marker that would start as a second primary: on failure pg_control goes. Its WAL streamer outlives a parent killed
+    // so (only a clean exit stops it), streaming on and holding the slot: the pg_basebackup processes of this process
+    // group that write into this data directory (this copy's alone) are ended first.
     internal const string AfterCopy =
         "p=$1; m=$2; c=$3; d=$4; shift 4; trap : TERM HUP INT PIPE; \"$@\"; rc=$?; rm -f -- \"$p\"; " +
         "if [ $rc -eq 0 ]; then k=\"$d/global/pg_control\"; mv -f -- \"$k\" \"$k.pgreplication\" && " +
         "set -- \"$d\" \"$d/pg_wal/\"; for t in \"$d\"/pg_tblspc/*; do [ -d \"$t/\" ] && set -- \"$@\" \"$t/\"; done; sync -f \"$@\" && " +
         "{ [ -e \"$m\" ] || (umask 077; printf '%s' \"$c\" > \"$m\"); } && mv -f -- \"$k.pgreplication\" \"$k\" && sync -f \"$d\" || rc=1; " +
-        "else rm -f -- \"$d/global/pg_control\"; fi; exit $rc";
+        "else for q in $(pgrep -g 0 -x pg_basebackup); do tr '\\000' '\\n' < /proc/$q/cmdline 2>/dev/null | grep -qxF -- \"$d\" && kill -TERM $q; done; " +
+        "rm -f -- \"$d/global/pg_control\"; fi; exit $rc";
 
     /// <summary>PIDs of pg_basebackup processes of <paramref name="user"/> writing into <paramref name="target"/>, seen from this host.</summary>
     internal static IReadOnlyList<int> Processes(IHostShell shell, string target, string user)

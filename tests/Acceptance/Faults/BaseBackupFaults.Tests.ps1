@@ -30,11 +30,12 @@ Describe 'Faults during a base backup' -Tag Acceptance, Faults {
             $copy
         }
         # What a failed copy may leave: nothing, a copy without pg_control, or (its connection lost) one finished on the host, marked a standby.
-        # A copy whose connection was lost goes on on the host, and its wrapper marks it a standby (or removes pg_control)
-        # when pg_basebackup ends: what it leaves is seen once the wrapper has ended (pg_basebackup writes pg_control before
-        # its WAL stream and manifest end; its WAL streamer may outlive it, a rerun stops it).
+        # A copy whose connection was lost goes on on the host, and its wrapper marks it a standby (or, when pg_basebackup
+        # failed, ends its WAL streamer, which outlives a parent killed by a signal, and removes pg_control): what it
+        # leaves is seen once the wrapper has ended (pg_basebackup writes pg_control before its WAL stream and manifest end).
         function Assert-NothingStartsAsPrimary {
             Wait-Condition { @(Get-LabProcess $h2 'sh -c p=$1; m=$2; c=$3; d=$4; *').Count -eq 0 } -Seconds 150 | Should -BeTrue -Because 'the copy left running on the host ends'
+            Wait-Condition { @(Get-LabProcess $h2 $copyProcess).Count -eq 0 } -Seconds 15 | Should -BeTrue -Because 'no pg_basebackup (nor its WAL streamer) is left running'
             $state = Invoke-PgLabCommand -LabHost $h2 -ArgumentList sh, -c, 'test -f "$1/global/pg_control" && echo control; test -f "$1/standby.signal" && echo standby; true', sh, $h2.DataDirectory
             if ($state -match 'control') { $state | Should -Match 'standby' -Because 'a finished copy without standby.signal would start as a second primary' }
         }
