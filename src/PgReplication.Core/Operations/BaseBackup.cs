@@ -67,7 +67,6 @@ public sealed class BaseBackupPlan
     /// <summary>-Method Parallel over an interrupted copy of the same primary: its files last modified before this (the primary's clock, Unix seconds) are kept.</summary>
     public double? ResumeSince { get; init; }
     public string? SlotName { get; init; }
-    public bool SlotExists { get; init; }
     public BaseBackupSlotAction SlotAction { get; init; }
     /// <summary>Patroni's view of slots when it manages the primary's cluster (read when a slot is used).</summary>
     public PatroniSlotFacts? Patroni { get; init; }
@@ -146,7 +145,7 @@ public static class BaseBackup
 
         var plan = new BaseBackupPlan
         {
-            DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotExists = slotExists, SlotAction = slotDecision.Action, Patroni = facts.Patroni,
+            DataDirectory = dataDirectory, BinDirectory = bin, SlotName = slot, SlotAction = slotDecision.Action, Patroni = facts.Patroni,
             Method = method, MethodReason = reason, Streams = request.Streams ?? DefaultStreams, DatabaseBytes = databaseBytes,
             Tablespaces = tablespaces, ResumeSince = resumeSince, TablespacesToEmpty = emptyTablespaces,
             TargetInUse = inUse, ServerRunning = running, ConfigDirectory = configDirectory, Target = target,
