@@ -77,7 +77,7 @@ public sealed class BaseBackupPlan
     public bool AlreadyCopied { get; init; }
     /// <summary>The target holds a copy an earlier run did not finish (no global/pg_control): it cannot start, and is redone.</summary>
     public bool Unfinished { get; init; }
-    /// <summary>pg_basebackup processes an earlier run left writing into the target (its connection was lost).</summary>
+    /// <summary>Processes an earlier run left writing into the target (its connection was lost): pg_basebackup, a parallel copy's receivers.</summary>
     public IReadOnlyList<int> LeftoverProcesses { get; init; } = Array.Empty<int>();
     /// <summary>A WAL sender that still holds the slot for an earlier connection from this standby.</summary>
     public int? StaleSlotHolder { get; init; }
@@ -136,7 +136,8 @@ public static class BaseBackup
         }
 
         // An interrupted -Method Parallel copy of this primary, on this boot of the standby: its unchanged files are kept.
-        var resumeSince = method == BaseBackupMethod.Parallel && unfinished && leftovers.Count == 0
+        // Whatever the earlier run left writing is stopped before the target is listed (Apply), so it can be resumed too.
+        var resumeSince = method == BaseBackupMethod.Parallel && unfinished
             ? ParallelCopy.ResumableSince(standbyShell, standby, dataDirectory, primary) : null;
         var emptyTablespaces = CheckTablespaces(tablespaces, standby, primary, standbyShell, primaryShell, major, method, resumeSince is not null, request.Force);
 
@@ -159,7 +160,7 @@ public static class BaseBackup
             return plan;
         }
         if (leftovers.Count > 0)
-            plan.Steps.Add($"stop pg_basebackup (PID {string.Join(", ", leftovers)}) left writing into {dataDirectory} by an earlier run");
+            plan.Steps.Add($"stop what an earlier copy left writing into {dataDirectory} (PID {string.Join(", ", leftovers)}: pg_basebackup, or a parallel copy's receivers)");
         if (staleHolder is { } holder)
             plan.Steps.Add($"end the WAL sender (PID {holder}) on {primary.Name} that still holds the slot {slot} for an earlier connection from {standby.Name}");
         if (slotDecision.Action == BaseBackupSlotAction.KeepWithPatroni) plan.Steps.Add(slotDecision.Step!);
@@ -358,7 +359,7 @@ public static class BaseBackup
         public required string PrimaryArchitecture { get; init; }
         /// <summary>What the target directory holds: decided on before anything is stopped or emptied.</summary>
         public required DataDirectoryIdentity Target { get; init; }
-        /// <summary>pg_basebackup processes an earlier run left writing into the target.</summary>
+        /// <summary>Processes an earlier run left writing into the target: pg_basebackup, a parallel copy's receivers.</summary>
         public required IReadOnlyList<int> Leftovers { get; init; }
         public bool SlotExists { get; init; }
         /// <summary>Patroni's slot settings when it manages the primary's cluster (read only when a slot is used).</summary>
@@ -397,12 +398,14 @@ public static class BaseBackup
         // pg_controldata of the guessed folder: the version check follows.
         var targetTask = Concurrently.Start(() => DataDirectoryGuard.Inspect(standbyShell, standby.Name, dataDirectory, standby.OsUser,
             guessedBin ?? binTask.Join(), major, primary, primaryShell));
-        // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
-        // outlives it), and a copy without global/pg_control (sent last), which can never start. A rerun redoes it.
-        var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell, dataDirectory, standby.OsUser));
         var slotExistsTask = Concurrently.Start(() => slot is not null && ReplicationSlots.Exists(primary, slot, log));
         var patroniTask = Concurrently.Start(() => slot is null ? null : PatroniSlots.Read(primary, log));
         var sizeTask = Concurrently.Start(() => SizeAndTablespaces(primary, log));
+        // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
+        // outlives it), a parallel copy's receivers (into the data directory or a tablespace's folder), and a copy
+        // without global/pg_control (sent last), which can never start. A rerun stops the processes and redoes the copy.
+        var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell,
+            sizeTask.Join().Tablespaces.Select(t => t.Location).Prepend(dataDirectory).ToList(), standby.OsUser));
         var backRestTask = request.Method == BaseBackupMethod.PgBackRest
             ? Concurrently.Start(() => BackRestRestore.Gather(standby, standbyShell, primary, primaryShell)) : null;
 

@@ -33,23 +33,47 @@ internal static class CopyLeftovers
         "else for q in $(pgrep -g 0 -x pg_basebackup); do tr '\\000' '\\n' < /proc/$q/cmdline 2>/dev/null | grep -qxF -- \"$d\" && kill -TERM $q; done; " +
         "rm -f -- \"$d/global/pg_control\"; fi; exit $rc";
 
-    /// <summary>PIDs of pg_basebackup processes of <paramref name="user"/> writing into <paramref name="target"/>, seen from this host.</summary>
-    internal static IReadOnlyList<int> Processes(IHostShell shell, string target, string user)
+    /// <summary>
+    /// PIDs of the processes of <paramref name="user"/> an earlier copy left writing into <paramref name="targets"/> (the
+    /// data directory and the tablespaces' folders), seen from this host: pg_basebackup (or its WAL streamer), and the
+    /// receiving ends of -Method Parallel's streams: `tar -C &lt;folder&gt; -xpf -` and the `cat` that appends the rest of
+    /// a cut file. A cut network leaves those alive with their TCP connection, which carries on when the link is back:
+    /// the old stream would then write into files a rerun keeps or appends to (a standby with rows twice).
+    /// </summary>
+    internal static IReadOnlyList<int> Processes(IHostShell shell, IReadOnlyList<string> targets, string user)
     {
-        // Only processes in this shell's mount namespace: a pg_basebackup into the same path in a container is another directory.
+        // Only processes in this shell's mount namespace: a copy into the same path in a container is another directory.
+        // Per process: PID, where its standard output goes, then its command line.
         const string script =
-            "self=$(readlink /proc/self/ns/mnt); for p in $(pgrep -u \"$1\" -x pg_basebackup); do " +
+            "self=$(readlink /proc/self/ns/mnt); for p in $(pgrep -u \"$1\" -x 'pg_basebackup|tar|cat'); do " +
             "[ \"$(readlink /proc/$p/ns/mnt 2>/dev/null)\" = \"$self\" ] || continue; " +
-            "printf '%s\\037' \"$p\"; tr '\\000' '\\037' < /proc/$p/cmdline; echo; done; true";
+            "printf '%s\\037%s\\037' \"$p\" \"$(readlink /proc/$p/fd/1 2>/dev/null)\"; tr '\\000' '\\037' < /proc/$p/cmdline; echo; done; true";
         var r = shell.Run(new HostCommand("sh", "-c", script, "sh", user) { RunAs = user, Timeout = Short });
+        return WritersInto(r.StandardOutput, targets);
+    }
+
+    /// <summary>The PIDs of <see cref="Processes"/>'s listing (pure): which of the listed processes write into the targets.</summary>
+    internal static IReadOnlyList<int> WritersInto(string listing, IReadOnlyList<string> targets)
+    {
+        var roots = targets.Select(t => t.TrimEnd('/')).Where(t => t.Length > 0).ToList();
+        bool IsRoot(string path) => roots.Contains(path.TrimEnd('/'));
+        bool IsUnder(string path) => roots.Any(root => path.StartsWith(root + "/", StringComparison.Ordinal));
         var pids = new List<int>();
-        foreach (var line in r.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var line in listing.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
-            var fields = line.Split('\u001f');
-            var dash = Array.IndexOf(fields, "-D", 1);
-            if (dash > 0 && dash + 1 < fields.Length && fields[dash + 1].TrimEnd('/') == target.TrimEnd('/') &&
-                int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-                pids.Add(pid);
+            var fields = line.TrimEnd('\u001f').Split('\u001f');
+            if (fields.Length < 3 || !int.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) continue;
+            var (output, command) = (fields[1], fields[2..]);
+            var program = command[0][(command[0].LastIndexOf('/') + 1)..];
+            var writes = program switch
+            {
+                "pg_basebackup" => Array.IndexOf(command, "-D") is var d and > 0 && d + 1 < command.Length && IsRoot(command[d + 1]),
+                // Exactly the receivers ParallelCopy starts: an admin's own tar or cat is never taken for one.
+                "tar" => command is [_, "-C", var folder, "-xpf", "-"] && IsRoot(folder),
+                "cat" => command.Length == 1 && IsUnder(output),
+                _ => false,
+            };
+            if (writes) pids.Add(pid);
         }
         return pids;
     }
@@ -63,7 +87,7 @@ internal static class CopyLeftovers
         var args = new List<string> { "-c", script, "sh" };
         args.AddRange(pids.Select(p => p.ToString(CultureInfo.InvariantCulture)));
         shell.Run(new HostCommand("sh", args.ToArray()) { RunAs = standby.OsUser, Timeout = Short }).EnsureSuccess();
-        log.Verbose($"{standby.Name}: stopped pg_basebackup (PID {string.Join(", ", pids)}) left by an earlier run.");
+        log.Verbose($"{standby.Name}: stopped what an earlier copy left writing into the target (PID {string.Join(", ", pids)}).");
     }
 
     /// <summary>
