@@ -198,6 +198,9 @@ Describe 'A parallel copy cut at half, resumed' -Tag Acceptance, Faults {
         $null = $resumed[0].Message -match 'resuming the copy: (\d+) files \(([\d.]+) MiB\) kept.*?, (\d+) files \(([\d.]+) MiB\) to send'
         $keptMib, $sentMib = [double] $Matches[2], [double] $Matches[4]
         $sentMib / ($keptMib + $sentMib) | Should -BeLessOrEqual 0.6 -Because 'a copy cut at about half resends at most 0.6 x of the data'
+        # Whether the cut run's receivers were still alive (a network cut leaves them; a kill of the sender does not).
+        $stopped = @($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] -and $_.Message -match 'stopped what an earlier copy left writing' })
+        Add-ScenarioNote ('earlier copy''s writers stopped before resuming: {0}' -f $(if ($stopped) { $stopped[0].Message -replace '^.*?\(', '(' } else { 'none alive' }))
         Add-ScenarioNote ('rerun resumed: {0:0.0} MiB kept, {1:0.0} MiB sent, {2:0.0} s against {3:0.0} s for a full copy at the same link rate ({4:0.00} x)' -f $keptMib, $sentMib, $rerunSeconds, $fullSeconds, ($rerunSeconds / $fullSeconds))
 
         $node = @($verbose | Where-Object { $_ -is [PgReplication.Core.Model.PgNode] })[0]
