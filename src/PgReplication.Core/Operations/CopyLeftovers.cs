@@ -69,7 +69,7 @@ internal static class CopyLeftovers
             {
                 "pg_basebackup" => Array.IndexOf(command, "-D") is var d and > 0 && d + 1 < command.Length && IsRoot(command[d + 1]),
                 // Exactly the receivers ParallelCopy starts: an admin's own tar or cat is never taken for one.
-                "tar" => command is [_, "-C", var folder, "-xpf", "-"] && IsRoot(folder),
+                "tar" => command is [_, "-C", var folder, ParallelCopy.ReceiverTarFlags, "-"] && IsRoot(folder),
                 "cat" => command.Length == 1 && IsUnder(output),
                 _ => false,
             };

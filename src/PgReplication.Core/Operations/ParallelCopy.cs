@@ -372,11 +372,14 @@ public static class ParallelCopy
         }
     }
 
+    /// <summary>The receiving tar's flags: CopyLeftovers recognises an earlier run's receivers by them (`tar -C root -xpf -`).</summary>
+    internal const string ReceiverTarFlags = "-xpf";
+
     /// <summary>One tar stream of <paramref name="paths"/> (relative to both roots) from the primary into the standby.</summary>
     private static void Send(BaseBackupRequest request, BaseBackupPlan plan, IHostShell primaryShell, string sourceRoot, string targetRoot,
         IEnumerable<string> paths, bool local, Action<string> onSent)
     {
-        var receive = $"tar -C {ShellQuote.Quote(targetRoot)} -xpf -";
+        var receive = $"tar -C {ShellQuote.Quote(targetRoot)} {ReceiverTarFlags} -";
         var tarExit = -1;
         var tail = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var command = new HostCommand("sh", SendArguments(request.Standby, sourceRoot, receive, local))
