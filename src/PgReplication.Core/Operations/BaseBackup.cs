@@ -404,8 +404,8 @@ public static class BaseBackup
         // What a run that lost its connection leaves: pg_basebackup still writing (or its WAL streamer, which
         // outlives it), a parallel copy's receivers (into the data directory or a tablespace's folder), and a copy
         // without global/pg_control (sent last), which can never start. A rerun stops the processes and redoes the copy.
-        var leftoversTask = Concurrently.Start(() => CopyLeftovers.Processes(standbyShell,
-            sizeTask.Join().Tablespaces.Select(t => t.Location).Prepend(dataDirectory).ToList(), standby.OsUser));
+        // Listed beside the primary's size query; which of them write into the target is decided once the tablespaces are known.
+        var leftoversTask = Concurrently.Start(() => CopyLeftovers.List(standbyShell, standby.OsUser));
         var backRestTask = request.Method == BaseBackupMethod.PgBackRest
             ? Concurrently.Start(() => BackRestRestore.Gather(standby, standbyShell, primary, primaryShell)) : null;
 
@@ -416,7 +416,8 @@ public static class BaseBackup
         {
             BinDirectory = bin, ToolVersion = version,
             StandbyArchitecture = standbyArchTask.Join(), PrimaryArchitecture = primaryArchTask.Join(),
-            Target = targetTask.Join(), Leftovers = leftoversTask.Join(), SlotExists = slotExistsTask.Join(), Patroni = patroniTask.Join(),
+            Target = targetTask.Join(), Leftovers = CopyLeftovers.WritersInto(leftoversTask.Join(), tablespaces.Select(t => t.Location).Prepend(dataDirectory).ToList()),
+            SlotExists = slotExistsTask.Join(), Patroni = patroniTask.Join(),
             DatabaseBytes = bytes, Tablespaces = tablespaces,
             BothLocal = standby.Access == HostAccess.Local && primary.Access == HostAccess.Local, StandbyHost = standbyShell.HostName,
             BackRest = backRestTask?.Join(),

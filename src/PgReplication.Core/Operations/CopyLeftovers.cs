@@ -34,13 +34,13 @@ internal static class CopyLeftovers
         "rm -f -- \"$d/global/pg_control\"; fi; exit $rc";
 
     /// <summary>
-    /// PIDs of the processes of <paramref name="user"/> an earlier copy left writing into <paramref name="targets"/> (the
-    /// data directory and the tablespaces' folders), seen from this host: pg_basebackup (or its WAL streamer), and the
+    /// What an earlier copy may have left writing into the target, listed on this host for <paramref name="user"/> (<see
+    /// cref="WritersInto"/> keeps those writing into the data directory or a tablespace's folder): pg_basebackup (or its WAL streamer), and the
     /// receiving ends of -Method Parallel's streams: `tar -C &lt;folder&gt; -xpf -` and the `cat` that appends the rest of
     /// a cut file. A cut network leaves those alive with their TCP connection, which carries on when the link is back:
     /// the old stream would then write into files a rerun keeps or appends to (a standby with rows twice).
     /// </summary>
-    internal static IReadOnlyList<int> Processes(IHostShell shell, IReadOnlyList<string> targets, string user)
+    internal static string List(IHostShell shell, string user)
     {
         // Only processes in this shell's mount namespace: a copy into the same path in a container is another directory.
         // Per process: PID, where its standard output goes, then its command line.
@@ -48,11 +48,10 @@ internal static class CopyLeftovers
             "self=$(readlink /proc/self/ns/mnt); for p in $(pgrep -u \"$1\" -x 'pg_basebackup|tar|cat'); do " +
             "[ \"$(readlink /proc/$p/ns/mnt 2>/dev/null)\" = \"$self\" ] || continue; " +
             "printf '%s\\037%s\\037' \"$p\" \"$(readlink /proc/$p/fd/1 2>/dev/null)\"; tr '\\000' '\\037' < /proc/$p/cmdline; echo; done; true";
-        var r = shell.Run(new HostCommand("sh", "-c", script, "sh", user) { RunAs = user, Timeout = Short });
-        return WritersInto(r.StandardOutput, targets);
+        return shell.Run(new HostCommand("sh", "-c", script, "sh", user) { RunAs = user, Timeout = Short }).StandardOutput;
     }
 
-    /// <summary>The PIDs of <see cref="Processes"/>'s listing (pure): which of the listed processes write into the targets.</summary>
+    /// <summary>The PIDs of <see cref="List"/>'s listing (pure): which of the listed processes write into the targets.</summary>
     internal static IReadOnlyList<int> WritersInto(string listing, IReadOnlyList<string> targets)
     {
         var roots = targets.Select(t => t.TrimEnd('/')).Where(t => t.Length > 0).ToList();
