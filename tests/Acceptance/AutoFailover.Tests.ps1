@@ -7,6 +7,10 @@ BeforeAll {
     . "$PSScriptRoot/PatroniLab.ps1"
     $script:Ttl = $PatroniTtl; $script:LoopWait = $PatroniLoopWait
     function Get-Leader($Nodes) { (Get-PgReplicationTopology $Nodes -TimeoutSeconds 3 | Where-Object Role -eq 'Primary') }
+    # How many lines of a member's pg_hba.conf in force admit the replication role from -From's address.
+    function Get-HbaAdmitsQuery($From) {
+        "SELECT count(*) FROM pg_hba_file_rules WHERE 'replication' = ANY(database) AND '$($repl.UserName)' = ANY(user_name) AND address = '$($From.Address)'"
+    }
 }
 
 Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
@@ -37,6 +41,9 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         $planned | Where-Object { $_ -like '*start etcd member*' } | Should -HaveCount 3
         @(Get-LabProcess $h1 '*patroni*').Count | Should -Be 0
         Get-LabValue $h1 "SELECT current_setting('pgreplication.patroni', true)" | Should -BeNullOrEmpty
+        # The first primary's pg_hba.conf admits its standbys, not itself: the line it lacks is planned, not written.
+        $planned | Where-Object { $_ -like '*add to*' -and $_ -like "* $($h1.Address)/*" } | Should -Not -BeNullOrEmpty
+        Get-LabValue $h1 (Get-HbaAdmitsQuery $h1) | Should -Be '0'
     }
 
     It 'hands the running cluster to Patroni under a write load: no acknowledged write lost, the primary keeps its role' {
@@ -58,6 +65,12 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         # Files with secrets are the postgres user's alone.
         Invoke-PgLabCommand -LabHost $h2 -ArgumentList @('stat', '-c', '%a %U', '/var/lib/postgresql/autofailover/patroni.yml', '/var/lib/postgresql/autofailover/node.key', '/var/lib/postgresql/autofailover') |
             Should -Be "600 postgres`n600 postgres`n700 postgres"
+    }
+
+    It 'every member''s pg_hba.conf admits every member for replication, its own address included (a member Patroni re-clones takes the leader''s file)' {
+        foreach ($h in $h1, $h2, $h3) {
+            foreach ($from in $h1, $h2, $h3) { Get-LabValue $h (Get-HbaAdmitsQuery $from) | Should -Not -Be '0' -Because "$($h.Name) admits $($from.Name)" }
+        }
     }
 
     It 'Get-PgReplicationTopology shows Patroni as the manager, the leader and each member''s state' {

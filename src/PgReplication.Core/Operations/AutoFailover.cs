@@ -57,6 +57,8 @@ public sealed class AutoFailoverPlan
     /// <summary>The primary had synchronous_standby_names of its own: Patroni takes the setting over once it names its synchronous standbys.</summary>
     public bool HandsOverSynchronousNames { get; init; }
     public List<string> Steps { get; } = new();
+    /// <summary>Per member, the replication lines its pg_hba.conf lacks for the members' addresses (<see cref="AutoFailover.Prepare"/>).</summary>
+    public List<PrimaryConfigPlan> Admissions { get; } = new();
     public HaNodeFacts Primary => Nodes.Single(n => n.Member.IsPrimary);
 }
 
@@ -72,7 +74,29 @@ public static class AutoFailover
     {
         var nodes = request.Nodes.ToList();
         // etcd runs on the first three nodes given.
-        return Decide(request, Concurrently.Map(nodes, n => ReadNode(n, request.Scope, nodes.IndexOf(n) < 3, log)));
+        var plan = Decide(request, Concurrently.Map(nodes, n => ReadNode(n, request.Scope, nodes.IndexOf(n) < 3, log)));
+        PlanMemberAdmission(plan, log);
+        return plan;
+    }
+
+    /// <summary>
+    /// The replication lines each member's pg_hba.conf lacks so that it admits every member, its own address included.
+    /// Patroni re-clones a member from the leader (pg_basebackup, when pg_rewind cannot rejoin it), and the copy takes
+    /// the leader's pg_hba.conf: a first primary's file admits its standbys but not itself, so once such a copy leads,
+    /// the old leader could never stream from it. Read-only; a file with errors refuses the hand-over before any change.
+    /// </summary>
+    private static void PlanMemberAdmission(AutoFailoverPlan plan, IOperationLog log)
+    {
+        var addresses = plan.Nodes.Select(n => n.Member.Address).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var role = plan.Facts.Replication.UserName;
+        // A member Patroni runs already was admitted by the hand-over that started it.
+        var admissions = Concurrently.Map(plan.Nodes.Where(n => !n.PatroniRunning).ToList(),
+            n => PrimaryConfig.PlanFollowerAdmission(n.Node, addresses, role, log));
+        foreach (var admission in admissions.Where(a => a.Changes.Count > 0))
+        {
+            plan.Admissions.Add(admission);
+            plan.Steps.AddRange(admission.Changes.Select(c => $"{admission.Node.Name}: {c.Description} (every member admits every member: a copy of its file admits them all)"));
+        }
     }
 
     /// <summary>The checks and the steps, from the facts alone.</summary>
@@ -177,6 +201,8 @@ public static class AutoFailover
                     .Concat(RequiredPackages.Split(' ')).ToArray()) { RunAs = "root", Timeout = TimeSpan.FromMinutes(10) }).EnsureSuccess();
                 log.Verbose($"{n.Node.Name}: installed {RequiredPackages}.");
             });
+            // Before Patroni can re-clone anyone: each file copied from a member then admits every member.
+            Concurrently.ForEach(plan.Admissions, admission => PrimaryConfig.Apply(admission, admission.Changes, restart: false, request.Timeout, log));
             Concurrently.ForEach(plan.Nodes, n =>
             {
                 if (n.PatroniRunning || (n.EtcdRunning && n.Member.IsDcsMember)) return;

@@ -80,6 +80,31 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         }
     }
 
+    It 'a member Patroni re-clones from the first primary, then made leader -> the old primary streams from it (the copied pg_hba.conf admits it)' {
+        # The first primary's own pg_hba.conf admitted its standbys, not itself, and a re-clone copies it: before the
+        # hand-over added every member's line to every member, the old primary was refused by this new leader for good.
+        $primary = Get-Primary
+        $member = @($lab.Hosts | Where-Object { $_ -ne $primary })[0]
+        $primaryNode = $nodes | Where-Object ComputerName -EQ $primary.Address
+        $memberNode = $nodes | Where-Object ComputerName -EQ $member.Address
+        $memberNode | Restore-PgStandby -Primary $primaryNode -Reclone -Confirm:$false | Out-Null
+        Wait-Streaming $member $primary.Address -Seconds 60 | Should -BeTrue
+        $load = Start-AckedWriteLoad $connection -FirstId 5000
+        Wait-AckedWrites $load
+        $result = $memberNode | Invoke-PgSwitchover -Primary $primaryNode -Sibling @($nodes | Where-Object { $_ -ne $primaryNode -and $_ -ne $memberNode }) -Confirm:$false
+        $result.PromotionSummary.NewPrimary | Should -Be $memberNode.Name
+        $streams = Wait-Streaming $primary $member.Address -Seconds 60
+        if (-not $streams) { Write-Host (Invoke-PgLabCommand -LabHost $primary -ArgumentList sh, -c, "tail -n 30 $PatroniDirectory/patroni.log") }
+        $streams | Should -BeTrue -Because "the re-cloned leader admits the old primary $($primary.Name)"
+        Wait-AckedWrites $load -Count ($load.AckedSoFar.Count + 20)
+        $acked = (Stop-AckedWriteLoad $load).Acked
+        Get-MissingIds $member $acked | Should -BeNullOrEmpty
+        Wait-Condition { (Get-LabValue $primary "SELECT count(*) FROM acked WHERE id >= 5000") -eq (Get-LabValue $member "SELECT count(*) FROM acked WHERE id >= 5000") } -Seconds 30 | Should -BeTrue
+        Add-ScenarioNote "$($member.Name) re-cloned from $($primary.Name) and switched over to; $($primary.Name) streams from it; $($acked.Count) writes acknowledged, 0 lost"
+        Set-ScenarioCount AckedWrites $acked.Count
+        Set-ScenarioCount AckedLost 0
+    }
+
     It 'one etcd member down, the one on the primary''s host -> no failover: the primary keeps its role and takes every write' {
         $primary = Get-Primary
         $load = Start-AckedWriteLoad $connection -FirstId 10000
