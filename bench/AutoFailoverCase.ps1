@@ -13,7 +13,9 @@
 # the module's documentation asks with three etcd members (with 3 s one etcd member down demoted the primary; docs/design.md).
 # loop_wait + 2 x retry_timeout <= ttl holds (Enable-PgAutoFailover refuses otherwise). Patroni 3.0.2 (here) would take
 # a smaller ttl (its validator has no minimum); the documentation of 3.2 and later states 20.
-$AutoFailoverPatroni = [ordered]@{ ttl = 20; loop_wait = 1; retry_timeout = 6 }
+# primary_start_timeout 0: a crashed postmaster is failed over at once, the documentation's fastest and the trade repmgrd
+# makes (asynchronous, so a tail may be lost: counted for both).
+$AutoFailoverPatroni = [ordered]@{ ttl = 20; loop_wait = 1; retry_timeout = 6; primary_start_timeout = 0 }
 # repmgrd: its smallest intervals (the documented defaults, 2 s, 6 attempts, 10 s apart, wait a minute before failing over).
 $AutoFailoverRepmgrd = [ordered]@{ monitor_interval_secs = 1; reconnect_attempts = 1; reconnect_interval = 1 }
 
@@ -29,7 +31,7 @@ function New-AutoFailoverLab {
         if ($Manager -eq 'Patroni') {
             $nodes = Reset-BenchCluster -Cluster $cluster -Standby $cluster.Hosts[1..2]
             @($nodes.Primary) + @($nodes.Standbys) | Enable-PgAutoFailover -RestApiCredential (New-RestApiCredential) -TtlSeconds $AutoFailoverPatroni.ttl `
-                -LoopWaitSeconds $AutoFailoverPatroni.loop_wait -RetryTimeoutSeconds $AutoFailoverPatroni.retry_timeout -Confirm:$false | Out-Null
+                -LoopWaitSeconds $AutoFailoverPatroni.loop_wait -RetryTimeoutSeconds $AutoFailoverPatroni.retry_timeout -PrimaryStartTimeoutSeconds $AutoFailoverPatroni.primary_start_timeout -Confirm:$false | Out-Null
             $null = Wait-AutoFailoverHealthy $cluster
         }
         else {
@@ -288,7 +290,8 @@ Issue 19: the primary fails and nobody types anything. Two labs of 3 hosts, set 
 primary, hosts 2 and 3 built by ``Invoke-PgBaseBackup | Enable-PgHotStandby``), then handed to their manager once:
 PgReplication's ``Enable-PgAutoFailover`` (Patroni 3.0 and a 3-member etcd cluster with TLS on the same hosts; ${patroni}:
 the minimum ttl and loop_wait Patroni's documentation gives, and the retry_timeout the module's documentation asks with
-three etcd members, within Patroni's rule loop_wait + 2 x retry_timeout <= ttl; maximum_lag_on_failover 1 MB) and repmgrd (repmgr 5.3, ``failover=automatic``,
+three etcd members, within Patroni's rule loop_wait + 2 x retry_timeout <= ttl; primary_start_timeout 0, failing over at once
+after a crash of postgres rather than restarting it in place, as repmgrd does; maximum_lag_on_failover 1 MB) and repmgrd (repmgr 5.3, ``failover=automatic``,
 ``repmgr standby promote`` / ``repmgr standby follow`` as promote and follow commands, shared_preload_libraries repmgr;
 $repmgrd, its smallest intervals: its documented defaults, 2 s, 6 attempts 10 s apart, wait a minute). The contenders
 alternate, the order reversed every other round; each ratio is taken within a round.
@@ -297,8 +300,8 @@ Before each run: the contender's cluster healthy (one host writable, the two oth
 etcd members healthy, then 2 loop_waits; repmgrd's cluster rebuilt with host 1 primary and repmgrd started on each host
 and monitoring). A client thread writes acknowledged ids through a multi-host connection string (read-write) from 1 s
 before the fault. The fault hits the current primary: (a) **postmaster**: kill -9 of its postmaster only (Patroni and
-repmgrd stay alive; Patroni, by design, may start PostgreSQL again in place rather than fail over: the figure is the
-cluster's first write, whichever host takes it, and the run's note names it); (b) **host**: the host crashed, kill -9
+repmgrd stay alive; with primary_start_timeout 0 Patroni fails over rather than start PostgreSQL again in place, unless
+no standby may be promoted: the figure is the cluster's first write, whichever host takes it, and the run's note names it); (b) **host**: the host crashed, kill -9
 by PID of everything it runs (repmgrd; the supervisors, Patroni, its etcd member; postgres). The clock starts just
 before the first kill. The probe (a thread of the bench) then opens a new session every 20 ms through the multi-host
 connection string (target_session_attrs read-write, 1 s connect timeout) until an INSERT is acknowledged, and records

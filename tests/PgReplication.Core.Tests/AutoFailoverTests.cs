@@ -83,6 +83,28 @@ public class AutoFailoverTests
     }
 
     [Fact]
+    public void A_crashed_primary_is_failed_over_at_once_in_synchronous_mode_and_restarted_in_place_when_asynchronous_unless_asked()
+    {
+        var plain = new[] { Facts("db1", true), Facts("db2", false) };
+        int Written(AutoFailoverPlan plan) =>
+            (int)JsonNode.Parse(AutoFailoverConfig.PatroniConfig(plan.Facts, plan.Primary.Member))!["bootstrap"]!["dcs"]!["primary_start_timeout"]!;
+        AutoFailoverRequest Asked(bool synchronous, int? timeout) => new()
+        {
+            Nodes = plain.Select(n => n.Node).ToList(), RestApi = new NetworkCredential("p", "q"), TtlSeconds = 10, LoopWaitSeconds = 2, RetryTimeoutSeconds = 3,
+            SynchronousMode = synchronous, PrimaryStartTimeoutSeconds = timeout,
+        };
+        var asynchronous = AutoFailover.Decide(Asked(false, null), plain);
+        Assert.Equal(300, Written(asynchronous));
+        Assert.Contains(asynchronous.Steps, s => s.StartsWith("primary_start_timeout 300 s: ", StringComparison.Ordinal));
+        var synchronous = AutoFailover.Decide(Asked(true, null), plain);
+        Assert.Equal(0, Written(synchronous));
+        Assert.Contains(synchronous.Steps, s => s.StartsWith("primary_start_timeout 0: ", StringComparison.Ordinal) && s.Contains("synchronous mode"));
+        // An explicit value wins in either mode.
+        Assert.Equal(0, Written(AutoFailover.Decide(Asked(false, 0), plain)));
+        Assert.Equal(60, Written(AutoFailover.Decide(Asked(true, 60), plain)));
+    }
+
+    [Fact]
     public void A_rest_api_password_outside_ascii_is_refused_since_patronis_own_calls_would_fail()
     {
         var nodes = new[] { Facts("db1", true), Facts("db2", false) };

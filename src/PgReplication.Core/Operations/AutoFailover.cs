@@ -24,6 +24,8 @@ public sealed class AutoFailoverRequest
     public int RetryTimeoutSeconds { get; init; } = 10;
     public bool SynchronousMode { get; init; }
     public bool FailsafeMode { get; init; }
+    /// <summary>Patroni's primary_start_timeout; null: <see cref="HaSettings.DefaultPrimaryStartTimeout"/> for the mode.</summary>
+    public int? PrimaryStartTimeoutSeconds { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(3);
 }
 
@@ -130,6 +132,7 @@ public static class AutoFailover
             TtlSeconds = request.TtlSeconds, LoopWaitSeconds = request.LoopWaitSeconds, RetryTimeoutSeconds = request.RetryTimeoutSeconds,
             SynchronousMode = request.SynchronousMode || syncCount > 0, SynchronousNodeCount = Math.Max(1, syncCount),
             FailsafeMode = request.FailsafeMode,
+            PrimaryStartTimeoutSeconds = request.PrimaryStartTimeoutSeconds ?? HaSettings.DefaultPrimaryStartTimeout(request.SynchronousMode || syncCount > 0),
         };
         if (settings.TimingProblem() is { } timing)
             throw new AutoFailoverRefusedException(ErrorReasons.BadTiming, $"Patroni's timings do not fit: {timing}.", primary.Node);
@@ -180,6 +183,10 @@ public static class AutoFailover
             plan.Steps.Add("synchronous mode (-SynchronousMode): Patroni names a synchronous standby and promotes only it");
         foreach (var n in nodes.Where(n => n.Member.ApplyDelay > TimeSpan.Zero))
             plan.Steps.Add($"{n.Node.Name}: a delayed standby (recovery_min_apply_delay {StandbyReplay.Describe(n.Member.ApplyDelay)}): kept in Patroni's recovery_conf and tagged nofailover, so Patroni never promotes it");
+        plan.Steps.Add(settings.PrimaryStartTimeoutSeconds == 0
+            ? "primary_start_timeout 0: a primary whose postgres crashes is failed over at once, not restarted in place" +
+              (settings.SynchronousMode ? " (synchronous mode: the promoted standby has every acknowledged commit)" : " (asynchronous: the commits no standby received yet are lost)")
+            : $"primary_start_timeout {settings.PrimaryStartTimeoutSeconds} s: a primary whose postgres crashes is restarted in place (crash recovery) for up to that long before a failover");
         if (settings.FailsafeMode)
             plan.Steps.Add("failsafe_mode: while etcd has no quorum the primary keeps taking writes as long as it reaches every member's REST API");
         if (facts.PermanentSlots.Count > 0)

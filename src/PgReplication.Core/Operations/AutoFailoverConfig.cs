@@ -55,6 +55,18 @@ public sealed class HaSettings
     /// answers it (instead of being demoted); a member it cannot reach demotes it as before.
     /// </summary>
     public bool FailsafeMode { get; init; }
+    /// <summary>
+    /// Patroni's primary_start_timeout: how long a primary whose postgres crashed is restarted in place before a failover.
+    /// </summary>
+    public int PrimaryStartTimeoutSeconds { get; init; } = 300;
+
+    /// <summary>
+    /// 0 in synchronous mode: a synchronous standby has every acknowledged commit, so failing over at once loses nothing
+    /// and skips the crash recovery in place (seconds, and the write outage with it). Patroni's 300 otherwise: the crashed
+    /// asynchronous primary holds the tail no standby received, which an immediate failover would throw away.
+    /// </summary>
+    public static int DefaultPrimaryStartTimeout(bool synchronousMode) => synchronousMode ? 0 : 300;
+
     /// <summary>A standby further behind than this is not promoted by Patroni (maximum_lag_on_failover).</summary>
     public long MaximumLagOnFailoverBytes { get; init; } = 1024 * 1024;
 
@@ -184,6 +196,7 @@ public static class AutoFailoverConfig
                     ["synchronous_mode"] = s.SynchronousMode,
                     ["synchronous_node_count"] = s.SynchronousNodeCount,
                     ["failsafe_mode"] = s.FailsafeMode,
+                    ["primary_start_timeout"] = s.PrimaryStartTimeoutSeconds,
                     ["postgresql"] = new JsonObject { ["use_pg_rewind"] = true, ["use_slots"] = true, ["parameters"] = dynamicParameters },
                     ["slots"] = slots,
                 },

@@ -60,6 +60,14 @@ public sealed class EnablePgAutoFailoverCommand : PgCmdlet
     [Parameter]
     public SwitchParameter FailsafeMode { get; set; }
 
+    /// <summary>
+    /// Patroni's primary_start_timeout: how long a primary whose postgres crashed is restarted in place before a standby is
+    /// promoted. Default 0 in synchronous mode (nothing acknowledged can be lost), 300 otherwise (Patroni's own).
+    /// </summary>
+    [Parameter]
+    [ValidateRange(0, 24 * 3600)]
+    public int? PrimaryStartTimeoutSeconds { get; set; }
+
     /// <summary>Install patroni, etcd-server and etcd-client (apt-get through sudo -n) where they are missing.</summary>
     [Parameter]
     public SwitchParameter InstallPackage { get; set; }
@@ -80,7 +88,7 @@ public sealed class EnablePgAutoFailoverCommand : PgCmdlet
         {
             Nodes = nodes, Scope = Scope, RestApi = RoleCredential(RestApiCredential)!, Replication = RoleCredential(Credential),
             TtlSeconds = TtlSeconds, LoopWaitSeconds = LoopWaitSeconds, RetryTimeoutSeconds = RetryTimeoutSeconds,
-            SynchronousMode = SynchronousMode, FailsafeMode = FailsafeMode, InstallPackages = InstallPackage, Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
+            SynchronousMode = SynchronousMode, FailsafeMode = FailsafeMode, PrimaryStartTimeoutSeconds = PrimaryStartTimeoutSeconds, InstallPackages = InstallPackage, Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
         };
         AutoFailoverPlan plan;
         try { plan = RunCore(log => AutoFailover.Prepare(request, log)); }

@@ -269,6 +269,31 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         Set-ScenarioCount AckedWrites $allAcked.Count
         Set-ScenarioCount AckedLost $lost.Count
     }
+    It 'synchronous mode, kill -9 of the primary''s postgres (its Patroni alive) -> a synchronous standby is promoted at once (primary_start_timeout 0, the default in synchronous mode), 0 acknowledged writes lost, the old primary rejoins' -Tag Full {
+        $primary = Get-Primary
+        foreach ($h in $lab.Hosts | Where-Object { $_ -ne $primary }) { Wait-Streaming $h $primary.Address -Seconds 90 | Should -BeTrue }
+        (Get-PatroniConfig $primary).primary_start_timeout | Should -Be 0 -Because 'synchronous mode fails over at once by default'
+        $sync = @(Get-PatroniSyncStandby $primary)
+        $sync.Count | Should -BeGreaterOrEqual 1
+        $load = Start-AckedWriteLoad $connection -FirstId 800000
+        Wait-AckedWrites $load
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        Stop-PgLabPostgres -LabHost $primary
+        $newPrimary = Wait-NewWritable $lab.Hosts $primary -Seconds (2 * ($PatroniTtl + $PatroniLoopWait) + 20)
+        $writable = $clock.Elapsed.TotalSeconds
+        $newPrimary | Should -Not -BeNullOrEmpty -Because 'a synchronous standby is promoted, not the crashed primary restarted in place'
+        Wait-AckedWrites $load -Count ($load.AckedSoFar.Count + 20) -Seconds 60
+        $result = Stop-AckedWriteLoad $load
+        $lost = @(Get-MissingIds $newPrimary $result.Acked)
+        $lost | Should -BeNullOrEmpty -Because 'the promoted synchronous standby has every acknowledged commit'
+        Wait-Streaming $primary $newPrimary.Address -Seconds 90 | Should -BeTrue -Because 'the old primary rejoins as a standby by itself'
+        Get-LabValue $newPrimary 'SELECT count(*) - count(DISTINCT id) FROM acked' | Should -Be '0'
+        $timings['synchronous: postgres killed to writable'] = Format-Seconds $writable
+        Add-ScenarioNote ("synchronous mode, postgres killed on {0}: {1} writable after {2} (TTL {3} s, loop {4} s); {5} writes acknowledged, {6} lost; the old primary streams from it" -f
+            $primary.Name, $newPrimary.Name, (Format-Seconds $writable), $PatroniTtl, $PatroniLoopWait, $result.Acked.Count, $lost.Count)
+        Set-ScenarioCount AckedWrites $result.Acked.Count
+        Set-ScenarioCount AckedLost $lost.Count
+    }
     It 'failsafe mode (-FailsafeMode), two of three etcd members down -> the primary keeps taking writes while it reaches every member, nothing is promoted, 0 acknowledged writes lost' -Tag Full {
         $nodes | Disable-PgAutoFailover -Confirm:$false | Out-Null
         $primary = Get-Primary
