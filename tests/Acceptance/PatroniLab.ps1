@@ -74,6 +74,25 @@ function Get-PatroniConfig($LabHost) {
         ConvertFrom-Json -AsHashtable
 }
 
+# kill -9 of the postmaster that serves -LabHost's port, found from the server's own data_directory: a standby the module
+# built on a host without a lab cluster lives elsewhere than the lab's DataDirectory, where Stop-PgLabPostgres looks.
+function Stop-LabServingPostmaster($LabHost) {
+    $dataDirectory = Get-LabValue $LabHost "SELECT current_setting('data_directory')"
+    $postmaster = [int] (Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList head, -n, 1, "$dataDirectory/postmaster.pid")
+    if ($postmaster -notin @(Get-LabProcess $LabHost | ForEach-Object Id)) { throw "$($LabHost.Name): the postmaster $postmaster of $dataDirectory is not one of the host's processes." }
+    Stop-Process -Id $postmaster -Force
+    Wait-Condition { -not (Test-Path "/proc/$postmaster") } -Seconds 20 | Out-Null
+}
+
+# Patroni's own failover to -Candidate (a member name; POST /failover), sent as a client on -LabHost without the module:
+# what Patroni does by itself after a failure, where no cmdlet adds a pg_hba line. The login goes to curl on stdin.
+function Invoke-PatroniFailover($LabHost, [pscredential] $Credential, [string] $Candidate) {
+    $password = (Get-PlainPassword $Credential) -replace '\\', '\\' -replace '"', '\"'
+    Invoke-PgLabCommand -LabHost $LabHost -User postgres -InputText "user = `"$($Credential.UserName):$password`"`n" -ArgumentList curl, -s, -f, --max-time, 60,
+        --cacert, "$PatroniDirectory/ca.crt", -K, -, -X, POST, -H, 'Content-Type: application/json', --data-raw, (@{ candidate = $Candidate } | ConvertTo-Json -Compress),
+        "https://$($LabHost.Address):8008/failover"
+}
+
 # A change of the dynamic configuration (PATCH /config, null removes a key) sent as a client on -LabHost; the REST login goes
 # to curl on stdin (-K -), never on a command line.
 function Invoke-PatroniConfigPatch($LabHost, [pscredential] $Credential, [hashtable] $Change) {

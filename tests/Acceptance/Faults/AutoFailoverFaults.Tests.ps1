@@ -8,7 +8,9 @@ BeforeAll {
 
 Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Faults, AutoFailover {
     BeforeAll {
-        $lab = New-PgLab -HostCount 3 -NoCluster 2, 3
+        # The first primary in the upstream layout (pg_hba.conf in its data directory, so a re-clone copies it), the third
+        # host Debian's (/etc/postgresql): AutoFailover.Tests runs the other way round.
+        $lab = New-PgLab -HostCount 3 -Layout Upstream, Upstream, Debian -NoCluster 2, 3
         $h1, $h2, $h3 = $lab.Hosts
         $repl = New-ReplicationCredential
         $api = New-RestApiCredential
@@ -80,9 +82,10 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         }
     }
 
-    It 'a member Patroni re-clones from the first primary, then made leader -> the old primary streams from it (the copied pg_hba.conf admits it)' {
+    It 'a member Patroni re-clones from the first primary, then Patroni fails over to it -> the old primary streams from it (the copied pg_hba.conf admits it)' {
         # The first primary's own pg_hba.conf admitted its standbys, not itself, and a re-clone copies it: before the
         # hand-over added every member's line to every member, the old primary was refused by this new leader for good.
+        # The failover is Patroni's own (POST /failover, as after a crash): Invoke-PgSwitchover would add the line itself.
         $primary = Get-Primary
         $member = @($lab.Hosts | Where-Object { $_ -ne $primary })[0]
         $primaryNode = $nodes | Where-Object ComputerName -EQ $primary.Address
@@ -91,8 +94,8 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         Wait-Streaming $member $primary.Address -Seconds 60 | Should -BeTrue
         $load = Start-AckedWriteLoad $connection -FirstId 5000
         Wait-AckedWrites $load
-        $result = $memberNode | Invoke-PgSwitchover -Primary $primaryNode -Sibling @($nodes | Where-Object { $_ -ne $primaryNode -and $_ -ne $memberNode }) -Confirm:$false
-        $result.PromotionSummary.NewPrimary | Should -Be $memberNode.Name
+        Invoke-PatroniFailover $primary $api (Get-StandbyAppName $member) | Out-Null
+        (Wait-NewWritable $lab.Hosts $primary -Seconds 60).Name | Should -Be $member.Name
         $streams = Wait-Streaming $primary $member.Address -Seconds 60
         if (-not $streams) { Write-Host (Invoke-PgLabCommand -LabHost $primary -ArgumentList sh, -c, "tail -n 30 $PatroniDirectory/patroni.log") }
         $streams | Should -BeTrue -Because "the re-cloned leader admits the old primary $($primary.Name)"
@@ -100,7 +103,7 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         $acked = (Stop-AckedWriteLoad $load).Acked
         Get-MissingIds $member $acked | Should -BeNullOrEmpty
         Wait-Condition { (Get-LabValue $primary "SELECT count(*) FROM acked WHERE id >= 5000") -eq (Get-LabValue $member "SELECT count(*) FROM acked WHERE id >= 5000") } -Seconds 30 | Should -BeTrue
-        Add-ScenarioNote "$($member.Name) re-cloned from $($primary.Name) and switched over to; $($primary.Name) streams from it; $($acked.Count) writes acknowledged, 0 lost"
+        Add-ScenarioNote "$($member.Name) re-cloned from $($primary.Name), Patroni failed over to it; $($primary.Name) streams from it; $($acked.Count) writes acknowledged, 0 lost"
         Set-ScenarioCount AckedWrites $acked.Count
         Set-ScenarioCount AckedLost 0
     }
@@ -278,9 +281,10 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         $load = Start-AckedWriteLoad $connection -FirstId 800000
         Wait-AckedWrites $load
         $clock = [Diagnostics.Stopwatch]::StartNew()
-        Stop-PgLabPostgres -LabHost $primary
+        Stop-LabServingPostmaster $primary
         $newPrimary = Wait-NewWritable $lab.Hosts $primary -Seconds (2 * ($PatroniTtl + $PatroniLoopWait) + 20)
         $writable = $clock.Elapsed.TotalSeconds
+        if (-not $newPrimary) { Write-Host (Invoke-PgLabCommand -LabHost $primary -ArgumentList sh, -c, "tail -n 60 $PatroniDirectory/patroni.log") }
         $newPrimary | Should -Not -BeNullOrEmpty -Because 'a synchronous standby is promoted, not the crashed primary restarted in place'
         Wait-AckedWrites $load -Count ($load.AckedSoFar.Count + 20) -Seconds 60
         $result = Stop-AckedWriteLoad $load
