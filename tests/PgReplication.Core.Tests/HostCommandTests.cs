@@ -35,6 +35,36 @@ public class HostCommandTests
     }
 
     [Fact]
+    public void A_server_that_does_not_start_is_reported_with_the_end_of_its_log()
+    {
+        // A stand-in pg_ctl: it writes the reason into its -l log and says only "Examine the log output", as pg_ctl does.
+        var bin = Directory.CreateTempSubdirectory("pgrepl-bin-");
+        var data = Directory.CreateTempSubdirectory("pgrepl-data-");
+        try
+        {
+            var pgCtl = Path.Combine(bin.FullName, "pg_ctl");
+            File.WriteAllText(pgCtl, """
+                #!/bin/sh
+                if [ "$1" = --version ]; then echo 'pg_ctl (PostgreSQL) 15.18'; exit 0; fi
+                while [ $# -gt 1 ]; do if [ "$1" = -l ]; then printf 'LOG:  starting\nFATAL:  could not bind IPv4 address "127.0.0.1": Address in use\n' > "$2"; fi; shift; done
+                echo 'pg_ctl: could not start server' >&2; echo 'Examine the log output.' >&2; exit 1
+                """);
+            File.SetUnixFileMode(pgCtl, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var node = new PgReplication.Core.Model.PgNode("127.0.0.1")
+            {
+                Name = "db9", DataDirectory = data.FullName, BinDirectory = bin.FullName, ServerVersion = new Version(15, 18), OsUser = Environment.UserName,
+            };
+            using var shell = new LocalShell("db9host");
+            var ex = Assert.Throws<HostCommandException>(() => PgReplication.Core.Operations.ServerController.Start(node, shell, NullOperationLog.Instance, TimeSpan.FromSeconds(5)));
+            Assert.Contains("could not start server", ex.Message);
+            Assert.Contains("Address in use", ex.Message);
+            Assert.Contains("pg_ctl.log", ex.Message);
+            Assert.NotNull(ex.Result);
+        }
+        finally { bin.Delete(true); data.Delete(true); }
+    }
+
+    [Fact]
     public void Local_shell_ends_a_command_that_outlives_its_timeout()
     {
         using var shell = new LocalShell();

@@ -88,6 +88,8 @@ public sealed class CommandResult
 public sealed class HostCommandException : Exception
 {
     public HostCommandException(CommandResult result) : base(result.Describe()) { Result = result; Host = result.Host; }
+    /// <summary>A failed command, and what else tells why (<paramref name="detail"/>, after the command's own description).</summary>
+    public HostCommandException(CommandResult result, string detail) : base(result.Describe() + "\n" + detail) { Result = result; Host = result.Host; }
     public HostCommandException(string host, string message, Exception? inner = null) : base(message, inner) { Host = host; }
     public string Host { get; }
     public CommandResult? Result { get; }

@@ -132,6 +132,7 @@ public static class ServerController
     {
         var seconds = ((int)Math.Ceiling(timeout.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         HostCommand command;
+        string? serverLog = null;
         if (node.Control == ServerControl.PgCtlCluster && node.ClusterName is not null && node.MajorVersion is not null)
         {
             var args = new List<string> { node.MajorVersion.Value.ToString(System.Globalization.CultureInfo.InvariantCulture), node.ClusterName, action };
@@ -145,7 +146,7 @@ public static class ServerController
             var args = new List<string> { "-D", data, "-w", "-t", seconds };
             if (mode is not null) args.AddRange(new[] { "-m", mode });
             // pg_ctl's server output must go to a file: an inherited stdout would keep our pipe open forever.
-            if (action != "stop") args.AddRange(new[] { "-l", RemotePath.Join(data, "log", "pg_ctl.log") });
+            if (action != "stop") args.AddRange(new[] { "-l", serverLog = RemotePath.Join(data, "log", "pg_ctl.log") });
             args.Add(action);
             if (action != "stop")
                 shell.Run(new HostCommand("mkdir", "-p", "-m", "0700", RemotePath.Join(data, "log")) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) }).EnsureSuccess();
@@ -153,7 +154,16 @@ public static class ServerController
         }
         log.Verbose($"{node.Name}: {action} the server.");
         log.Debug($"On {shell.HostName}: {command.ToShellText(shell.CurrentUser)}");
-        shell.Run(command).EnsureSuccess();
+        var result = shell.Run(command);
+        if (!result.Succeeded && serverLog is not null)
+        {
+            // pg_ctl only says "Examine the log output": the reason (a port in use, a bad setting) is in its log, which
+            // the caller may not be able to read, or may remove with the directory.
+            var tail = shell.Run(new HostCommand("tail", "-n", "15", "--", serverLog) { RunAs = node.OsUser, Timeout = TimeSpan.FromSeconds(30) });
+            if (tail.Succeeded && tail.StandardOutput.Trim() is { Length: > 0 } lines)
+                throw new HostCommandException(result, $"The last lines of {serverLog}:\n{lines}");
+        }
+        result.EnsureSuccess();
     }
 
     private static string Require(string? value, PgNode node, string what) =>
