@@ -14,9 +14,20 @@ function Invoke-AsOwner([string] $Program, [string[]] $Arguments) {
     if ($LASTEXITCODE -ne 0) { throw "$Program $($Arguments -join ' ') failed: $output" }
 }
 
+# A loopback port free now, below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 and up here):
+# a port the kernel handed out (bind to 0) could be handed out again to one of our own outgoing connections before the
+# server binds it, and never twice to this session. (The fresh-clone CI's demo failed once with 'could not start server'.)
+$script:PortsGiven = [System.Collections.Generic.HashSet[int]]::new()
 function Get-FreePort {
-    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
-    $listener.Start(); $port = $listener.LocalEndpoint.Port; $listener.Stop(); $port
+    for ($try = 0; $try -lt 200; $try++) {
+        $port = Get-Random -Minimum 20000 -Maximum 32000
+        if ($script:PortsGiven.Contains($port)) { continue }
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, $port)
+        try { $listener.Start(); $listener.Stop() } catch [System.Net.Sockets.SocketException] { continue }
+        [void] $script:PortsGiven.Add($port)
+        return $port
+    }
+    throw 'No free loopback port found between 20000 and 32000 in 200 tries.'
 }
 
 function New-Secret { [Convert]::ToBase64String([Security.Cryptography.RandomNumberGenerator]::GetBytes(18)) }
