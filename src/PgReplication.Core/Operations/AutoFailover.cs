@@ -126,13 +126,14 @@ public static class AutoFailover
 
         // A primary that waits for synchronous standbys keeps that promise under Patroni: synchronous mode, as many as it waits for.
         var syncCount = SynchronousStandbyNames.RequiredCount(primary.SynchronousStandbyNames);
+        var synchronous = request.SynchronousMode || syncCount > 0;
         var settings = new HaSettings
         {
             Scope = request.Scope ?? AutoFailoverConfig.DefaultScope(primary.SystemIdentifier),
             TtlSeconds = request.TtlSeconds, LoopWaitSeconds = request.LoopWaitSeconds, RetryTimeoutSeconds = request.RetryTimeoutSeconds,
-            SynchronousMode = request.SynchronousMode || syncCount > 0, SynchronousNodeCount = Math.Max(1, syncCount),
+            SynchronousMode = synchronous, SynchronousNodeCount = Math.Max(1, syncCount),
             FailsafeMode = request.FailsafeMode,
-            PrimaryStartTimeoutSeconds = request.PrimaryStartTimeoutSeconds ?? HaSettings.DefaultPrimaryStartTimeout(request.SynchronousMode || syncCount > 0),
+            PrimaryStartTimeoutSeconds = request.PrimaryStartTimeoutSeconds ?? HaSettings.DefaultPrimaryStartTimeout(synchronous),
         };
         if (settings.TimingProblem() is { } timing)
             throw new AutoFailoverRefusedException(ErrorReasons.BadTiming, $"Patroni's timings do not fit: {timing}.", primary.Node);

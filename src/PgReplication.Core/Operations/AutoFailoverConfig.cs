@@ -58,7 +58,7 @@ public sealed class HaSettings
     /// <summary>
     /// Patroni's primary_start_timeout: how long a primary whose postgres crashed is restarted in place before a failover.
     /// </summary>
-    public int PrimaryStartTimeoutSeconds { get; init; } = 300;
+    public int PrimaryStartTimeoutSeconds { get; init; } = DefaultPrimaryStartTimeout(synchronousMode: false);
 
     /// <summary>
     /// 0 in synchronous mode: a synchronous standby has every acknowledged commit, so failing over at once loses nothing
