@@ -185,7 +185,7 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
 
     It 'kill -9 of the primary''s postgres: Patroni starts it again in place, no failover' {
         $started = Get-LabValue $h1 'SELECT pg_postmaster_start_time()'
-        Stop-LabServingPostmaster $h1
+        Stop-PgLabPostgres -LabHost $h1
         Wait-Condition { (Get-LabValue $h1 'SELECT pg_is_in_recovery()') -eq 'f' } -Seconds 30 | Should -BeTrue
         Get-LabValue $h1 'SELECT pg_postmaster_start_time()' | Should -Not -Be $started -Because 'the killed postmaster was started again'
         Get-LabValue $h2 'SELECT pg_is_in_recovery()' | Should -Be 't'
@@ -345,7 +345,7 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         (Get-PgReplicationTopology $nodes | Where-Object Manager) | Should -BeNullOrEmpty
         # The primary is lost; the manual cmdlets take over.
         $oldPrimary = $nodes | Where-Object ComputerName -eq $primaryHost.Address
-        Stop-LabServingPostmaster $primaryHost
+        Stop-PgLabPostgres -LabHost $primaryHost
         $promoted = $nodes | Where-Object { $_ -ne $oldPrimary } | Invoke-PgPromotion -Confirm:$false
         Get-LabValue ($lab.Hosts | Where-Object Address -eq $promoted.ComputerName) 'SELECT pg_is_in_recovery()' | Should -Be 'f'
     }

@@ -243,6 +243,27 @@ Describe 'PgLab: a 3-host lab' -Tag Acceptance, Lab {
             }
         }
 
+        It 'Stop-PgLabPostgres kills a postmaster outside the lab''s data directory and fails when none runs' {
+            # A standby the module built on a host of the other layout lives where the primary's layout put it: the
+            # helper once looked only at the lab's DataDirectory, killed nothing there, and a crash test passed without its crash.
+            Stop-PgLabPostgres -LabHost $h2
+            $elsewhere = '/var/lib/postgresql/elsewhere'
+            try {
+                Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList "$($h2.BinDirectory)/initdb", -D, $elsewhere, -A, trust, -U, postgres | Out-Null
+                Invoke-PgLabCommand -LabHost $h2 -User postgres -ArgumentList "$($h2.BinDirectory)/pg_ctl", -D, $elsewhere, -l, "$elsewhere/server.log",
+                    -o, '-p 5499 -c listen_addresses=', -w, start | Out-Null
+                Test-PgLabPostgres -LabHost $h2 | Should -BeTrue
+                Stop-PgLabPostgres -LabHost $h2
+                Test-PgLabPostgres -LabHost $h2 | Should -BeFalse
+                { Stop-PgLabPostgres -LabHost $h2 } | Should -Throw '*no postmaster runs*'
+            }
+            finally {
+                Invoke-PgLabCommand -LabHost $h2 -ArgumentList rm, -rf, $elsewhere | Out-Null
+                Start-PgLabPostgres -LabHost $h2
+            }
+            Invoke-PgLabSql -LabHost $h2 -Sql 'SELECT 1' | Should -Be '1'
+        }
+
         It 'Disconnect-PgLabHost makes a host unreachable; Connect-PgLabHost brings it back' {
             Disconnect-PgLabHost -LabHost $h2
             try {

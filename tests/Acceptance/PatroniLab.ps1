@@ -74,16 +74,6 @@ function Get-PatroniConfig($LabHost) {
         ConvertFrom-Json -AsHashtable
 }
 
-# kill -9 of the postmaster that serves -LabHost's port, found from the server's own data_directory: a standby the module
-# built on a host without a lab cluster lives elsewhere than the lab's DataDirectory, where Stop-PgLabPostgres looks.
-function Stop-LabServingPostmaster($LabHost) {
-    $dataDirectory = Get-LabValue $LabHost "SELECT current_setting('data_directory')"
-    $postmaster = [int] (Invoke-PgLabCommand -LabHost $LabHost -User postgres -ArgumentList head, -n, 1, "$dataDirectory/postmaster.pid")
-    if ($postmaster -notin @(Get-LabProcess $LabHost | ForEach-Object Id)) { throw "$($LabHost.Name): the postmaster $postmaster of $dataDirectory is not one of the host's processes." }
-    Stop-Process -Id $postmaster -Force
-    Wait-Condition { -not (Test-Path "/proc/$postmaster") } -Seconds 20 | Out-Null
-}
-
 # Patroni's own failover to -Candidate (a member name; POST /failover), sent as a client on -LabHost without the module:
 # what Patroni does by itself after a failure, where no cmdlet adds a pg_hba line. The login goes to curl on stdin.
 function Invoke-PatroniFailover($LabHost, [pscredential] $Credential, [string] $Candidate) {

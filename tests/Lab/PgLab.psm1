@@ -479,17 +479,29 @@ function Wait-PgLabSql {
     }
 }
 
-# The PID of the host's postmaster when it runs, else $null. postmaster.pid outlives kill -9,
-# so the process itself is checked: alive, not a zombie, and in this host's network namespace.
+# The PID of the host's running postmaster, else $null. Found among the host's processes, not from
+# the lab's DataDirectory alone: a standby the module built on a host of the other layout lives
+# where the primary's layout put it, and postmaster.pid outlives kill -9. A postmaster is a live
+# postgres process whose parent is not postgres. With several (two clusters on one host), the one
+# postmaster.pid in the lab's DataDirectory names; none of them there is an error, never a guess.
 function Get-PostmasterPid($LabHost) {
+    $postmasters = @(Get-NamespacePids $LabHost.Namespace | Where-Object { (Get-ProcessName $_) -eq 'postgres' -and (Test-ProcessAlive $_) } |
+            Where-Object { (Get-ProcessName (Get-ParentPid $_)) -ne 'postgres' })
+    if ($postmasters.Count -le 1) { return $postmasters | Select-Object -First 1 }
     $pidFile = Get-HostLocalPath $LabHost "$($LabHost.DataDirectory)/postmaster.pid"
-    if (-not (Test-Path $pidFile)) { return $null }
-    $first = (Get-Content -TotalCount 1 $pidFile)
-    if ($first -notmatch '^\s*(\d+)\s*$') { return $null }
-    $pmPid = [int] $Matches[1]
-    if (-not (Test-ProcessAlive $pmPid)) { return $null }
-    if ($pmPid -notin (Get-NamespacePids $LabHost.Namespace)) { return $null }
-    $pmPid
+    $named = if (Test-Path $pidFile) { (Get-Content -TotalCount 1 $pidFile).Trim() }
+    $chosen = $postmasters | Where-Object { "$_" -eq $named }
+    if ($chosen) { return [int] $chosen }
+    throw "$($LabHost.Name): $($postmasters.Count) postmasters run ($($postmasters -join ', ')) and none is the one of $($LabHost.DataDirectory); say which by its data directory."
+}
+
+function Get-ProcessName([int] $ProcessId) {
+    try { [System.IO.File]::ReadAllText("/proc/$ProcessId/comm").Trim() } catch { $null }
+}
+
+function Get-ParentPid([int] $ProcessId) {
+    try { $stat = [System.IO.File]::ReadAllText("/proc/$ProcessId/stat") } catch { return 0 }
+    [int] $stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')[1]
 }
 
 function Test-PgLabPostgres {
@@ -508,13 +520,19 @@ function Stop-PgLabPostgres {
     .SYNOPSIS
         Crashes the host's PostgreSQL: kill -9 of the postmaster (by PID), then waits until the
         postmaster and its children are gone. postmaster.pid stays behind, as after a real crash.
+        An error when no postmaster runs on the host.
     #>
     [CmdletBinding()]
     param([Parameter(Mandatory, ValueFromPipeline)] $LabHost)
     process {
         Assert-LabHost $LabHost
         $pmPid = Get-PostmasterPid $LabHost
-        if ($null -eq $pmPid) { Write-Verbose "$($LabHost.Name): PostgreSQL is not running."; return }
+        # A crash that kills nothing would let a test pass without its fault: say so instead.
+        if ($null -eq $pmPid) { throw "$($LabHost.Name): no postmaster runs on the host; there is nothing to kill." }
+        # Another cluster on the host, with its children, is not waited for (its postmaster named now:
+        # once this one is dead, its children are reparented and only the other's remain recognisable).
+        $otherPostmasters = @(Get-NamespacePids $LabHost.Namespace | Where-Object {
+                $_ -ne $pmPid -and (Get-ProcessName $_) -eq 'postgres' -and (Get-ProcessName (Get-ParentPid $_)) -ne 'postgres' })
         Send-Signal KILL @($pmPid)
         # Children leave on their own once the postmaster is dead. The postmaster must also be
         # reaped, not just dead: a new postmaster takes the PID in the stale socket lock file for a
@@ -522,7 +540,7 @@ function Stop-PgLabPostgres {
         $deadline = [DateTime]::UtcNow.AddSeconds(20)
         while ([DateTime]::UtcNow -lt $deadline) {
             $left = @(Get-NamespacePids $LabHost.Namespace | Where-Object {
-                    (Test-ProcessAlive $_) -and ((Get-Content -Raw "/proc/$_/comm" -ErrorAction Ignore) -match '^postgres')
+                    (Test-ProcessAlive $_) -and (Get-ProcessName $_) -eq 'postgres' -and $_ -notin $otherPostmasters -and (Get-ParentPid $_) -notin $otherPostmasters
                 })
             if ($left.Count -eq 0 -and -not (Test-Path "/proc/$pmPid")) { return }
             Start-Sleep -Milliseconds 100

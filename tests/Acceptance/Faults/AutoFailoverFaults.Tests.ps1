@@ -281,7 +281,7 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         $load = Start-AckedWriteLoad $connection -FirstId 800000
         Wait-AckedWrites $load
         $clock = [Diagnostics.Stopwatch]::StartNew()
-        Stop-LabServingPostmaster $primary
+        Stop-PgLabPostgres -LabHost $primary
         $newPrimary = Wait-NewWritable $lab.Hosts $primary -Seconds (2 * ($PatroniTtl + $PatroniLoopWait) + 20)
         $writable = $clock.Elapsed.TotalSeconds
         if (-not $newPrimary) { Write-Host (Invoke-PgLabCommand -LabHost $primary -ArgumentList sh, -c, "tail -n 60 $PatroniDirectory/patroni.log") }
