@@ -120,7 +120,7 @@ public static class HostFiles
             : throw new InvalidOperationException($"On {shell.HostName}, the home directory of {user} is not known.");
     }
 
-    private static void ValidatePath(IHostShell shell, string path)
+    internal static void ValidatePath(IHostShell shell, string path)
     {
         if (string.IsNullOrEmpty(path) || !path.StartsWith('/') || path.Any(c => c is '\0' or '\n' or '\r'))
             throw new ArgumentException($"'{path}' is not an absolute path usable on {shell.HostName}.", nameof(path));

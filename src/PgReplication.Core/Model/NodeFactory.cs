@@ -37,6 +37,18 @@ public static class NodeFactory
     }
 
     /// <summary>
+    /// A detached copy of everything known about a node, for reads that run while another thread changes the node itself
+    /// (a promotion changes its candidate's role and timeline while the siblings' plans are made).
+    /// </summary>
+    public static PgNode Copy(PgNode node)
+    {
+        var copy = new PgNode(node.ComputerName, node.Port);
+        foreach (var property in typeof(PgNode).GetProperties())
+            if (property.CanRead && property.CanWrite && property.GetIndexParameters().Length == 0) property.SetValue(copy, property.GetValue(node));
+        return copy;
+    }
+
+    /// <summary>
     /// A node at another address reached the way <paramref name="template"/> is (same SSH user, key and
     /// known_hosts, no pinned fingerprint: that belongs to the template's host): e.g. the old primary a
     /// standby's primary_conninfo names.

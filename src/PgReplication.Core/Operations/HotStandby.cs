@@ -20,6 +20,13 @@ public sealed class HotStandbyRequest
     /// <summary>The CA file on the standby's host: primary_conninfo gets sslmode=verify-full and it. Default: the module's, when the host has it.</summary>
     public string? SslRootCert { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The same request for another node object of the same upstream (a plan made on a copy, applied to the node).</summary>
+    internal HotStandbyRequest WithPrimary(PgNode primary) => new()
+    {
+        Standby = Standby, Primary = primary, Replication = Replication, SlotName = SlotName, RestoreCommand = RestoreCommand,
+        ArchiveCleanupCommand = ArchiveCleanupCommand, SslRootCert = SslRootCert, Timeout = Timeout,
+    };
 }
 
 /// <summary>What Enable-PgHotStandby will change (what -WhatIf shows) and what it did.</summary>
@@ -54,36 +61,72 @@ public sealed class HotStandbyPlan
         && RootCertificateToWrite is null && ServerSettingChanges.Count == 0;
 }
 
+/// <summary>The reads <see cref="HotStandby.StartReads"/> started for one standby's plan.</summary>
+public sealed class StandbyReads
+{
+    internal StandbyReads(PgNode standby, int major, HostFileReads files, Task<string> bin, Task<DataDirectoryIdentity> target) =>
+        (Standby, Major, Files, Bin, Target) = (standby, major, files, bin, target);
+    internal PgNode Standby { get; }
+    internal int Major { get; }
+    /// <summary>The standby host's files the plan reads, read once; a caller reads them here too.</summary>
+    public HostFileReads Files { get; }
+    internal Task<string> Bin { get; }
+    internal Task<DataDirectoryIdentity> Target { get; }
+}
+
 /// <summary>Turns a base backup into a running hot standby that streams from its primary.</summary>
 public static class HotStandby
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
 
-    public static HotStandbyPlan Prepare(HotStandbyRequest request, IHostShell shell, IOperationLog log)
+    /// <summary>
+    /// The reads of a standby's plan that need only the standby (its host's programs, what its data directory holds, the
+    /// files the plan reads, in one command), started now: a caller with reads of its own (a follow reads the standby's
+    /// settings and passfile first, to learn its role and slot) starts these first and gives them to
+    /// <see cref="Prepare"/>, so both overlap. The standby's data directory and major must be known.
+    /// </summary>
+    public static StandbyReads StartReads(PgNode standby, IHostShell shell, int major)
+    {
+        var data = standby.DataDirectory ?? throw new InvalidOperationException($"The data directory of {standby.Name} is not known.");
+        var files = new HostFileReads(shell, standby.OsUser);
+        files.StartPrefetch(new[]
+        {
+            RecoveryConfigFile(data, major), HostFileReads.InHome(".pgpass"), RemotePath.Join(data, "postgresql.auto.conf"),
+            HbaPath(standby, data), TlsFiles.RootCertificatePath(standby), RemotePath.Join(data, VersionRules.StandbySignal),
+        });
+        var bin = Concurrently.Start(() => ServerController.BinDirectory(standby, shell, major)); // fails naming the host when the programs are missing
+        // What the directory holds, and whether a server runs there (as a standby, or as a primary: never reconfigured).
+        var target = Concurrently.Start(() => DataDirectoryGuard.Inspect(shell, standby.Name, data, standby.OsUser, bin.Join(), major));
+        return new StandbyReads(standby, major, files, bin, target);
+    }
+
+    private static string HbaPath(PgNode standby, string data) => standby.HbaFile ?? RemotePath.Join(data, "pg_hba.conf");
+
+    /// <param name="reads">What <see cref="StartReads"/> started for this standby; default: started here.</param>
+    public static HotStandbyPlan Prepare(HotStandbyRequest request, IHostShell shell, IOperationLog log, StandbyReads? reads = null)
     {
         var (standby, primary) = (request.Standby, request.Primary);
         var data = standby.DataDirectory ?? throw new InvalidOperationException($"The data directory of {standby.Name} is not known: run Invoke-PgBaseBackup first, or discover the node.");
         var major = standby.MajorVersion ?? primary.MajorVersion ?? throw new InvalidOperationException($"The version of {standby.Name} is not known.");
+        if (reads is null || reads.Standby != standby || reads.Major != major) reads = StartReads(standby, shell, major);
+        var (files, bin, target) = (reads.Files, reads.Bin, reads.Target);
         // What the plan needs to know, asked at once: each is a round trip to the standby's host or the primary.
         var configFile = RecoveryConfigFile(data, major);
-        var hbaPath = standby.HbaFile ?? RemotePath.Join(data, "pg_hba.conf");
-        var bin = Concurrently.Start(() => ServerController.BinDirectory(standby, shell, major)); // fails naming the host when the programs are missing
-        // What the directory holds, and whether a server runs there (as a standby, or as a primary: never reconfigured).
-        var target = Concurrently.Start(() => DataDirectoryGuard.Inspect(shell, standby.Name, data, standby.OsUser, bin.Join(), major));
-        var passFile = Concurrently.Start(() => RemotePath.Join(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass"));
+        var hbaPath = HbaPath(standby, data);
+        var passFile = Concurrently.Start(() => RemotePath.Join(files.Home, ".pgpass"));
         // With their modes: a passfile others can read is one libpq ignores, and both are written again 0600.
-        var passFileText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, passFile.Join(), standby.OsUser));
-        var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && HostFiles.Exists(shell, RemotePath.Join(data, VersionRules.StandbySignal), standby.OsUser));
-        var configText = Concurrently.Start(() => HostFiles.ReadTextAndMode(shell, configFile, standby.OsUser));
-        var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, shell, standby, hbaPath, request.Replication.UserName, log));
+        var passFileText = Concurrently.Start(() => files.ReadTextAndMode(passFile.Join()));
+        var signalExists = Concurrently.Start(() => StandbyConfigRules.UsesStandbySignal(major) && files.Exists(RemotePath.Join(data, VersionRules.StandbySignal)));
+        var configText = Concurrently.Start(() => files.ReadTextAndMode(configFile));
+        var hbaEdit = Concurrently.Start(() => PlanHbaCopy(primary, files, standby, hbaPath, request.Replication.UserName, log));
         // 17+: a standby whose slot the primary lists in synchronized_standby_slots is a failover candidate (FailoverSlots).
         var candidateList = Concurrently.Start(() => FailoverSlots.Supported(major) ? FailoverSlots.PrimaryCandidates(primary, log) : null);
         // Enable-PgReplicationSsl gave this host the cluster's CA: every upstream it follows is verified against it.
-        var tlsRoot = Concurrently.Start(() => request.SslRootCert ?? (TlsFiles.HasRootCertificate(standby, shell) ? TlsFiles.RootCertificatePath(standby) : null));
+        var tlsRoot = Concurrently.Start(() => request.SslRootCert ?? (files.Exists(TlsFiles.RootCertificatePath(standby)) ? TlsFiles.RootCertificatePath(standby) : null));
         // A copy made after Enable-PgReplicationSsl: the upstream's TLS settings, naming files this host lacks.
         var autoConf = RemotePath.Join(data, "postgresql.auto.conf");
         var tlsFacts = Concurrently.Start(() => ReadTlsFacts(standby, primary, shell, data,
-            autoConf == configFile ? configText.Join().Text : HostFiles.ReadTextOrEmpty(shell, autoConf, standby.OsUser), tlsRoot.Join() is not null, log));
+            autoConf == configFile ? configText.Join().Text : files.ReadTextOrEmpty(autoConf), tlsRoot.Join() is not null, log));
         // Joined in the order of the checks, so the first failure reported is the one a step-by-step plan would meet.
         bin.Join();
         var identity = target.Join();
@@ -232,8 +275,8 @@ public static class HotStandby
         if (plan.TlsWarning is not null) log.Warning(plan.TlsWarning);
         try
         {
-            Reconfigure(request, plan, passFileBefore, shell, log);
-            WaitUntilStreaming(standby, primary, request.Timeout, log);
+            using var reloaded = Reconfigure(request, plan, passFileBefore, shell, log);
+            WaitUntilStreaming(standby, primary, request.Timeout, log, reloaded);
         }
         catch (Exception ex) when (plan.ServerRunning && (plan.PassFileChange || plan.SettingChanges.Count > 0 || plan.RootCertificateToWrite is not null) &&
                                    ex is TimeoutException or HostCommandException or PgConnectionException or PgQueryException)
@@ -244,7 +287,8 @@ public static class HotStandby
         return standby;
     }
 
-    private static void Reconfigure(HotStandbyRequest request, HotStandbyPlan plan, string? passFileBefore, IHostShell shell, IOperationLog log)
+    /// <summary>Writes the plan's changes and starts, restarts or reloads the server; returns the session that reloaded it, if any.</summary>
+    private static PgSession? Reconfigure(HotStandbyRequest request, HotStandbyPlan plan, string? passFileBefore, IHostShell shell, IOperationLog log)
     {
         var (standby, primary) = (request.Standby, request.Primary);
         var data = standby.DataDirectory!;
@@ -286,10 +330,13 @@ public static class HotStandby
         else if (plan.NeedsRestart) ServerController.Restart(standby, shell, log, request.Timeout);
         else if (plan.SettingChanges.Count > 0 || plan.HbaEdit is { Changed: true })
         {
-            using var s = PgSession.Open(standby, log: log);
-            s.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()");
+            // Kept open for the wait that follows: a re-pointed sibling is waited for without another login.
+            var session = PgSession.Open(standby, log: log);
+            try { session.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()"); }
+            catch { session.Dispose(); throw; }
+            return session;
         }
-
+        return null;
     }
 
     /// <summary>The passfile and the recovery settings as they were, the server restarted on them; the message says what happened.</summary>
@@ -396,7 +443,7 @@ public static class HotStandby
     /// file lacks, and one for the primary itself: its own lines name only its standbys, and after a
     /// switchover it streams from this node. Read through SQL on the primary, so no shell on the primary is needed.
     /// </summary>
-    private static (string OldText, HbaEdit Edit)? PlanHbaCopy(PgNode primary, IHostShell shell, PgNode standby, string hbaPath, string replicationRole, IOperationLog log)
+    private static (string OldText, HbaEdit Edit)? PlanHbaCopy(PgNode primary, HostFileReads files, PgNode standby, string hbaPath, string replicationRole, IOperationLog log)
     {
         if (primary.HbaFile is { } hbaFile && primary.MajorVersion is { } major && !VersionRules.CanReadServerFile(major, hbaFile, primary.DataDirectory))
         {
@@ -422,8 +469,8 @@ public static class HotStandby
         // A loopback primary is on this host, where initdb's own lines already let it replicate.
         if (IPAddress.TryParse(primaryAddress, out var own) && !IPAddress.IsLoopback(own))
             rules.Add(new HbaReplicationRule(replicationRole, own, null, rules.Any(r => r.RequireSsl)));
-        if (rules.Count == 0 || !HostFiles.Exists(shell, hbaPath, standby.OsUser)) return null;
-        var oldText = HostFiles.ReadText(shell, hbaPath, standby.OsUser);
+        if (rules.Count == 0 || !files.Exists(hbaPath)) return null;
+        var oldText = files.ReadTextAndMode(hbaPath).Text;
         return (oldText, HbaEditor.AddReplicationRules(oldText, rules));
     }
 
@@ -431,13 +478,15 @@ public static class HotStandby
     /// Polls pg_stat_wal_receiver until it says streaming, reporting how far replay is behind, then fills the
     /// standby node from the same session.
     /// </summary>
-    public static void WaitUntilStreaming(PgNode standby, PgNode primary, TimeSpan timeout, IOperationLog log)
+    /// <param name="openSession">A session to the running standby the caller has open (it reloaded it); otherwise one is opened once it accepts connections.</param>
+    public static void WaitUntilStreaming(PgNode standby, PgNode primary, TimeSpan timeout, IOperationLog log, PgSession? openSession = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         var activity = $"Waiting for {standby.Name} to stream from {primary.Name}";
-        ServerController.WaitUntilAccepting(standby, log, timeout);
+        if (openSession is null) ServerController.WaitUntilAccepting(standby, log, timeout);
         // One session for the whole wait: a poll is then a round trip, not a login.
-        using var session = PgSession.Open(standby, log: NullOperationLog.Instance);
+        using var opened = openSession is null ? PgSession.Open(standby, log: NullOperationLog.Instance) : null;
+        var session = openSession ?? opened!;
         while (true)
         {
             var row = session.Query("""

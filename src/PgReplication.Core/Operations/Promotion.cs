@@ -142,19 +142,28 @@ public static class Promotion
         if (request.FenceOldPrimary && plan.OldPrimary is not null)
             summary.OldPrimaryFenced = Fence(plan.OldPrimary, plan.OldPrimaryAlive, candidate, summary, log);
 
-        // The followers' logins overlap the promotion: the siblings stream sooner after it.
+        // The followers' logins and plans overlap the promotion (their plans only read the candidate, on a copy of its
+        // node): once it is writable, only their changes are left, and the siblings stream sooner after it.
+        if (candidate.SystemIdentifier is null) NodeDiscovery.Discover(candidate, log); // what the plans check the siblings against
         var followerShells = StandbyFollow.OpenShells(plan.Followers, log);
+        var followerPlans = StandbyFollow.PrepareAll(plan.Followers.Select(follower => new FollowRequest
+        {
+            Standby = follower, Primary = candidate, Replication = request.Replication ?? follower.ReplicationCredential,
+            Timeout = request.Timeout, DuringPromotion = new UpstreamPromotion(CandidateConnectTimeout(request)),
+        }).ToList(), followerShells, log);
+        var applied = false;
         try
         {
             Promote(request, plan, candidate, clock, summary, log);
             if (FailoverSlots.FixAfterPromotion(candidate, log) is { } fixedSlots) summary.Steps.Add(fixedSlots);
-            summary.Siblings.AddRange(StandbyFollow.FollowAll(plan.Followers.Select(follower => new FollowRequest
-            {
-                Standby = follower, Primary = candidate, Replication = request.Replication ?? follower.ReplicationCredential,
-                Timeout = request.Timeout,
-            }).ToList(), followerShells, log));
+            applied = true;
+            summary.Siblings.AddRange(StandbyFollow.ApplyAll(followerPlans, log));
         }
-        finally { StandbyFollow.CloseShells(followerShells); }
+        finally
+        {
+            if (!applied) StandbyFollow.Abandon(followerPlans);
+            StandbyFollow.CloseShells(followerShells);
+        }
         summary.TimeToSiblingsStreaming = clock.Elapsed;
         foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());
         return summary;

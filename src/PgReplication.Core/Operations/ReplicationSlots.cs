@@ -34,6 +34,12 @@ public static class ReplicationSlots
     public static void Create(PgNode upstream, string slot, IOperationLog log)
     {
         using var session = PgSession.Open(upstream, log: log);
+        Create(session, upstream, slot, log);
+    }
+
+    /// <summary>The same, over a session the caller has open to <paramref name="upstream"/>.</summary>
+    public static void Create(PgSession session, PgNode upstream, string slot, IOperationLog log)
+    {
         session.Execute("SELECT pg_catalog.pg_create_physical_replication_slot(@slot, true)", ("slot", slot));
         log.Verbose($"{upstream.Name}: created the physical replication slot {slot}.");
     }

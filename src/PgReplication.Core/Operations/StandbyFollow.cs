@@ -18,7 +18,18 @@ public sealed class FollowRequest
     /// <summary>restore_command to keep or set (a rejoin: the node's own or the cluster's archive-get); null leaves it as it is.</summary>
     public string? RestoreCommand { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(2);
+    /// <summary>
+    /// Set by a promotion: <see cref="Primary"/> is the candidate being promoted while this standby's plan is made, so the
+    /// plan reads a copy of it (the promotion changes the node itself) and its new timeline is checked by Apply.
+    /// </summary>
+    public UpstreamPromotion? DuringPromotion { get; init; }
 }
+
+/// <summary>
+/// The promotion a follow's plan is made during. Its session to the candidate went back to the pool with this connect
+/// timeout: Apply takes that connection again for the timeline check and the slot, with no new login.
+/// </summary>
+public sealed record UpstreamPromotion(TimeSpan PooledConnectTimeout);
 
 /// <summary>A standby whose WAL history has forked past the new upstream's: it cannot just follow.</summary>
 public sealed class TimelineDivergedException : RefusedException
@@ -28,8 +39,12 @@ public sealed class TimelineDivergedException : RefusedException
 
 public sealed class FollowPlan
 {
+    public required FollowRequest Request { get; init; }
+    /// <summary>What the standby's plan was made with; its Primary is a copy of the upstream during a promotion.</summary>
     public required HotStandbyRequest StandbyRequest { get; init; }
     public required HotStandbyPlan StandbyPlan { get; init; }
+    /// <summary>Made during a promotion: whether the standby can follow the new timeline is checked once there is one.</summary>
+    internal StandbyPosition? TimelineCheckAfterPromotion { get; init; }
     public string? SlotToCreate { get; init; }
     /// <summary>Replay is paused: the startup process would never pick up the new upstream or its timeline.</summary>
     public bool ResumeReplay { get; init; }
@@ -41,28 +56,57 @@ public sealed class FollowPlan
     public bool ChangesNothing => SlotToCreate is null && !ResumeReplay && UpstreamHba is null && StandbyPlan.ChangesNothing;
 }
 
+/// <summary>A follow's plan made by <see cref="StandbyFollow.PrepareAll"/>, or why it could not be made.</summary>
+public sealed class PreparedFollow : IDisposable
+{
+    public required FollowRequest Request { get; init; }
+    public FollowPlan? Plan { get; init; }
+    /// <summary>The standby's shell the plan was made with, and Apply uses.</summary>
+    public IHostShell? Shell { get; init; }
+    /// <summary>The shell opened for this follow (the early one had failed): closed with it.</summary>
+    public IHostShell? OpenedShell { get; init; }
+    public Exception? Failure { get; init; }
+    public void Dispose() => OpenedShell?.Dispose();
+}
+
 /// <summary>Re-points a standby to a new upstream: slot, primary_conninfo, reload (13+) or restart, streaming checked.</summary>
 public static class StandbyFollow
 {
     public static FollowPlan Prepare(FollowRequest request, IHostShell shell, IOperationLog log)
     {
-        var (standby, primary) = (request.Standby, request.Primary);
+        var standby = request.Standby;
+        // During a promotion the candidate's node is the promotion's to change (its role and timeline): the plan reads a
+        // copy, whose facts the promotion's own reads filled in, and does not discover it again.
+        var promoting = request.DuringPromotion is not null;
+        var primary = promoting ? NodeFactory.Copy(request.Primary) : request.Primary;
+        // The standby's own plan reads (its programs, its data directory, its files in one command) start first, as soon
+        // as the standby is known, and this plan reads the same files there: its settings and passfile come with them.
+        var standbyReads = StartStandbyReads(standby, shell);
         // Both servers read at once; then the standby's own settings file, read once for the role and the slot.
         var positionRead = Concurrently.Start(() => StandbyPositions.Read(standby, log));
-        var primaryRead = Concurrently.Start(() => NodeDiscovery.Discover(primary, log));
+        var primaryRead = promoting ? null : Concurrently.Start(() => NodeDiscovery.Discover(primary, log));
         var position = positionRead.Join();
         if (position.Reachable && !position.InRecovery)
             throw new InvalidOperationException($"{standby.Name} is a primary, not a standby: a primary never follows another one (writes on two primaries, master-master, is not " +
                 "what this module does: see about_PgReplication, WHAT THIS MODULE DOES NOT DO). Use Restore-PgStandby to turn a former primary into a standby.");
-        if (standby.DataDirectory is null) NodeDiscovery.Discover(standby, log);
-        var recoverySettings = Concurrently.Start(() => RecoverySettingsFile(standby, shell));
-        primaryRead.Join();
+        if (standby.DataDirectory is null)
+        {
+            NodeDiscovery.Discover(standby, log);
+            standbyReads = StartStandbyReads(standby, shell);
+        }
+        var files = standbyReads?.Files ?? new HostFileReads(shell, standby.OsUser);
+        var recoverySettings = Concurrently.Start(() => RecoverySettingsFile(standby, files));
+        primaryRead?.Join();
         if (standby.SystemIdentifier is { } a && primary.SystemIdentifier is { } b && a != b)
             throw new InvalidOperationException($"{standby.Name} (system {a}) is not a copy of {primary.Name} (system {b}): it cannot follow it.");
-        if (position.Reachable) EnsureCanFollow(standby, position, primary, log);
+        if (position.Reachable && !promoting)
+        {
+            using var upstreamSession = PgSession.Open(primary, log: log);
+            EnsureCanFollow(standby, position, primary, upstreamSession);
+        }
 
         var settings = recoverySettings.Join();
-        var replication = request.Replication ?? CurrentReplicationCredential(standby, shell, settings)
+        var replication = request.Replication ?? CurrentReplicationCredential(standby, files, settings)
             ?? throw new ArgumentException($"No replication role for {standby.Name}: give -Credential (its passfile has no entry for its current upstream).");
         var oldSlot = Setting(settings, "primary_slot_name");
         var slot = SlotNames.ForFollower(standby, request.SlotName, configured: oldSlot);
@@ -73,9 +117,9 @@ public static class StandbyFollow
             Standby = standby, Primary = primary, Replication = replication, SlotName = slot, RestoreCommand = request.RestoreCommand, Timeout = request.Timeout,
         };
         var slotCheck = Concurrently.Start(() => ReplicationSlots.Exists(primary, slot, log));
-        var overTls = Concurrently.Start(() => TlsFiles.HasRootCertificate(standby, shell));
+        var overTls = Concurrently.Start(() => files.Exists(TlsFiles.RootCertificatePath(standby)));
         var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName, overTls.Join()));
-        var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log);
+        var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log, standbyReads);
         var (slotExists, hba) = (slotCheck.Join(), hbaPlan.Join());
         // 17+: a failover candidate of the new upstream (its slot listed there) logs in to its database too. Asked only
         // then, after the standby's plan found it out, so other standbys re-point without another round trip.
@@ -84,7 +128,8 @@ public static class StandbyFollow
 
         var plan = new FollowPlan
         {
-            StandbyRequest = standbyRequest, StandbyPlan = standbyPlan,
+            Request = request, StandbyRequest = standbyRequest, StandbyPlan = standbyPlan,
+            TimelineCheckAfterPromotion = promoting && position.Reachable ? position : null,
             SlotToCreate = slotExists ? null : slot, ResumeReplay = position.ReplayPaused, UpstreamHba = hba,
             OldUpstreamSlot = position.UpstreamHost is { } oldHost && oldSlot is not null &&
                               (oldHost != primary.ComputerName || (position.UpstreamPort ?? PgNode.DefaultPort) != primary.Port)
@@ -102,18 +147,26 @@ public static class StandbyFollow
     /// <summary>Carries out the plan; <paramref name="shell"/> is the standby's, the one Prepare was given.</summary>
     public static PgNode Apply(FollowPlan plan, IHostShell shell, IOperationLog log)
     {
-        var request = plan.StandbyRequest;
-        if (plan.SlotToCreate is { } slot) ReplicationSlots.Create(request.Primary, slot, log);
+        // The upstream itself, not the copy a plan made during a promotion read: it has the new timeline now.
+        var request = plan.StandbyRequest.WithPrimary(plan.Request.Primary);
+        var (standby, primary) = (request.Standby, request.Primary);
+        if (plan.TimelineCheckAfterPromotion is not null || plan.SlotToCreate is not null)
+        {
+            var promotion = plan.Request.DuringPromotion;
+            using var upstream = PgSession.Open(primary, log: log, connectTimeout: promotion?.PooledConnectTimeout, pooled: promotion is not null);
+            if (plan.TimelineCheckAfterPromotion is { } position) EnsureCanFollow(standby, position, primary, upstream);
+            if (plan.SlotToCreate is { } slot) ReplicationSlots.Create(upstream, primary, slot, log);
+        }
         if (plan.UpstreamHba is { } hba) AddUpstreamHbaLines(hba, request.Timeout, log);
         if (plan.ResumeReplay)
         {
-            using var session = PgSession.Open(request.Standby, log: log);
+            using var session = PgSession.Open(standby, log: log);
             session.Scalar<object>("SELECT pg_catalog.pg_wal_replay_resume()");
-            log.Warning($"{request.Standby.Name}: resumed its paused WAL replay, so it can follow {request.Primary.Name}.");
+            log.Warning($"{standby.Name}: resumed its paused WAL replay, so it can follow {primary.Name}.");
         }
         var node = HotStandby.Apply(request, plan.StandbyPlan, shell, log);
         node.SlotName = request.SlotName;
-        WaitForTimeline(node, request.Primary, request.Timeout, log);
+        WaitForTimeline(node, primary, request.Timeout, log);
         if (plan.OldUpstreamSlot is ({ } oldUpstream, { } oldSlot)) DropLeftSlot(oldUpstream, oldSlot, log);
         return node;
     }
@@ -155,54 +208,81 @@ public static class StandbyFollow
     private static IReadOnlyCollection<PrimaryConfigChange> HbaLines(PrimaryConfigPlan? plan) =>
         plan?.Changes.Where(c => c.Kind == PrimaryChangeKind.HbaLine).ToList() ?? new List<PrimaryConfigChange>();
 
-    /// <summary>Prepare and Apply for one sibling of a promotion, turned into an outcome instead of an exception.</summary>
-    /// <param name="shell">The standby's shell when the caller has one open already; otherwise one is opened.</param>
-    public static FollowOutcome TryFollow(FollowRequest request, IOperationLog log, IHostShell? shell = null)
-    {
-        try
-        {
-            using var opened = shell is null ? HostShells.Open(request.Standby, log) : null;
-            var standbyShell = shell ?? opened!;
-            var node = Apply(Prepare(request, standbyShell, log), standbyShell, log);
-            return new FollowOutcome { Standby = node.Name, Upstream = request.Primary.Name, Streaming = true, Timeline = node.Timeline, Node = node };
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            log.Warning($"{request.Standby.Name} could not follow {request.Primary.Name}: {ex.Message}");
-            return new FollowOutcome
-            {
-                Standby = request.Standby.Name, Upstream = request.Primary.Name, Streaming = false, Error = ex.Message, Node = request.Standby,
-                Remedy = ex is TimelineDivergedException
-                    ? $"Restore-PgStandby -Primary {request.Primary.Name} (pg_rewind, or -Reclone for a new copy)"
-                    : "fix the cause, then Set-PgStandbyUpstream -Primary " + request.Primary.Name,
-            };
-        }
-    }
-
     /// <summary>
     /// Logins to the followers, started now so they overlap what comes before the follow (a promotion): they do not
-    /// depend on it. Give the result to <see cref="FollowAll"/>, then to <see cref="CloseShells"/>.
+    /// depend on it. Give the result to <see cref="PrepareAll"/> or <see cref="FollowAll"/>, then to <see cref="CloseShells"/>.
     /// </summary>
     public static IReadOnlyDictionary<PgNode, Task<IHostShell>> OpenShells(IEnumerable<PgNode> followers, IOperationLog log) =>
         followers.Distinct().ToDictionary(f => f, f => Concurrently.Start(() => HostShells.Open(f, log)));
 
     /// <summary>
-    /// Re-points several standbys at once, each on a thread of its own: a slow or unreachable one does not hold up the
-    /// others. Outcomes come back in the order of the requests. A shell that could not be opened early is opened again
-    /// by <see cref="TryFollow"/>, whose outcome then names the failure.
+    /// Makes the plans of several follows at once, each on a thread of its own, and returns without waiting for them: a
+    /// promotion makes its siblings' plans while the candidate is promoted (<see cref="FollowRequest.DuringPromotion"/>),
+    /// so after it only their changes remain. Give the result to <see cref="ApplyAll"/>, or to <see cref="Abandon"/> when
+    /// the plans will not be carried out. A shell that could not be opened early is opened again here, and a failure to
+    /// open it or to plan becomes that follower's outcome.
     /// </summary>
-    public static IReadOnlyList<FollowOutcome> FollowAll(IReadOnlyList<FollowRequest> requests, IReadOnlyDictionary<PgNode, Task<IHostShell>> shells,
-        IOperationLog log)
-    {
-        var follows = requests.Select(r => Concurrently.Start(() =>
+    public static IReadOnlyList<Task<PreparedFollow>> PrepareAll(IReadOnlyList<FollowRequest> requests, IReadOnlyDictionary<PgNode, Task<IHostShell>> shells,
+        IOperationLog log) =>
+        requests.Select(request => Concurrently.Start(() =>
         {
-            IHostShell? shell = null;
-            if (shells.TryGetValue(r.Standby, out var opening))
-                try { shell = opening.Join(); }
-                catch (Exception ex) when (ex is not OperationCanceledException) { log.Verbose($"{r.Standby.Name}: {ex.Message}; trying again."); }
-            return TryFollow(r, log, shell);
+            IHostShell? opened = null;
+            try
+            {
+                IHostShell? shell = null;
+                if (shells.TryGetValue(request.Standby, out var opening))
+                    try { shell = opening.Join(); }
+                    catch (Exception ex) when (ex is not OperationCanceledException) { log.Verbose($"{request.Standby.Name}: {ex.Message}; trying again."); }
+                shell ??= opened = HostShells.Open(request.Standby, log);
+                return new PreparedFollow { Request = request, Plan = Prepare(request, shell, log), Shell = shell, OpenedShell = opened };
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                opened?.Dispose();
+                return new PreparedFollow { Request = request, Failure = ex };
+            }
         })).ToList();
-        return follows.Select(f => f.Join()).ToList();
+
+    /// <summary>
+    /// Carries out the plans of <see cref="PrepareAll"/>, each on a thread of its own: a slow or unreachable follower does
+    /// not hold up the others. Outcomes come back in the order of the requests; a failure is an outcome, not an exception.
+    /// </summary>
+    public static IReadOnlyList<FollowOutcome> ApplyAll(IReadOnlyList<Task<PreparedFollow>> prepared, IOperationLog log)
+    {
+        var applies = prepared.Select(preparing => Concurrently.Start(() =>
+        {
+            using var follow = preparing.Join();
+            try
+            {
+                if (follow.Failure is { } failed) return Failed(follow.Request, failed, log);
+                var node = Apply(follow.Plan!, follow.Shell!, log);
+                return new FollowOutcome { Standby = node.Name, Upstream = follow.Request.Primary.Name, Streaming = true, Timeline = node.Timeline, Node = node };
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException) { return Failed(follow.Request, ex, log); }
+        })).ToList();
+        return applies.Select(a => a.Join()).ToList();
+    }
+
+    /// <summary>Plans and carries out several follows at once (<see cref="PrepareAll"/>, then <see cref="ApplyAll"/>).</summary>
+    public static IReadOnlyList<FollowOutcome> FollowAll(IReadOnlyList<FollowRequest> requests, IReadOnlyDictionary<PgNode, Task<IHostShell>> shells,
+        IOperationLog log) => ApplyAll(PrepareAll(requests, shells, log), log);
+
+    /// <summary>Plans that will not be carried out (the promotion failed): waits for them to end and closes what they opened.</summary>
+    public static void Abandon(IReadOnlyList<Task<PreparedFollow>> prepared)
+    {
+        foreach (var preparing in prepared) preparing.Join().Dispose();
+    }
+
+    private static FollowOutcome Failed(FollowRequest request, Exception ex, IOperationLog log)
+    {
+        log.Warning($"{request.Standby.Name} could not follow {request.Primary.Name}: {ex.Message}");
+        return new FollowOutcome
+        {
+            Standby = request.Standby.Name, Upstream = request.Primary.Name, Streaming = false, Error = ex.Message, Node = request.Standby,
+            Remedy = ex is TimelineDivergedException
+                ? $"Restore-PgStandby -Primary {request.Primary.Name} (pg_rewind, or -Reclone for a new copy)"
+                : "fix the cause, then Set-PgStandbyUpstream -Primary " + request.Primary.Name,
+        };
     }
 
     /// <summary>Closes the shells <see cref="OpenShells"/> opened (those that did open).</summary>
@@ -217,14 +297,12 @@ public static class StandbyFollow
     /// Refuses a standby that replayed past the point where the new upstream's timeline forked from its own:
     /// it would wait forever for WAL that cannot come (PostgreSQL logs "requested timeline is not a child").
     /// </summary>
-    private static void EnsureCanFollow(PgNode standby, StandbyPosition position, PgNode primary, IOperationLog log)
+    private static void EnsureCanFollow(PgNode standby, StandbyPosition position, PgNode primary, PgSession primarySession)
     {
         if (position.Timeline is not { } standbyTli || primary.Timeline is not { } primaryTli || standbyTli == primaryTli) return;
         var replayed = Lsn.Parse(position.ReplayLsn) ?? 0;
-        IReadOnlyList<TimelineSwitch> history;
-        using (var session = PgSession.Open(primary, log: log))
-            history = TimelineHistory.Parse(session.Scalar<string>(
-                "SELECT pg_catalog.pg_read_file('pg_wal/' || @file, 0, 10485760, true)", ("file", TimelineHistory.FileName(primaryTli))));
+        var history = TimelineHistory.Parse(primarySession.Scalar<string>(
+            "SELECT pg_catalog.pg_read_file('pg_wal/' || @file, 0, 10485760, true)", ("file", TimelineHistory.FileName(primaryTli))));
         if (TimelineHistory.CanFollow(standbyTli, replayed, primaryTli, history)) return;
         var fork = TimelineHistory.SwitchPointOf(standbyTli, history);
         throw new TimelineDivergedException(standby, fork is { } f
@@ -237,10 +315,13 @@ public static class StandbyFollow
     /// user), the password in primary_conninfo itself, else the first matching line of the passfile it names (else
     /// ~/.pgpass). A cluster built by hand often has the password in primary_conninfo and a stale wildcard line in ~/.pgpass.
     /// </summary>
-    internal static NetworkCredential? CurrentReplicationCredential(PgNode standby, IHostShell shell) =>
-        CurrentReplicationCredential(standby, shell, RecoverySettingsFile(standby, shell));
+    internal static NetworkCredential? CurrentReplicationCredential(PgNode standby, IHostShell shell)
+    {
+        var files = new HostFileReads(shell, standby.OsUser);
+        return CurrentReplicationCredential(standby, files, RecoverySettingsFile(standby, files));
+    }
 
-    private static NetworkCredential? CurrentReplicationCredential(PgNode standby, IHostShell shell, IReadOnlyDictionary<string, string> settings)
+    private static NetworkCredential? CurrentReplicationCredential(PgNode standby, HostFileReads files, IReadOnlyDictionary<string, string> settings)
     {
         var conninfoText = Setting(settings, "primary_conninfo");
         if (conninfoText is null) return null;
@@ -249,24 +330,30 @@ public static class StandbyFollow
         var user = conninfo.GetValueOrDefault("user") is { Length: > 0 } u ? u : standby.OsUser;
         if (conninfo.GetValueOrDefault("password") is { Length: > 0 } inline) return new NetworkCredential(user, inline);
         var port = conninfo.TryGetValue("port", out var p) && int.TryParse(p, out var n) ? n : PgNode.DefaultPort;
-        var passFile = conninfo.GetValueOrDefault("passfile") ?? RemotePath.Join(HostFiles.HomeOf(shell, standby.OsUser), ".pgpass");
-        var password = PassFile.Find(HostFiles.ReadTextOrEmpty(shell, passFile, standby.OsUser), host, port, user);
+        var passFile = conninfo.GetValueOrDefault("passfile") ?? RemotePath.Join(files.Home, ".pgpass");
+        var password = PassFile.Find(files.ReadTextOrEmpty(passFile), host, port, user);
         return password is null ? null : new NetworkCredential(user, password);
     }
 
     /// <summary>The recovery settings as the standby's config file has them (postgresql.auto.conf from 12, recovery.conf before); empty when unknown.</summary>
-    internal static IReadOnlyDictionary<string, string> RecoverySettingsFile(PgNode standby, IHostShell shell)
+    internal static IReadOnlyDictionary<string, string> RecoverySettingsFile(PgNode standby, IHostShell shell) =>
+        RecoverySettingsFile(standby, new HostFileReads(shell, standby.OsUser));
+
+    private static IReadOnlyDictionary<string, string> RecoverySettingsFile(PgNode standby, HostFileReads files)
     {
         if (standby.DataDirectory is not { } data || standby.MajorVersion is not { } major) return new Dictionary<string, string>();
         var file = HotStandby.RecoveryConfigFile(data, major);
-        var settings = OfflineSettings.Read(HostFiles.ReadTextOrEmpty(shell, file, standby.OsUser));
+        var settings = OfflineSettings.Read(files.ReadTextOrEmpty(file));
         // Patroni moves the recovery settings out of postgresql.auto.conf into the postgresql.conf it writes, where they
         // stay after Disable-PgAutoFailover: read there when postgresql.auto.conf has none (its own values win).
         if (settings.ContainsKey("primary_conninfo") || standby.ConfigFile is not { } main || main == file) return settings;
-        var merged = new Dictionary<string, string>(OfflineSettings.Read(HostFiles.ReadTextOrEmpty(shell, main, standby.OsUser)), StringComparer.OrdinalIgnoreCase);
+        var merged = new Dictionary<string, string>(OfflineSettings.Read(files.ReadTextOrEmpty(main)), StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in settings) merged[name] = value;
         return merged;
     }
+
+    private static StandbyReads? StartStandbyReads(PgNode standby, IHostShell shell) =>
+        standby.DataDirectory is not null && standby.MajorVersion is { } major ? HotStandby.StartReads(standby, shell, major) : null;
 
     private static string? Setting(IReadOnlyDictionary<string, string> settings, string name) =>
         settings.GetValueOrDefault(name) is { Length: > 0 } value ? value : null;
@@ -275,13 +362,13 @@ public static class StandbyFollow
     private static void WaitForTimeline(PgNode standby, PgNode primary, TimeSpan timeout, IOperationLog log)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (true)
+        // The wait for streaming discovered the standby last: most often it is on the new timeline already.
+        while (standby.Timeline != primary.Timeline)
         {
-            NodeDiscovery.Discover(standby, NullOperationLog.Instance);
-            if (standby.Timeline == primary.Timeline) return;
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"{standby.Name} streams from {primary.Name} but is still on timeline {standby.Timeline}, not {primary.Timeline}, after {timeout.TotalSeconds:0} s.");
             Thread.Sleep(ServerController.PollInterval);
+            NodeDiscovery.Discover(standby, NullOperationLog.Instance);
         }
     }
 }
