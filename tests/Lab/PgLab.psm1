@@ -116,10 +116,15 @@ function Wait-LabStarted {
 
 # Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or $null when it
 # is gone or a zombie. PID plus start time names a process even after its PID is reused.
-function Get-ProcessStartTime([int] $ProcessId) {
+# The fields of /proc/<pid>/stat after the command name (state first), or $null when the process is gone.
+function Get-ProcessStat([int] $ProcessId) {
     try { $stat = [System.IO.File]::ReadAllText("/proc/$ProcessId/stat") } catch { return $null }
-    $fields = $stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')
-    if ($fields[0] -in 'Z', 'X') { return $null }
+    , $stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')
+}
+
+function Get-ProcessStartTime([int] $ProcessId) {
+    $fields = Get-ProcessStat $ProcessId
+    if ($null -eq $fields -or $fields[0] -in 'Z', 'X') { return $null }
     [long] $fields[19]
 }
 
@@ -485,8 +490,7 @@ function Wait-PgLabSql {
 # postgres process whose parent is not postgres. With several (two clusters on one host), the one
 # postmaster.pid in the lab's DataDirectory names; none of them there is an error, never a guess.
 function Get-PostmasterPid($LabHost) {
-    $postmasters = @(Get-NamespacePids $LabHost.Namespace | Where-Object { (Get-ProcessName $_) -eq 'postgres' -and (Test-ProcessAlive $_) } |
-            Where-Object { (Get-ProcessName (Get-ParentPid $_)) -ne 'postgres' })
+    $postmasters = @(Get-Postmasters $LabHost)
     if ($postmasters.Count -le 1) { return $postmasters | Select-Object -First 1 }
     $pidFile = Get-HostLocalPath $LabHost "$($LabHost.DataDirectory)/postmaster.pid"
     $named = if (Test-Path $pidFile) { (Get-Content -TotalCount 1 $pidFile).Trim() }
@@ -500,8 +504,15 @@ function Get-ProcessName([int] $ProcessId) {
 }
 
 function Get-ParentPid([int] $ProcessId) {
-    try { $stat = [System.IO.File]::ReadAllText("/proc/$ProcessId/stat") } catch { return 0 }
-    [int] $stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')[1]
+    $fields = Get-ProcessStat $ProcessId
+    if ($null -eq $fields) { return 0 }
+    [int] $fields[1]
+}
+
+# Every running postmaster on the host: a live postgres process whose parent is not postgres.
+function Get-Postmasters($LabHost) {
+    Get-NamespacePids $LabHost.Namespace | Where-Object { (Get-ProcessName $_) -eq 'postgres' -and (Test-ProcessAlive $_) } |
+        Where-Object { (Get-ProcessName (Get-ParentPid $_)) -ne 'postgres' }
 }
 
 function Test-PgLabPostgres {
@@ -531,8 +542,7 @@ function Stop-PgLabPostgres {
         if ($null -eq $pmPid) { throw "$($LabHost.Name): no postmaster runs on the host; there is nothing to kill." }
         # Another cluster on the host, with its children, is not waited for (its postmaster named now:
         # once this one is dead, its children are reparented and only the other's remain recognisable).
-        $otherPostmasters = @(Get-NamespacePids $LabHost.Namespace | Where-Object {
-                $_ -ne $pmPid -and (Get-ProcessName $_) -eq 'postgres' -and (Get-ProcessName (Get-ParentPid $_)) -ne 'postgres' })
+        $otherPostmasters = @(Get-Postmasters $LabHost | Where-Object { $_ -ne $pmPid })
         Send-Signal KILL @($pmPid)
         # Children leave on their own once the postmaster is dead. The postmaster must also be
         # reaped, not just dead: a new postmaster takes the PID in the stale socket lock file for a

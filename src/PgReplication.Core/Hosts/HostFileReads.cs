@@ -18,6 +18,9 @@ public sealed class HostFileReads
     private readonly string _user;
     private readonly ConcurrentDictionary<string, FileState> _read = new(StringComparer.Ordinal);
     private volatile string? _home;
+    // The reads StartPrefetch started; every read waits for them first.
+    private Task<bool>? _pending;
+    private const string HomePrefix = "~/";
 
     /// <param name="user">The OS user the files are read as (the node's).</param>
     public HostFileReads(IHostShell shell, string user)
@@ -37,7 +40,7 @@ public sealed class HostFileReads
     }
 
     /// <summary>A path in the user's home directory, for <see cref="Prefetch"/> before the home is known: "~/" and the rest.</summary>
-    public static string InHome(string relative) => "~/" + relative;
+    public static string InHome(string relative) => HomePrefix + relative;
 
     /// <summary>
     /// <see cref="Prefetch"/> on a thread of its own, started now; every read waits for it first. A failure here is not
@@ -48,8 +51,6 @@ public sealed class HostFileReads
         var list = paths.ToList();
         _pending = Concurrently.Start(() => { Prefetch(list); return true; });
     }
-
-    private Task<bool>? _pending;
 
     private void AwaitPrefetch()
     {
@@ -67,7 +68,7 @@ public sealed class HostFileReads
     {
         var wanted = paths.Distinct(StringComparer.Ordinal).Where(p => !_read.ContainsKey(p)).ToList();
         if (wanted.Count == 0) return;
-        foreach (var path in wanted) HostFiles.ValidatePath(_shell, path.StartsWith("~/", StringComparison.Ordinal) ? path[1..] : path);
+        foreach (var path in wanted) HostFiles.ValidatePath(_shell, InHomeDirectory(path) ? path[1..] : path);
         // Each path's header line starts with a boundary no file holds (random, per call), preceded by a newline of our
         // own, so a file's text is exactly what lies between its header and the next one. $1 is the boundary, $2 the
         // user, whose home (from the passwd database, as HostFiles.HomeOf reads it) comes first and stands for "~/".
@@ -99,12 +100,14 @@ public sealed class HostFileReads
             var part = parts[i + 2];
             var newline = part.IndexOf('\n');
             var header = (newline < 0 ? part : part[..newline]).Split(' ');
-            var path = wanted[i].StartsWith("~/", StringComparison.Ordinal) ? RemotePath.Join(home, wanted[i][2..]) : wanted[i];
+            var path = InHomeDirectory(wanted[i]) ? RemotePath.Join(home, wanted[i][HomePrefix.Length..]) : wanted[i];
             _read[path] = header[0] == "-"
                 ? new FileState(false, null, null)
                 : new FileState(true, Convert.ToInt32(header[0], 8), header[1] == "text" ? part[(newline + 1)..] : null);
         }
     }
+
+    private static bool InHomeDirectory(string path) => path.StartsWith(HomePrefix, StringComparison.Ordinal);
 
     /// <summary>The file's text and mode, or ("", null) when it does not exist (as <see cref="HostFiles.ReadTextAndMode"/>).</summary>
     public (string Text, int? Mode) ReadTextAndMode(string path)

@@ -122,7 +122,7 @@ public static class HotStandby
         // 17+: a standby whose slot the primary lists in synchronized_standby_slots is a failover candidate (FailoverSlots).
         var candidateList = Concurrently.Start(() => FailoverSlots.Supported(major) ? FailoverSlots.PrimaryCandidates(primary, log) : null);
         // Enable-PgReplicationSsl gave this host the cluster's CA: every upstream it follows is verified against it.
-        var tlsRoot = Concurrently.Start(() => request.SslRootCert ?? (files.Exists(TlsFiles.RootCertificatePath(standby)) ? TlsFiles.RootCertificatePath(standby) : null));
+        var tlsRoot = Concurrently.Start(() => request.SslRootCert ?? (TlsFiles.HasRootCertificate(standby, files) ? TlsFiles.RootCertificatePath(standby) : null));
         // A copy made after Enable-PgReplicationSsl: the upstream's TLS settings, naming files this host lacks.
         var autoConf = RemotePath.Join(data, "postgresql.auto.conf");
         var tlsFacts = Concurrently.Start(() => ReadTlsFacts(standby, primary, shell, data,

@@ -117,7 +117,7 @@ public static class StandbyFollow
             Standby = standby, Primary = primary, Replication = replication, SlotName = slot, RestoreCommand = request.RestoreCommand, Timeout = request.Timeout,
         };
         var slotCheck = Concurrently.Start(() => ReplicationSlots.Exists(primary, slot, log));
-        var overTls = Concurrently.Start(() => files.Exists(TlsFiles.RootCertificatePath(standby)));
+        var overTls = Concurrently.Start(() => TlsFiles.HasRootCertificate(standby, files));
         var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName, overTls.Join()));
         var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log, standbyReads);
         var (slotExists, hba) = (slotCheck.Join(), hbaPlan.Join());

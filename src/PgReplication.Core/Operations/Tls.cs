@@ -35,8 +35,11 @@ public static class TlsFiles
     }
 
     /// <summary>True when Enable-PgReplicationSsl gave this node's host the cluster's CA.</summary>
-    public static bool HasRootCertificate(PgNode node, IHostShell shell) =>
-        node.DataDirectory is not null && HostFiles.Exists(shell, RootCertificatePath(node), node.OsUser);
+    public static bool HasRootCertificate(PgNode node, IHostShell shell) => HasRootCertificate(node, new HostFileReads(shell, node.OsUser));
+
+    /// <summary>The same, from the files a plan reads on the node's host (read once there).</summary>
+    public static bool HasRootCertificate(PgNode node, HostFileReads files) =>
+        node.DataDirectory is not null && files.Exists(RootCertificatePath(node));
 }
 
 /// <summary>A refusal of Enable-PgReplicationSsl, naming the node it is about.</summary>
