@@ -251,6 +251,7 @@ public static class AutoFailover
                     var cluster = api.Cluster();
                     return plan.Nodes.All(n => cluster.Members.Any(m => m.Name == n.Member.Name && m.State is "running" or "streaming"));
                 }, request.Timeout, "not every member runs under Patroni", log);
+            Concurrently.ForEach(plan.Nodes, n => WaitUntilPatroniWroteSettings(n.Node, request.Timeout, log));
             if (plan.HandsOverSynchronousNames) HandOverSynchronousNames(plan, request.Timeout, log);
         }
         finally
@@ -472,6 +473,42 @@ public static class AutoFailover
             return;
         }
         HaDaemons.Start(shell, n.Node.OsUser, n.Member.HaDirectory, "patroni", "patroni", AutoFailoverConfig.PatroniConfigFile(n.Member));
+    }
+
+    /// <summary>The recovery settings Patroni moves out of postgresql.auto.conf (the list its configuration validator keeps).</summary>
+    private static readonly string[] PatroniRecoverySettings =
+    {
+        "archive_cleanup_command", "primary_conninfo", "primary_slot_name", "promote_trigger_file", "recovery_end_command",
+        "recovery_min_apply_delay", "recovery_target", "recovery_target_action", "recovery_target_inclusive", "recovery_target_lsn",
+        "recovery_target_name", "recovery_target_time", "recovery_target_timeline", "recovery_target_xid", "restore_command",
+    };
+
+    /// <summary>
+    /// Waits until Patroni has written <paramref name="node"/>'s settings. From 12, Patroni moves the recovery settings out
+    /// of postgresql.auto.conf by writing that file again from what it read, and on a standby it does so only at its first
+    /// loop, after it reports the member running: an ALTER SYSTEM made in between would be undone by that write. Once the
+    /// file holds no recovery setting, Patroni never writes it again. (Before 12 they live in recovery.conf: nothing to wait for.)
+    /// </summary>
+    internal static void WaitUntilPatroniWroteSettings(PgNode node, TimeSpan timeout, IOperationLog log)
+    {
+        const string left = "SELECT count(*) FROM pg_catalog.pg_file_settings WHERE name = ANY(@names) AND sourcefile LIKE '%/postgresql.auto.conf'";
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            string? problem;
+            try
+            {
+                using var session = PgSession.Open(node, log: log);
+                var count = session.Scalar<long>(left, ("names", PatroniRecoverySettings));
+                if (count == 0) return;
+                problem = $"postgresql.auto.conf still holds {count} recovery setting(s)";
+            }
+            // Patroni restarts a standby whose settings differ from its own: the server may be down for a moment.
+            catch (PgConnectionException ex) { problem = ex.Message; }
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"After {timeout.TotalSeconds:0} s, Patroni had not written {node.Name}'s settings ({problem}; see ~{node.OsUser}/autofailover/patroni.log there).");
+            Thread.Sleep(200);
+        }
     }
 
     private static void WaitForEtcd(IHostShell shell, HaNodeFacts n, IReadOnlyList<HaMember> dcs, HaSettings settings, TimeSpan timeout, IOperationLog log)

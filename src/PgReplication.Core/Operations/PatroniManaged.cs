@@ -358,6 +358,7 @@ public static class PatroniJoin
         using var api = LeaderApi(plan);
         AutoFailover.WaitFor(() => api.Cluster().Members.Any(m => m.Name == member.Name && m.State is "running" or "streaming"), timeout,
             $"{standby.Name} did not become a running Patroni member (see ~{standby.OsUser}/autofailover/patroni.log there)", log);
+        AutoFailover.WaitUntilPatroniWroteSettings(standby, timeout, log);
         log.Verbose($"{standby.Name}: Patroni member {member.Name}.");
         // Now a member: Patroni keeps its slot as the member's; the permanent entry goes.
         if (plan.Slot is not null) PatroniSlots.Remove(api, plan.Slot);
