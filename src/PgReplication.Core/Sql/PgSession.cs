@@ -28,14 +28,18 @@ public sealed class PgSession : IDisposable
     private readonly string _host;
     // A connection taken from the pool and not used yet: Npgsql does not check pooled connections, so when the
     // first statement finds it broken (the server restarted or died since), the pool is cleared and the
-    // statement sent again on a new, unpooled connection. It never reached the server, so sending it again is safe.
+    // statement sent again on a new connection. It never reached the server, so sending it again is safe.
     private bool _pooledUnchecked;
+    // Seconds a statement may run: set on each command, not in the connection string, so that sessions to a server
+    // with different statement timeouts share one pool (right after a crash each pool means another login: issue 19).
+    private readonly int _commandTimeoutSeconds;
     // As built (Npgsql drops the password from NpgsqlConnection.ConnectionString once open); kept for that one reconnect.
     private readonly string _connectionString;
 
-    private PgSession(NpgsqlConnection connection, string connectionString, IOperationLog log, string host, bool pooled)
+    private PgSession(NpgsqlConnection connection, string connectionString, IOperationLog log, string host, bool pooled, int commandTimeoutSeconds)
     {
         _connection = connection; _connectionString = connectionString; _log = log; _host = host; _pooledUnchecked = pooled;
+        _commandTimeoutSeconds = commandTimeoutSeconds;
     }
 
     public static PgSession Open(PgNode node, NetworkCredential? credential = null, IOperationLog? log = null,
@@ -64,7 +68,6 @@ public sealed class PgSession : IDisposable
             Database = database ?? node.Database,
             Username = string.IsNullOrEmpty(credential?.UserName) ? "postgres" : credential!.UserName,
             Timeout = (int)Math.Ceiling((connectTimeout ?? node.ConnectTimeout).TotalSeconds),
-            CommandTimeout = (int)Math.Ceiling((commandTimeout ?? TimeSpan.FromSeconds(60)).TotalSeconds),
             ApplicationName = "PgReplication",
             // A pooled connection would outlive a server we restart or kill: only the read-only checks that run
             // over and over (Test-PgReplication) pool theirs, and test each one before use (below).
@@ -101,7 +104,7 @@ public sealed class PgSession : IDisposable
                 $"Could not connect to PostgreSQL on {node.ComputerName}:{node.Port} as {builder.Username}: {ex.Message}", ex)
             { SqlState = (ex as PostgresException)?.SqlState };
         }
-        return new PgSession(connection, builder.ConnectionString, log, node.Name, pooled);
+        return new PgSession(connection, builder.ConnectionString, log, node.Name, pooled, (int)Math.Ceiling((commandTimeout ?? TimeSpan.FromSeconds(60)).TotalSeconds));
     }
 
     public string Host => _host;
@@ -159,7 +162,7 @@ public sealed class PgSession : IDisposable
         var what = string.Join("; ", all);
         return WrapCore<(List<IReadOnlyList<SqlRow>?>, bool)>(async () =>
         {
-            using var batch = new NpgsqlBatch(_connection);
+            using var batch = new NpgsqlBatch(_connection) { Timeout = _commandTimeoutSeconds };
             foreach (var sql in all) batch.BatchCommands.Add(new NpgsqlBatchCommand(sql));
             _log.Debug($"SQL on {_host}: {what}");
             var results = new List<IReadOnlyList<SqlRow>?>();
@@ -215,12 +218,12 @@ public sealed class PgSession : IDisposable
     public void ExecuteSecret(string sql, string description)
     {
         _log.Debug($"SQL on {_host}: {description} (statement withheld: it carries a secret)");
-        Wrap(() => { using var cmd = new NpgsqlCommand(sql, _connection); return cmd.ExecuteNonQuery(); }, description);
+        Wrap(() => { using var cmd = new NpgsqlCommand(sql, _connection) { CommandTimeout = _commandTimeoutSeconds }; return cmd.ExecuteNonQuery(); }, description);
     }
 
     private NpgsqlCommand Command(string sql, (string Name, object? Value)[] parameters)
     {
-        var cmd = new NpgsqlCommand(sql, _connection);
+        var cmd = new NpgsqlCommand(sql, _connection) { CommandTimeout = _commandTimeoutSeconds };
         foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
         _log.Debug($"SQL on {_host}: {sql}" + (parameters.Length > 0
             ? " -- " + string.Join(", ", parameters.Select(p => $"@{p.Name}={p.Value}"))
@@ -239,22 +242,22 @@ public sealed class PgSession : IDisposable
             catch (Exception ex) when (IsBrokenConnection(ex))
             {
                 _log.Debug($"On {_host}, the pooled connection was broken ({ex.Message}); connecting again.");
-                NpgsqlConnection.ClearPool(_connection);
-                _connection.Dispose();
-                // A connection of its own, not one from the pool: while another session clears the same pool, Npgsql
-                // can still hand out an idle connection from before the restart (its Clear returns at once when one
-                // is already running), and several sessions to a node that just came back do open at once.
-                _connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false }.ConnectionString);
-                try
+                // The new connection goes back to the pool, so the next session to this server needs no new login
+                // (right after a crash, three sessions one after the other each logged in again: issue 19). While
+                // another session clears the same pool, Npgsql can still hand out an idle connection from before the
+                // restart (its Clear returns at once when one is already running), and several sessions to a server
+                // that just came back do open at once: such a connection is dropped in turn, and the last try is a
+                // connection of its own, outside the pool.
+                for (var attempt = 1; attempt < PooledReconnects; attempt++)
                 {
-                    if (async) await _connection.OpenAsync().ConfigureAwait(false);
-                    else _connection.Open();
+                    await Reconnect(pooled: true, async).ConfigureAwait(false);
+                    try { return await action().ConfigureAwait(false); }
+                    catch (Exception again) when (IsBrokenConnection(again))
+                    {
+                        _log.Debug($"On {_host}, the pool handed out another connection from before ({again.Message}); connecting again.");
+                    }
                 }
-                catch (Exception openFailed) when (openFailed is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException or IOException)
-                {
-                    throw new PgConnectionException(_host, $"Could not connect to PostgreSQL on {_host} again: {openFailed.Message}", openFailed)
-                    { SqlState = (openFailed as PostgresException)?.SqlState };
-                }
+                await Reconnect(pooled: false, async).ConfigureAwait(false);
             }
         }
         try { return await action().ConfigureAwait(false); }
@@ -265,6 +268,26 @@ public sealed class PgSession : IDisposable
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException)
         {
             throw new PgConnectionException(_host, $"On {_host}, the connection failed during '{Shorten(what)}': {ex.Message}", ex);
+        }
+    }
+
+    // Tries on a pooled connection after a broken one, the last of them outside the pool.
+    private const int PooledReconnects = 3;
+
+    private async Task Reconnect(bool pooled, bool async)
+    {
+        NpgsqlConnection.ClearPool(_connection);
+        _connection.Dispose();
+        _connection = new NpgsqlConnection(pooled ? _connectionString : new NpgsqlConnectionStringBuilder(_connectionString) { Pooling = false }.ConnectionString);
+        try
+        {
+            if (async) await _connection.OpenAsync().ConfigureAwait(false);
+            else _connection.Open();
+        }
+        catch (Exception openFailed) when (openFailed is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException or IOException)
+        {
+            throw new PgConnectionException(_host, $"Could not connect to PostgreSQL on {_host} again: {openFailed.Message}", openFailed)
+            { SqlState = (openFailed as PostgresException)?.SqlState };
         }
     }
 
