@@ -235,32 +235,8 @@ public sealed class PgSession : IDisposable
 
     private async Task<T> WrapCore<T>(Func<Task<T>> action, string what, bool async)
     {
-        if (_pooledUnchecked)
-        {
-            _pooledUnchecked = false;
-            try { return await action().ConfigureAwait(false); }
-            catch (Exception ex) when (IsBrokenConnection(ex))
-            {
-                _log.Debug($"On {_host}, the pooled connection was broken ({ex.Message}); connecting again.");
-                // The new connection goes back to the pool, so the next session to this server needs no new login
-                // (right after a crash, three sessions one after the other each logged in again: issue 19). While
-                // another session clears the same pool, Npgsql can still hand out an idle connection from before the
-                // restart (its Clear returns at once when one is already running), and several sessions to a server
-                // that just came back do open at once: such a connection is dropped in turn, and the last try is a
-                // connection of its own, outside the pool.
-                for (var attempt = 1; attempt < PooledReconnects; attempt++)
-                {
-                    await Reconnect(pooled: true, async).ConfigureAwait(false);
-                    try { return await action().ConfigureAwait(false); }
-                    catch (Exception again) when (IsBrokenConnection(again))
-                    {
-                        _log.Debug($"On {_host}, the pool handed out another connection from before ({again.Message}); connecting again.");
-                    }
-                }
-                await Reconnect(pooled: false, async).ConfigureAwait(false);
-            }
-        }
-        try { return await action().ConfigureAwait(false); }
+        // Every try's error is named the same way, the first statement of a pooled session's too.
+        try { return await RunOnLiveConnection(action, async).ConfigureAwait(false); }
         catch (PostgresException ex)
         {
             throw new PgQueryException(_host, $"On {_host}, PostgreSQL refused '{Shorten(what)}': {ex.MessageText} (SQLSTATE {ex.SqlState})", ex.SqlState, ex);
@@ -269,6 +245,34 @@ public sealed class PgSession : IDisposable
         {
             throw new PgConnectionException(_host, $"On {_host}, the connection failed during '{Shorten(what)}': {ex.Message}", ex);
         }
+    }
+
+    /// <summary>The statement, sent again on a new connection when the pool's connection turns out broken on first use.</summary>
+    private async Task<T> RunOnLiveConnection<T>(Func<Task<T>> action, bool async)
+    {
+        if (!_pooledUnchecked) return await action().ConfigureAwait(false);
+        _pooledUnchecked = false;
+        try { return await action().ConfigureAwait(false); }
+        catch (Exception ex) when (IsBrokenConnection(ex))
+        {
+            _log.Debug($"On {_host}, the pooled connection was broken ({ex.Message}); connecting again.");
+        }
+        // The new connection goes back to the pool, so the next session to this server needs no new login (right
+        // after a crash, three sessions one after the other each logged in again: issue 19). While another session
+        // clears the same pool, Npgsql can still hand out an idle connection from before the restart (its Clear
+        // returns at once when one is already running), and several sessions to a server that just came back do open
+        // at once: such a connection is dropped in turn, and the last try is a connection of its own, outside the pool.
+        for (var attempt = 1; attempt < PooledReconnects; attempt++)
+        {
+            await Reconnect(pooled: true, async).ConfigureAwait(false);
+            try { return await action().ConfigureAwait(false); }
+            catch (Exception again) when (IsBrokenConnection(again))
+            {
+                _log.Debug($"On {_host}, the pool handed out another connection from before ({again.Message}); connecting again.");
+            }
+        }
+        await Reconnect(pooled: false, async).ConfigureAwait(false);
+        return await action().ConfigureAwait(false);
     }
 
     // Tries on a pooled connection after a broken one, the last of them outside the pool.
