@@ -492,23 +492,19 @@ public static class AutoFailover
     internal static void WaitUntilPatroniWroteSettings(PgNode node, TimeSpan timeout, IOperationLog log)
     {
         const string left = "SELECT count(*) FROM pg_catalog.pg_file_settings WHERE name = ANY(@names) AND sourcefile LIKE '%/postgresql.auto.conf'";
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
+        string? problem = null;
+        WaitFor(() =>
         {
-            string? problem;
             try
             {
                 using var session = PgSession.Open(node, log: log);
                 var count = session.Scalar<long>(left, ("names", PatroniRecoverySettings));
-                if (count == 0) return;
-                problem = $"postgresql.auto.conf still holds {count} recovery setting(s)";
+                problem = count == 0 ? null : $"postgresql.auto.conf still holds {count} recovery setting(s)";
+                return count == 0;
             }
             // Patroni restarts a standby whose settings differ from its own: the server may be down for a moment.
-            catch (PgConnectionException ex) { problem = ex.Message; }
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"After {timeout.TotalSeconds:0} s, Patroni had not written {node.Name}'s settings ({problem}; see ~{node.OsUser}/autofailover/patroni.log there).");
-            Thread.Sleep(200);
-        }
+            catch (PgConnectionException ex) { problem = ex.Message; return false; }
+        }, timeout, $"Patroni had not written {node.Name}'s settings (see ~{node.OsUser}/autofailover/patroni.log there)", log, () => problem);
     }
 
     private static void WaitForEtcd(IHostShell shell, HaNodeFacts n, IReadOnlyList<HaMember> dcs, HaSettings settings, TimeSpan timeout, IOperationLog log)
