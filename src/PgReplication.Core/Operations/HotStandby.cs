@@ -78,6 +78,11 @@ public sealed class StandbyReads
 public static class HotStandby
 {
     private static readonly TimeSpan Short = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The connect timeout of the plan's read of a running standby's settings and of the session that reloads it: the
+    /// same, so both come from one pool and the reload reuses the plan's login.
+    /// </summary>
+    private static readonly TimeSpan RunningStandbyConnectTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// The reads of a standby's plan that need only the standby (its host's programs, what its data directory holds, the
@@ -94,9 +99,17 @@ public static class HotStandby
             RecoveryConfigFile(data, major), HostFileReads.InHome(".pgpass"), RemotePath.Join(data, "postgresql.auto.conf"),
             HbaPath(standby, data), TlsFiles.RootCertificatePath(standby), RemotePath.Join(data, VersionRules.StandbySignal),
         });
+        var known = standby.BinDirectory;
         var bin = Concurrently.Start(() => ServerController.BinDirectory(standby, shell, major)); // fails naming the host when the programs are missing
         // What the directory holds, and whether a server runs there (as a standby, or as a primary: never reconfigured).
-        var target = Concurrently.Start(() => DataDirectoryGuard.Inspect(shell, standby.Name, data, standby.OsUser, bin.Join(), major));
+        // With the programs' folder the node names, inspected while that folder is checked: two commands at once, not
+        // one after the other; only another folder found costs a second inspection.
+        var target = Concurrently.Start(() =>
+        {
+            var early = known is null ? null : DataDirectoryGuard.Inspect(shell, standby.Name, data, standby.OsUser, known, major);
+            var checkedBin = bin.Join();
+            return early is not null && checkedBin == known ? early : DataDirectoryGuard.Inspect(shell, standby.Name, data, standby.OsUser, checkedBin, major);
+        });
         return new StandbyReads(standby, major, files, bin, target);
     }
 
@@ -330,8 +343,9 @@ public static class HotStandby
         else if (plan.NeedsRestart) ServerController.Restart(standby, shell, log, request.Timeout);
         else if (plan.SettingChanges.Count > 0 || plan.HbaEdit is { Changed: true })
         {
-            // Kept open for the wait that follows: a re-pointed sibling is waited for without another login.
-            var session = PgSession.Open(standby, log: log);
+            // Kept open for the wait that follows: a re-pointed sibling is waited for without another login. Pooled (a
+            // reload leaves no session state): the plan's read of the running settings left a connection there.
+            var session = PgSession.Open(standby, log: log, connectTimeout: RunningStandbyConnectTimeout, pooled: true);
             try { session.Scalar<bool>("SELECT pg_catalog.pg_reload_conf()"); }
             catch { session.Dispose(); throw; }
             return session;
@@ -405,7 +419,7 @@ public static class HotStandby
     {
         try
         {
-            using var session = PgSession.Open(standby, log: log, connectTimeout: TimeSpan.FromSeconds(5), pooled: true);
+            using var session = PgSession.Open(standby, log: log, connectTimeout: RunningStandbyConnectTimeout, pooled: true);
             return session.Query("SELECT s.name, s.setting, s.context FROM pg_catalog.pg_settings s WHERE s.name = ANY(@names)", ("names", names.Distinct().ToArray()))
                 .ToDictionary(r => r.Text("name")!, r => (r.Text("setting"), r.Text("context")!), StringComparer.OrdinalIgnoreCase);
         }
@@ -474,6 +488,9 @@ public static class HotStandby
         return (oldText, HbaEditor.AddReplicationRules(oldText, rules));
     }
 
+    private static readonly TimeSpan FastPolling = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan FastPollInterval = TimeSpan.FromMilliseconds(10);
+
     /// <summary>
     /// Polls pg_stat_wal_receiver until it says streaming, reporting how far replay is behind, then fills the
     /// standby node from the same session.
@@ -481,7 +498,8 @@ public static class HotStandby
     /// <param name="openSession">A session to the running standby the caller has open (it reloaded it); otherwise one is opened once it accepts connections.</param>
     public static void WaitUntilStreaming(PgNode standby, PgNode primary, TimeSpan timeout, IOperationLog log, PgSession? openSession = null)
     {
-        var deadline = DateTime.UtcNow + timeout;
+        var started = DateTime.UtcNow;
+        var deadline = started + timeout;
         var activity = $"Waiting for {standby.Name} to stream from {primary.Name}";
         if (openSession is null) ServerController.WaitUntilAccepting(standby, log, timeout);
         // One session for the whole wait: a poll is then a round trip, not a login.
@@ -510,7 +528,8 @@ public static class HotStandby
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"{standby.Name} did not start streaming from {primary.Name} within {timeout.TotalSeconds:0} s (WAL receiver: {status ?? "not running"}). See the server log on {standby.Name}.");
             log.Progress(new OperationProgress(activity, $"WAL receiver: {status ?? "starting"}"));
-            Thread.Sleep(ServerController.PollInterval);
+            // A re-pointed standby streams a few tens of milliseconds after its reload: polled often at first, then as usual.
+            Thread.Sleep(DateTime.UtcNow < started + FastPolling ? FastPollInterval : ServerController.PollInterval);
         }
     }
 }

@@ -96,6 +96,9 @@ public sealed record CurrentSetting(string Name, string? Setting, string? Unit, 
     public bool NeedsRestart => Context == "postmaster";
 }
 
+/// <summary>A node's pg_hba.conf as in force (its path and text), read once for the admission of followers.</summary>
+internal sealed record AdmissionFacts(string HbaPath, string HbaText);
+
 /// <summary>
 /// Prepares a primary for streaming replication: settings through ALTER SYSTEM (each only where
 /// what is there is not enough), a pg_hba.conf line per standby, optional WAL archiving.
@@ -250,19 +253,33 @@ public static class PrimaryConfig
 
     /// <summary>The same, over a session the caller has open to <paramref name="node"/> (a switchover asks more of it).</summary>
     internal static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, PgSession session, IReadOnlyCollection<string> followers, string role,
-        IOperationLog log, bool requireSsl = false, bool syncsSlots = false)
+        IOperationLog log, bool requireSsl = false, bool syncsSlots = false) =>
+        PlanFollowerAdmission(node, ReadAdmissionFacts(node, session, log), followers, role, log, requireSsl, syncsSlots);
+
+    /// <summary>
+    /// The reads <see cref="PlanFollowerAdmission(PgNode, AdmissionFacts, IReadOnlyCollection{string}, string, IOperationLog, bool, bool)"/>
+    /// decides from, apart from it: a follow reads them as soon as it starts, before it knows how its standby connects.
+    /// Throws, naming the host and the file, when the file has errors the server reports.
+    /// </summary>
+    internal static AdmissionFacts ReadAdmissionFacts(PgNode node, PgSession session, IOperationLog log)
     {
-        ConfigValues.EnsureSafe(role, "replication role name");
         NodeDiscovery.Discover(node, session, log);
         var hbaPath = node.HbaFile ?? throw new InvalidOperationException($"The hba_file of {node.Name} is not known.");
         if (HbaErrors(session) is { Count: > 0 } errors)
             throw new InvalidOperationException($"On {node.Name}, {hbaPath} has errors, so no replication line can be added to it: {string.Join("; ", errors)}");
-        var text = ReadHbaText(node, session, hbaPath, log);
+        return new AdmissionFacts(hbaPath, ReadHbaText(node, session, hbaPath, log));
+    }
+
+    /// <summary>The lines a follower needs, decided from what <see cref="ReadAdmissionFacts"/> read (no I/O but name resolution).</summary>
+    internal static PrimaryConfigPlan PlanFollowerAdmission(PgNode node, AdmissionFacts facts, IReadOnlyCollection<string> followers, string role,
+        IOperationLog log, bool requireSsl = false, bool syncsSlots = false)
+    {
+        ConfigValues.EnsureSafe(role, "replication role name");
         // A node whose lines for the role are all hostssl (Enable-PgReplicationSsl) admits a new follower over TLS only too.
-        var rules = ResolveStandbys(followers, role, requireSsl || HbaEditor.AdmitsRoleOverSslOnly(text, role), node.Name);
+        var rules = ResolveStandbys(followers, role, requireSsl || HbaEditor.AdmitsRoleOverSslOnly(facts.HbaText, role), node.Name);
         if (syncsSlots && FailoverSlots.Supported(node.MajorVersion ?? PgVersion.OldestSupportedMajor))
             rules = WithSlotSyncLogins(rules, node.Database);
-        var changes = MissingHbaLines(node, hbaPath, text, rules, log).ToList();
+        var changes = MissingHbaLines(node, facts.HbaPath, facts.HbaText, rules, log).ToList();
         return new PrimaryConfigPlan(node, changes, Array.Empty<string>());
     }
 

@@ -72,19 +72,26 @@ public sealed class PreparedFollow : IDisposable
 /// <summary>Re-points a standby to a new upstream: slot, primary_conninfo, reload (13+) or restart, streaming checked.</summary>
 public static class StandbyFollow
 {
-    public static FollowPlan Prepare(FollowRequest request, IHostShell shell, IOperationLog log)
+    public static FollowPlan Prepare(FollowRequest request, IHostShell shell, IOperationLog log) => Prepare(request, Task.FromResult(shell), log);
+
+    /// <param name="opening">The standby's shell, still logging in: the plan's reads over SQL start before it is needed.</param>
+    private static FollowPlan Prepare(FollowRequest request, Task<IHostShell> opening, IOperationLog log)
     {
         var standby = request.Standby;
         // During a promotion the candidate's node is the promotion's to change (its role and timeline): the plan reads a
         // copy, whose facts the promotion's own reads filled in, and does not discover it again.
         var promoting = request.DuringPromotion is not null;
         var primary = promoting ? NodeFactory.Copy(request.Primary) : request.Primary;
-        // The standby's own plan reads (its programs, its data directory, its files in one command) start first, as soon
-        // as the standby is known, and this plan reads the same files there: its settings and passfile come with them.
-        var standbyReads = StartStandbyReads(standby, shell);
-        // Both servers read at once; then the standby's own settings file, read once for the role and the slot.
+        // What needs no shell starts first, while the SSH login to the standby may still run: both servers' state and
+        // what the plan decides from on the upstream (its pg_hba.conf, its slots).
         var positionRead = Concurrently.Start(() => StandbyPositions.Read(standby, log));
         var primaryRead = promoting ? null : Concurrently.Start(() => NodeDiscovery.Discover(primary, log));
+        var upstreamCopy = NodeFactory.Copy(primary);
+        var upstreamRead = Concurrently.Start(() => ReadUpstream(upstreamCopy, request.DuringPromotion?.PooledConnectTimeout, log));
+        var shell = opening.Join();
+        // The standby's own plan reads (its programs, its data directory, its files in one command) start as soon as the
+        // shell is there, and this plan reads the same files there: its settings and passfile come with them.
+        var standbyReads = StartStandbyReads(standby, shell);
         var position = positionRead.Join();
         if (position.Reachable && !position.InRecovery)
             throw new InvalidOperationException($"{standby.Name} is a primary, not a standby: a primary never follows another one (writes on two primaries, master-master, is not " +
@@ -116,15 +123,13 @@ public static class StandbyFollow
         {
             Standby = standby, Primary = primary, Replication = replication, SlotName = slot, RestoreCommand = request.RestoreCommand, Timeout = request.Timeout,
         };
-        var slotCheck = Concurrently.Start(() => ReplicationSlots.Exists(primary, slot, log));
         var overTls = Concurrently.Start(() => TlsFiles.HasRootCertificate(standby, files));
-        var hbaPlan = Concurrently.Start(() => UpstreamHbaPlan(primary, standby, replication.UserName, overTls.Join()));
         var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log, standbyReads);
-        var (slotExists, hba) = (slotCheck.Join(), hbaPlan.Join());
-        // 17+: a failover candidate of the new upstream (its slot listed there) logs in to its database too. Asked only
-        // then, after the standby's plan found it out, so other standbys re-point without another round trip.
-        if (standbyPlan.FailoverCandidate)
-            hba = UpstreamHbaPlan(primary, standby, replication.UserName, overTls.Join(), syncsSlots: true);
+        var upstream = upstreamRead.Join();
+        var slotExists = upstream.Slots.Contains(slot);
+        // 17+: a failover candidate of the new upstream (its slot listed there) logs in to its database too.
+        var hba = AdmissionPlan(PrimaryConfig.PlanFollowerAdmission(primary, upstream.Admission, new[] { standby.ComputerName }, replication.UserName,
+            NullOperationLog.Instance, overTls.Join(), syncsSlots: standbyPlan.FailoverCandidate));
 
         var plan = new FollowPlan
         {
@@ -195,10 +200,22 @@ public static class StandbyFollow
     /// </summary>
     /// <param name="requireSsl">The standby connects with TLS (Enable-PgReplicationSsl gave its host a root.crt): its line is hostssl.</param>
     /// <param name="syncsSlots">17+: the standby is a failover candidate of the upstream (its database line too).</param>
-    internal static PrimaryConfigPlan? UpstreamHbaPlan(PgNode upstream, PgNode standby, string role, bool requireSsl = false, bool syncsSlots = false)
+    internal static PrimaryConfigPlan? UpstreamHbaPlan(PgNode upstream, PgNode standby, string role, bool requireSsl = false, bool syncsSlots = false) =>
+        AdmissionPlan(PrimaryConfig.PlanFollowerAdmission(upstream, new[] { standby.ComputerName }, role, NullOperationLog.Instance, requireSsl, syncsSlots));
+
+    private static PrimaryConfigPlan? AdmissionPlan(PrimaryConfigPlan hba) => hba.Changes.Count > 0 ? hba : null;
+
+    /// <summary>What a follow's plan decides from on its new upstream, read on one session.</summary>
+    private sealed record UpstreamFacts(AdmissionFacts Admission, IReadOnlySet<string> Slots);
+
+    /// <param name="node">A copy of the upstream: the read discovers it while the caller's own reads fill in the node.</param>
+    /// <param name="pooledConnectTimeout">During a promotion: the pool its session to the candidate went back to, reused by Apply.</param>
+    private static UpstreamFacts ReadUpstream(PgNode node, TimeSpan? pooledConnectTimeout, IOperationLog log)
     {
-        var hba = PrimaryConfig.PlanFollowerAdmission(upstream, new[] { standby.ComputerName }, role, NullOperationLog.Instance, requireSsl, syncsSlots);
-        return hba.Changes.Count > 0 ? hba : null;
+        using var session = PgSession.Open(node, log: log, connectTimeout: pooledConnectTimeout, pooled: true);
+        var admission = PrimaryConfig.ReadAdmissionFacts(node, session, NullOperationLog.Instance);
+        var slots = session.Query("SELECT s.slot_name FROM pg_catalog.pg_replication_slots s").Select(r => r.Text("slot_name")!).ToHashSet(StringComparer.Ordinal);
+        return new UpstreamFacts(admission, slots);
     }
 
     /// <summary>Adds the lines <see cref="UpstreamHbaPlan"/> found missing.</summary>
@@ -213,7 +230,15 @@ public static class StandbyFollow
     /// depend on it. Give the result to <see cref="PrepareAll"/> or <see cref="FollowAll"/>, then to <see cref="CloseShells"/>.
     /// </summary>
     public static IReadOnlyDictionary<PgNode, Task<IHostShell>> OpenShells(IEnumerable<PgNode> followers, IOperationLog log) =>
-        followers.Distinct().ToDictionary(f => f, f => Concurrently.Start(() => HostShells.Open(f, log)));
+        followers.Distinct().ToDictionary(f => f, f => Concurrently.Start(() =>
+        {
+            var shell = HostShells.Open(f, log);
+            // The first command on a login costs about three times a later one (sshd opens the login's PAM session):
+            // paid here, while the login overlaps other work, not by the follow's first read.
+            try { shell.Run(new HostCommand("true") { Timeout = TimeSpan.FromSeconds(10) }); }
+            catch (HostCommandException) { } // the follow's own commands report a host that fails
+            return shell;
+        }));
 
     /// <summary>
     /// Makes the plans of several follows at once, each on a thread of its own, and returns without waiting for them: a
@@ -229,12 +254,18 @@ public static class StandbyFollow
             IHostShell? opened = null;
             try
             {
-                IHostShell? shell = null;
-                if (shells.TryGetValue(request.Standby, out var opening))
-                    try { shell = opening.Join(); }
-                    catch (Exception ex) when (ex is not OperationCanceledException) { log.Verbose($"{request.Standby.Name}: {ex.Message}; trying again."); }
-                shell ??= opened = HostShells.Open(request.Standby, log);
-                return new PreparedFollow { Request = request, Plan = Prepare(request, shell, log), Shell = shell, OpenedShell = opened };
+                // The shell is joined inside the plan, after its reads over SQL started; one that could not be opened early
+                // is opened again there.
+                var early = shells.GetValueOrDefault(request.Standby);
+                var shell = Concurrently.Start(() =>
+                {
+                    if (early is not null)
+                        try { return early.Join(); }
+                        catch (Exception ex) when (ex is not OperationCanceledException) { log.Verbose($"{request.Standby.Name}: {ex.Message}; trying again."); }
+                    return opened = HostShells.Open(request.Standby, log);
+                });
+                var plan = Prepare(request, shell, log);
+                return new PreparedFollow { Request = request, Plan = plan, Shell = shell.Join(), OpenedShell = opened };
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

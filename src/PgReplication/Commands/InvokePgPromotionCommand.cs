@@ -119,6 +119,7 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
             return;
         }
 
+        using var planned = plan; // its early logins, closed by Apply or here
         var candidate = plan.Chosen.Node;
         if (!ShouldProcessPlan($"Promotion of {candidate.Name}", $"Promote {candidate.Name} to primary?", plan.Steps, "Invoke-PgPromotion"))
             return;
