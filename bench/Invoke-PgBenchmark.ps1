@@ -173,6 +173,7 @@ $targets = @(
     @{ Text = 'Failover: sibling streaming <= 2.0 s'; Kind = 'Absolute'; Case = 'failover'; Metric = 'siblings'; Of = 'ours-warm'; Limit = 2.0; Unit = 's' }
     @{ Text = 'Failover: writable <= 0.8 x repmgr'; Kind = 'Ratio'; Case = 'failover'; Metric = 'writable'; Of = 'ours-warm'; To = 'repmgr'; Limit = 0.8 }
     @{ Text = 'Failover: sibling streaming <= 0.8 x repmgr'; Kind = 'Ratio'; Case = 'failover'; Metric = 'siblings'; Of = 'ours-warm'; To = 'repmgr'; Limit = 0.8 }
+    @{ Text = 'Failover (issue 19): sibling streaming <= 1.5 x raw SQL'; Kind = 'Ratio'; Case = 'failover'; Metric = 'siblings'; Of = 'ours-warm'; To = 'raw'; Limit = 1.5 }
     @{ Text = 'Failover at the crash (issue 19): writable <= 1.5 x raw pg_promote(false), in every round'; Kind = 'RatioEvery'; Case = 'failover-at-crash'; Metric = 'writable'; Of = 'ours-warm'; To = 'raw'; Limit = 1.5 }
     @{ Text = 'Switchover: <= 1.0 x repmgr'; Kind = 'Ratio'; Case = 'switchover'; Metric = 'switchover'; Of = 'ours-warm'; To = 'repmgr'; Limit = 1.0 }
     @{ Text = 'Switchover: no acknowledged write lost (PgReplication)'; Kind = 'Zero'; Case = 'switchover'; Metric = 'lost'; Of = 'ours-warm' }

@@ -17,7 +17,7 @@ public sealed class ReplicationStateTests
 
     // A row of StateQuery as a standby of <major> returns it (recovery settings as pg_settings and current_setting show them).
     private static SqlRow StandbyRow(int major, bool receiving = true, string conninfo = "host=db1 port=5433 application_name=db2 user=repl",
-        string? delay = "0", string slot = "db2", bool paused = false) => Row(new()
+        string? delay = "0", string slot = "db2", bool paused = false, string? marker = null) => Row(new()
     {
         ["in_recovery"] = true, ["read_only"] = "on", ["current_lsn"] = null,
         ["standby_receive_lsn"] = "0/5000100", ["standby_replay_lsn"] = "0/5000000", ["replay_paused"] = paused,
@@ -28,7 +28,7 @@ public sealed class ReplicationStateTests
         ["sync_names"] = "FIRST 1 (db2)",
         ["primary_slot_name"] = major >= 12 ? slot : null, ["apply_delay"] = major >= 12 ? delay : null,
         ["primary_conninfo_setting"] = major >= 12 ? conninfo : null, ["primary_conninfo_file"] = major >= 12 ? "/data/postgresql.auto.conf" : null,
-        ["promote_trigger_file"] = null,
+        ["promote_trigger_file"] = null, ["patroni_marker"] = marker,
     });
 
     private static string? RecoveryConf(int major, string conninfo = "host=db1 port=5433 application_name=db2 user=repl", string delay = "0", string slot = "db2") =>
@@ -122,6 +122,17 @@ public sealed class ReplicationStateTests
         Assert.Equal("db2", position.ApplicationName);
         Assert.Equal(("db1", (int?)5433), (position.UpstreamHost, position.UpstreamPort));
         Assert.Equal("FIRST 1 (db2)", position.SynchronousStandbyNames);
+        Assert.Null(position.ManagedBy);
+    }
+
+    [Fact]
+    public void A_candidate_of_a_cluster_handed_to_Patroni_says_so_with_its_position()
+    {
+        // Read with the position (one round trip after a crash): Invoke-PgPromotion refuses, or asks Patroni, from it.
+        var marker = "scope=pg7300 api_port=8008 ca=" + Convert.ToBase64String(new byte[] { 1, 2, 3 });
+        var position = StandbyPosition.From(ReplicationStateReader.FromRows(Node("db2", 16), StandbyRow(16, marker: marker), null));
+        Assert.Equal(("pg7300", 8008), (position.ManagedBy!.Scope, position.ManagedBy.ApiPort));
+        Assert.Null(StandbyPosition.From(ReplicationStateReader.FromRows(Node("db2", 16), StandbyRow(16, marker: "not ours"), null)).ManagedBy);
     }
 
     [Fact]
@@ -134,6 +145,7 @@ public sealed class ReplicationStateTests
             ["sender_host"] = null, ["sender_port"] = null, ["checkpoint_timeline"] = 2, ["system_identifier"] = "1", ["cluster_name"] = "",
             ["server_addr"] = null, ["sync_names"] = "", ["primary_slot_name"] = "", ["apply_delay"] = "1min",
             ["primary_conninfo_setting"] = "host=old", ["primary_conninfo_file"] = null, ["promote_trigger_file"] = null,
+            ["patroni_marker"] = "",
         });
         var position = StandbyPosition.From(ReplicationStateReader.FromRows(Node("db1", 16, NodeRole.Primary), row, null));
         Assert.False(position.InRecovery);

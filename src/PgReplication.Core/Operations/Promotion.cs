@@ -14,6 +14,15 @@ public sealed class PromotionRefusedException : RefusedException
     public PromotionRefusedException(string reason, string message, PgNode? node = null) : base(reason, message, node) { }
 }
 
+/// <summary>A candidate's cluster is Patroni's (its marker was read with the candidates' positions): nothing was planned.</summary>
+public sealed class ManagedByPatroniException : RefusedException
+{
+    public ManagedByPatroniException(PgNode node, PatroniMarker marker)
+        : base(ErrorReasons.ManagedByPatroni, $"Patroni manages {node.Name}'s cluster (scope {marker.Scope}) and fails over by itself when the primary is lost.", node) =>
+        Marker = marker;
+    public PatroniMarker Marker { get; }
+}
+
 public sealed class PromotionRequest
 {
     public required IReadOnlyList<PgNode> Candidates { get; init; }
@@ -93,6 +102,8 @@ public static class Promotion
             : null;
         var positions = Concurrently.Map(request.Candidates, c => StandbyPositions.Read(c, log, CandidateConnectTimeout(request), pooled: true));
         foreach (var p in positions) log.Verbose("Candidate " + p);
+        // Read with the positions, not before them: after a crash each round trip to a candidate is a wait.
+        if (positions.FirstOrDefault(p => p.ManagedBy is not null) is { } managed) throw new ManagedByPatroniException(managed.Node, managed.ManagedBy!);
 
         if (DecidedByPositions(positions, request, shells) is { } rerun) return rerun;
         var reachable = positions.Where(p => p.Reachable).ToList();

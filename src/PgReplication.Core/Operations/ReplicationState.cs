@@ -52,6 +52,8 @@ public sealed class ReplicationState
     public int? CheckpointTimeline { get; init; }
     /// <summary>The timeline replay is on by the newest history file (read only when asked, in recovery, with no receiver).</summary>
     public int? HistoryTimeline { get; init; }
+    /// <summary>The setting Enable-PgAutoFailover leaves on a cluster it handed to Patroni (AutoFailoverConfig.MarkerSetting); null when not managed.</summary>
+    public string? PatroniMarker { get; init; }
     /// <summary>The timeline the node is on: what it receives, else what its history says replay is on, else pg_control's.</summary>
     public int? Timeline => ReceivedTimeline ?? HistoryTimeline ?? CheckpointTimeline;
     /// <summary>A WAL receiver runs and has received something.</summary>
@@ -143,6 +145,7 @@ public static class ReplicationStateReader
                    pg_catalog.current_setting('synchronous_standby_names') AS sync_names,
                    pg_catalog.current_setting('primary_slot_name', true) AS primary_slot_name,
                    pg_catalog.current_setting('recovery_min_apply_delay', true) AS apply_delay,
+                   pg_catalog.current_setting('{{AutoFailoverConfig.MarkerSetting}}', true) AS patroni_marker,
                    {{SecurityChecks.SettingsColumns}}
             FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver r ON true
             CROSS JOIN {{SecurityChecks.SettingsRelation}}
@@ -187,14 +190,25 @@ public static class ReplicationStateReader
     public static ReplicationState Read(PgSession session, PgNode node, ReplicationStateParts parts = ReplicationStateParts.Own)
     {
         var major = node.MajorVersion;
-        var state = session.Query(StateQuery(major)).Single();
+        var withHistory = parts.HasFlag(ReplicationStateParts.HistoryTimeline);
+        SqlRow state;
+        IReadOnlyList<SqlRow>? newestHistory = null;
+        if (withHistory)
+        {
+            // With the state, in one round trip, whether it is needed or not: a promotion reads its candidates this
+            // way right after a crash, when each round trip is a wait on a loaded host (issue 19, case 2b). Null when
+            // the role may not list pg_wal (pg_ls_waldir needs superuser or pg_monitor).
+            var results = session.QueryBatchAsync(new[] { StateQuery(major) }, NewestHistoryQuery).GetAwaiter().GetResult();
+            (state, newestHistory) = (results[0]!.Single(), results[1]);
+        }
+        else state = session.Query(StateQuery(major)).Single();
         var inRecovery = state.Get<bool>("in_recovery");
         var recoveryConf = inRecovery && UsesRecoveryConf(major) ? session.Query(SecurityChecks.RecoveryConfQuery).Single().Text("recovery_conf") : null;
         var downstream = parts.HasFlag(ReplicationStateParts.Downstream);
         var senders = downstream ? session.Query(SendersQuery) : null;
         var slots = downstream ? session.Query(SlotsQuery(major)) : null;
-        var history = parts.HasFlag(ReplicationStateParts.HistoryTimeline) && inRecovery && state["received_tli"] is null
-            ? HistoryTimeline(session, Lsn.Parse(state.Text("standby_replay_lsn")) ?? 0) : null;
+        var history = withHistory && inRecovery && state["received_tli"] is null
+            ? HistoryTimeline(newestHistory?.SingleOrDefault(), Lsn.Parse(state.Text("standby_replay_lsn")) ?? 0) : null;
         return FromRows(node, state, recoveryConf, senders, slots, history);
     }
 
@@ -246,6 +260,7 @@ public static class ReplicationStateReader
             PrimarySlotName = Recovery("primary_slot_name", "primary_slot_name"),
             ApplyDelay = Recovery("recovery_min_apply_delay", "apply_delay"),
             SynchronousStandbyNames = state.Text("sync_names"),
+            PatroniMarker = state.Text("patroni_marker"),
             PrimaryConninfoSetting = state.Text("primary_conninfo_setting"),
             PrimaryConninfoFile = state.Text("primary_conninfo_file"),
             PromoteTriggerFile = state.Text("promote_trigger_file"),
@@ -270,11 +285,9 @@ public static class ReplicationStateReader
     /// only as new as the last restartpoint. Its newest history file lists the timelines it went through and where
     /// each ended; the replay position says which one it is on. Null when unknown.
     /// </summary>
-    private static int? HistoryTimeline(PgSession session, ulong replayed)
+    /// <param name="newest">The row of <see cref="NewestHistoryQuery"/>: null when there is no history file, or it could not be listed.</param>
+    private static int? HistoryTimeline(SqlRow? newest, ulong replayed)
     {
-        SqlRow? newest;
-        try { newest = session.Query(NewestHistoryQuery).SingleOrDefault(); }
-        catch (PgQueryException) { return null; } // pg_ls_waldir needs superuser or pg_monitor
         if (newest is null || !int.TryParse(newest.Text("name")![..8], System.Globalization.NumberStyles.HexNumber, null, out var newestTimeline))
             return null;
         return TimelineHistory.TimelineAt(TimelineHistory.Parse(newest.Text("content")), newestTimeline, replayed);

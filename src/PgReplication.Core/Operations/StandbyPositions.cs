@@ -26,6 +26,8 @@ public sealed class StandbyPosition
     /// <summary>synchronous_standby_names as this node has it (copied from the primary with the base backup).</summary>
     public string? SynchronousStandbyNames { get; init; }
     public string? Error { get; init; }
+    /// <summary>Patroni manages the node's cluster (Enable-PgAutoFailover's marker): its failover is Patroni's.</summary>
+    public PatroniMarker? ManagedBy { get; init; }
 
     /// <summary>The furthest WAL position this standby holds: received or replayed, whichever is ahead.</summary>
     public ulong Position => Math.Max(Lsn.Parse(ReceiveLsn) ?? 0, Lsn.Parse(ReplayLsn) ?? 0);
@@ -50,6 +52,7 @@ public sealed class StandbyPosition
             ApplicationName = conninfo.GetValueOrDefault("application_name"),
             UpstreamHost = state.InRecovery ? state.ConfiguredUpstreamHost : null,
             UpstreamPort = state.InRecovery ? state.ConfiguredUpstreamPort : null,
+            ManagedBy = AutoFailoverConfig.ParseMarker(state.PatroniMarker),
         };
     }
 }

@@ -71,35 +71,6 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
     protected override void EndProcessing()
     {
         ValidateHook(OnPromoted);
-        // Patroni fails over by itself: a promotion behind its back would fight its leader lock.
-        if (RunCore(log => PatroniControl.FindManaged(_candidates, log)) is { } managed)
-        {
-            if (!Force)
-            {
-                ThrowTerminatingError(NodeError(new InvalidOperationException(
-                    $"Patroni manages {managed.Node.Name}'s cluster (scope {managed.Marker.Scope}) and fails over by itself when the primary is lost. " +
-                    "Use Invoke-PgSwitchover for a planned change, -Force to ask Patroni for a failover to the chosen candidate, or Disable-PgAutoFailover first."),
-                    "ManagedByPatroni", managed.Node, ErrorCategory.InvalidOperation));
-                return;
-            }
-            if (!ShouldProcess($"Patroni cluster {managed.Marker.Scope}", $"Ask Patroni for a failover to {Name ?? "the most advanced candidate"}?", "Invoke-PgPromotion"))
-                return;
-            PromotionSummary patroni;
-            try { patroni = RunCore(log => PatroniControl.Failover(_candidates.Distinct().ToList(), Name, managed.Marker, TimeSpan.FromSeconds(TimeoutSeconds), log)); }
-            catch (PromotionRefusedException ex)
-            {
-                ThrowTerminatingError(NodeError(ex, ex.Reason, ex.Node, ErrorCategory.InvalidOperation));
-                return;
-            }
-            catch (Exception ex) when (ex is not PipelineStoppedException)
-            {
-                ThrowTerminatingError(NodeError(ex, "PromotionFailed", managed.Node));
-                return;
-            }
-            var promoted = _candidates.First(c => c.Name == patroni.NewPrimary);
-            WritePromotionResult(promoted, Primary, patroni, OnPromoted, IncludeSibling);
-            return;
-        }
         var request = new PromotionRequest
         {
             Candidates = _candidates.Distinct().ToList(), OldPrimary = Primary, Name = Name, Siblings = Sibling,
@@ -108,6 +79,13 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
         };
         PromotionPlan plan;
         try { plan = RunCore(log => Promotion.Prepare(request, log)); }
+        catch (ManagedByPatroniException managed)
+        {
+            // Found with the candidates' positions: Patroni fails over by itself, and a promotion behind its back would
+            // fight its leader lock.
+            HandOverToPatroni((PgNode)managed.Node!, managed.Marker);
+            return;
+        }
         catch (PromotionRefusedException ex)
         {
             ThrowTerminatingError(NodeError(ex, ex.Reason, ex.Node, ErrorCategory.InvalidOperation));
@@ -137,5 +115,34 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
             return;
         }
         WritePromotionResult(candidate, plan.OldPrimary, summary, OnPromoted, IncludeSibling);
+    }
+
+    /// <summary>A cluster Patroni manages: refused without -Force; with it, Patroni is asked for the failover.</summary>
+    private void HandOverToPatroni(PgNode node, PatroniMarker marker)
+    {
+        if (!Force)
+        {
+            ThrowTerminatingError(NodeError(new InvalidOperationException(
+                $"Patroni manages {node.Name}'s cluster (scope {marker.Scope}) and fails over by itself when the primary is lost. " +
+                "Use Invoke-PgSwitchover for a planned change, -Force to ask Patroni for a failover to the chosen candidate, or Disable-PgAutoFailover first."),
+                "ManagedByPatroni", node, ErrorCategory.InvalidOperation));
+            return;
+        }
+        if (!ShouldProcess($"Patroni cluster {marker.Scope}", $"Ask Patroni for a failover to {Name ?? "the most advanced candidate"}?", "Invoke-PgPromotion"))
+            return;
+        PromotionSummary patroni;
+        try { patroni = RunCore(log => PatroniControl.Failover(_candidates.Distinct().ToList(), Name, marker, TimeSpan.FromSeconds(TimeoutSeconds), log)); }
+        catch (PromotionRefusedException ex)
+        {
+            ThrowTerminatingError(NodeError(ex, ex.Reason, ex.Node, ErrorCategory.InvalidOperation));
+            return;
+        }
+        catch (Exception ex) when (ex is not PipelineStoppedException)
+        {
+            ThrowTerminatingError(NodeError(ex, "PromotionFailed", node));
+            return;
+        }
+        var promoted = _candidates.First(c => c.Name == patroni.NewPrimary);
+        WritePromotionResult(promoted, Primary, patroni, OnPromoted, IncludeSibling);
     }
 }
