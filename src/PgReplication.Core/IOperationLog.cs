@@ -25,18 +25,3 @@ public sealed class NullOperationLog : IOperationLog
     public void Warning(string message) { }
     public void Progress(OperationProgress progress) { }
 }
-
-/// <summary>
-/// Passes everything on to a log that can be replaced: what a plan starts (SSH logins that outlive the plan's own log)
-/// reports to the log of the step that uses it.
-/// </summary>
-public sealed class RelayLog : IOperationLog
-{
-    private volatile IOperationLog _target;
-    public RelayLog(IOperationLog target) => _target = target;
-    public IOperationLog Target { get => _target; set => _target = value; }
-    public void Verbose(string message) => _target.Verbose(message);
-    public void Debug(string message) => _target.Debug(message);
-    public void Warning(string message) => _target.Warning(message);
-    public void Progress(OperationProgress progress) => _target.Progress(progress);
-}

@@ -39,8 +39,8 @@ public sealed class PromotionRequest
     public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(3);
 }
 
-/// <summary>What the preflight found and what promotion will do (what -WhatIf prints). Dispose it: it holds SSH logins.</summary>
-public sealed class PromotionPlan : IDisposable
+/// <summary>What the preflight found and what promotion will do (what -WhatIf prints).</summary>
+public sealed class PromotionPlan
 {
     public required StandbyPosition Chosen { get; init; }
     public required IReadOnlyList<StandbyPosition> Positions { get; init; }
@@ -51,20 +51,6 @@ public sealed class PromotionPlan : IDisposable
     /// <summary>A candidate is already the primary (a second run): nothing is promoted.</summary>
     public bool AlreadyPromoted { get; init; }
     public List<string> Steps { get; } = new();
-    /// <summary>
-    /// SSH logins to every candidate and sibling, started with the preflight: the followers' logins (the slowest part of
-    /// re-pointing them) are done or nearly done when the promotion starts. Closed by <see cref="Dispose"/>.
-    /// </summary>
-    internal IReadOnlyDictionary<PgNode, Task<IHostShell>> Shells { get; init; } = new Dictionary<PgNode, Task<IHostShell>>();
-    /// <summary>Where the shells report: the plan's log until Apply gives them its own.</summary>
-    internal RelayLog? ShellLog { get; set; }
-    /// <summary>When the logins started: Apply opens new ones after a long -Confirm prompt (an idle login may have been dropped).</summary>
-    internal Stopwatch ShellsAge { get; } = Stopwatch.StartNew();
-    private int _disposed;
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) StandbyFollow.CloseShells(Shells);
-    }
 }
 
 /// <summary>Chooses the most advanced standby, promotes it, and re-points the others to it.</summary>
@@ -74,25 +60,6 @@ public static class Promotion
     {
         if (request.Candidates.Count == 0)
             throw new PromotionRefusedException(ErrorReasons.NoCandidate, "No standby was given to promote.");
-        // Any of them may be a follower, and a login (with the first command on it, which costs as much again) takes
-        // longer than the preflight: all start now, and the chosen one's is closed unused.
-        var shellLog = new RelayLog(log);
-        var shells = StandbyFollow.OpenShells(request.Candidates.Concat(request.Siblings), shellLog);
-        try
-        {
-            var plan = Prepare(request, shells, log);
-            plan.ShellLog = shellLog;
-            return plan;
-        }
-        catch
-        {
-            StandbyFollow.CloseShells(shells);
-            throw;
-        }
-    }
-
-    private static PromotionPlan Prepare(PromotionRequest request, IReadOnlyDictionary<PgNode, Task<IHostShell>> shells, IOperationLog log)
-    {
         // The old primary, when already known, is probed while the candidates are read: after a crash the probe (a new
         // login, refused or timed out) cost as much as the reads (issue 19). Its answer counts only if the old primary
         // found below is the one probed, with the same credential; otherwise it is probed again, as before.
@@ -105,7 +72,7 @@ public static class Promotion
         // Read with the positions, not before them: after a crash each round trip to a candidate is a wait.
         if (positions.FirstOrDefault(p => p.ManagedBy is not null) is { } managed) throw new ManagedByPatroniException(managed.Node, managed.ManagedBy!);
 
-        if (DecidedByPositions(positions, request, shells) is { } rerun) return rerun;
+        if (DecidedByPositions(positions, request) is { } rerun) return rerun;
         var reachable = positions.Where(p => p.Reachable).ToList();
 
         var oldPrimary = request.OldPrimary ?? OldPrimaryFromConninfo(reachable, request.Candidates);
@@ -135,7 +102,7 @@ public static class Promotion
 
         var followers = reachable.Where(p => p != chosen).Select(p => p.Node)
             .Concat(request.Siblings.Where(s => !request.Candidates.Contains(s))).ToList();
-        var plan = new PromotionPlan { Chosen = chosen, Positions = positions, OldPrimary = oldPrimary, OldPrimaryAlive = alive, Followers = followers, Shells = shells };
+        var plan = new PromotionPlan { Chosen = chosen, Positions = positions, OldPrimary = oldPrimary, OldPrimaryAlive = alive, Followers = followers };
         if (request.FenceOldPrimary && oldPrimary is not null)
             plan.Steps.Add($"fence the old primary {oldPrimary.Name}: stop it if it runs, and mark its data directory as a standby so it cannot start as a primary");
         if (chosen.ReplayPaused) plan.Steps.Add($"resume the paused WAL replay on {chosen.Node.Name}");
@@ -154,8 +121,7 @@ public static class Promotion
     /// refused; a candidate that is the primary already means a second run, whose plan only re-points the siblings
     /// that do not follow it yet. Null: a promotion is still to choose.
     /// </summary>
-    internal static PromotionPlan? DecidedByPositions(IReadOnlyList<StandbyPosition> positions, PromotionRequest request,
-        IReadOnlyDictionary<PgNode, Task<IHostShell>>? shells = null)
+    internal static PromotionPlan? DecidedByPositions(IReadOnlyList<StandbyPosition> positions, PromotionRequest request)
     {
         var reachable = positions.Where(p => p.Reachable).ToList();
         var primaries = reachable.Where(p => !p.InRecovery).ToList();
@@ -166,7 +132,7 @@ public static class Promotion
         {
             var done = new PromotionPlan
             {
-                Chosen = primaries[0], Positions = positions, AlreadyPromoted = true, Shells = shells ?? new Dictionary<PgNode, Task<IHostShell>>(),
+                Chosen = primaries[0], Positions = positions, AlreadyPromoted = true,
                 Followers = reachable.Where(p => p != primaries[0]).Select(p => p.Node).Concat(request.Siblings.Where(s => !request.Candidates.Contains(s))).ToList(),
             };
             done.Steps.Add($"nothing to promote: {primaries[0].Node.Name} is already the primary");
@@ -182,13 +148,6 @@ public static class Promotion
     public static PromotionSummary Apply(PromotionRequest request, PromotionPlan plan, IOperationLog log)
     {
         var clock = Stopwatch.StartNew();
-        if (plan.ShellLog is { } shellLog) shellLog.Target = log;
-        var shells = plan.Shells;
-        if (plan.ShellsAge.Elapsed > FreshShells)
-        {
-            plan.Dispose();
-            shells = StandbyFollow.OpenShells(plan.Followers, log);
-        }
         var candidate = plan.Chosen.Node;
         var summary = new PromotionSummary { NewPrimary = candidate.Name, OldPrimary = plan.OldPrimary?.Name, OldTimeline = plan.Chosen.Timeline };
         if (request.FenceOldPrimary && plan.OldPrimary is not null)
@@ -197,11 +156,14 @@ public static class Promotion
         // The followers' logins and plans overlap the promotion (their plans only read the candidate, on a copy of its
         // node): once it is writable, only their changes are left, and the siblings stream sooner after it.
         if (candidate.SystemIdentifier is null) NodeDiscovery.Discover(candidate, log); // what the plans check the siblings against
+        // Not earlier, in Prepare: measured (issue 19), logins started with the preflight compete with it and with the
+        // promotion for a loaded host's CPU, and the candidate was writable later with no gain for the sibling.
+        var followerShells = StandbyFollow.OpenShells(plan.Followers, log);
         var followerPlans = StandbyFollow.PrepareAll(plan.Followers.Select(follower => new FollowRequest
         {
             Standby = follower, Primary = candidate, Replication = request.Replication ?? follower.ReplicationCredential,
             Timeout = request.Timeout, DuringPromotion = new UpstreamPromotion(CandidateConnectTimeout(request)),
-        }).ToList(), shells, log);
+        }).ToList(), followerShells, log);
         var applied = false;
         try
         {
@@ -213,8 +175,7 @@ public static class Promotion
         finally
         {
             if (!applied) StandbyFollow.Abandon(followerPlans);
-            plan.Dispose();
-            if (shells != plan.Shells) StandbyFollow.CloseShells(shells);
+            StandbyFollow.CloseShells(followerShells);
         }
         summary.TimeToSiblingsStreaming = clock.Elapsed;
         foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());
@@ -456,9 +417,6 @@ public static class Promotion
         return colon > 0 && int.TryParse(candidate.Upstream[(colon + 1)..], out var port)
             ? (candidate.Upstream[..colon], port) : (candidate.Upstream, PgNode.DefaultPort);
     }
-
-    /// <summary>How long the plan's early logins are used: longer means a -Confirm prompt was answered, and Apply logs in again.</summary>
-    private static readonly TimeSpan FreshShells = TimeSpan.FromSeconds(30);
 
     private static TimeSpan CandidateConnectTimeout(PromotionRequest request) => request.ProbeTimeout + TimeSpan.FromSeconds(2);
 

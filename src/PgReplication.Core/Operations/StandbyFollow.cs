@@ -230,15 +230,7 @@ public static class StandbyFollow
     /// depend on it. Give the result to <see cref="PrepareAll"/> or <see cref="FollowAll"/>, then to <see cref="CloseShells"/>.
     /// </summary>
     public static IReadOnlyDictionary<PgNode, Task<IHostShell>> OpenShells(IEnumerable<PgNode> followers, IOperationLog log) =>
-        followers.Distinct().ToDictionary(f => f, f => Concurrently.Start(() =>
-        {
-            var shell = HostShells.Open(f, log);
-            // The first command on a login costs about three times a later one (sshd opens the login's PAM session):
-            // paid here, while the login overlaps other work, not by the follow's first read.
-            try { shell.Run(new HostCommand("true") { Timeout = TimeSpan.FromSeconds(10) }); }
-            catch (HostCommandException) { } // the follow's own commands report a host that fails
-            return shell;
-        }));
+        followers.Distinct().ToDictionary(f => f, f => Concurrently.Start(() => HostShells.Open(f, log)));
 
     /// <summary>
     /// Makes the plans of several follows at once, each on a thread of its own, and returns without waiting for them: a

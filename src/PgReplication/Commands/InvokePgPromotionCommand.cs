@@ -78,7 +78,7 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
             Timeout = TimeSpan.FromSeconds(TimeoutSeconds),
         };
         PromotionPlan plan;
-        try { plan = RunCore(log => Promotion.Prepare(request, log)); }
+        try { plan = RunStep(log => Promotion.Prepare(request, log), _candidates.FirstOrDefault()); }
         catch (ManagedByPatroniException managed)
         {
             // Found with the candidates' positions: Patroni fails over by itself, and a promotion behind its back would
@@ -86,35 +86,32 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
             HandOverToPatroni((PgNode)managed.Node!, managed.Marker);
             return;
         }
-        catch (PromotionRefusedException ex)
-        {
-            ThrowTerminatingError(NodeError(ex, ex.Reason, ex.Node, ErrorCategory.InvalidOperation));
-            return;
-        }
-        catch (Exception ex) when (ex is not PipelineStoppedException)
-        {
-            ThrowTerminatingError(NodeError(ex, "PromotionFailed", _candidates.FirstOrDefault()));
-            return;
-        }
 
-        using var planned = plan; // its early logins, closed by Apply or here
         var candidate = plan.Chosen.Node;
         if (!ShouldProcessPlan($"Promotion of {candidate.Name}", $"Promote {candidate.Name} to primary?", plan.Steps, "Invoke-PgPromotion"))
             return;
 
-        PromotionSummary summary;
-        try { summary = RunCore(log => Promotion.Apply(request, plan, log)); }
+        var summary = RunStep(log => Promotion.Apply(request, plan, log), candidate);
+        WritePromotionResult(candidate, plan.OldPrimary, summary, OnPromoted, IncludeSibling);
+    }
+
+    /// <summary>
+    /// A step of the promotion: its failure ends the cmdlet, a refusal under its reason, anything else as PromotionFailed
+    /// on <paramref name="node"/>. A cluster found to be Patroni's is the caller's to handle.
+    /// </summary>
+    private T RunStep<T>(Func<IOperationLog, T> work, PgNode? node)
+    {
+        try { return RunCore(work); }
         catch (PromotionRefusedException ex)
         {
             ThrowTerminatingError(NodeError(ex, ex.Reason, ex.Node, ErrorCategory.InvalidOperation));
-            return;
+            throw; // not reached: ThrowTerminatingError throws
         }
-        catch (Exception ex) when (ex is not PipelineStoppedException)
+        catch (Exception ex) when (ex is not (PipelineStoppedException or ManagedByPatroniException))
         {
-            ThrowTerminatingError(NodeError(ex, "PromotionFailed", candidate));
-            return;
+            ThrowTerminatingError(NodeError(ex, "PromotionFailed", node));
+            throw;
         }
-        WritePromotionResult(candidate, plan.OldPrimary, summary, OnPromoted, IncludeSibling);
     }
 
     /// <summary>A cluster Patroni manages: refused without -Force; with it, Patroni is asked for the failover.</summary>
@@ -130,18 +127,7 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
         }
         if (!ShouldProcess($"Patroni cluster {marker.Scope}", $"Ask Patroni for a failover to {Name ?? "the most advanced candidate"}?", "Invoke-PgPromotion"))
             return;
-        PromotionSummary patroni;
-        try { patroni = RunCore(log => PatroniControl.Failover(_candidates.Distinct().ToList(), Name, marker, TimeSpan.FromSeconds(TimeoutSeconds), log)); }
-        catch (PromotionRefusedException ex)
-        {
-            ThrowTerminatingError(NodeError(ex, ex.Reason, ex.Node, ErrorCategory.InvalidOperation));
-            return;
-        }
-        catch (Exception ex) when (ex is not PipelineStoppedException)
-        {
-            ThrowTerminatingError(NodeError(ex, "PromotionFailed", node));
-            return;
-        }
+        var patroni = RunStep(log => PatroniControl.Failover(_candidates.Distinct().ToList(), Name, marker, TimeSpan.FromSeconds(TimeoutSeconds), log), node);
         var promoted = _candidates.First(c => c.Name == patroni.NewPrimary);
         WritePromotionResult(promoted, Primary, patroni, OnPromoted, IncludeSibling);
     }
