@@ -170,11 +170,6 @@ public abstract class PgCmdlet : PSCmdlet
             PercentComplete = p.PercentComplete,
             RecordType = p.Completed ? ProgressRecordType.Completed : ProgressRecordType.Processing,
         }));
-        // A report after the work ended (a connection it started that outlives it) is dropped, never an error there.
-        private void Add(Action<PgCmdlet> report)
-        {
-            try { if (!Reports.IsAddingCompleted) Reports.Add(report); }
-            catch (InvalidOperationException) { }
-        }
+        private void Add(Action<PgCmdlet> report) { if (!Reports.IsAddingCompleted) Reports.Add(report); }
     }
 }

@@ -214,7 +214,7 @@ public static class StandbyFollow
     {
         using var session = PgSession.Open(node, log: log, connectTimeout: pooledConnectTimeout, pooled: true);
         var admission = PrimaryConfig.ReadAdmissionFacts(node, session, NullOperationLog.Instance);
-        var slots = session.Query("SELECT s.slot_name FROM pg_catalog.pg_replication_slots s").Select(r => r.Text("slot_name")!).ToHashSet(StringComparer.Ordinal);
+        var slots = session.Query(ReplicationStateReader.SlotsQuery(node.MajorVersion)).Select(r => r.Text("slot_name")!).ToHashSet(StringComparer.Ordinal);
         return new UpstreamFacts(admission, slots);
     }
 

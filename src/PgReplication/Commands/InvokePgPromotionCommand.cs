@@ -83,7 +83,7 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
         {
             // Found with the candidates' positions: Patroni fails over by itself, and a promotion behind its back would
             // fight its leader lock.
-            HandOverToPatroni((PgNode)managed.Node!, managed.Marker);
+            HandOverToPatroni(managed);
             return;
         }
 
@@ -115,12 +115,12 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
     }
 
     /// <summary>A cluster Patroni manages: refused without -Force; with it, Patroni is asked for the failover.</summary>
-    private void HandOverToPatroni(PgNode node, PatroniMarker marker)
+    private void HandOverToPatroni(ManagedByPatroniException managed)
     {
+        var (node, marker) = ((PgNode)managed.Node!, managed.Marker);
         if (!Force)
         {
-            ThrowTerminatingError(NodeError(new InvalidOperationException(
-                $"Patroni manages {node.Name}'s cluster (scope {marker.Scope}) and fails over by itself when the primary is lost. " +
+            ThrowTerminatingError(NodeError(new InvalidOperationException(managed.Message + " " +
                 "Use Invoke-PgSwitchover for a planned change, -Force to ask Patroni for a failover to the chosen candidate, or Disable-PgAutoFailover first."),
                 "ManagedByPatroni", node, ErrorCategory.InvalidOperation));
             return;
