@@ -143,7 +143,9 @@ then host 1's postmaster is killed (kill -9) and the clock starts when the comma
 bench, over sessions opened before the kill, polls both standbys every 10 ms: the time the first one accepts an
 INSERT, and the time the other's `pg_stat_wal_receiver` streams from it. PgReplication: `$standbys |
 Invoke-PgPromotion` (all its checks: candidates read in parallel, the old primary probed, the most advanced
-standby chosen, pg_promote, the sibling re-pointed and waited for on the new timeline). Raw SQL (psql from the
+standby chosen, pg_promote, the sibling re-pointed and waited for on the new timeline; the sibling is re-pointed
+over SQL alone, as the lab's passfiles hold the wildcard line for the role that the raw commands and repmgr rely on:
+a passfile that names each upstream takes the SSH way, docs/design.md). Raw SQL (psql from the
 bench host): `SELECT pg_promote()` and a slot for the sibling on host 2; on host 3 `ALTER SYSTEM SET
 primary_conninfo` to host 2 and `pg_reload_conf()`. repmgr: `repmgr standby promote` on host 2, then
 `repmgr standby follow` on host 3.

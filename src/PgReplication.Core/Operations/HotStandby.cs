@@ -82,7 +82,7 @@ public static class HotStandby
     /// The connect timeout of the plan's read of a running standby's settings and of the session that reloads it: the
     /// same, so both come from one pool and the reload reuses the plan's login.
     /// </summary>
-    private static readonly TimeSpan RunningStandbyConnectTimeout = TimeSpan.FromSeconds(5);
+    internal static readonly TimeSpan RunningStandbyConnectTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// The reads of a standby's plan that need only the standby (its host's programs, what its data directory holds, the

@@ -153,12 +153,13 @@ public static class Promotion
         if (request.FenceOldPrimary && plan.OldPrimary is not null)
             summary.OldPrimaryFenced = Fence(plan.OldPrimary, plan.OldPrimaryAlive, candidate, summary, log);
 
-        // The followers' logins and plans overlap the promotion (their plans only read the candidate, on a copy of its
-        // node): once it is writable, only their changes are left, and the siblings stream sooner after it.
+        // The followers' plans overlap the promotion (they only read the candidate, on a copy of its node): once it is
+        // writable, only their changes are left, and the siblings stream sooner after it.
         if (candidate.SystemIdentifier is null) NodeDiscovery.Discover(candidate, log); // what the plans check the siblings against
-        // Not earlier, in Prepare: measured (issue 19), logins started with the preflight compete with it and with the
-        // promotion for a loaded host's CPU, and the candidate was writable later with no gain for the sibling.
-        var followerShells = StandbyFollow.OpenShells(plan.Followers, log);
+        // No SSH login is started for them here: a plan logs in only when the follower cannot be re-pointed over SQL alone
+        // (ReloadFollow). Measured (issue 19): logins compete with the promotion for a loaded host's CPU, and logins
+        // started with the preflight made the candidate writable later with no gain for the sibling.
+        var followerShells = new Dictionary<PgNode, Task<IHostShell>>();
         var followerPlans = StandbyFollow.PrepareAll(plan.Followers.Select(follower => new FollowRequest
         {
             Standby = follower, Primary = candidate, Replication = request.Replication ?? follower.ReplicationCredential,

@@ -40,9 +40,12 @@ public sealed class TimelineDivergedException : RefusedException
 public sealed class FollowPlan
 {
     public required FollowRequest Request { get; init; }
-    /// <summary>What the standby's plan was made with; its Primary is a copy of the upstream during a promotion.</summary>
-    public required HotStandbyRequest StandbyRequest { get; init; }
-    public required HotStandbyPlan StandbyPlan { get; init; }
+    /// <summary>What the standby's plan was made with; its Primary is a copy of the upstream during a promotion. Null for a <see cref="Repoint"/>.</summary>
+    public HotStandbyRequest? StandbyRequest { get; init; }
+    /// <summary>The SSH way: files on the standby's host checked and written (HotStandby). Null for a <see cref="Repoint"/>.</summary>
+    public HotStandbyPlan? StandbyPlan { get; init; }
+    /// <summary>The SQL way during a promotion: ALTER SYSTEM and a reload, nothing on the standby's host to change (ReloadFollow).</summary>
+    internal ReloadRepoint? Repoint { get; init; }
     /// <summary>Made during a promotion: whether the standby can follow the new timeline is checked once there is one.</summary>
     internal StandbyPosition? TimelineCheckAfterPromotion { get; init; }
     public string? SlotToCreate { get; init; }
@@ -53,7 +56,8 @@ public sealed class FollowPlan
     /// <summary>The replication line the upstream's pg_hba.conf lacks for this standby, if any.</summary>
     public PrimaryConfigPlan? UpstreamHba { get; init; }
     public List<string> Steps { get; } = new();
-    public bool ChangesNothing => SlotToCreate is null && !ResumeReplay && UpstreamHba is null && StandbyPlan.ChangesNothing;
+    public bool ChangesNothing => SlotToCreate is null && !ResumeReplay && UpstreamHba is null &&
+                                  (Repoint is { } repoint ? repoint.Changes.Count == 0 : StandbyPlan!.ChangesNothing);
 }
 
 /// <summary>A follow's plan made by <see cref="StandbyFollow.PrepareAll"/>, or why it could not be made.</summary>
@@ -61,7 +65,7 @@ public sealed class PreparedFollow : IDisposable
 {
     public required FollowRequest Request { get; init; }
     public FollowPlan? Plan { get; init; }
-    /// <summary>The standby's shell the plan was made with, and Apply uses.</summary>
+    /// <summary>The standby's shell the plan was made with, and Apply uses; none for a re-point over SQL.</summary>
     public IHostShell? Shell { get; init; }
     /// <summary>The shell opened for this follow (the early one had failed): closed with it.</summary>
     public IHostShell? OpenedShell { get; init; }
@@ -72,10 +76,12 @@ public sealed class PreparedFollow : IDisposable
 /// <summary>Re-points a standby to a new upstream: slot, primary_conninfo, reload (13+) or restart, streaming checked.</summary>
 public static class StandbyFollow
 {
-    public static FollowPlan Prepare(FollowRequest request, IHostShell shell, IOperationLog log) => Prepare(request, Task.FromResult(shell), log);
+    public static FollowPlan Prepare(FollowRequest request, IHostShell shell, IOperationLog log) =>
+        Prepare(request, new Lazy<Task<IHostShell>>(Task.FromResult(shell)), log);
 
-    /// <param name="opening">The standby's shell, still logging in: the plan's reads over SQL start before it is needed.</param>
-    private static FollowPlan Prepare(FollowRequest request, Task<IHostShell> opening, IOperationLog log)
+    /// <param name="opening">The standby's shell, logged in when first asked for: the plan's reads over SQL start before it
+    /// is needed, and a re-point over SQL (<see cref="ReloadFollow"/>) never asks for it.</param>
+    private static FollowPlan Prepare(FollowRequest request, Lazy<Task<IHostShell>> opening, IOperationLog log)
     {
         var standby = request.Standby;
         // During a promotion the candidate's node is the promotion's to change (its role and timeline): the plan reads a
@@ -88,7 +94,10 @@ public static class StandbyFollow
         var primaryRead = promoting ? null : Concurrently.Start(() => NodeDiscovery.Discover(primary, log));
         var upstreamCopy = NodeFactory.Copy(primary);
         var upstreamRead = Concurrently.Start(() => ReadUpstream(upstreamCopy, request.DuringPromotion?.PooledConnectTimeout, log));
-        var shell = opening.Join();
+        // During a promotion a running standby whose login already serves the candidate is re-pointed over SQL alone: no
+        // SSH login on the way to its streaming again (measured, issue 19: the login and its first command took 0.3 s).
+        if (promoting && PrepareReload(request, primary, positionRead, upstreamRead, log) is { } reload) return reload;
+        var shell = opening.Value.Join();
         // The standby's own plan reads (its programs, its data directory, its files in one command) start as soon as the
         // shell is there, and this plan reads the same files there: its settings and passfile come with them.
         var standbyReads = StartStandbyReads(standby, shell);
@@ -126,16 +135,50 @@ public static class StandbyFollow
         var overTls = Concurrently.Start(() => TlsFiles.HasRootCertificate(standby, files));
         var standbyPlan = HotStandby.Prepare(standbyRequest, shell, log, standbyReads);
         var upstream = upstreamRead.Join();
-        var slotExists = upstream.Slots.Contains(slot);
         // 17+: a failover candidate of the new upstream (its slot listed there) logs in to its database too.
         var hba = AdmissionPlan(PrimaryConfig.PlanFollowerAdmission(primary, upstream.Admission, new[] { standby.ComputerName }, replication.UserName,
             NullOperationLog.Instance, overTls.Join(), syncsSlots: standbyPlan.FailoverCandidate));
 
+        return NewPlan(request, primary, position, upstream.Slots.Contains(slot) ? null : slot, oldSlot, hba, standbyPlan.Steps,
+            standbyRequest, standbyPlan, repoint: null);
+    }
+
+    /// <summary>The re-point over SQL when <see cref="ReloadFollow.Decide"/> allows it; otherwise null, and the SSH way follows.</summary>
+    private static FollowPlan? PrepareReload(FollowRequest request, PgNode primary, Task<StandbyPosition> positionRead, Task<UpstreamFacts> upstreamRead,
+        IOperationLog log)
+    {
+        var standby = request.Standby;
+        var facts = ReloadFollow.Read(standby, log);
+        var position = positionRead.Join();
+        if (!position.Reachable || !position.InRecovery) return null; // the SSH way says why, as before
+        if (standby.SystemIdentifier is { } a && primary.SystemIdentifier is { } b && a != b) return null;
+        var (repoint, whyNot) = ReloadFollow.Decide(standby, standby.MajorVersion, primary, facts, request,
+            credentialIsTheNodes: ReferenceEquals(request.Replication, standby.ReplicationCredential));
+        if (repoint is null)
+        {
+            log.Verbose($"{standby.Name}: re-pointed over SSH, not over SQL alone: {whyNot}.");
+            return null;
+        }
+        var upstream = upstreamRead.Join();
+        var hba = AdmissionPlan(PrimaryConfig.PlanFollowerAdmission(primary, upstream.Admission, new[] { standby.ComputerName }, repoint.ReplicationUser,
+            NullOperationLog.Instance, repoint.OverTls, syncsSlots: repoint.SyncsSlots));
+        var steps = repoint.Changes.Count == 0
+            ? new List<string>()
+            : new List<string> { $"set {string.Join(" and ", repoint.Changes.Keys)} on {standby.Name} with ALTER SYSTEM and reload it ({repoint.Reason})" };
+        return NewPlan(request, primary, position, upstream.Slots.Contains(repoint.Slot) ? null : repoint.Slot, repoint.OldSlot, hba, steps,
+            standbyRequest: null, standbyPlan: null, repoint);
+    }
+
+    /// <summary>What both ways share: the upstream's slot and pg_hba lines, the old upstream's slot, a paused replay.</summary>
+    private static FollowPlan NewPlan(FollowRequest request, PgNode primary, StandbyPosition position, string? slotToCreate, string? oldSlot,
+        PrimaryConfigPlan? hba, IEnumerable<string> standbySteps, HotStandbyRequest? standbyRequest, HotStandbyPlan? standbyPlan, ReloadRepoint? repoint)
+    {
+        var standby = request.Standby;
         var plan = new FollowPlan
         {
-            Request = request, StandbyRequest = standbyRequest, StandbyPlan = standbyPlan,
-            TimelineCheckAfterPromotion = promoting && position.Reachable ? position : null,
-            SlotToCreate = slotExists ? null : slot, ResumeReplay = position.ReplayPaused, UpstreamHba = hba,
+            Request = request, StandbyRequest = standbyRequest, StandbyPlan = standbyPlan, Repoint = repoint,
+            TimelineCheckAfterPromotion = request.DuringPromotion is not null && position.Reachable ? position : null,
+            SlotToCreate = slotToCreate, ResumeReplay = position.ReplayPaused, UpstreamHba = hba,
             OldUpstreamSlot = position.UpstreamHost is { } oldHost && oldSlot is not null &&
                               (oldHost != primary.ComputerName || (position.UpstreamPort ?? PgNode.DefaultPort) != primary.Port)
                 ? (NodeFactory.Like(standby, oldHost, position.UpstreamPort ?? PgNode.DefaultPort), oldSlot) : null,
@@ -144,17 +187,16 @@ public static class StandbyFollow
             plan.Steps.Add($"drop the slot {leftSlot} on the old upstream {oldUpstream.Name} if it answers and no one uses it (it would hold WAL there)");
         foreach (var line in HbaLines(hba)) plan.Steps.Add($"{line.Description} on {primary.Name}");
         if (position.ReplayPaused) plan.Steps.Add($"resume the paused WAL replay on {standby.Name} (a paused standby cannot switch to the new timeline)");
-        if (!slotExists) plan.Steps.Add($"create the physical slot {slot} on {primary.Name}");
-        plan.Steps.AddRange(plan.StandbyPlan.Steps);
+        if (slotToCreate is not null) plan.Steps.Add($"create the physical slot {slotToCreate} on {primary.Name}");
+        plan.Steps.AddRange(standbySteps);
         return plan;
     }
 
-    /// <summary>Carries out the plan; <paramref name="shell"/> is the standby's, the one Prepare was given.</summary>
-    public static PgNode Apply(FollowPlan plan, IHostShell shell, IOperationLog log)
+    /// <summary>Carries out the plan; <paramref name="shell"/> is the standby's, the one Prepare was given (none for a re-point over SQL).</summary>
+    public static PgNode Apply(FollowPlan plan, IHostShell? shell, IOperationLog log)
     {
         // The upstream itself, not the copy a plan made during a promotion read: it has the new timeline now.
-        var request = plan.StandbyRequest.WithPrimary(plan.Request.Primary);
-        var (standby, primary) = (request.Standby, request.Primary);
+        var (standby, primary, timeout) = (plan.Request.Standby, plan.Request.Primary, plan.Request.Timeout);
         if (plan.TimelineCheckAfterPromotion is not null || plan.SlotToCreate is not null)
         {
             var promotion = plan.Request.DuringPromotion;
@@ -162,16 +204,26 @@ public static class StandbyFollow
             if (plan.TimelineCheckAfterPromotion is { } position) EnsureCanFollow(standby, position, primary, upstream);
             if (plan.SlotToCreate is { } slot) ReplicationSlots.Create(upstream, primary, slot, log);
         }
-        if (plan.UpstreamHba is { } hba) AddUpstreamHbaLines(hba, request.Timeout, log);
+        if (plan.UpstreamHba is { } hba) AddUpstreamHbaLines(hba, timeout, log);
         if (plan.ResumeReplay)
         {
             using var session = PgSession.Open(standby, log: log);
             session.Scalar<object>("SELECT pg_catalog.pg_wal_replay_resume()");
             log.Warning($"{standby.Name}: resumed its paused WAL replay, so it can follow {primary.Name}.");
         }
-        var node = HotStandby.Apply(request, plan.StandbyPlan, shell, log);
-        node.SlotName = request.SlotName;
-        WaitForTimeline(node, primary, request.Timeout, log);
+        PgNode node;
+        if (plan.Repoint is { } repoint)
+        {
+            node = ReloadFollow.Apply(repoint, standby, primary, timeout, log);
+            node.SlotName = repoint.Slot;
+        }
+        else
+        {
+            var request = plan.StandbyRequest!.WithPrimary(primary);
+            node = HotStandby.Apply(request, plan.StandbyPlan!, shell ?? throw new ArgumentNullException(nameof(shell)), log);
+            node.SlotName = request.SlotName;
+        }
+        WaitForTimeline(node, primary, timeout, log);
         if (plan.OldUpstreamSlot is ({ } oldUpstream, { } oldSlot)) DropLeftSlot(oldUpstream, oldSlot, log);
         return node;
     }
@@ -249,15 +301,15 @@ public static class StandbyFollow
                 // The shell is joined inside the plan, after its reads over SQL started; one that could not be opened early
                 // is opened again there.
                 var early = shells.GetValueOrDefault(request.Standby);
-                var shell = Concurrently.Start(() =>
+                var shell = new Lazy<Task<IHostShell>>(() => Concurrently.Start(() =>
                 {
                     if (early is not null)
                         try { return early.Join(); }
                         catch (Exception ex) when (ex is not OperationCanceledException) { log.Verbose($"{request.Standby.Name}: {ex.Message}; trying again."); }
                     return opened = HostShells.Open(request.Standby, log);
-                });
+                }));
                 var plan = Prepare(request, shell, log);
-                return new PreparedFollow { Request = request, Plan = plan, Shell = shell.Join(), OpenedShell = opened };
+                return new PreparedFollow { Request = request, Plan = plan, Shell = shell.IsValueCreated ? shell.Value.Join() : null, OpenedShell = opened };
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -278,7 +330,7 @@ public static class StandbyFollow
             try
             {
                 if (follow.Failure is { } failed) return Failed(follow.Request, failed, log);
-                var node = Apply(follow.Plan!, follow.Shell!, log);
+                var node = Apply(follow.Plan!, follow.Shell, log);
                 return new FollowOutcome { Standby = node.Name, Upstream = follow.Request.Primary.Name, Streaming = true, Timeline = node.Timeline, Node = node };
             }
             catch (Exception ex) when (ex is not OperationCanceledException) { return Failed(follow.Request, ex, log); }

@@ -11,7 +11,8 @@ Describe 'Faults around a failover' -Tag Acceptance, Faults {
         $lab = New-PgLab -HostCount 3 -Layout Upstream, Upstream, Upstream -NoCluster 2, 3
         $h1, $h2, $h3 = $lab.Hosts
         $admin = $h1.AdminCredential    # the standbys are copies: the same roles and passwords
-        $n1, $n2, $n3 = Initialize-LabCluster $lab (New-ReplicationCredential)
+        $replication = New-ReplicationCredential
+        $n1, $n2, $n3 = Initialize-LabCluster $lab $replication
         $nodes = @($n1, $n2, $n3)
         New-AckedTable $h1
         $client = "$(Get-PgConnectionString $nodes -Format Npgsql -TargetSessionAttribute ReadWrite -Credential $admin -IncludePassword -WarningAction SilentlyContinue)"
@@ -88,12 +89,18 @@ Describe 'Faults around a failover' -Tag Acceptance, Faults {
         $run = Invoke-UnderLoad {
             Stop-PgLabPostgres -LabHost $h1
             $clock = [Diagnostics.Stopwatch]::StartNew()
-            $new = $n2, $n3 | Invoke-PgPromotion -Confirm:$false
+            $out = $n2, $n3 | Invoke-PgPromotion -Confirm:$false -Verbose 4>&1
+            $new = $out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+            $script:promotionLog = @($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n"
             Add-ScenarioNote ('promoted {0} in {1:0.0} s, writable after {2:0.0} s' -f $new.Name, $clock.Elapsed.TotalSeconds, $new.PromotionSummary.TimeToWritable.TotalSeconds)
             $new
         }
         $new = $run.Result
         $new.PromotionSummary.Siblings.Streaming | Should -Be @($true) -Because "$($new.PromotionSummary.Siblings)"
+        # The module's passfiles name each upstream: the sibling's has no line for the new primary yet, so it goes the
+        # SSH way, which adds one.
+        $sibling = @($n2, $n3) | Where-Object Name -NE $new.Name
+        $promotionLog | Should -Match "$([regex]::Escape($sibling.Name)): re-pointed over SSH, not over SQL alone: .*has no line for replicator@$([regex]::Escape((Get-LabHostOf $new).Address))"
         # Asynchronous replication promises nothing about the last commits: the window is measured, not asserted.
         $null = Measure-LostWrites $run AsyncAcked AsyncLost 'asynchronous'
         $script:primary = $new
@@ -127,11 +134,24 @@ Describe 'Faults around a failover' -Tag Acceptance, Faults {
         $primaryHost = Get-LabHostOf $primary
         Wait-Condition { (Get-LabValue $primaryHost "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')") -eq '2' } |
             Should -BeTrue -Because 'both standbys must be synchronous (quorum) before the crash'
+        # The standbys' passfiles gain the classic guide's wildcard line for the role (same password): whichever is
+        # promoted, the other's login already serves it, and it is re-pointed over SQL alone (ALTER SYSTEM, a reload).
+        $escaped = (Get-PlainPassword $replication).Replace('\', '\\').Replace(':', '\:')
+        foreach ($s in $standbys) {
+            Invoke-PgLabCommand -LabHost (Get-LabHostOf $s) -ArgumentList sh, -c, 'cat >> /var/lib/postgresql/.pgpass' -InputText "*:*:*:replicator:$escaped`n" | Out-Null
+        }
         $run = Invoke-UnderLoad {
             Stop-PgLabPostgres -LabHost $primaryHost
-            $standbys | Invoke-PgPromotion -Confirm:$false
+            $out = $standbys | Invoke-PgPromotion -Confirm:$false -Verbose 4>&1
+            $script:promotionLog = @($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n"
+            $out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
         }
         Measure-LostWrites $run AckedWrites AckedLost 'synchronous, ANY 1 of 2' | Should -BeNullOrEmpty
+        $sibling = $standbys | Where-Object Name -NE $run.Result.Name
+        $run.Result.PromotionSummary.Siblings.Streaming | Should -Be @($true) -Because "$($run.Result.PromotionSummary.Siblings)"
+        $promotionLog | Should -Match "$([regex]::Escape($sibling.Name)): set primary_conninfo with ALTER SYSTEM and reloaded it"
+        $promotionLog | Should -Not -Match "$([regex]::Escape($sibling.Name)): re-pointed over SSH"
+        Add-ScenarioNote "the sibling $($sibling.Name) was re-pointed over SQL alone (its passfile's wildcard line serves the new primary)"
         $script:crashed = $primary
         $script:primary = $run.Result
     }
