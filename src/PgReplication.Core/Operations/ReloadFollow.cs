@@ -39,7 +39,8 @@ internal static class ReloadFollow
     /// <summary>Reads the facts on a pooled session (the one Apply reloads on); null when this role may not read them.</summary>
     public static ReloadFollowFacts? Read(PgNode standby, IOperationLog log)
     {
-        if (standby.MajorVersion is not { } major) return null;
+        // Before 13 the decision needs no facts (a restart re-points it); before 12 primary_conninfo is no setting at all.
+        if (standby.MajorVersion is not { } major || !StandbyConfigRules.ReloadsPrimaryConninfo(major)) return null;
         // ALTER SYSTEM of the two settings: a superuser's, or from 15 granted on each parameter.
         var mayAlterSystem = VersionRules.Applies(VersionRules.AlterSystemOnParameter, major)
             ? "pg_catalog.has_parameter_privilege('primary_conninfo', 'ALTER SYSTEM') AND pg_catalog.has_parameter_privilege('primary_slot_name', 'ALTER SYSTEM')"
@@ -52,7 +53,8 @@ internal static class ReloadFollow
                        c.setting AS conninfo, c.sourcefile AS conninfo_source, s.setting AS slot, s.sourcefile AS slot_source
                   FROM pg_catalog.pg_settings c, pg_catalog.pg_settings s
                  WHERE c.name = 'primary_conninfo' AND s.name = 'primary_slot_name'
-                """).Single();
+                """).SingleOrDefault();
+            if (row is null) return null;
             var conninfo = row.Text("conninfo");
             var passFile = PassFilePath(conninfo);
             var redacted = passFile is null ? null : session.Scalar<string>(RedactedPassFileQuery, ("path", passFile));

@@ -6,7 +6,9 @@ namespace PgReplication.Commands;
 
 /// <summary>
 /// Promotes the most advanced standby after its primary is lost, after checking that the old primary
-/// is gone (or fencing it), and re-points the other standbys to the new primary.
+/// is gone (or fencing it), and re-points the other standbys to the new primary: over SQL alone (ALTER SYSTEM and a
+/// reload) when a running 13+ standby's passfile already serves the new primary with the password it uses now,
+/// otherwise over SSH, which writes the passfile line it lacks.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "PgPromotion", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(PgNode))]
@@ -37,7 +39,7 @@ public sealed class InvokePgPromotionCommand : PgCmdlet
     [ArgumentCompleter(typeof(NodeNameCompleter))]
     public PgNode[] Sibling { get; set; } = Array.Empty<PgNode>();
 
-    /// <summary>The replication role for the siblings; by default the one each already uses.</summary>
+    /// <summary>The replication role for the siblings; by default the one each already uses. Given, each is re-pointed over SSH, its password written to its passfile.</summary>
     [Parameter]
     [Credential]
     public PSCredential? Credential { get; set; }
