@@ -194,7 +194,12 @@ Describe 'Faults of a cluster handed to Patroni and etcd' -Tag Acceptance, Fault
         $lostAfterCut = @(for ($i = 0; $i -lt $allAcked.Count; $i++) { if ($allAcked[$i] -in $lost -and $allAckedAt[$i] -le $cutAt) { $allAcked[$i] } })
         $lostAfterCut | Should -BeNullOrEmpty -Because 'only writes the isolated primary took after the cut can be missing'
         # Healed: the old primary finds the new leader, rewinds its diverged tail and streams from it.
-        Wait-Streaming $primary $newLeader.Address -Seconds 90 | Should -BeTrue
+        $rejoined = Wait-Streaming $primary $newLeader.Address -Seconds 90
+        # What Patroni did on the old primary's host, for the report when it did not rejoin (seen once in 2026-12's runs).
+        if (-not $rejoined) {
+            Write-Host (try { Invoke-PgLabCommand -LabHost $primary -ArgumentList sh, -c, "tail -n 60 $PatroniDirectory/patroni.log" } catch { "patroni.log not read: $_" })
+        }
+        $rejoined | Should -BeTrue -Because 'the healed old primary rewinds and streams from the new leader'
         $rejoinedAfter = ([DateTime]::UtcNow - $healAt).TotalSeconds
         if ($lost.Count) { Wait-Condition { @(Get-MissingIds $primary $lost).Count -eq $lost.Count } -Seconds 30 | Should -BeTrue -Because 'pg_rewind removed the diverged commits' }
         Get-LabValue $newLeader 'SELECT count(*) - count(DISTINCT id) FROM acked' | Should -Be '0'
