@@ -88,8 +88,9 @@ public static class StandbyFollow
         // copy, whose facts the promotion's own reads filled in, and does not discover it again.
         var promoting = request.DuringPromotion is not null;
         var primary = promoting ? NodeFactory.Copy(request.Primary) : request.Primary;
-        // What needs no shell starts first, while the SSH login to the standby may still run: both servers' state and
-        // what the plan decides from on the upstream (its pg_hba.conf, its slots).
+        // What needs no shell starts first (a login to the standby started by the caller may still run; during a
+        // promotion none is started yet): both servers' state and what the plan decides from on the upstream (its
+        // pg_hba.conf, its slots).
         var positionRead = Concurrently.Start(() => StandbyPositions.Read(standby, log));
         var primaryRead = promoting ? null : Concurrently.Start(() => NodeDiscovery.Discover(primary, log));
         var upstreamCopy = NodeFactory.Copy(primary);
