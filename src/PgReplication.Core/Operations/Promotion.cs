@@ -159,12 +159,11 @@ public static class Promotion
         // No SSH login is started for them here: a plan logs in only when the follower cannot be re-pointed over SQL alone
         // (ReloadFollow). Measured (issue 19): logins compete with the promotion for a loaded host's CPU, and logins
         // started with the preflight made the candidate writable later with no gain for the sibling.
-        var followerShells = new Dictionary<PgNode, Task<IHostShell>>();
         var followerPlans = StandbyFollow.PrepareAll(plan.Followers.Select(follower => new FollowRequest
         {
             Standby = follower, Primary = candidate, Replication = request.Replication ?? follower.ReplicationCredential,
             Timeout = request.Timeout, DuringPromotion = new UpstreamPromotion(CandidateConnectTimeout(request)),
-        }).ToList(), followerShells, log);
+        }).ToList(), shells: null, log);
         var applied = false;
         try
         {
@@ -176,7 +175,6 @@ public static class Promotion
         finally
         {
             if (!applied) StandbyFollow.Abandon(followerPlans);
-            StandbyFollow.CloseShells(followerShells);
         }
         summary.TimeToSiblingsStreaming = clock.Elapsed;
         foreach (var s in summary.Siblings) summary.Steps.Add(s.ToString());

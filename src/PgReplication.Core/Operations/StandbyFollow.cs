@@ -292,7 +292,8 @@ public static class StandbyFollow
     /// the plans will not be carried out. A shell that could not be opened early is opened again here, and a failure to
     /// open it or to plan becomes that follower's outcome.
     /// </summary>
-    public static IReadOnlyList<Task<PreparedFollow>> PrepareAll(IReadOnlyList<FollowRequest> requests, IReadOnlyDictionary<PgNode, Task<IHostShell>> shells,
+    /// <param name="shells">Logins started early (<see cref="OpenShells"/>); null: none, each plan logs in when it needs to.</param>
+    public static IReadOnlyList<Task<PreparedFollow>> PrepareAll(IReadOnlyList<FollowRequest> requests, IReadOnlyDictionary<PgNode, Task<IHostShell>>? shells,
         IOperationLog log) =>
         requests.Select(request => Concurrently.Start(() =>
         {
@@ -301,7 +302,7 @@ public static class StandbyFollow
             {
                 // The shell is joined inside the plan, after its reads over SQL started; one that could not be opened early
                 // is opened again there.
-                var early = shells.GetValueOrDefault(request.Standby);
+                var early = shells?.GetValueOrDefault(request.Standby);
                 var shell = new Lazy<Task<IHostShell>>(() => Concurrently.Start(() =>
                 {
                     if (early is not null)
