@@ -62,6 +62,13 @@ Describe 'Automatic failover: Patroni and etcd' -Tag Acceptance, AutoFailover {
         Start-Sleep -Seconds 2
         $result = Stop-AckedWriteLoad $load
         $result.Acked.Count | Should -BeGreaterThan 20
+        # The write outage of the hand-over as the client saw it: its longest wait between two acknowledged writes (the
+        # load writes every 5 ms), and the writes refused. Patroni takes the leader lock over the running primary: no restart.
+        $waits = @(for ($i = 1; $i -lt $result.AckedAt.Count; $i++) { ($result.AckedAt[$i] - $result.AckedAt[$i - 1]).TotalSeconds })
+        $longestWait = ($waits | Measure-Object -Maximum).Maximum
+        $timings['hand-over write outage'] = '{0:n2} s at most between acknowledged writes, {1} refused' -f $longestWait, $result.Failures
+        $result.Failures | Should -Be 0 -Because "the primary was not restarted (refused: $($result.Errors -join '; '))"
+        $longestWait | Should -BeLessThan 2
         Get-LabValue $h1 'SELECT pg_is_in_recovery()' | Should -Be 'f'
         foreach ($h in $h2, $h3) { Wait-Streaming $h $h1.Address | Should -BeTrue }
         Wait-Condition { (Get-LabValue $h3 "SELECT count(*) FROM acked WHERE id >= 1000") -eq "$($result.Acked.Count)" } | Should -BeTrue
