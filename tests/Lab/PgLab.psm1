@@ -509,10 +509,15 @@ function Get-ParentPid([int] $ProcessId) {
     [int] $fields[1]
 }
 
-# Every running postmaster on the host: a live postgres process whose parent is not postgres.
+# Every running postmaster on the host: a live postgres process whose parent is not postgres. Its state and its
+# parent come from one read of /proc/<pid>/stat: a backend that ended between two reads had no parent left to read
+# and passed for a second postmaster (seen once in CI: "2 postmasters run").
 function Get-Postmasters($LabHost) {
-    Get-NamespacePids $LabHost.Namespace | Where-Object { (Get-ProcessName $_) -eq 'postgres' -and (Test-ProcessAlive $_) } |
-        Where-Object { (Get-ProcessName (Get-ParentPid $_)) -ne 'postgres' }
+    Get-NamespacePids $LabHost.Namespace | Where-Object {
+        if ((Get-ProcessName $_) -ne 'postgres') { return $false }
+        $stat = Get-ProcessStat $_
+        $null -ne $stat -and $stat[0] -notin 'Z', 'X' -and (Get-ProcessName ([int] $stat[1])) -ne 'postgres'
+    }
 }
 
 function Test-PgLabPostgres {
