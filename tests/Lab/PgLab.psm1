@@ -122,9 +122,12 @@ function Get-ProcessStat([int] $ProcessId) {
     , $stat.Substring($stat.LastIndexOf(')') + 2).Split(' ')
 }
 
+# A /proc/<pid>/stat read of a process that runs: neither gone, nor a zombie, nor dying.
+function Test-StatLive($Fields) { $null -ne $Fields -and $Fields[0] -notin 'Z', 'X' }
+
 function Get-ProcessStartTime([int] $ProcessId) {
     $fields = Get-ProcessStat $ProcessId
-    if ($null -eq $fields -or $fields[0] -in 'Z', 'X') { return $null }
+    if (-not (Test-StatLive $fields)) { return $null }
     [long] $fields[19]
 }
 
@@ -503,20 +506,18 @@ function Get-ProcessName([int] $ProcessId) {
     try { [System.IO.File]::ReadAllText("/proc/$ProcessId/comm").Trim() } catch { $null }
 }
 
-function Get-ParentPid([int] $ProcessId) {
+# The parent of a process that runs, else $null: whether it runs and its parent come from one read of
+# /proc/<pid>/stat. A backend that ended between two reads had no parent left to read and passed for a
+# second postmaster (seen once in CI: "2 postmasters run").
+function Get-LiveParentPid([int] $ProcessId) {
     $fields = Get-ProcessStat $ProcessId
-    if ($null -eq $fields) { return 0 }
-    [int] $fields[1]
+    if (Test-StatLive $fields) { [int] $fields[1] }
 }
 
-# Every running postmaster on the host: a live postgres process whose parent is not postgres. Its state and its
-# parent come from one read of /proc/<pid>/stat: a backend that ended between two reads had no parent left to read
-# and passed for a second postmaster (seen once in CI: "2 postmasters run").
+# Every running postmaster on the host: a live postgres process whose parent is not postgres.
 function Get-Postmasters($LabHost) {
     Get-NamespacePids $LabHost.Namespace | Where-Object {
-        if ((Get-ProcessName $_) -ne 'postgres') { return $false }
-        $stat = Get-ProcessStat $_
-        $null -ne $stat -and $stat[0] -notin 'Z', 'X' -and (Get-ProcessName ([int] $stat[1])) -ne 'postgres'
+        (Get-ProcessName $_) -eq 'postgres' -and $null -ne ($parent = Get-LiveParentPid $_) -and (Get-ProcessName $parent) -ne 'postgres'
     }
 }
 
@@ -555,7 +556,8 @@ function Stop-PgLabPostgres {
         $deadline = [DateTime]::UtcNow.AddSeconds(20)
         while ([DateTime]::UtcNow -lt $deadline) {
             $left = @(Get-NamespacePids $LabHost.Namespace | Where-Object {
-                    (Test-ProcessAlive $_) -and (Get-ProcessName $_) -eq 'postgres' -and $_ -notin $otherPostmasters -and (Get-ParentPid $_) -notin $otherPostmasters
+                    (Get-ProcessName $_) -eq 'postgres' -and $_ -notin $otherPostmasters -and
+                    $null -ne ($parent = Get-LiveParentPid $_) -and $parent -notin $otherPostmasters
                 })
             if ($left.Count -eq 0 -and -not (Test-Path "/proc/$pmPid")) { return }
             Start-Sleep -Milliseconds 100
